@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+# torch first, pinned: the pinned CPU wheel is on this machine's disk, while a bare
+# `torch` requirement with nothing installed pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/cleancrawl build --overwrite
+	$(BIN)/cleancrawl stats cleancrawl-out/
+
+test: setup
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf cleancrawl-out .pytest_cache

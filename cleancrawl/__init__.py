@@ -1,0 +1,1 @@
+"""The `cleancrawl` console command (see cleancrawl.cli)."""

@@ -1,0 +1,49 @@
+"""`cleancrawl` — one console command; each subcommand lives beside the code it runs.
+
+Every module in SUBCOMMAND_MODULES has `register(subparsers)`, which adds its parsers and
+sets `func` to a function taking the parsed arguments and returning an exit code. The CLI
+stays thin: each `func` parses nothing itself and calls one library function.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from corpus.errors import UserError
+
+SUBCOMMAND_MODULES = [
+    "pipelines.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cleancrawl",
+        description="Turn raw web crawls into C4/WebText-style pretraining corpora.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    # Only `build`-like commands accept extra Beam pipeline options; the rest reject them.
+    if unknown and not getattr(args, "accepts_pipeline_options", False):
+        parser.error("unrecognized arguments: " + " ".join(unknown))
+    args.pipeline_args = unknown
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"cleancrawl {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The one record type that flows through the build, its Parquet schema, and `Drop`.
+
+A `Document` is created by a reader (`corpus.readers`) and passed, possibly changed
+(`dataclasses.replace`), through every stage. A stage that removes a document returns a
+`Drop` naming the stage and the reason, so that kept + dropped == read always holds.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+
+@dataclass(slots=True)
+class Document:
+    url: str                      # WARC-Target-URI as crawled
+    normalized_url: str           # corpus.urls.normalize_url(url): the key for URL dedup, split and joins
+    timestamp: str                # WARC-Date, ISO 8601 (e.g. 2024-05-18T00:00:00Z)
+    text: str                     # WET text, or text extracted from HTML; cleaned as the stages go
+    record_id: str = ""           # WARC-Record-ID
+    source_file: str = ""         # the WARC/WET file it was read from
+    source_offset: int = 0        # byte offset of the record in that (compressed) file
+    content_type: str = ""        # WET: Content-Type of the conversion record; WARC: HTTP Content-Type
+    content_length: int = 0       # bytes of the record payload as read
+    language: str = ""            # set by language ID
+    language_score: float = 0.0   # probability of `language`
+    # WebText-like selection (Reddit karma); None when not selected by URL list.
+    reddit_score: int | None = None
+    reddit_submissions: int | None = None
+    subreddits: list[str] | None = None
+
+    def replace(self, **changes) -> "Document":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """A document (or an unreadable part of a file) that is not kept, and why."""
+
+    stage: str          # read, length, url_dedup, select, clean, dedup, langid, badwords
+    reason: str         # too_long, duplicate_url, lorem_ipsum, not_english, ...
+    source_file: str
+    url: str = ""
+    text_bytes: int = 0  # UTF-8 bytes of the text removed (0 when unknown)
+    detail: str = ""     # free text: exception message, duplicate-of id, ...
+
+
+# The Parquet schema of the output shards. Column order is part of the format.
+DOCUMENT_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("normalized_url", pa.string(), nullable=False),
+        pa.field("timestamp", pa.string(), nullable=False),
+        pa.field("text", pa.large_string(), nullable=False),
+        pa.field("language", pa.string(), nullable=False),
+        pa.field("language_score", pa.float32(), nullable=False),
+        pa.field("record_id", pa.string(), nullable=False),
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("source_offset", pa.int64(), nullable=False),
+        pa.field("content_type", pa.string(), nullable=False),
+        pa.field("content_length", pa.int64(), nullable=False),
+        pa.field("reddit_score", pa.int64(), nullable=True),
+        pa.field("reddit_submissions", pa.int64(), nullable=True),
+        pa.field("subreddits", pa.list_(pa.string()), nullable=True),
+    ],
+    metadata={b"cleancrawl.schema_version": b"1"},
+)
+
+_COLUMNS = [f.name for f in DOCUMENT_SCHEMA]
+
+
+def documents_to_table(docs: list[Document]) -> pa.Table:
+    """Documents → an Arrow table with DOCUMENT_SCHEMA (column order fixed)."""
+    columns = {name: [getattr(d, name) for d in docs] for name in _COLUMNS}
+    return pa.Table.from_pydict(columns, schema=DOCUMENT_SCHEMA)
+
+
+def table_to_documents(table: pa.Table) -> list[Document]:
+    """Arrow table (any subset/superset of DOCUMENT_SCHEMA columns) → Documents."""
+    names = [n for n in table.column_names if n in _COLUMNS]
+    rows = table.select(names).to_pylist()
+    docs = []
+    for row in rows:
+        row.setdefault("normalized_url", "")
+        row.setdefault("timestamp", "")
+        docs.append(Document(**row))
+    return docs
+
+
+def sort_key(doc: Document) -> tuple:
+    """Total order used inside a shard, so that output bytes never depend on arrival order."""
+    return (doc.normalized_url, doc.url, doc.timestamp, doc.source_file, doc.source_offset, doc.record_id)

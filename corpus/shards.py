@@ -1,0 +1,120 @@
+"""The on-disk layout of a built corpus, and how to read it back.
+
+    OUT/
+      train/part-00000-of-00004.parquet ...      documents, DOCUMENT_SCHEMA, zstd
+      validation/part-00000-of-00001.parquet
+      duplicates/part-....parquet                (dedup audit trail, when dedup ran)
+      stats.json                                 the funnel: read, kept, dropped by stage and reason
+      _SUCCESS                                   written last: its absence means a crashed/partial run
+
+Every reader of a corpus (stats, dedup, tokenizer) goes through `list_shards` so that a
+partial output is never mistaken for a finished one. Paths may be local or any file system
+Beam knows (gs://, s3://): listing goes through `apache_beam.io.filesystems` only when the
+path is remote, so this module stays importable without Beam for local use.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Iterable, Iterator
+
+import pyarrow.parquet as pq
+
+from corpus.errors import UserError
+
+SUCCESS_MARKER = "_SUCCESS"
+STATS_FILE = "stats.json"
+SPLITS = ("train", "validation")
+_SHARD_NAME = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
+
+
+def shard_name(index: int, count: int) -> str:
+    return f"part-{index:05d}-of-{count:05d}.parquet"
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def join(*parts: str) -> str:
+    if _is_remote(parts[0]):
+        return "/".join(p.strip("/") if i else p.rstrip("/") for i, p in enumerate(parts))
+    return os.path.join(*parts)
+
+
+def exists(path: str) -> bool:
+    if _is_remote(path):
+        from apache_beam.io.filesystems import FileSystems
+        return FileSystems.exists(path)
+    return os.path.exists(path)
+
+
+def _list_dir(path: str) -> list[str]:
+    if _is_remote(path):
+        from apache_beam.io.filesystems import FileSystems
+        found = FileSystems.match([path.rstrip("/") + "/*"])[0].metadata_list
+        return sorted(m.path.rsplit("/", 1)[-1] for m in found)
+    if not os.path.isdir(path):
+        return []
+    return sorted(os.listdir(path))
+
+
+def is_complete(output_dir: str) -> bool:
+    return exists(join(output_dir, SUCCESS_MARKER))
+
+
+def list_shards(corpus_dir: str, split: str | None = "train", allow_partial: bool = False) -> list[str]:
+    """Sorted Parquet shard paths of one split of a built corpus (all splits if split is None).
+
+    Also accepts a split directory itself (`out/train`) or a plain directory of Parquet
+    files with `url` and `text` columns written by another tool. Raises UserError for a
+    corpus whose `_SUCCESS` marker is missing (a crashed or running build) unless
+    `allow_partial`.
+    """
+    corpus_dir = corpus_dir.rstrip("/") or "/"
+    if not exists(corpus_dir):
+        raise UserError(f"{corpus_dir}: no such corpus directory")
+    entries = _list_dir(corpus_dir)
+    split_dirs = [s for s in SPLITS if s in entries]
+    if split_dirs:  # a cleancrawl build output
+        if not allow_partial and SUCCESS_MARKER not in entries:
+            raise UserError(
+                f"{corpus_dir}: no {SUCCESS_MARKER} marker: the build that wrote it did not finish "
+                "(rerun it with --overwrite)"
+            )
+        wanted = split_dirs if split is None else [split]
+        paths = []
+        for s in wanted:
+            sdir = join(corpus_dir, s)
+            paths += [join(sdir, n) for n in _list_dir(sdir) if _SHARD_NAME.match(n)]
+        return paths
+    # a split directory, or any directory of parquet files
+    return [join(corpus_dir, n) for n in entries if n.endswith(".parquet")]
+
+
+def read_stats(corpus_dir: str) -> dict:
+    path = join(corpus_dir, STATS_FILE)
+    if _is_remote(path):
+        from apache_beam.io.filesystems import FileSystems
+        with FileSystems.open(path) as f:
+            return json.loads(f.read().decode("utf-8"))
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def iter_batches(paths: Iterable[str], columns: list[str], batch_size: int = 1024) -> Iterator:
+    """Stream record batches of the given columns from Parquet shards, one shard at a time."""
+    for path in paths:
+        if _is_remote(path):
+            from apache_beam.io.filesystems import FileSystems
+            with FileSystems.open(path) as f:
+                yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns)
+        else:
+            yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns)
+
+
+def iter_texts(paths: Iterable[str], batch_size: int = 1024) -> Iterator[str]:
+    """Every document's text, shard by shard, in stored order (deterministic)."""
+    for batch in iter_batches(paths, ["text"], batch_size):
+        yield from batch.column(0).to_pylist()

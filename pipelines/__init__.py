@@ -1,0 +1,1 @@
+"""Apache Beam pipelines composed from `corpus/` stages (see pipelines.build)."""

@@ -1,0 +1,216 @@
+"""The build: Common Crawl WARC/WET → C4-clean, sharded Parquet (one Beam pipeline).
+
+    Read ─ URL dedup ─ [select] ─ clean ─ [dedup] ─ language ID ─ badwords ─ write
+     │        │           │         │        │          │            │         └ stats.json, _SUCCESS
+     └────────┴───────────┴─────────┴── dropped documents, counted by stage and reason ┘
+
+Each box is a composite transform over a pure `corpus/` stage; `run_build(config)` is what
+`cleancrawl build` calls. Any Beam pipeline option passes through (`--runner`,
+`--direct_num_workers`, `--project`, …).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from corpus import shards as layout
+from corpus.accounting import summarize
+from corpus.badwords import BadwordsFilter
+from corpus.errors import UserError
+from corpus.filters import C4Cleaner, CleanConfig
+from corpus.language_filter import LanguageConfig, LanguageFilter
+from corpus.readers import FILE_ERROR_REASONS, ReaderConfig, read_paths_listing
+from corpus.url_dedup import select_newest
+from pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, SumTallies
+from pipelines.read import ReadCrawl
+from pipelines.write import Finalize, WriteShards
+
+SAMPLE_CRAWL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "data", "sample", "pages.warc.wet.gz")
+SKIPPABLE_STAGES = ("url-dedup", "clean", "langid", "badwords")
+
+
+@dataclass
+class BuildConfig:
+    """Everything a build needs; defaults are C4's (TFDS `c4/en` v3.1.0)."""
+
+    inputs: list[str] = field(default_factory=lambda: [SAMPLE_CRAWL])
+    input_list: str | None = None          # a Common Crawl *.paths.gz listing
+    input_prefix: str = ""                 # joined to each listed path (e.g. s3://commoncrawl/)
+    output: str = "cleancrawl-out"
+    source: str = "auto"                   # wet | warc | auto
+    skip: tuple[str, ...] = ()             # stages turned off: url-dedup, clean, langid, badwords
+    # read
+    max_text_chars: int = 190_000
+    max_html_bytes: int = 5_000_000
+    # clean
+    min_words_per_line: int = 5
+    min_sentences: int = 3
+    max_word_length: int = 1000
+    # language ID
+    language: str = "en"
+    min_language_score: float = 0.99
+    langdetect_seed: int = 0
+    # write
+    num_shards: int = 0                    # train shards; 0 = size by --shard-bytes
+    shard_bytes: int = 256 << 20
+    validation_modulus: int = 1000
+    overwrite: bool = False
+    strict: bool = False
+
+    def reader_config(self) -> ReaderConfig:
+        return ReaderConfig(source=self.source, max_text_chars=self.max_text_chars, max_html_bytes=self.max_html_bytes)
+
+    def clean_config(self) -> CleanConfig:
+        return CleanConfig(self.min_words_per_line, self.min_sentences, self.max_word_length)
+
+    def language_config(self) -> LanguageConfig:
+        return LanguageConfig(self.language, self.min_language_score, self.langdetect_seed)
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+# ---------------------------------------------------------------------------- inputs / output
+
+def resolve_inputs(config: BuildConfig) -> list[str]:
+    """Expand globs and the paths listing into a sorted list of files; fail early on none."""
+    paths: list[str] = []
+    if config.input_list:
+        try:
+            with FileSystems.open(config.input_list, compression_type="uncompressed") as f:
+                listing = f.read()
+        except Exception as err:
+            raise UserError(f"cannot read --input-list {config.input_list}: {err}") from None
+        paths += read_paths_listing(listing, config.input_prefix)
+    for pattern in config.inputs if not config.input_list else []:
+        try:
+            matches = FileSystems.match([pattern])[0].metadata_list
+        except Exception as err:
+            raise UserError(f"cannot list input {pattern}: {err}") from None
+        files = sorted(m.path for m in matches if not FileSystems.split(m.path)[1].startswith("."))
+        if not files:
+            raise UserError(f"no input file matches {pattern}")
+        paths += files
+    if not paths:
+        raise UserError("no input files (give --input or --input-list)")
+    return sorted(dict.fromkeys(paths))
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    """Refuse to write into existing output unless --overwrite; check it is writable."""
+    existing = []
+    if FileSystems.exists(output):
+        existing = FileSystems.match([output.rstrip("/") + "/*"])[0].metadata_list
+    if existing:
+        if not overwrite:
+            finished = FileSystems.exists(layout.join(output, layout.SUCCESS_MARKER))
+            what = "a finished build" if finished else "partial output of an unfinished build"
+            raise UserError(f"{output} already holds {what}; pass --overwrite to replace it")
+        FileSystems.delete([m.path for m in existing] + _subdirectories(output))
+    probe = layout.join(output, ".cleancrawl-write-probe")
+    try:
+        with FileSystems.create(probe) as f:
+            f.write(b"")
+        FileSystems.delete([probe])
+    except Exception as err:
+        raise UserError(f"cannot write to {output}: {err}") from None
+
+
+def _subdirectories(output: str) -> list[str]:
+    paths = []
+    for split in ("train", "validation", "duplicates"):
+        path = layout.join(output, split)
+        if FileSystems.exists(path):
+            paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------- stages
+
+class DedupUrls(beam.PTransform):
+    """Among pages with the same normalised URL keep the newest (C4's select_newest_page)."""
+
+    def expand(self, docs):
+        return (
+            docs
+            | "KeyByUrl" >> beam.Map(lambda d: (d.normalized_url, d))
+            | "GroupByUrl" >> beam.GroupByKey()
+            | "KeepNewest" >> beam.ParDo(_KeepNewestFn()).with_outputs(DROPPED, main=KEPT)
+        )
+
+
+class _KeepNewestFn(beam.DoFn):
+    def process(self, element):
+        _, pages = element
+        best, drops = select_newest(list(pages))
+        yield best
+        for drop in drops:
+            yield beam.pvalue.TaggedOutput(DROPPED, drop)
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: list[str]):
+    """Add the build's transforms to `pipeline`. Returns the PCollection of totals."""
+    skip = set(config.skip)
+    drops, tallies = [], []
+
+    read = pipeline | "InputFiles" >> beam.Create(input_files) | "Read" >> ReadCrawl(config.reader_config())
+    drops.append(read[DROPPED])
+    tallies.append(read[TALLY])
+    docs = read[KEPT]
+
+    if "url-dedup" not in skip:
+        dedup_urls = docs | "DedupUrls" >> DedupUrls()
+        drops.append(dedup_urls[DROPPED])
+        docs = dedup_urls[KEPT]
+
+    stages = []
+    if "clean" not in skip:
+        stages.append(("Clean", "clean", functools.partial(C4Cleaner, config.clean_config())))
+    # The deduplication stages slot in here: after clean, before language ID (as in C4).
+    if "langid" not in skip:
+        stages.append(("IdentifyLanguage", "langid", functools.partial(LanguageFilter, config.language_config())))
+    if "badwords" not in skip:
+        stages.append(("FilterBadwords", "badwords", functools.partial(BadwordsFilter, config.language)))
+    for label, stage_name, make_stage in stages:
+        out = docs | label >> ApplyStage(make_stage, stage_name)
+        drops.append(out[DROPPED])
+        tallies.append(out[TALLY])
+        docs = out[KEPT]
+
+    written, shard_counts, kept_tally = docs | "Write" >> WriteShards(
+        config.output, config.num_shards, config.shard_bytes, config.validation_modulus
+    )
+    tallies.append(kept_tally)
+    all_drops = drops | "AllDrops" >> beam.Flatten()
+    all_tallies = tallies | "AllTallies" >> beam.Flatten()
+    summed = (all_tallies, all_drops) | "SumTallies" >> SumTallies()
+    file_errors = all_drops | "FileErrors" >> beam.FlatMap(
+        lambda d: [{"file": d.source_file, "reason": d.reason, "detail": d.detail}] if d.reason in FILE_ERROR_REASONS else []
+    )
+    summarize_fn = functools.partial(_summarize, config=config.to_dict())
+    return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn)
+
+
+def _summarize(tallies, file_errors, splits, config):
+    return summarize(tallies, file_errors, config=config, splits=splits)
+
+
+# ---------------------------------------------------------------------------- entry point
+
+def run_build(config: BuildConfig, pipeline_args: list[str] | None = None) -> dict:
+    """Run the build and return the stats it wrote (also `OUT/stats.json`)."""
+    unknown = set(config.skip) - set(SKIPPABLE_STAGES)
+    if unknown:
+        raise UserError(f"--skip: unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(SKIPPABLE_STAGES)}")
+    input_files = resolve_inputs(config)
+    prepare_output(config.output, config.overwrite)
+    options = PipelineOptions(pipeline_args or [])
+    with beam.Pipeline(options=options) as pipeline:
+        build_pipeline(pipeline, config, input_files)
+    return layout.read_stats(config.output)
