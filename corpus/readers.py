@@ -21,6 +21,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersParserException
 
 from corpus.extract import HtmlExtractor, decode_html, is_html_content_type
 from corpus.record import Document, Drop
@@ -30,6 +31,8 @@ STAGE = "read"
 
 # Reasons a whole file (or its unreadable tail) is lost. `--strict` fails the run on any.
 FILE_ERROR_REASONS = ("empty_file", "not_warc", "truncated_file", "read_error")
+
+_HTTP_PARSER = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"], verify=False)
 
 DOCUMENT_RECORD_TYPES = {"wet": ("conversion",), "warc": ("response",), "auto": ("conversion", "response")}
 
@@ -159,6 +162,13 @@ def _wet_document(record, common, config, count) -> Document | Drop:
 def _warc_document(record, common, config, extractor, count) -> Document | Drop:
     source_file, url = common["source_file"], common["url"]
     http = record.http_headers
+    if http is None and _declares_http(record):
+        # warcio parses HTTP headers only for http(s):// target URIs; real crawls also hold
+        # other schemes and malformed URIs whose block is still an HTTP response.
+        try:
+            http = record.http_headers = _HTTP_PARSER.parse(record.raw_stream)
+        except (EOFError, ValueError, StatusAndHeadersParserException) as err:
+            return Drop(STAGE, "bad_http_headers", source_file, url=url, detail=_one_line(err))
     if http is not None:
         status = http.get_statuscode() or ""
         if status != "200":
@@ -191,6 +201,11 @@ def _warc_document(record, common, config, extractor, count) -> Document | Drop:
     if len(text) > config.max_text_chars:
         return Drop(STAGE, "too_long", source_file, url=url, text_bytes=_utf8_bytes(text))
     return Document(text=text, content_type=content_type, content_length=len(payload), **common)
+
+
+def _declares_http(record) -> bool:
+    content_type = (record.rec_headers.get_header("Content-Type") or "").replace(" ", "").lower()
+    return content_type.startswith("application/http")
 
 
 def read_local_file(path: str, config: ReaderConfig = ReaderConfig(), **kwargs) -> Iterator[Document | Drop]:

@@ -1,0 +1,113 @@
+"""C4 line and page filters: the rules one by one, then agreement with a literal reading of
+the reference `clean_page` (Punkt on every kept line, no shortcuts) on every real page."""
+import pytest
+
+from corpus.filters import C4Cleaner, CleanConfig
+from test_filters_reference import reference_clean_page
+
+GOOD = "This is a perfectly ordinary sentence of text."
+
+
+def clean(text, **kw):
+    return C4Cleaner(CleanConfig(**kw)).clean_text(text)
+
+
+def page(*lines):
+    return "\n".join(lines)
+
+
+def test_keeps_lines_with_end_marks_and_enough_words():
+    text, reason = clean(page(GOOD, "Menu", "Another fine line of prose here!", 'He said "this is fine to keep."', "Ask me a question here please?"))
+    assert reason == ""
+    assert text.splitlines() == [GOOD, "Another fine line of prose here!", 'He said "this is fine to keep."', "Ask me a question here please?"]
+
+
+@pytest.mark.parametrize("line,rule", [
+    ("Too short line.", "too_few_words"),
+    ("No end mark on this line at all", "no_end_mark"),
+    ("This line trails off with an ellipsis...", "no_end_mark"),
+    ("Please enable JavaScript to view this page properly.", "javascript"),
+    ("By using this site you agree to our Terms of Use today.", "policy"),
+    ("This website uses cookies to improve your experience.", "policy"),
+    ("A line with a " + "x" * 1001 + " token in it.", "too_long_word"),
+])
+def test_line_rules_drop_and_count(line, rule):
+    cleaner = C4Cleaner()
+    text, reason = cleaner.clean_text(page(GOOD, line, GOOD, GOOD))
+    assert reason == ""
+    assert line not in text
+    assert cleaner.line_counts[rule] == 1
+
+
+def test_citations_are_removed_before_the_end_mark_check():
+    text, _ = clean(page("Paris is the capital of France.[1]", "It is a large city[citation needed] in Europe.[edit]", GOOD))
+    assert text.splitlines()[:2] == ["Paris is the capital of France.", "It is a large city in Europe."]
+
+
+def test_words_are_counted_after_citation_removal():
+    cleaner = C4Cleaner()
+    _, reason = cleaner.clean_text(page("Four words here [1] [2].", GOOD, GOOD, GOOD))
+    assert reason == "" and cleaner.line_counts["too_few_words"] == 1
+
+
+def test_page_rules():
+    assert clean(page(GOOD, "Lorem Ipsum dolor sit amet, consectetur adipiscing.", GOOD, GOOD)) == (None, "lorem_ipsum")
+    assert clean(page(GOOD, "function f() { return this is code; }", GOOD, GOOD))[1] == ""  # no end mark: only the line goes
+    assert clean(page(GOOD, "var x = { a: 1, b: 2 } is an object here.", GOOD, GOOD)) == (None, "curly_bracket")
+    assert clean(page(GOOD, GOOD)) == (None, "too_few_sentences")
+
+
+def test_a_line_dropped_earlier_is_not_seen_by_later_rules():
+    # "{" on a line without end punctuation: the line goes, the page stays.
+    text, reason = clean(page(GOOD, "var x = { a: 1 }", GOOD, GOOD))
+    assert reason == "" and "{" not in text
+    # "lorem ipsum" on a short line: the line goes, the page stays.
+    text, reason = clean(page(GOOD, "Lorem ipsum.", GOOD, GOOD))
+    assert reason == ""
+    # "javascript" wins over "{" on the same line (javascript comes first).
+    text, reason = clean(page(GOOD, "Enable javascript { please } to continue reading.", GOOD, GOOD))
+    assert reason == ""
+
+
+def test_sentence_count_uses_punkt_not_lines():
+    # Two kept lines, but four Punkt sentences: the page passes.
+    text, reason = clean(page("The cat sat on the mat. Then it left the room.", "The dog barked at the door. It wanted to go out."))
+    assert reason == "" and len(text.splitlines()) == 2
+    # Abbreviations are not sentence ends for Punkt: one sentence only, so the page drops.
+    assert clean(page("Dr. Smith and Mr. Jones met at the U.S. embassy yesterday.", GOOD)) == (None, "too_few_sentences")
+
+
+def test_thresholds_are_options():
+    assert clean(page(GOOD, GOOD), min_sentences=2)[1] == ""
+    assert clean(page("Short but fine line.", GOOD, GOOD), min_words_per_line=4)[0].count("\n") == 2
+
+
+def test_unicode_line_breaks_split_lines_as_the_reference_does():
+    # str.splitlines() also splits on U+2028, form feed, etc.; so does the reference.
+    text, reason = clean(GOOD + "\u2028" + GOOD + "\x0c" + GOOD)
+    assert reason == "" and text.count("\n") == 2
+
+
+# ------------------------------------------------------------------ agreement with the reference
+
+def test_agrees_with_reference_on_every_real_sample_page(sample_documents):
+    cleaner = C4Cleaner()
+    kept = 0
+    for doc in sample_documents:
+        ours, _ = cleaner.clean_text(doc.text)
+        assert ours == reference_clean_page(doc.text), doc.url
+        kept += ours is not None
+    assert len(sample_documents) == 322 and kept == 315
+
+
+def test_agrees_with_reference_on_pages_with_few_lines(sample_documents):
+    # Where the shortcut cannot decide: pages cut to their first 1-3 kept-looking lines.
+    cleaner = C4Cleaner()
+    checked = 0
+    for doc in sample_documents:
+        lines = [l for l in doc.text.splitlines() if l.strip().endswith((".", "!", "?")) and len(l.split()) >= 5]
+        for n in (1, 2):
+            text = "\n".join(lines[:n])
+            assert cleaner.clean_text(text)[0] == reference_clean_page(text), doc.url
+            checked += 1
+    assert checked == 2 * len(sample_documents)

@@ -1,0 +1,161 @@
+"""Reading real WARC/WET files, and the files that break readers: every record accounted for."""
+import gzip
+import io
+import os
+from collections import Counter
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from conftest import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
+from corpus.readers import ReaderConfig, read_crawl_file, read_local_file, read_paths_listing
+from corpus.record import Document, Drop
+
+
+def outcomes(items):
+    return Counter("document" if isinstance(x, Document) else x.reason for x in items)
+
+
+def test_wet_sample_reads_every_conversion_record():
+    items = list(read_local_file(SAMPLE_WET))
+    assert len(items) == 323
+    assert outcomes(items) == {"document": 322, "too_long": 1}
+    doc = next(x for x in items if isinstance(x, Document))
+    assert doc.url == "hard::100noticias.com-millones.html"
+    assert doc.timestamp == "2024-05-18T00:00:00Z"
+    assert doc.record_id.startswith("<urn:uuid:")
+    assert doc.text.startswith("Nicaragua cerró 2021 con deuda externa")
+    assert doc.content_type == "text/plain" and doc.content_length == 5875
+
+
+def test_offsets_point_at_the_record():
+    docs = [x for x in read_local_file(SAMPLE_WET) if isinstance(x, Document)]
+    with open(SAMPLE_WET, "rb") as f:
+        for doc in docs[::40]:
+            f.seek(doc.source_offset)
+            record = next(iter(ArchiveIterator(f)))
+            assert record.rec_headers.get_header("WARC-Record-ID") == doc.record_id
+
+
+def test_warc_responses_are_extracted_with_trafilatura():
+    items = list(read_local_file(PAGES_WARC))
+    assert outcomes(items) == {"document": 40}
+    by_url = {d.url: d for d in items}
+    text = by_url["hard::dw.com.colonial.html"].text
+    assert text.startswith("The German capital has launched a five-year project")
+    assert "<" not in text[:2000]  # no markup left
+    # Non-http(s) target URIs still get their HTTP headers parsed.
+    assert by_url["hard::dw.com.colonial.html"].content_type.startswith("text/html")
+
+
+def test_common_crawl_warc_sample_counts_every_record_type():
+    items = list(read_local_file(os.path.join(COMMONCRAWL, "CC-MAIN-2020-34-sample.warc.gz")))
+    assert len(items) == 50
+    assert outcomes(items) == {"document": 16, "non_document_record": 34}
+    assert Counter(x.detail for x in items if isinstance(x, Drop)) == {"request": 17, "metadata": 16, "warcinfo": 1}
+
+
+def test_source_option_picks_the_record_kind():
+    path = os.path.join(COMMONCRAWL, "whirlwind.warc.wet.gz")
+    assert outcomes(read_local_file(path, ReaderConfig(source="wet")))["document"] == 1
+    assert outcomes(read_local_file(path, ReaderConfig(source="warc")))["document"] == 0
+    warc = os.path.join(COMMONCRAWL, "whirlwind.warc.gz")
+    assert outcomes(read_local_file(warc, ReaderConfig(source="wet")))["document"] == 0
+    assert outcomes(read_local_file(warc, ReaderConfig(source="warc")))["document"] == 1
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("warcio-example-bad-non-chunked.warc.gz", {"non_document_record": 1, "truncated_file": 1}),
+    ("warcio-example-wrong-chunks.warc.gz", {"truncated_record": 1, "truncated_file": 1}),
+    ("resiliparse-clipped.warc.gz", {"truncated_record": 1}),
+    ("warcio-example.arc.gz", {"non_document_record": 1, "document": 1}),
+    ("warcio-post-test.warc.gz", {"not_html": 3, "non_document_record": 3}),
+    ("jwarc-gzip_extra_sl.warc.gz", {"non_document_record": 1}),
+])
+def test_edge_case_files_are_accounted_not_crashed(name, expected):
+    assert outcomes(read_local_file(os.path.join(EDGE_CASES, name))) == expected
+
+
+def test_every_edge_case_file_yields_something():
+    for name in sorted(os.listdir(EDGE_CASES)):
+        items = list(read_local_file(os.path.join(EDGE_CASES, name)))
+        assert items, name
+
+
+def test_not_a_warc_file():
+    items = list(read_local_file(os.path.join(COMMONCRAWL, "CC-MAIN-2024-22.warc.paths.gz")))
+    assert [(x.stage, x.reason) for x in items] == [("read", "not_warc")]
+    items = list(read_crawl_file(io.BytesIO(b"\x89PNG\r\n\x1a\n" + os.urandom(500)), "x.png"))
+    assert [x.reason for x in items] == ["not_warc"]
+
+
+def test_empty_and_missing_files(tmp_path):
+    empty = tmp_path / "empty.warc.gz"
+    empty.write_bytes(b"")
+    assert [x.reason for x in read_local_file(str(empty))] == ["empty_file"]
+    assert [x.reason for x in read_local_file(str(tmp_path / "missing.warc.gz"))] == ["read_error"]
+
+
+def test_truncated_gzip_keeps_records_before_the_cut():
+    data = open(PAGES_WARC, "rb").read()
+    items = list(read_crawl_file(io.BytesIO(data[: len(data) // 2]), "cut.warc.gz"))
+    counts = outcomes(items)
+    assert counts["document"] >= 15
+    assert counts["truncated_record"] + counts["truncated_file"] >= 1
+    assert sum(counts.values()) == counts["document"] + counts["truncated_record"] + counts["truncated_file"]
+
+
+def _wet_record(writer, url, payload: bytes, date="2024-05-18T00:00:00Z"):
+    headers = {"WARC-Date": date, "Content-Type": "text/plain"}
+    record = writer.create_warc_record(url, "conversion", payload=io.BytesIO(payload), warc_headers_dict=headers)
+    writer.write_record(record)
+
+
+def _html_response(writer, url, body: bytes, content_type="text/html"):
+    http = StatusAndHeaders("200 OK", [("Content-Type", content_type)], protocol="HTTP/1.1")
+    record = writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http)
+    writer.write_record(record)
+
+
+def test_broken_utf8_in_wet_is_repaired_and_counted():
+    buffer = io.BytesIO()
+    _wet_record(WARCWriter(buffer, gzip=True), "http://example.com/", "Caf\u00e9 au lait.".encode() + b"\xff\xfe broken")
+    events = Counter()
+    items = list(read_crawl_file(io.BytesIO(buffer.getvalue()), "bad.wet.gz", count=lambda n: events.update([n])))
+    assert len(items) == 1 and isinstance(items[0], Document)
+    assert items[0].text.startswith("Café au lait.") and "\ufffd" in items[0].text
+    assert events == {"invalid_utf8_repaired": 1}
+
+
+def test_html_charset_from_meta_and_wrong_header():
+    page = "<html><head><meta charset='windows-1251'></head><body><p>{}</p></body></html>"
+    text = "Привет, мир. Это обычный текст на русском языке, и его достаточно много. " * 5
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    _html_response(writer, "http://example.ru/a", page.format(text).encode("windows-1251"))
+    # A header that names a charset which does not exist: falls back to the meta/guess.
+    _html_response(writer, "http://example.ru/b", page.format(text).encode("windows-1251"), "text/html; charset=no-such-charset")
+    items = list(read_crawl_file(io.BytesIO(buffer.getvalue()), "ru.warc.gz"))
+    assert [type(x) for x in items] == [Document, Document]
+    assert all("Привет, мир." in x.text for x in items)
+
+
+def test_a_50_mb_page_is_dropped_without_reading_it_all(tmp_path):
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    _wet_record(writer, "http://big.example/", b"word " * 10_000_000)  # 50 MB of text
+    _wet_record(writer, "http://small.example/", b"A small page. It has text.")
+    _html_response(writer, "http://big.example/html", b"<p>" + b"x" * 50_000_000 + b"</p>")
+    items = list(read_crawl_file(io.BytesIO(buffer.getvalue()), "big.warc.gz"))
+    assert [x.reason if isinstance(x, Drop) else "document" for x in items] == ["too_long", "document", "html_too_large"]
+
+
+def test_paths_listing(tmp_path):
+    listing = os.path.join(COMMONCRAWL, "CC-MAIN-2024-22.warc.paths.gz")
+    paths = read_paths_listing(open(listing, "rb").read(), "s3://commoncrawl")
+    assert paths and all(p.startswith("s3://commoncrawl/") for p in paths)
+    raw = gzip.decompress(open(listing, "rb").read()).decode().split()
+    assert paths == ["s3://commoncrawl/" + p for p in raw]
+    assert read_paths_listing(b"a/b.warc.gz\n\n# comment\nc/d.warc.gz\n") == ["a/b.warc.gz", "c/d.warc.gz"]
