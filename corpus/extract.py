@@ -95,6 +95,5 @@ class HtmlExtractor:
 
         try:
             return trafilatura.extract(html, url=url or None, config=self._config, **self._options)
-        except (ValueError, TypeError, AttributeError, RecursionError):
-            # lxml/trafilatura give up on some malformed documents: a counted drop.
+        except Exception:  # lxml/trafilatura give up on some malformed documents: a counted drop
             return None

@@ -101,7 +101,13 @@ def read_crawl_file(
         for record in iterator:
             records += 1
             offset = iterator.offset  # start of this record (get_record_offset() would consume it)
-            yield _record_to_document(record, offset, source_file, wanted, config, extractor, count)
+            try:
+                item = _record_to_document(record, offset, source_file, wanted, config, extractor, count)
+            except (ArchiveLoadFailed, EOFError, zlib.error, gzip.BadGzipFile):
+                raise  # the file's problem, not this record's: handled below
+            except Exception as err:  # the web is weirder than any list of cases: count, go on
+                item = Drop(STAGE, "record_error", source_file, url=_target_uri(record), detail=_one_line(err))
+            yield item
     except ArchiveLoadFailed as err:
         reason = "truncated_file" if records else "not_warc"
         yield Drop(STAGE, reason, source_file, detail=f"after {records} records: {_one_line(err)}")
@@ -109,7 +115,7 @@ def read_crawl_file(
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         yield Drop(STAGE, "truncated_file", source_file, detail=f"after {records} records: {_one_line(err)}")
         return
-    except (OSError, ValueError) as err:
+    except Exception as err:  # I/O errors and anything else a reader raises mid-file
         yield Drop(STAGE, "read_error", source_file, detail=f"after {records} records: {_one_line(err)}")
         return
     if records == 0:
@@ -121,9 +127,13 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"[:300]
 
 
+def _target_uri(record) -> str:
+    return (record.rec_headers.get_header("WARC-Target-URI") or "").strip()
+
+
 def _record_to_document(record, offset, source_file, wanted, config, extractor, count) -> Document | Drop:
     rec_type = record.rec_type
-    url = (record.rec_headers.get_header("WARC-Target-URI") or "").strip()
+    url = _target_uri(record)
     if rec_type not in wanted:
         return Drop(STAGE, "non_document_record", source_file, url=url, detail=rec_type or "")
     timestamp = (record.rec_headers.get_header("WARC-Date") or "").strip()

@@ -69,7 +69,12 @@ class StageFn(beam.DoFn):
         counter.inc()
 
     def process(self, doc: Document):
-        result = self._stage(doc)
+        try:
+            result = self._stage(doc)
+        except Exception as err:  # one strange page must not fail the whole run: count it
+            result = Drop(self._stage_name, "stage_error", doc.source_file, url=doc.url,
+                          text_bytes=len(doc.text.encode("utf-8", "surrogatepass")),
+                          detail=f"{type(err).__name__}: {err}"[:300])
         if isinstance(result, Drop):
             self._count_drop(result)
             yield beam.pvalue.TaggedOutput(DROPPED, result)
