@@ -208,9 +208,12 @@ def run_build(config: BuildConfig, pipeline_args: list[str] | None = None) -> di
     unknown = set(config.skip) - set(SKIPPABLE_STAGES)
     if unknown:
         raise UserError(f"--skip: unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(SKIPPABLE_STAGES)}")
+    options = PipelineOptions(pipeline_args or [])
+    # Remote file systems (s3 endpoint and credentials, gcs project) take their settings from
+    # the pipeline options, also for the listing and checks done here before the run.
+    FileSystems.set_options(options)
     input_files = resolve_inputs(config)
     prepare_output(config.output, config.overwrite)
-    options = PipelineOptions(pipeline_args or [])
     with beam.Pipeline(options=options) as pipeline:
         build_pipeline(pipeline, config, input_files)
     return layout.read_stats(config.output)
