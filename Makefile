@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean chromium
 
 setup: $(VENV)/.installed
 
@@ -20,8 +20,13 @@ demo: setup
 	$(BIN)/cleancrawl build --overwrite
 	$(BIN)/cleancrawl stats cleancrawl-out/
 
-test: setup
+# The HTML report test opens the report in Debian's headless Chromium.
+test: setup chromium
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "could not install chromium (apt-get install chromium): the report screenshot test will fail"
 
 bench: setup
 	$(BIN)/python bench/run_all.py
