@@ -76,7 +76,8 @@ def list_shards(corpus_dir: str, split: str | None = "train", allow_partial: boo
     if not exists(corpus_dir):
         raise UserError(f"{corpus_dir}: no such corpus directory")
     entries = _list_dir(corpus_dir)
-    split_dirs = [s for s in SPLITS if s in entries]
+    # Probe the split folders by name: object stores (gs://, s3://) list files, not folders.
+    split_dirs = [s for s in SPLITS if s in entries or (_is_remote(corpus_dir) and _list_dir(join(corpus_dir, s)))]
     if split_dirs:  # a cleancrawl build output
         if not allow_partial and SUCCESS_MARKER not in entries:
             raise UserError(
