@@ -1,0 +1,745 @@
+"""Showing corpus stats: terminal tables, the JSON file, and an offline HTML report with plots.
+
+Everything here reads only the stats document of `corpus.stats` (its schema is documented
+there), so a report can be redrawn from a saved JSON. With several corpora every table has
+a column (group) per corpus and every plot draws them together, in the same colours.
+
+    sections(doc)            → [Section(title, tables, plot)]: what every output shows
+    render_text(doc)         → the terminal tables, one string
+    write_json(doc, path)
+    write_html(doc, folder)  → folder/index.html + one PNG per plot (matplotlib, Agg)
+
+The HTML needs no network: no external CSS, fonts or scripts. A small inline script marks
+on <body> how many images loaded (`data-images`, `data-images-loaded`), which the test
+reads from headless Chromium.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+STAGE_LABELS = {"url_dedup": "URL dedup", "langid": "language ID"}
+
+
+@dataclass
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list]                    # cells: str, int, float or None
+    note: str = ""
+
+
+@dataclass
+class Section:
+    key: str                            # anchor and PNG file name
+    title: str
+    tables: list[Table] = field(default_factory=list)
+    plot: object = None                 # callable(corpora, pyplot) -> matplotlib Figure, or None
+
+
+# ---------------------------------------------------------------------------- formatting
+
+def fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value == 0:
+            return "0"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        return f"{value:.3g}" if abs(value) >= 0.01 else f"{value:.2e}"
+    return str(value)
+
+
+def share(n: int | None, total: int | None) -> str:
+    if n is None:
+        return "–"
+    if not total:
+        return fmt(n)
+    return f"{n:,} ({100 * n / total:.1f}%)"
+
+
+def _stage_label(stage: str) -> str:
+    return STAGE_LABELS.get(stage, stage.replace("_", " "))
+
+
+# ---------------------------------------------------------------------------- tables
+
+def overview_table(corpora) -> Table:
+    def row(label, get):
+        return [label] + [get(c) for c in corpora]
+
+    def per_doc(c, key):
+        n = c["contents"]["documents"]
+        return c["contents"][key] / n if n else None
+
+    rows = [
+        row("documents", lambda c: c["contents"]["documents"]),
+        row("characters", lambda c: c["contents"]["characters"]),
+        row("words", lambda c: c["contents"]["words"]),
+        row("lines", lambda c: c["contents"]["lines"]),
+        row("text bytes (UTF-8)", lambda c: c["contents"]["bytes"]),
+        row("words / document", lambda c: per_doc(c, "words")),
+        row("characters / word", lambda c: c["contents"]["characters"] / c["contents"]["words"] if c["contents"]["words"] else None),
+    ]
+    splits = sorted({s for c in corpora for s in c["contents"]["splits"]})
+    for split in splits:
+        rows.append(row(f"{split}: documents (shards)", lambda c, s=split: (
+            f"{c['contents']['splits'][s]['documents']:,} ({c['contents']['splits'][s]['shards']})"
+            if s in c["contents"]["splits"] else None)))
+    rows.append(row("shards scanned / listed", lambda c: f"{c['contents']['shards']['scanned']} / {c['contents']['shards']['listed']}"))
+    rows.append(row("distinct domains", lambda c: c["contents"]["domains"]["distinct"]))
+    if any(c["tokens"] for c in corpora):
+        rows.append(row("tokens", lambda c: c["tokens"]["tokens"] if c["tokens"] else None))
+    if any(c["funnel"] for c in corpora):
+        rows.append(row("kept / read (funnel)", lambda c: share(c["funnel"]["documents"]["kept"], c["funnel"]["documents"]["read"]) if c["funnel"] else None))
+    return Table("Overview", ["", *_corpus_names(corpora)], rows)
+
+
+def _corpus_names(corpora) -> list[str]:
+    return [c["name"] for c in corpora]
+
+
+def funnel_table(corpora) -> Table:
+    """Per stage and corpus: documents dropped, documents left, and what is left of the read."""
+    with_funnel = [c for c in corpora if c["funnel"]]
+    stages = []
+    for c in with_funnel:
+        for s in c["funnel"]["stages"]:
+            if s["stage"] not in stages:
+                stages.append(s["stage"])
+    headers = ["stage"]
+    for c in with_funnel:
+        prefix = f"{c['name']}: " if len(with_funnel) > 1 else ""
+        headers += [f"{prefix}in", f"{prefix}dropped", f"{prefix}out", f"{prefix}% of read", f"{prefix}balanced"]
+    rows = []
+    for stage in stages:
+        row = [_stage_label(stage)]
+        for c in with_funnel:
+            step = next((s for s in c["funnel"]["stages"] if s["stage"] == stage), None)
+            read = c["funnel"]["documents"]["read"]
+            if step is None:
+                row += [None] * 5
+                continue
+            skipped = " (skipped)" if step["skipped"] else ""
+            row += [step["in"], f"{step['dropped']:,}{skipped}", step["out"],
+                    f"{100 * step['out'] / read:.1f}%" if read else None, step["balanced"]]
+        rows.append(row)
+    total = ["kept"]
+    for c in with_funnel:
+        f = c["funnel"]
+        total += [f["documents"]["read"], f["documents"]["dropped"], f["documents"]["kept"],
+                  f"{100 * f['documents']['kept'] / f['documents']['read']:.1f}%" if f["documents"]["read"] and f["documents"]["kept"] is not None else None,
+                  f["balanced"]]
+    rows.append(total)
+    notes = [f"{c['name']}: from {c['funnel']['source']}; {fmt(c['funnel']['bytes']['kept'])} text bytes kept, "
+             f"{fmt(c['funnel']['bytes']['dropped'])} dropped" for c in with_funnel]
+    return Table("Funnel: documents at each stage", headers, rows, note="; ".join(notes))
+
+
+def drop_reasons_table(corpora) -> Table:
+    with_funnel = [c for c in corpora if c["funnel"]]
+    keys = []
+    for c in with_funnel:
+        for s in c["funnel"]["stages"]:
+            for r in s["reasons"]:
+                if (s["stage"], r["reason"]) not in keys:
+                    keys.append((s["stage"], r["reason"]))
+    headers = ["stage", "reason"]
+    for c in with_funnel:
+        prefix = f"{c['name']}: " if len(with_funnel) > 1 else ""
+        headers += [f"{prefix}documents (% of read)", f"{prefix}text bytes"]
+    rows = []
+    for stage, reason in keys:
+        row = [_stage_label(stage), reason]
+        for c in with_funnel:
+            found = [r for s in c["funnel"]["stages"] if s["stage"] == stage for r in s["reasons"] if r["reason"] == reason]
+            read = c["funnel"]["documents"]["read"]
+            row += [share(found[0]["documents"], read), found[0]["bytes"]] if found else [None, None]
+        rows.append(row)
+    return Table("Drop reasons", headers, rows)
+
+
+def line_rules_table(corpora) -> Table | None:
+    with_lines = [c for c in corpora if c["funnel"] and c["funnel"]["lines"]]
+    if not with_lines:
+        return None
+    keys = []
+    for c in with_lines:
+        for entry in c["funnel"]["lines"]:
+            for r in entry["removed"] + [{"rule": "kept"}]:
+                if (entry["stage"], r["rule"]) not in keys:
+                    keys.append((entry["stage"], r["rule"]))
+    keys.sort(key=lambda k: k[1] == "kept")
+    headers = ["stage", "rule"] + [f"{c['name']}: lines (% of seen)" if len(with_lines) > 1 else "lines (% of seen)" for c in with_lines]
+    rows = []
+    for stage, rule in keys:
+        row = [_stage_label(stage), "kept (not removed)" if rule == "kept" else rule]
+        for c in with_lines:
+            entry = next((e for e in c["funnel"]["lines"] if e["stage"] == stage), None)
+            if entry is None:
+                row.append(None)
+                continue
+            n = entry["kept"] if rule == "kept" else next((r["lines"] for r in entry["removed"] if r["rule"] == rule), 0)
+            row.append(share(n, entry["seen"]))
+        rows.append(row)
+    return Table("Lines removed per line rule", headers, rows)
+
+
+def events_table(corpora) -> Table | None:
+    """The build's other counts (charsets repaired, bytes removed by line dedup, ...)."""
+    keys = sorted({(stage, name) for c in corpora if c["funnel"] for stage, names in c["funnel"]["events"].items()
+                   for name in names})
+    if not keys:
+        return None
+    rows = [[_stage_label(stage), name] + [c["funnel"]["events"].get(stage, {}).get(name) if c["funnel"] else None
+                                           for c in corpora] for stage, name in keys]
+    return Table("Other counts of the build", ["stage", "event", *_corpus_names(corpora)], rows)
+
+
+def lengths_table(corpora) -> Table:
+    rows = []
+    for measure in ("characters", "words", "lines"):
+        for stat in ("min", "p50", "p90", "p99", "max", "mean"):
+            label = f"{measure} / document {stat}" + (" ≈" if stat.startswith("p") else "")
+            values = [c["contents"]["lengths"][measure][stat] for c in corpora]
+            if stat != "mean":   # lengths are whole numbers; interpolated quantiles are not
+                values = [None if v is None else int(round(v)) for v in values]
+            rows.append([label] + values)
+    return Table("Document lengths", ["", *_corpus_names(corpora)], rows,
+                 note="≈: quantiles from fixed histogram bins (exact below 10, ~20% wide bins above)")
+
+
+def ranked_table(title: str, corpora, get, limit: int, key_header: str) -> Table | None:
+    """Union of each corpus's top entries; each cell is count (share of that corpus)."""
+    maps = []
+    for c in corpora:
+        data = get(c)
+        if data is None:
+            maps.append(({}, 0))
+        elif "top" in data:
+            maps.append((dict(data["top"]), data["total"]))
+        else:
+            maps.append((data, sum(data.values())))
+    if not any(m for m, _ in maps):
+        return None
+    def best_share(key):
+        return max((m.get(key, 0) / total if total else 0) for m, total in maps)
+    keys = sorted({k for m, _ in maps for k in m}, key=lambda k: (-best_share(k), str(k)))[:limit]
+    rows = [[k] + [share(m.get(k, 0), total) if total else None for m, total in maps] for k in keys]
+    distinct = [get(c)["distinct"] if get(c) and "distinct" in get(c) else len(get(c) or {}) for c in corpora]
+    note = "distinct: " + ", ".join(f"{c['name']} {d:,}" for c, d in zip(corpora, distinct))
+    return Table(title, [key_header, *_corpus_names(corpora)], rows, note=note)
+
+
+def months_table(corpora) -> Table | None:
+    table = ranked_table("Documents by month (crawl date)", corpora, lambda c: c["contents"]["months"], 10_000, "month")
+    if table:
+        table.rows.sort(key=lambda r: str(r[0]))   # by month, not by count
+    return table
+
+
+def histogram_table(title: str, corpora, get, decimals: int | None = None) -> Table | None:
+    """count, min, quantiles, max, mean of one histogram per corpus; `decimals` fixes the
+    shown precision (language scores live between 0.99 and 1)."""
+    histograms = [get(c) for c in corpora]
+    if not any(histograms):
+        return None
+    rows = []
+    for stat in ("count", "min", "p50", "p90", "p99", "max", "mean"):
+        values = [h[stat] if h else None for h in histograms]
+        if decimals is not None and stat != "count":
+            places = max(decimals, 2) if stat == "mean" else decimals
+            values = [None if v is None else f"{v:,.{places}f}" for v in values]
+        rows.append([stat + (" ≈" if stat.startswith("p") else "")] + values)
+    return Table(title, ["", *_corpus_names(corpora)], rows)
+
+
+def duplicates_table(corpora) -> Table | None:
+    dups = [c["duplicates"] for c in corpora]
+    if not any(dups):
+        return None
+    sizes = sorted({int(s) for d in dups if d for s in d["sizes"]})
+    rows = [
+        ["side-output files"] + [d["files"] if d else None for d in dups],
+        ["rows (documents removed)"] + [d["rows"] if d else None for d in dups],
+        ["cluster key column"] + [d["key_column"] if d else None for d in dups],
+        ["clusters"] + [d["clusters"] if d else None for d in dups],
+        ["documents in clusters"] + [d["documents_in_clusters"] if d else None for d in dups],
+    ]
+    rows += [[f"clusters of size {s}"] + [d["sizes"].get(str(s), 0) if d else None for d in dups] for s in sizes[:30]]
+    return Table("Duplicate clusters (dedup side output)", ["", *_corpus_names(corpora)], rows)
+
+
+def tokens_table(corpora) -> Table | None:
+    if not any(c["tokens"] for c in corpora):
+        return None
+    splits = sorted({s for c in corpora if c["tokens"] for s in c["tokens"]["splits"]})
+    rows = []
+    for split in splits:
+        for stat in ("documents", "tokens", "tokens_per_document", "characters_per_token"):
+            rows.append([f"{split}: {stat.replace('_', ' ')}"] + [
+                c["tokens"]["splits"].get(split, {}).get(stat) if c["tokens"] else None for c in corpora])
+    rows.append(["tokenizer"] + [_tokenizer_label(c["tokens"]) for c in corpora])
+    return Table("Tokens (from the token manifest; each document counts its end-of-document token)",
+                 ["", *_corpus_names(corpora)], rows)
+
+
+def _tokenizer_label(tokens) -> str | None:
+    if not tokens:
+        return None
+    info = tokens.get("tokenizer") or {}
+    parts = [str(info[k]) for k in ("kind", "type", "name", "vocab_size") if k in info]
+    return " ".join(parts) or "?"
+
+
+def problems_table(corpora) -> Table | None:
+    rows = [[c["name"], p] for c in corpora for p in c["problems"]]
+    for c in corpora:
+        if c["beam_metrics_check"] and not c["beam_metrics_check"]["agree"]:
+            rows += [[c["name"], f"Beam metrics differ from stats.json: {d}"] for d in c["beam_metrics_check"]["differences"]]
+        if c["funnel"]:
+            rows += [[c["name"], f"unreadable input: {e['file']}: {e['reason']}"] for e in c["funnel"]["file_errors"]]
+    return Table("Problems", ["corpus", "problem"], rows) if rows else None
+
+
+# ---------------------------------------------------------------------------- sections
+
+def _reddit(c) -> dict:
+    return c["contents"]["reddit"] or {}
+
+
+def sections(doc) -> list[Section]:
+    """What every output shows, in order; a section without data is left out."""
+    corpora = doc["corpora"]
+    out = [Section("overview", "Overview", [overview_table(corpora)])]
+    if any(c["funnel"] for c in corpora):
+        tables = [funnel_table(corpora), drop_reasons_table(corpora)]
+        out.append(Section("funnel", "Funnel: what each stage removed", tables, plot=plot_funnel))
+        lines = line_rules_table(corpora)
+        if lines:
+            out.append(Section("lines", "Lines removed by the line rules", [lines], plot=plot_line_rules))
+        events = events_table(corpora)
+        if events:
+            out[-1].tables.append(events)
+    out.append(Section("lengths", "Document lengths", [lengths_table(corpora)], plot=plot_lengths))
+    languages = ranked_table("Languages", corpora, lambda c: c["contents"]["languages"], 20, "language")
+    if languages:
+        tables = [languages]
+        score = histogram_table("Language score", corpora, lambda c: c["contents"]["language_score"], decimals=6)
+        if score:
+            tables.append(score)
+        out.append(Section("languages", "Languages", tables, plot=plot_languages))
+    domains = ranked_table("Top domains (registered domain)", corpora, lambda c: c["contents"]["domains"], 25, "domain")
+    if domains:
+        tlds = ranked_table("Top-level domains", corpora, lambda c: c["contents"]["tlds"], 15, "TLD")
+        out.append(Section("domains", "Domains", [domains, tlds], plot=plot_domains))
+    months = months_table(corpora)
+    if months:
+        out.append(Section("months", "Crawl dates", [months], plot=plot_months))
+    dups = duplicates_table(corpora)
+    if dups:
+        out.append(Section("duplicates", "Duplicates", [dups], plot=plot_duplicates))
+    if any(c["contents"]["reddit"] for c in corpora):
+        tables = [histogram_table("Reddit score (karma) of the documents' best submission", corpora,
+                                  lambda c: _reddit(c).get("score"), decimals=0),
+                  histogram_table("Reddit submissions of the documents' URLs", corpora,
+                                  lambda c: _reddit(c).get("submissions"), decimals=0)]
+        subs = ranked_table("Top subreddits", corpora, lambda c: _reddit(c).get("subreddits"), 15, "subreddit")
+        if subs:
+            tables.append(subs)
+        out.append(Section("reddit", "Reddit (WebText-like selection)", tables, plot=plot_reddit))
+    tokens = tokens_table(corpora)
+    if tokens:
+        out.append(Section("tokens", "Tokens", [tokens], plot=plot_tokens))
+    problems = problems_table(corpora)
+    if problems:
+        out.append(Section("problems", "Problems", [problems]))
+    return out
+
+
+# ---------------------------------------------------------------------------- terminal
+
+def render_table(table: Table) -> str:
+    cells = [[fmt(v) for v in row] for row in table.rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(table.headers)]
+    # Numbers right-aligned, words left; the first column (the row's label) always left.
+    numeric_column = [i > 0 and any(_is_numberish(r[i]) for r in cells) for i in range(len(widths))]
+
+    def line(values, header=False):
+        return "  ".join(
+            v.rjust(w) if i and (_is_numberish(v) or (header and numeric_column[i])) else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    out = [table.title, line(table.headers, header=True), "  ".join("─" * w for w in widths)]
+    out += [line(r) for r in cells] or ["(none)"]
+    if table.note:
+        out.append(table.note)
+    return "\n".join(out)
+
+
+def _is_numberish(text: str) -> bool:
+    return text == "–" or text[:1].isdigit() or text[:1] == "-"
+
+
+def render_text(doc) -> str:
+    header = "  ".join(f"[{c['name']}] {c['path']}" for c in doc["corpora"])
+    blocks = [header]
+    for section in sections(doc):
+        for table in section.tables:
+            blocks.append(render_table(table))
+    return "\n\n".join(blocks) + "\n"
+
+
+# ---------------------------------------------------------------------------- JSON
+
+def write_json(doc, path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- plots
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+
+
+def _colour(i: int) -> str:
+    return COLOURS[i % len(COLOURS)]
+
+
+def _grouped_barh(ax, labels: list[str], series: list[tuple[str, list[float], int]], xlabel: str) -> None:
+    """Horizontal bars, one group per label (top to bottom), one bar per (name, values, colour)."""
+    n = max(1, len(series))
+    height = 0.8 / n
+    for i, (name, values, colour) in enumerate(series):
+        ys = [j + (i - (n - 1) / 2) * height for j in range(len(labels))]
+        ax.barh(ys, values, height=height, label=name, color=_colour(colour))
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    if len(series) > 1:
+        ax.legend(loc="lower right")
+
+
+def _with(corpora, has) -> list[tuple[int, dict]]:
+    """(colour index, corpus) of the corpora that have a section: colours stay per corpus."""
+    return [(i, c) for i, c in enumerate(corpora) if has(c)]
+
+
+def plot_funnel(corpora, plt):
+    with_funnel = _with(corpora, lambda c: c["funnel"])
+    fig, axes = plt.subplots(1, len(with_funnel), figsize=(6 * len(with_funnel), 4), squeeze=False, sharey=True)
+    for ax, (i, c) in zip(axes[0], with_funnel):
+        f = c["funnel"]
+        read = f["documents"]["read"] or 1
+        stages = f["stages"]
+        labels = ["records read"] + [f"after {_stage_label(s['stage'])}" for s in stages]
+        left = [100.0] + [100 * s["out"] / read for s in stages]
+        dropped = [0.0] + [100 * s["dropped"] / read for s in stages]
+        ys = range(len(labels))
+        ax.barh(ys, left, color=_colour(i), label="left")
+        ax.barh(ys, dropped, left=left, color="#d9534f", alpha=0.7, label="dropped here")
+        for y, value, s in zip(ys, left, [None] + stages):
+            count = f["documents"]["read"] if s is None else s["out"]
+            ax.text(1, y, f"{count:,}", va="center", ha="left", fontsize=8, color="white" if value > 15 else "black")
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels(labels)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("% of documents read")
+        ax.set_title(c["name"])
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=9, frameon=False)
+    fig.suptitle("Documents left after each stage")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def plot_line_rules(corpora, plt):
+    with_lines = _with(corpora, lambda c: c["funnel"] and c["funnel"]["lines"])
+    rules = []
+    for _, c in with_lines:
+        for e in c["funnel"]["lines"]:   # shares need the lines seen: groups without a kept count are left out
+            rules += [(e["stage"], r["rule"]) for r in e["removed"] if e["seen"] and (e["stage"], r["rule"]) not in rules]
+    series = []
+    for i, c in with_lines:
+        values = []
+        for stage, rule in rules:
+            e = next((e for e in c["funnel"]["lines"] if e["stage"] == stage), None)
+            n = next((r["lines"] for r in e["removed"] if r["rule"] == rule), 0) if e else 0
+            values.append(100 * n / e["seen"] if e and e["seen"] else 0)
+        series.append((c["name"], values, i))
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rules) + 1.5))
+    _grouped_barh(ax, [f"{_stage_label(s)}: {r}" for s, r in rules], series, "% of lines seen by the stage")
+    ax.set_title("Lines removed per rule")
+    fig.tight_layout()
+    return fig
+
+
+def _share_per_decade(hist) -> tuple[list[float], list[float], float]:
+    """Histogram → (bin edges, share of documents per log10 unit) for bins from 1 up to the
+    last non-empty one, and the share of documents below 1 (not drawable on a log axis)."""
+    edges, counts, n = hist["edges"], hist["counts"], hist["count"] or 1
+    last = max((i for i, c in enumerate(counts) if c), default=0)
+    xs, ys = [], []
+    for i in range(last + 1):
+        lo = edges[i]
+        hi = edges[i + 1] if i + 1 < len(edges) else lo * 10
+        if lo < 1:
+            continue
+        xs.append(lo)
+        ys.append(counts[i] / n / math.log10(hi / lo))
+    xs.append(edges[last + 1] if last + 1 < len(edges) else edges[-1] * 10)
+    below_one = (hist.get("underflow", 0) + sum(c for e, c in zip(edges, counts) if e < 1)) / n
+    return xs, ys, below_one
+
+
+def _log_histograms(ax, items, xlabel: str) -> None:
+    """Step histograms on a log x axis, one per (colour, name, histogram)."""
+    highest = 10
+    for i, name, hist in items:
+        if not hist or not hist["count"]:
+            continue
+        xs, ys, below = _share_per_decade(hist)
+        label = name + (f" ({100 * below:.0f}% below 1)" if below else "")
+        if ys:
+            ax.stairs(ys, xs, label=label, color=_colour(i), linewidth=1.8, fill=len(items) == 1, alpha=0.8)
+        highest = max(highest, xs[-1])
+    ax.set_xscale("log")
+    ax.set_xlim(1, highest)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share of documents per decade")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def plot_lengths(corpora, plt):
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, measure in zip(axes, ("characters", "words", "lines")):
+        _log_histograms(ax, [(i, c["name"], c["contents"]["lengths"][measure]) for i, c in enumerate(corpora)],
+                        f"{measure} per document")
+    fig.suptitle("Document length distributions")
+    fig.tight_layout()
+    return fig
+
+
+def _top_shares(items, get, limit):
+    """items: (colour, corpus). → labels of the union of top keys, series of shares in %."""
+    maps = []
+    for _, c in items:
+        data = get(c) or {}
+        if "top" in data:
+            maps.append((dict(data["top"]), data["total"]))
+        else:
+            maps.append((data, sum(data.values())))
+    keys = sorted({k for m, _ in maps for k in m},
+                  key=lambda k: (-max((m.get(k, 0) / t if t else 0) for m, t in maps), str(k)))[:limit]
+    series = [(c["name"], [100 * m.get(k, 0) / t if t else 0 for k in keys], i) for (i, c), (m, t) in zip(items, maps)]
+    return [str(k) or "(none)" for k in keys], series
+
+
+def plot_languages(corpora, plt):
+    with_language = _with(corpora, lambda c: c["contents"]["languages"])
+    labels, series = _top_shares(with_language, lambda c: c["contents"]["languages"], 15)
+    scored = _with(corpora, lambda c: c["contents"]["language_score"])
+    fig, axes = plt.subplots(1, 2 if scored else 1, figsize=(14 if scored else 8, max(3, 0.35 * len(labels) + 1.5)), squeeze=False)
+    _grouped_barh(axes[0][0], labels, series, "% of documents")
+    axes[0][0].set_title("Languages")
+    if scored:
+        hists = [(i, c["name"], c["contents"]["language_score"]) for i, c in scored]
+        edges = hists[0][2]["edges"]
+        first = min(next(j for j, n in enumerate(h["counts"]) if n) for _, _, h in hists)
+        labels = [f"{edges[j]:g} – {edges[j + 1]:g}" if j + 1 < len(edges) else f"≥ {edges[j]:g}" for j in range(first, len(edges))]
+        series = [(name, [100 * n / (h["count"] or 1) for n in h["counts"][first:]], i) for i, name, h in hists]
+        _grouped_barh(axes[0][1], labels, series, "% of documents")
+        axes[0][1].set_title("Language score (probability of the language)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_domains(corpora, plt):
+    items = list(enumerate(corpora))
+    domains, d_series = _top_shares(items, lambda c: c["contents"]["domains"], 20)
+    tlds, t_series = _top_shares(items, lambda c: c["contents"]["tlds"], 15)
+    fig, axes = plt.subplots(1, 2, figsize=(14, max(4, 0.32 * len(domains) + 1.5)))
+    _grouped_barh(axes[0], domains, d_series, "% of documents")
+    axes[0].set_title("Top domains")
+    _grouped_barh(axes[1], tlds, t_series, "% of documents")
+    axes[1].set_title("Top-level domains")
+    fig.tight_layout()
+    return fig
+
+
+def plot_months(corpora, plt):
+    months = sorted({m for c in corpora for m in c["contents"]["months"]})
+    fig, ax = plt.subplots(figsize=(max(6, 0.4 * len(months) + 3), 3.5))
+    n = len(corpora)
+    width = 0.8 / n
+    for i, c in enumerate(corpora):
+        counts = c["contents"]["months"]
+        total = sum(counts.values()) or 1
+        xs = [j + (i - (n - 1) / 2) * width for j in range(len(months))]
+        ax.bar(xs, [100 * counts.get(m, 0) / total for m in months], width=width, color=_colour(i), label=c["name"])
+    ax.set_xticks(range(len(months)))
+    ax.set_xticklabels(months, rotation=45 if len(months) > 6 else 0, ha="right" if len(months) > 6 else "center")
+    ax.set_ylabel("% of documents")
+    ax.set_title("Documents by crawl month")
+    ax.grid(axis="y", alpha=0.3)
+    if n > 1:
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_duplicates(corpora, plt):
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    largest = 2
+    for i, c in _with(corpora, lambda c: c["duplicates"] and c["duplicates"]["sizes"]):
+        sizes = sorted(int(s) for s in c["duplicates"]["sizes"])
+        ax.plot(sizes, [c["duplicates"]["sizes"][str(s)] for s in sizes], "o-", color=_colour(i), label=c["name"])
+        largest = max(largest, sizes[-1])
+    if largest > 20:
+        ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("cluster size (documents, the kept one included)")
+    ax.set_ylabel("clusters")
+    ax.set_title("Duplicate cluster sizes")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_reddit(corpora, plt):
+    with_reddit = _with(corpora, lambda c: c["contents"]["reddit"])
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4))
+    _log_histograms(axes[0], [(i, c["name"], c["contents"]["reddit"]["score"]) for i, c in with_reddit],
+                    "Reddit score (karma) of the best submission")
+    axes[0].set_title("Reddit score")
+    labels, series = _top_shares(with_reddit, lambda c: c["contents"]["reddit"]["subreddits"], 15)
+    _grouped_barh(axes[1], labels, series, "% of subreddit mentions")
+    axes[1].set_title("Top subreddits")
+    fig.tight_layout()
+    return fig
+
+
+def plot_tokens(corpora, plt):
+    with_tokens = _with(corpora, lambda c: c["tokens"])
+    splits = sorted({s for _, c in with_tokens for s in c["tokens"]["splits"]})
+    series = [(c["name"], [c["tokens"]["splits"].get(s, {}).get("tokens_per_document") or 0 for s in splits], i)
+              for i, c in with_tokens]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(splits) * len(series) + 1.5))
+    _grouped_barh(ax, splits, series, "tokens per document (mean)")
+    ax.set_title("Tokens per document")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------- HTML
+
+_CSS = """
+body { font: 14px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1200px;
+       color: #222; padding: 0 16px; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; }
+h3 { font-size: 15px; margin: 18px 0 6px; }
+table { border-collapse: collapse; margin: 6px 0 4px; font-variant-numeric: tabular-nums; }
+th, td { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right; white-space: nowrap; }
+th { background: #f6f6f6; } td:first-child, th:first-child, th.text { text-align: left; }
+td.text { text-align: left; white-space: normal; max-width: 700px; }
+.note { color: #666; font-size: 12px; margin: 2px 0 10px; }
+img { max-width: 100%; border: 1px solid #eee; margin: 8px 0; }
+nav a { margin-right: 12px; } .bad { color: #c9302c; font-weight: bold; }
+.corpus { display: inline-block; margin-right: 18px; } .swatch { display: inline-block; width: 12px; height: 12px;
+          margin-right: 4px; vertical-align: middle; }
+"""
+
+_LOAD_SCRIPT = """
+window.addEventListener('load', function () {
+  var images = Array.prototype.slice.call(document.images);
+  var loaded = images.filter(function (img) { return img.complete && img.naturalWidth > 0; });
+  document.body.setAttribute('data-images', String(images.length));
+  document.body.setAttribute('data-images-loaded', String(loaded.length));
+});
+"""
+
+
+def _html_table(table: Table) -> str:
+    texts = [[fmt(v) for v in row] for row in table.rows]
+    wordy = [i > 0 and not any(_is_numberish(r[i]) for r in texts if r[i] != "–") and any(r[i] != "–" for r in texts)
+             for i in range(len(table.headers))]
+    head = "".join(f'<th{" class=text" if w else ""}>{html.escape(h)}</th>' for h, w in zip(table.headers, wordy))
+    body = []
+    for row in table.rows:
+        cells = []
+        for value in row:
+            text = html.escape(fmt(value))
+            cls = ' class="bad"' if value is False else (' class="text"' if not _is_numberish(text) else "")
+            cells.append(f"<td{cls}>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    note = f'<p class="note">{html.escape(table.note)}</p>' if table.note else ""
+    return (f"<h3>{html.escape(table.title)}</h3><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body) or '<tr><td>(none)</td></tr>'}</tbody></table>{note}")
+
+
+def write_html(doc, folder: str) -> str:
+    """Write folder/index.html and its PNG plots; returns the index path."""
+    plt = _pyplot()
+    os.makedirs(folder, exist_ok=True)
+    corpora = doc["corpora"]
+    parts = []
+    all_sections = sections(doc)
+    for section in all_sections:
+        block = [f'<h2 id="{section.key}">{html.escape(section.title)}</h2>']
+        block += [_html_table(t) for t in section.tables]
+        if section.plot is not None:
+            fig = section.plot(corpora, plt)
+            name = f"{section.key}.png"
+            fig.savefig(os.path.join(folder, name), dpi=100, bbox_inches="tight")
+            plt.close(fig)
+            block.append(f'<img src="{name}" alt="{html.escape(section.title)}">')
+        parts.append("\n".join(block))
+    legend = "".join(
+        f'<span class="corpus"><span class="swatch" style="background:{_colour(i)}"></span>'
+        f"<b>{html.escape(c['name'])}</b> <code>{html.escape(c['path'])}</code></span>" for i, c in enumerate(corpora))
+    nav = "".join(f'<a href="#{s.key}">{html.escape(s.title.split(":")[0])}</a>' for s in all_sections)
+    title = "cleancrawl stats: " + " vs ".join(c["name"] for c in corpora)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_CSS}</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+<p>{legend}</p>
+<nav>{nav}</nav>
+{"".join(parts)}
+<p class="note">schema_version {doc['schema_version']}; the same numbers are in stats.json beside this page.</p>
+<script>{_LOAD_SCRIPT}</script>
+</body></html>
+"""
+    index = os.path.join(folder, "index.html")
+    with open(index, "w", encoding="utf-8") as f:
+        f.write(page)
+    write_json(doc, os.path.join(folder, "stats.json"))
+    return index
