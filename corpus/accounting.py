@@ -17,8 +17,14 @@ STAGE_ORDER = ("read", "url_dedup", "select", "clean", "dedup", "langid", "badwo
 STATS_VERSION = 1
 
 
-def summarize(tallies, file_errors=(), config: dict | None = None, splits: dict | None = None) -> dict:
-    """tallies: iterable of (key tuple, (count, bytes)) as produced by the pipeline."""
+def summarize(tallies, file_errors=(), config: dict | None = None, splits: dict | None = None,
+              stages: list[str] | None = None) -> dict:
+    """tallies: iterable of (key tuple, (count, bytes)) as produced by the pipeline.
+
+    `stages`: the stages that ran, in order (default: every stage that dropped something);
+    the funnel lists those, each with documents and, where the stage reported them, text
+    bytes in and out.
+    """
     read_by_file: dict[str, int] = defaultdict(int)
     kept_by_file: dict[str, int] = defaultdict(int)
     dropped_by_file: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -26,6 +32,7 @@ def summarize(tallies, file_errors=(), config: dict | None = None, splits: dict 
     kept_by_split: dict[str, dict[str, int]] = {}
     lines: dict[str, dict[str, int]] = defaultdict(dict)
     events: dict[str, dict[str, int]] = defaultdict(dict)
+    flow: dict[tuple[str, str], int] = defaultdict(int)  # (stage, "in"/"out") → text bytes
 
     for key, (count, size) in tallies:
         kind = key[0]
@@ -46,6 +53,9 @@ def summarize(tallies, file_errors=(), config: dict | None = None, splits: dict 
         elif kind == "lines":
             _, stage, rule = key
             lines[stage][rule] = lines[stage].get(rule, 0) + count
+        elif kind == "stage":
+            _, stage, direction = key
+            flow[(stage, direction)] += size
         elif kind == "event":
             _, stage, name = key
             events[stage][name] = events[stage].get(name, 0) + count
@@ -72,14 +82,23 @@ def summarize(tallies, file_errors=(), config: dict | None = None, splits: dict 
 
     funnel = []
     remaining = total_read
-    for stage in list(STAGE_ORDER) + sorted(set(dropped) - set(STAGE_ORDER)):
+    ran = list(stages) if stages is not None else [s for s in STAGE_ORDER if s in dropped or s == "read"]
+    ran += sorted(set(dropped) - set(ran))  # a stage that dropped documents is always shown
+    for stage in ran:
         reasons = dropped.get(stage, {})
         n = sum(slot["documents"] for slot in reasons.values())
+        bytes_out = flow.get((stage, "out"))
+        bytes_in = flow.get((stage, "in"))
+        if bytes_in is None and bytes_out is not None and stage == "read":
+            # What the reader decoded: the documents it passed on and the text it dropped.
+            bytes_in = bytes_out + sum(slot["bytes"] for slot in reasons.values())
         funnel.append({
             "stage": stage,
             "in": remaining,
             "dropped": n,
             "out": remaining - n,
+            "bytes_in": bytes_in,
+            "bytes_out": bytes_out,
             "reasons": {r: reasons[r]["documents"] for r in sorted(reasons)},
         })
         remaining -= n

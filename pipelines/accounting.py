@@ -12,6 +12,7 @@ Tally keys (tuples):
   ("drop", stage, reason, source_file)      documents dropped (count, text bytes)
   ("kept", split, source_file)              documents written (count, text bytes)
   ("lines", stage, rule)                    lines removed by a line rule (or kept)
+  ("stage", stage, "in" | "out")            documents and text bytes entering / leaving a stage
   ("event", stage, name)                    events that are not drops (e.g. charset repaired)
 """
 from __future__ import annotations
@@ -30,6 +31,10 @@ KEPT = "kept"
 DROPPED = "dropped"
 TALLY = "tally"
 METRICS_NAMESPACE = "cleancrawl"
+
+
+def text_bytes(doc: Document) -> int:
+    return len(doc.text.encode("utf-8", "surrogatepass"))
 
 
 def drop_tally(drop: Drop):
@@ -61,6 +66,7 @@ class StageFn(beam.DoFn):
         counts = getattr(self._stage, "line_counts", None)
         if counts is not None:
             counts.clear()
+        self._flow = [0, 0, 0, 0]  # documents in, bytes in, documents out, bytes out
 
     def _count_drop(self, drop: Drop) -> None:
         counter = self._metrics.get(drop.reason)
@@ -69,19 +75,27 @@ class StageFn(beam.DoFn):
         counter.inc()
 
     def process(self, doc: Document):
+        flow = self._flow
+        flow[0] += 1
+        flow[1] += text_bytes(doc)
         try:
             result = self._stage(doc)
         except Exception as err:  # one strange page must not fail the whole run: count it
-            result = Drop(self._stage_name, "stage_error", doc.source_file, url=doc.url,
-                          text_bytes=len(doc.text.encode("utf-8", "surrogatepass")),
+            result = Drop(self._stage_name, "stage_error", doc.source_file, url=doc.url, text_bytes=text_bytes(doc),
                           detail=f"{type(err).__name__}: {err}"[:300])
         if isinstance(result, Drop):
             self._count_drop(result)
             yield beam.pvalue.TaggedOutput(DROPPED, result)
         else:
+            flow[2] += 1
+            flow[3] += text_bytes(result)
             yield result
 
     def finish_bundle(self):
+        docs_in, bytes_in, docs_out, bytes_out = self._flow
+        if docs_in:
+            yield beam.pvalue.TaggedOutput(TALLY, _global((("stage", self._stage_name, "in"), (docs_in, bytes_in))))
+            yield beam.pvalue.TaggedOutput(TALLY, _global((("stage", self._stage_name, "out"), (docs_out, bytes_out))))
         counts: Counter | None = getattr(self._stage, "line_counts", None)
         if counts:
             for rule, n in sorted(counts.items()):

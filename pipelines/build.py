@@ -27,7 +27,7 @@ from corpus.filters import C4Cleaner, CleanConfig
 from corpus.language_filter import LanguageConfig, LanguageFilter
 from corpus.readers import FILE_ERROR_REASONS, ReaderConfig, read_paths_listing
 from corpus.url_dedup import select_newest
-from pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, SumTallies
+from pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, SumTallies, text_bytes
 from pipelines.read import ReadCrawl
 from pipelines.write import Finalize, WriteShards
 
@@ -141,17 +141,20 @@ class DedupUrls(beam.PTransform):
             docs
             | "KeyByUrl" >> beam.Map(lambda d: (d.normalized_url, d))
             | "GroupByUrl" >> beam.GroupByKey()
-            | "KeepNewest" >> beam.ParDo(_KeepNewestFn()).with_outputs(DROPPED, main=KEPT)
+            | "KeepNewest" >> beam.ParDo(_KeepNewestFn()).with_outputs(DROPPED, TALLY, main=KEPT)
         )
 
 
 class _KeepNewestFn(beam.DoFn):
     def process(self, element):
         _, pages = element
-        best, drops = select_newest(list(pages))
+        pages = list(pages)
+        best, drops = select_newest(pages)
         yield best
         for drop in drops:
             yield beam.pvalue.TaggedOutput(DROPPED, drop)
+        yield beam.pvalue.TaggedOutput(TALLY, (("stage", "url_dedup", "in"), (len(pages), sum(map(text_bytes, pages)))))
+        yield beam.pvalue.TaggedOutput(TALLY, (("stage", "url_dedup", "out"), (1, text_bytes(best))))
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: list[str]):
@@ -167,6 +170,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
     if "url-dedup" not in skip:
         dedup_urls = docs | "DedupUrls" >> DedupUrls()
         drops.append(dedup_urls[DROPPED])
+        tallies.append(dedup_urls[TALLY])
         docs = dedup_urls[KEPT]
 
     stages = []
@@ -193,12 +197,13 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
     file_errors = all_drops | "FileErrors" >> beam.FlatMap(
         lambda d: [{"file": d.source_file, "reason": d.reason, "detail": d.detail}] if d.reason in FILE_ERROR_REASONS else []
     )
-    summarize_fn = functools.partial(_summarize, config=config.to_dict())
+    stages_run = ["read"] + (["url_dedup"] if "url-dedup" not in skip else []) + [name for _, name, _ in stages]
+    summarize_fn = functools.partial(_summarize, config=config.to_dict(), stages=stages_run)
     return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn)
 
 
-def _summarize(tallies, file_errors, splits, config):
-    return summarize(tallies, file_errors, config=config, splits=splits)
+def _summarize(tallies, file_errors, splits, config, stages):
+    return summarize(tallies, file_errors, config=config, splits=splits, stages=stages)
 
 
 # ---------------------------------------------------------------------------- entry point

@@ -9,7 +9,7 @@ from apache_beam.metrics import Metrics
 from corpus.extract import HtmlExtractor
 from corpus.readers import ReaderConfig, read_crawl_file
 from corpus.record import Drop
-from pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY
+from pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY, text_bytes
 
 
 class _ReadFileFn(beam.DoFn):
@@ -31,7 +31,7 @@ class _ReadFileFn(beam.DoFn):
         def count(name: str) -> None:
             events[name] = events.get(name, 0) + 1
 
-        records = 0
+        records = docs_out = bytes_out = 0
         try:
             fileobj = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
         except Exception as err:  # any file system's "cannot open": counted, the run goes on
@@ -47,9 +47,12 @@ class _ReadFileFn(beam.DoFn):
                         yield beam.pvalue.TaggedOutput(DROPPED, item)
                     else:
                         self._documents.inc()
+                        docs_out += 1
+                        bytes_out += text_bytes(item)
                         yield item
         self._records.inc(records)
         yield beam.pvalue.TaggedOutput(TALLY, (("read", path), (records, 0)))
+        yield beam.pvalue.TaggedOutput(TALLY, (("stage", "read", "out"), (docs_out, bytes_out)))
         for name, n in sorted(events.items()):
             yield beam.pvalue.TaggedOutput(TALLY, (("event", "read", name), (n, 0)))
 

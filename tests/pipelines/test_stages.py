@@ -32,9 +32,14 @@ def test_clean_stage_outputs(sample_documents):
         assert_that(out[KEPT] | "KeptUrls" >> beam.Map(lambda d: d.url), equal_to(["a"]), label="kept")
         assert_that(out[DROPPED] | "Reasons" >> beam.Map(lambda d: (d.url, d.reason)),
                     equal_to([("b", "too_few_sentences"), ("c", "curly_bracket")]), label="dropped")
-        lines = (out[TALLY] | beam.CombinePerKey(lambda pairs: tuple(map(sum, zip(*pairs))))
+        lines = (out[TALLY] | beam.Filter(lambda kv: kv[0][0] == "lines")
+                 | beam.CombinePerKey(lambda pairs: tuple(map(sum, zip(*pairs))))
                  | beam.Map(lambda kv: (kv[0][2], kv[1][0])))
         assert_that(lines, equal_to([("kept", 3), ("no_end_mark", 2)]), label="lines")
+        flow = (out[TALLY] | "Flow" >> beam.Filter(lambda kv: kv[0][0] == "stage")
+                | "SumFlow" >> beam.CombinePerKey(lambda pairs: tuple(map(sum, zip(*pairs))))
+                | "FlowCounts" >> beam.Map(lambda kv: (kv[0][2], kv[1][0])))
+        assert_that(flow, equal_to([("in", 3), ("out", 1)]), label="flow")
 
 
 def test_a_stage_exception_becomes_a_counted_drop():

@@ -1,0 +1,227 @@
+"""`cleancrawl tokenize`: a built corpus → token shards, one process per Parquet shard.
+
+    corpus/train/part-00000-of-00004.parquet  →  tokens/train/part-00000-of-00004.tok
+    corpus/validation/part-...parquet         →  tokens/validation/part-....tok
+    tokens/manifest.json                      written last: shards, token counts, tokenizer
+
+Train and validation stay in their own directories. Each worker is a separate process that
+loads the tokenizer once and encodes single-threaded, so throughput scales with `workers`
+(one core each). Output bytes depend only on the input shards and the tokenizer file.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pyarrow.compute as pc
+
+from corpus import shards
+from corpus.errors import UserError
+from tokenizer.model import load_tokenizer, resolve_tokenizer_file, tokenizer_info
+from tokenizer.token_shards import SHARD_SUFFIX, TokenShardHeader, write_manifest, write_token_shard
+
+
+@dataclass
+class TokenizeConfig:
+    tokenizer: str               # tokenizer directory (or bare tokenizer.json / .model)
+    corpus: str                  # built corpus, or one split directory of Parquet shards
+    output: str                  # token directory to write
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    batch_size: int = 256        # documents encoded per call
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    split: str
+    source: str                  # Parquet shard
+    target: str                  # .tok file, absolute
+    relative: str                # .tok path relative to the output directory, for the manifest
+
+
+@dataclass
+class TokenizeResult:
+    output: str
+    manifest: dict
+    documents: int
+    tokens: int
+    text_bytes: int
+    seconds: float
+
+
+def token_shard_name(parquet_path: str) -> str:
+    base = os.path.basename(parquet_path)
+    return base.removesuffix(".parquet") + SHARD_SUFFIX
+
+
+def plan_jobs(corpus: str, output: str) -> list[ShardJob]:
+    """One job per Parquet shard, in split then shard order.
+
+    A built corpus gives both splits; a bare split directory (`out/validation`) gives one,
+    named after the directory when it is a split name, else "train".
+    """
+    by_split: dict[str, list[str]] = {}
+    for split in shards.SPLITS:
+        if os.path.isdir(os.path.join(corpus, split)):
+            by_split[split] = shards.list_shards(corpus, split=split)
+    if not by_split:
+        name = os.path.basename(os.path.normpath(corpus))
+        by_split[name if name in shards.SPLITS else "train"] = shards.list_shards(corpus)
+    jobs = []
+    for split, paths in by_split.items():
+        for path in paths:
+            relative = f"{split}/{token_shard_name(path)}"
+            jobs.append(ShardJob(split, path, os.path.join(output, relative), relative))
+    return jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker side: one shard at a time, one core each
+
+_worker_tokenizer = None
+_worker_progress: "mp.Queue | None" = None
+
+
+_SINGLE_THREAD_ENV = {"TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
+
+
+def _init_worker(tokenizer_path: str, progress_queue) -> None:
+    global _worker_tokenizer, _worker_progress
+    # One core per process: no rayon threads on top of the process pool.
+    os.environ.update(_SINGLE_THREAD_ENV)
+    _worker_tokenizer = load_tokenizer(tokenizer_path)
+    _worker_progress = progress_queue
+
+
+@contextmanager
+def _single_threaded_here():
+    """The worker's environment, in this process, restored afterwards (HF reads it per call)."""
+    saved = {k: os.environ.get(k) for k in _SINGLE_THREAD_ENV}
+    os.environ.update(_SINGLE_THREAD_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _encoded_documents(job: ShardJob, batch_size: int, counts: dict):
+    tok = _worker_tokenizer
+    for batch in shards.iter_batches([job.source], ["text"], batch_size):
+        texts = batch.column(0).to_pylist()
+        counts["text_bytes"] += pc.sum(pc.binary_length(batch.column(0))).as_py() or 0
+        yield from tok.encode_batch(texts, num_threads=1)
+        if _worker_progress is not None:
+            _worker_progress.put(len(texts))
+
+
+def _encode_shard(job: ShardJob, batch_size: int) -> tuple[ShardJob, TokenShardHeader, int]:
+    tok = _worker_tokenizer
+    counts = {"text_bytes": 0}
+    header = write_token_shard(
+        job.target, _encoded_documents(job, batch_size, counts),
+        vocab_size=tok.vocab_size, eos_id=tok.eos_id, tokenizer_hash=tok.hash,
+    )
+    return job, header, counts["text_bytes"]
+
+
+def _encode_shard_star(args):
+    return _encode_shard(*args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver
+
+
+def _prepare_output(config: TokenizeConfig) -> None:
+    if os.path.exists(config.output) and os.listdir(config.output):
+        if not config.overwrite:
+            raise UserError(f"{config.output}: exists and is not empty (use --overwrite)")
+        shutil.rmtree(config.output)
+    os.makedirs(config.output, exist_ok=True)
+
+
+def _count_documents(jobs: list[ShardJob]) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(j.source).metadata.num_rows for j in jobs)
+
+
+def _run_jobs(config: TokenizeConfig, tokenizer_path: str, jobs: list[ShardJob], progress: bool) -> list:
+    from tqdm import tqdm
+
+    bar = tqdm(total=_count_documents(jobs), unit="doc", desc="tokenizing", disable=not progress, file=sys.stderr)
+    workers = max(1, min(config.workers, len(jobs)))
+    with bar:
+        if workers == 1:  # in this process: simpler to debug, no start-up cost
+            with _single_threaded_here():
+                _init_worker(tokenizer_path, None)
+                results = []
+                for job in jobs:
+                    results.append(_encode_shard(job, config.batch_size))
+                    bar.update(results[-1][1].num_docs)
+            return results
+        # spawn, not fork: the tokenizer libraries' thread pools do not survive a fork.
+        ctx = mp.get_context("spawn")
+        progress_queue = ctx.Manager().Queue() if progress else None
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(tokenizer_path, progress_queue)) as pool:
+            pending = pool.map_async(_encode_shard_star, [(j, config.batch_size) for j in jobs], chunksize=1)
+            while not pending.ready():
+                _drain(progress_queue, bar, timeout=0.2)
+                pending.wait(0.05)
+            _drain(progress_queue, bar, timeout=0)
+            return pending.get()
+
+
+def _drain(progress_queue, bar, timeout: float) -> None:
+    if progress_queue is None:
+        return
+    try:
+        bar.update(progress_queue.get(timeout=timeout) if timeout else progress_queue.get_nowait())
+        while True:
+            bar.update(progress_queue.get_nowait())
+    except queue.Empty:
+        pass
+
+
+def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> TokenizeResult:
+    """Encode every shard of a corpus into token shards and write the manifest last."""
+    progress = sys.stderr.isatty() if progress is None else progress
+    tokenizer_path, _ = resolve_tokenizer_file(config.tokenizer)
+    info = tokenizer_info(load_tokenizer(tokenizer_path))
+    if info.eos_id is None:
+        raise UserError(f"{config.tokenizer}: tokenizer has no end-of-document token (<eos>, <|endoftext|>, </s>)")
+    jobs = plan_jobs(config.corpus, config.output)
+    if not jobs:
+        raise UserError(f"{config.corpus}: no Parquet shards to tokenize")
+    _prepare_output(config)
+
+    started = time.perf_counter()
+    results = _run_jobs(config, tokenizer_path, jobs, progress)
+    seconds = time.perf_counter() - started
+
+    splits: dict[str, list[dict]] = {}
+    for job, header, _ in results:
+        splits.setdefault(job.split, []).append(
+            {"path": job.relative, "num_tokens": header.num_tokens, "num_docs": header.num_docs})
+    manifest = {
+        "tokenizer": {"path": os.path.abspath(config.tokenizer), "kind": info.kind, "hash": info.sha256,
+                      "vocab_size": info.vocab_size, "eos_id": info.eos_id},
+        "splits": splits,
+        "corpus": os.path.abspath(config.corpus),
+    }
+    write_manifest(config.output, manifest)
+    return TokenizeResult(
+        output=config.output, manifest=manifest,
+        documents=sum(h.num_docs for _, h, _ in results), tokens=sum(h.num_tokens for _, h, _ in results),
+        text_bytes=sum(b for _, _, b in results), seconds=seconds,
+    )
