@@ -10,10 +10,7 @@ Each box is a composite transform over a pure `corpus/` stage; `run_build(config
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
-import os
-from dataclasses import dataclass, field
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -23,58 +20,14 @@ from corpus import shards as layout
 from corpus.accounting import summarize
 from corpus.badwords import BadwordsFilter
 from corpus.errors import UserError
-from corpus.filters import C4Cleaner, CleanConfig
-from corpus.language_filter import LanguageConfig, LanguageFilter
-from corpus.readers import FILE_ERROR_REASONS, ReaderConfig, read_paths_listing
+from corpus.filters import C4Cleaner
+from corpus.language_filter import LanguageFilter
+from corpus.readers import FILE_ERROR_REASONS, read_paths_listing
 from corpus.url_dedup import select_newest
 from pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, SumTallies, text_bytes
+from pipelines.config import SAMPLE_CRAWL, SKIPPABLE_STAGES, BuildConfig, add_build_arguments  # noqa: F401
 from pipelines.read import ReadCrawl
 from pipelines.write import Finalize, WriteShards
-
-SAMPLE_CRAWL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "data", "sample", "pages.warc.wet.gz")
-SKIPPABLE_STAGES = ("url-dedup", "clean", "langid", "badwords")
-
-
-@dataclass
-class BuildConfig:
-    """Everything a build needs; defaults are C4's (TFDS `c4/en` v3.1.0)."""
-
-    inputs: list[str] = field(default_factory=lambda: [SAMPLE_CRAWL])
-    input_list: str | None = None          # a Common Crawl *.paths.gz listing
-    input_prefix: str = ""                 # joined to each listed path (e.g. s3://commoncrawl/)
-    output: str = "cleancrawl-out"
-    source: str = "auto"                   # wet | warc | auto
-    skip: tuple[str, ...] = ()             # stages turned off: url-dedup, clean, langid, badwords
-    # read
-    max_text_chars: int = 190_000
-    max_html_bytes: int = 5_000_000
-    # clean
-    min_words_per_line: int = 5
-    min_sentences: int = 3
-    max_word_length: int = 1000
-    # language ID
-    language: str = "en"
-    min_language_score: float = 0.99
-    langdetect_seed: int = 0
-    # write
-    num_shards: int = 0                    # train shards; 0 = size by --shard-bytes
-    shard_bytes: int = 256 << 20
-    validation_modulus: int = 1000
-    overwrite: bool = False
-    strict: bool = False
-
-    def reader_config(self) -> ReaderConfig:
-        return ReaderConfig(source=self.source, max_text_chars=self.max_text_chars, max_html_bytes=self.max_html_bytes)
-
-    def clean_config(self) -> CleanConfig:
-        return CleanConfig(self.min_words_per_line, self.min_sentences, self.max_word_length)
-
-    def language_config(self) -> LanguageConfig:
-        return LanguageConfig(self.language, self.min_language_score, self.langdetect_seed)
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
-
 
 # ---------------------------------------------------------------------------- inputs / output
 
@@ -207,6 +160,15 @@ def _summarize(tallies, file_errors, splits, config, stages):
 
 
 # ---------------------------------------------------------------------------- entry point
+
+class BuildOptions(PipelineOptions):
+    """The build's options as Beam pipeline options, for launching from Python with Beam's own option parsing."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_build_arguments(parser)
+
+
 
 def run_build(config: BuildConfig, pipeline_args: list[str] | None = None) -> dict:
     """Run the build and return the stats it wrote (also `OUT/stats.json`)."""
