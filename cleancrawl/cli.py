@@ -14,6 +14,8 @@ from corpus.errors import UserError
 
 SUBCOMMAND_MODULES = [
     "pipelines.cli",
+    "tokenizer.cli",
+    "corpus.stats_cli",
 ]
 
 
