@@ -26,7 +26,9 @@ RUN pip install --no-cache-dir "apache-beam[gcp]==${BEAM_VERSION}" . \
  && cleancrawl --help > /dev/null
 ENTRYPOINT ["/opt/apache/beam/boot"]
 
-FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime AS gpu
+# devel, not runtime: torch.compile (Triton) needs a C compiler. Run with --ipc=host for NCCL.
+FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel AS gpu
+ENV PYTHONUNBUFFERED=1
 WORKDIR /opt/cleancrawl
 COPY pyproject.toml README.md ./
 COPY cleancrawl ./cleancrawl
@@ -35,6 +37,6 @@ COPY pipelines ./pipelines
 COPY tokenizer ./tokenizer
 COPY pretrain ./pretrain
 # The base image's CUDA torch satisfies the torch requirement; nothing else pulls a new one.
-RUN pip install --no-cache-dir . && cleancrawl --help > /dev/null
+RUN pip install --no-cache-dir "apache-beam[gcp]==2.77.0" . && cleancrawl --help > /dev/null
 ENTRYPOINT ["cleancrawl"]
 CMD ["--help"]

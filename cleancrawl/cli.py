@@ -15,6 +15,7 @@ from corpus.errors import UserError
 SUBCOMMAND_MODULES = [
     "pipelines.cli",
     "tokenizer.cli",
+    "pretrain.cli",
     "corpus.stats_cli",
 ]
 
