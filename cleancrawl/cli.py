@@ -14,6 +14,7 @@ from corpus.errors import UserError
 
 SUBCOMMAND_MODULES = [
     "pipelines.cli",
+    "pipelines.reddit_cli",
     "tokenizer.cli",
     "pretrain.cli",
     "corpus.stats_cli",

@@ -27,6 +27,7 @@ from corpus.url_dedup import select_newest
 from pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, SumTallies, text_bytes
 from pipelines.config import SAMPLE_CRAWL, SKIPPABLE_STAGES, BuildConfig, add_build_arguments  # noqa: F401
 from pipelines.read import ReadCrawl
+from pipelines.select import SelectDocuments, plan_selection
 from pipelines.write import Finalize, WriteShards
 
 # ---------------------------------------------------------------------------- inputs / output
@@ -126,6 +127,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
         tallies.append(dedup_urls[TALLY])
         docs = dedup_urls[KEPT]
 
+    if config.select.enabled:  # WebText-like / RealNews-like: before the C4 filters, as the reference
+        selected = docs | "Select" >> SelectDocuments(config.select)
+        drops.append(selected[DROPPED])
+        tallies.append(selected[TALLY])
+        docs = selected[KEPT]
+
     stages = []
     if "clean" not in skip:
         stages.append(("Clean", "clean", functools.partial(C4Cleaner, config.clean_config())))
@@ -150,7 +157,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
     file_errors = all_drops | "FileErrors" >> beam.FlatMap(
         lambda d: [{"file": d.source_file, "reason": d.reason, "detail": d.detail}] if d.reason in FILE_ERROR_REASONS else []
     )
-    stages_run = ["read"] + (["url_dedup"] if "url-dedup" not in skip else []) + [name for _, name, _ in stages]
+    stages_run = (["read"] + (["url_dedup"] if "url-dedup" not in skip else [])
+                  + (["select"] if config.select.enabled else []) + [name for _, name, _ in stages])
     summarize_fn = functools.partial(_summarize, config=config.to_dict(), stages=stages_run)
     return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn)
 
@@ -180,6 +188,8 @@ def run_build(config: BuildConfig, pipeline_args: list[str] | None = None) -> di
     # the pipeline options, also for the listing and checks done here before the run.
     FileSystems.set_options(options)
     input_files = resolve_inputs(config)
+    if config.select.enabled:
+        plan_selection(config.select)  # a missing URL table or a bad allowlist fails before the output is touched
     prepare_output(config.output, config.overwrite)
     with beam.Pipeline(options=options) as pipeline:
         build_pipeline(pipeline, config, input_files)

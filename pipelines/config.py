@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from corpus.filters import CleanConfig
 from corpus.language_filter import LanguageConfig
 from corpus.readers import ReaderConfig
+from pipelines.select_config import SelectConfig, add_select_arguments, select_config_from_args
 
 SAMPLE_CRAWL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "data", "sample", "pages.warc.wet.gz")
 SKIPPABLE_STAGES = ("url-dedup", "clean", "langid", "badwords")
@@ -25,6 +26,7 @@ class BuildConfig:
     output: str = "cleancrawl-out"
     source: str = "auto"                   # wet | warc | auto
     skip: tuple[str, ...] = ()             # stages turned off: url-dedup, clean, langid, badwords
+    select: SelectConfig = field(default_factory=SelectConfig)  # WebText-like / RealNews-like selection
     # read
     max_text_chars: int = 190_000
     max_html_bytes: int = 5_000_000
@@ -80,6 +82,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--strict", action="store_true",
                     help="exit 1 when any input file was unreadable (the run still completes)")
 
+    add_select_arguments(parser)
+
     stages = parser.add_argument_group("stages (defaults are C4's)")
     stages.add_argument("--skip", default="",
                         help="comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES)
@@ -106,6 +110,7 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
         output=args.output,
         source=args.source,
         skip=tuple(s.strip() for s in args.skip.split(",") if s.strip()),
+        select=select_config_from_args(args),
         max_text_chars=args.max_text_chars,
         max_html_bytes=args.max_html_bytes,
         min_words_per_line=args.min_words_per_line,

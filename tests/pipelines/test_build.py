@@ -190,3 +190,19 @@ def test_beam_metrics_name_the_drop_reasons():
     assert counters["read/too_long"] == 1
     assert counters["langid/not_english"] > 200
     assert counters["clean/lines/no_end_mark"] > 10_000
+
+
+def test_realnews_like_selection_runs_before_the_c4_filters(tmp_path):
+    from corpus.shards import list_shards
+    allowlist = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                             "corpus", "data", "realnews_domains_example.json")
+    out = str(tmp_path / "rn")
+    assert cli_main(["build", "--output", out, "--select-domains", allowlist]) == 0
+    stats = json.load(open(os.path.join(out, "stats.json")))
+    assert [s["stage"] for s in stats["funnel"]] == ["read", "url_dedup", "select", "clean", "langid", "badwords"]
+    select = stats["funnel"][2]
+    assert select["in"] == 322 and select["reasons"] == {"domain_not_allowed": select["dropped"]}
+    assert stats["totals"]["balanced"] and 0 < stats["totals"]["kept"] <= select["out"]
+    rows = read_split(out)
+    assert {r["url"].split("/")[2].removeprefix("www.") for r in rows} <= {"bbc.com", "nytimes.com", "theguardian.com"}
+    assert list_shards(out)
