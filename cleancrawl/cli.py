@@ -14,6 +14,7 @@ from corpus.errors import UserError
 
 SUBCOMMAND_MODULES = [
     "pipelines.cli",
+    "pipelines.dedup_cli",
     "pipelines.reddit_cli",
     "tokenizer.cli",
     "pretrain.cli",

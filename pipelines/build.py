@@ -26,6 +26,7 @@ from corpus.readers import FILE_ERROR_REASONS, read_paths_listing
 from corpus.url_dedup import select_newest
 from pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, SumTallies, text_bytes
 from pipelines.config import SAMPLE_CRAWL, SKIPPABLE_STAGES, BuildConfig, add_build_arguments  # noqa: F401
+from pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
 from pipelines.read import ReadCrawl
 from pipelines.select import SelectDocuments, plan_selection
 from pipelines.write import Finalize, WriteShards
@@ -133,23 +134,35 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
         tallies.append(selected[TALLY])
         docs = selected[KEPT]
 
-    stages = []
-    if "clean" not in skip:
-        stages.append(("Clean", "clean", functools.partial(C4Cleaner, config.clean_config())))
-    # The deduplication stages slot in here: after clean, before language ID (as in C4).
-    if "langid" not in skip:
-        stages.append(("IdentifyLanguage", "langid", functools.partial(LanguageFilter, config.language_config())))
-    if "badwords" not in skip:
-        stages.append(("FilterBadwords", "badwords", functools.partial(BadwordsFilter, config.language)))
-    for label, stage_name, make_stage in stages:
+    stages_run = ["read"] + (["url_dedup"] if "url-dedup" not in skip else []) + (["select"] if config.select.enabled else [])
+
+    def apply(docs, label, stage_name, make_stage):
         out = docs | label >> ApplyStage(make_stage, stage_name)
         drops.append(out[DROPPED])
         tallies.append(out[TALLY])
-        docs = out[KEPT]
+        stages_run.append(stage_name)
+        return out[KEPT]
+
+    if "clean" not in skip:
+        docs = apply(docs, "Clean", "clean", functools.partial(C4Cleaner, config.clean_config()))
+    duplicates_written = []
+    if config.dedup.methods and "dedup" not in skip:  # after clean, before language ID, as C4 does
+        dedup = docs | "Dedup" >> DedupDocuments(config.dedup)
+        drops.append(dedup[DROPPED])
+        tallies.append(dedup[TALLY])
+        stages_run.append("dedup")
+        docs = dedup[KEPT]
+        duplicates_written.append(dedup[DUPLICATES] | "WriteDuplicates" >> WriteDuplicates(config.output))
+    if "langid" not in skip:
+        docs = apply(docs, "IdentifyLanguage", "langid", functools.partial(LanguageFilter, config.language_config()))
+    if "badwords" not in skip:
+        docs = apply(docs, "FilterBadwords", "badwords", functools.partial(BadwordsFilter, config.language))
 
     written, shard_counts, kept_tally = docs | "Write" >> WriteShards(
         config.output, config.num_shards, config.shard_bytes, config.validation_modulus
     )
+    if duplicates_written:  # _SUCCESS also waits for the audit shards
+        written = [written, *duplicates_written] | "AllWritten" >> beam.Flatten()
     tallies.append(kept_tally)
     all_drops = drops | "AllDrops" >> beam.Flatten()
     all_tallies = tallies | "AllTallies" >> beam.Flatten()
@@ -157,8 +170,6 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
     file_errors = all_drops | "FileErrors" >> beam.FlatMap(
         lambda d: [{"file": d.source_file, "reason": d.reason, "detail": d.detail}] if d.reason in FILE_ERROR_REASONS else []
     )
-    stages_run = (["read"] + (["url_dedup"] if "url-dedup" not in skip else [])
-                  + (["select"] if config.select.enabled else []) + [name for _, name, _ in stages])
     summarize_fn = functools.partial(_summarize, config=config.to_dict(), stages=stages_run)
     return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn)
 

@@ -7,13 +7,15 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from corpus.dedup import DedupConfig
 from corpus.filters import CleanConfig
 from corpus.language_filter import LanguageConfig
 from corpus.readers import ReaderConfig
+from pipelines.dedup_config import add_dedup_arguments, dedup_config_from_args
 from pipelines.select_config import SelectConfig, add_select_arguments, select_config_from_args
 
 SAMPLE_CRAWL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "data", "sample", "pages.warc.wet.gz")
-SKIPPABLE_STAGES = ("url-dedup", "clean", "langid", "badwords")
+SKIPPABLE_STAGES = ("url-dedup", "clean", "dedup", "langid", "badwords")
 
 
 @dataclass
@@ -25,8 +27,9 @@ class BuildConfig:
     input_prefix: str = ""                 # joined to each listed path (e.g. s3://commoncrawl/)
     output: str = "cleancrawl-out"
     source: str = "auto"                   # wet | warc | auto
-    skip: tuple[str, ...] = ()             # stages turned off: url-dedup, clean, langid, badwords
+    skip: tuple[str, ...] = ()             # stages turned off: url-dedup, clean, dedup, langid, badwords
     select: SelectConfig = field(default_factory=SelectConfig)  # WebText-like / RealNews-like selection
+    dedup: DedupConfig = field(default_factory=DedupConfig)     # c4-lines + minhash by default
     # read
     max_text_chars: int = 190_000
     max_html_bytes: int = 5_000_000
@@ -83,11 +86,12 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                     help="exit 1 when any input file was unreadable (the run still completes)")
 
     add_select_arguments(parser)
+    add_dedup_arguments(parser)
 
     stages = parser.add_argument_group("stages (defaults are C4's)")
     stages.add_argument("--skip", default="",
                         help="comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES)
-                             + " (all four: the T5 paper's 'C4 unfiltered')")
+                             + " (all of them: the T5 paper's 'C4 unfiltered'; dedup here equals --dedup none)")
     stages.add_argument("--max-text-chars", type=int, default=_DEFAULTS.max_text_chars,
                         help="drop pages with longer text (default: %(default)s)")
     stages.add_argument("--max-html-bytes", type=int, default=_DEFAULTS.max_html_bytes,
@@ -111,6 +115,7 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
         source=args.source,
         skip=tuple(s.strip() for s in args.skip.split(",") if s.strip()),
         select=select_config_from_args(args),
+        dedup=dedup_config_from_args(args),
         max_text_chars=args.max_text_chars,
         max_html_bytes=args.max_html_bytes,
         min_words_per_line=args.min_words_per_line,

@@ -3,7 +3,7 @@ the reference `clean_page` (Punkt on every kept line, no shortcuts) on every rea
 import pytest
 
 from corpus.filters import C4Cleaner, CleanConfig
-from test_filters_reference import reference_clean_page
+from c4_reference import reference_clean_page
 
 GOOD = "This is a perfectly ordinary sentence of text."
 

@@ -62,16 +62,19 @@ def test_shards_hold_the_kept_documents_with_the_documented_schema(sample_build)
     assert [r["normalized_url"] for r in rows] == sorted(r["normalized_url"] for r in rows)
 
 
-def test_build_matches_the_reference_decisions_on_real_pages(sample_build, sample_documents):
-    """Same pages kept, same text kept, as the reference's clean_page → langdetect → badwords."""
+def test_build_matches_the_reference_decisions_on_real_pages(sample_documents, tmp_path):
+    """C4's own configuration (`--dedup c4-lines`): same pages kept, same text kept, as the
+    reference's clean_page → remove_duplicate_text → langdetect → badwords."""
+    from c4_reference import reference_clean_page, reference_remove_duplicate_text
     from corpus.badwords import load_badwords, reference_pattern
+    from corpus.dedup import DedupConfig
     from corpus.langid import reference_detect
-    from test_filters_reference import reference_clean_page
 
     pattern = reference_pattern(sorted(load_badwords("en")), "en")
+    cleaned = [(d.url, reference_clean_page(d.text)) for d in sample_documents]
+    deduplicated = reference_remove_duplicate_text([(url, text) for url, text in cleaned if text is not None])
     expected = {}
-    for doc in sample_documents:
-        text = reference_clean_page(doc.text)
+    for url, text in deduplicated.items():
         if text is None:
             continue
         result = reference_detect(text)
@@ -79,8 +82,9 @@ def test_build_matches_the_reference_decisions_on_real_pages(sample_build, sampl
             continue
         if pattern.search(text.lower()):
             continue
-        expected[doc.url] = text
-    out, _ = sample_build
+        expected[url] = text
+    out = str(tmp_path / "c4")
+    run_build(BuildConfig(output=out, dedup=DedupConfig(methods=("c4-lines",))))
     got = {r["url"]: r["text"] for r in read_split(out)}
     assert got == expected
     assert len(got) > 40
@@ -148,7 +152,7 @@ def test_missing_input_and_unwritable_output_fail_with_one_line(tmp_path, capsys
 
 
 def test_skipping_every_stage_gives_c4_unfiltered(tmp_path):
-    stats = run_build(BuildConfig(output=str(tmp_path / "o"), skip=("url-dedup", "clean", "langid", "badwords")))
+    stats = run_build(BuildConfig(output=str(tmp_path / "o"), skip=("url-dedup", "clean", "dedup", "langid", "badwords")))
     assert stats["totals"]["kept"] == 322  # all but the one page over 190,000 characters
     rows = read_split(str(tmp_path / "o"))
     assert all(r["language"] == "" for r in rows)
@@ -199,7 +203,7 @@ def test_realnews_like_selection_runs_before_the_c4_filters(tmp_path):
     out = str(tmp_path / "rn")
     assert cli_main(["build", "--output", out, "--select-domains", allowlist]) == 0
     stats = json.load(open(os.path.join(out, "stats.json")))
-    assert [s["stage"] for s in stats["funnel"]] == ["read", "url_dedup", "select", "clean", "langid", "badwords"]
+    assert [s["stage"] for s in stats["funnel"]] == ["read", "url_dedup", "select", "clean", "dedup", "langid", "badwords"]
     select = stats["funnel"][2]
     assert select["in"] == 322 and select["reasons"] == {"domain_not_allowed": select["dropped"]}
     assert stats["totals"]["balanced"] and 0 < stats["totals"]["kept"] <= select["out"]
