@@ -13,7 +13,8 @@ import sys
 from pipelines.config import add_build_arguments, config_from_args
 
 
-def print_summary(stats: dict, output: str, out=sys.stdout) -> None:
+def print_summary(stats: dict, output: str, out=None) -> None:
+    out = out or sys.stdout  # looked up at call time: tests and callers may replace sys.stdout
     totals = stats["totals"]
     print(f"read {totals['read']} records from {totals['files']} file(s); kept {totals['kept']}, "
           f"dropped {totals['dropped']} ({'balanced' if totals['balanced'] else 'UNBALANCED'})", file=out)

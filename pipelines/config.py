@@ -91,7 +91,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     stages = parser.add_argument_group("stages (defaults are C4's)")
     stages.add_argument("--skip", default="",
                         help="comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES)
-                             + " (all of them: the T5 paper's 'C4 unfiltered'; dedup here equals --dedup none)")
+                             + " (clean,dedup,badwords: the T5 paper's 'C4, unfiltered'; dedup here equals --dedup none)")
     stages.add_argument("--max-text-chars", type=int, default=_DEFAULTS.max_text_chars,
                         help="drop pages with longer text (default: %(default)s)")
     stages.add_argument("--max-html-bytes", type=int, default=_DEFAULTS.max_html_bytes,

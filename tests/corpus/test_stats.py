@@ -2,6 +2,7 @@
 funnel's balance, parallel = serial, broken shards, and the optional sections."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -123,7 +124,11 @@ def test_sample_stats_match_counts_computed_independently(sample_build):
     assert contents["domains"]["distinct"] == len(domains)
     assert dict(contents["tlds"]["top"]) == dict(tlds)
     assert contents["reddit"] is None
-    assert doc["corpora"][0]["duplicates"] is None and doc["corpora"][0]["tokens"] is None
+    # The default build runs MinHash: its audit shard exists and, on the sample, is empty.
+    duplicates = doc["corpora"][0]["duplicates"]
+    expected_rows = sum(pq.read_metadata(p).num_rows for p in glob.glob(os.path.join(out, "duplicates", "*.parquet")))
+    assert duplicates is not None and duplicates["rows"] == expected_rows
+    assert doc["corpora"][0]["tokens"] is None
 
 
 def test_funnel_adds_up_at_every_stage(sample_build):
