@@ -57,17 +57,38 @@ def resolve_inputs(config: BuildConfig) -> list[str]:
     return sorted(dict.fromkeys(paths))
 
 
+OUTPUT_FOLDERS = ("train", "validation", "duplicates")
+
+
+def _files_under(output: str) -> list[str]:
+    """Files directly in `output` and in its split/audit folders (what a build writes).
+
+    Listed folder by folder because object stores (and Beam's match) list files, not folders.
+    """
+    paths = []
+    for folder in ("",) + OUTPUT_FOLDERS:
+        pattern = layout.join(output, folder, "*") if folder else output.rstrip("/") + "/*"
+        try:
+            paths += [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        except Exception:  # nothing there
+            continue
+    return paths
+
+
 def prepare_output(output: str, overwrite: bool) -> None:
-    """Refuse to write into existing output unless --overwrite; check it is writable."""
-    existing = []
-    if FileSystems.exists(output):
-        existing = FileSystems.match([output.rstrip("/") + "/*"])[0].metadata_list
+    """Refuse to write into existing output unless --overwrite; check it is writable.
+
+    Any file of a build (shards, temporary files of a crashed run, stats.json, _SUCCESS) counts:
+    a crashed run that left only `train/` shards is refused too, and --overwrite removes every
+    file of the old build, so stale shards of another shard count cannot mix with the new ones.
+    """
+    existing = _files_under(output) if FileSystems.exists(output) else []
     if existing:
         if not overwrite:
             finished = FileSystems.exists(layout.join(output, layout.SUCCESS_MARKER))
             what = "a finished build" if finished else "partial output of an unfinished build"
             raise UserError(f"{output} already holds {what}; pass --overwrite to replace it")
-        FileSystems.delete([m.path for m in existing] + _subdirectories(output))
+        FileSystems.delete(existing)
     probe = layout.join(output, ".cleancrawl-write-probe")
     try:
         with FileSystems.create(probe) as f:
@@ -75,15 +96,6 @@ def prepare_output(output: str, overwrite: bool) -> None:
         FileSystems.delete([probe])
     except Exception as err:
         raise UserError(f"cannot write to {output}: {err}") from None
-
-
-def _subdirectories(output: str) -> list[str]:
-    paths = []
-    for split in ("train", "validation", "duplicates"):
-        path = layout.join(output, split)
-        if FileSystems.exists(path):
-            paths.append(path)
-    return paths
 
 
 # ---------------------------------------------------------------------------- stages

@@ -1,4 +1,4 @@
-"""Shared fixtures: real crawl data copied from ../shared/data into tests/data and the package."""
+"""Shared fixtures: real crawl data, copied from the project's shared data into tests/data and the package."""
 from __future__ import annotations
 
 import functools

@@ -112,8 +112,18 @@ def test_existing_output_is_refused_unless_overwrite(sample_build, tmp_path):
         run_build(BuildConfig(output=out))
     with pytest.raises(UserError, match="did not finish"):
         layout.list_shards(out)
+    # A crash that left only shards (of another shard count) and a temporary file: still refused,
+    # and --overwrite leaves none of them behind.
+    for name in os.listdir(out):
+        if os.path.isfile(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
+    shutil.copy(os.path.join(out, "train", "part-00000-of-00001.parquet"), os.path.join(out, "train", "part-00003-of-00004.parquet"))
+    open(os.path.join(out, "train", ".part-00000-of-00004.parquet.tmp-x"), "wb").close()
+    with pytest.raises(UserError, match="partial output"):
+        run_build(BuildConfig(output=out))
     stats = run_build(BuildConfig(output=out, overwrite=True))
     assert stats["totals"]["balanced"] and layout.is_complete(out)
+    assert sorted(os.listdir(os.path.join(out, "train"))) == ["part-00000-of-00001.parquet"]
 
 
 def test_bad_inputs_are_counted_and_named(tmp_path):
