@@ -159,3 +159,39 @@ def test_paths_listing(tmp_path):
     raw = gzip.decompress(open(listing, "rb").read()).decode().split()
     assert paths == ["s3://commoncrawl/" + p for p in raw]
     assert read_paths_listing(b"a/b.warc.gz\n\n# comment\nc/d.warc.gz\n") == ["a/b.warc.gz", "c/d.warc.gz"]
+
+
+def test_pathological_responses_are_counted_not_raised():
+    """What real crawls hold: content encodings, exotic charsets, binary bodies, deep markup."""
+    import zlib
+
+    html = ("<html><body>" + "<p>This is a sentence of real text that goes on for a while.</p>" * 20 + "</body></html>").encode()
+    cases = [
+        ("http://a/gzip", gzip.compress(html), [("Content-Encoding", "gzip")], "document"),
+        ("http://a/deflate", zlib.compress(html), [("Content-Encoding", "deflate")], "document"),
+        ("http://a/brotli-garbage", b"\x1b\x00garbage", [("Content-Encoding", "br")], None),
+        ("http://a/bad-gzip", b"\x1f\x8b\x08\x00garbage", [("Content-Encoding", "gzip")], None),
+        ("http://a/shift-jis", "<html><head><meta charset=shift_jis></head><body><p>日本語のテキストです。</p></body></html>".encode("shift_jis"), [], "document"),
+        ("http://a/utf-16", "<html><body><p>Hello there, this is text.</p></body></html>".encode("utf-16"), [("X", "charset=utf-16")], "document"),
+        ("http://a/nul-bytes", b"<html>\x00\x00<body>" + b"\x00" * 1000 + b"</body></html>", [], None),
+        ("http://a/binary", bytes(range(256)) * 80, [], None),
+        ("http://a/deep", b"<div>" * 100_000 + b"text" + b"</div>" * 100_000, [], None),
+        ("http://a/empty", b"", [], "empty"),
+    ]
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    for url, body, extra, _ in cases:
+        content_type = "text/html; charset=utf-16" if url.endswith("utf-16") else "text/html"
+        http = StatusAndHeaders("200 OK", [("Content-Type", content_type)] + [h for h in extra if h[0] != "X"], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http))
+    items = list(read_crawl_file(io.BytesIO(buffer.getvalue()), "weird.warc.gz"))
+    assert len(items) == len(cases)
+    for (url, _, _, expected), item in zip(cases, items):
+        outcome = "document" if isinstance(item, Document) else item.reason
+        if expected is not None:
+            assert outcome == expected, url
+        else:  # any named drop is right; what matters is that it is one
+            assert isinstance(item, Drop) and item.reason, url
+    texts = {x.url: x.text for x in items if isinstance(x, Document)}
+    assert texts["http://a/shift-jis"].startswith("日本語のテキストです。")
+    assert texts["http://a/gzip"] == texts["http://a/deflate"]
