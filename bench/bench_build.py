@@ -9,7 +9,8 @@ On the same documents (the 323 real sample pages, replicated with distinct URLs)
      `C4QualityFilter` (in bench/.venv-peers, C4 thresholds), pages/s on one core and ratios;
   3. language ID: cleancrawl vs langdetect as C4 calls it;
   4. the whole WET path (read → clean → language ID → badwords → write) per stage, one core,
-     pure functions — the share of time in each stage;
+     pure functions — the share of time in each stage; and the WARC path (read → extract → …)
+     on 40 real HTML pages;
   5. the whole path through Beam's DirectRunner with 1 and 2 workers (wall time, startup
      included, and the marginal rate that excludes fixed start-up costs).
 Figures go to stdout and bench/out/bench_build.json.
@@ -149,6 +150,50 @@ def stage_shares(paths, results):
     results["stages"] = {"pages": len(docs), "seconds": timings, "pages_per_s": len(docs) / total}
 
 
+def warc_path(results):
+    """The WARC path: HTML extraction (trafilatura) in place of WET text, on 40 real pages."""
+    print("\n== 4b. the WARC path per stage (40 real HTML pages, one core) ==")
+    from corpus.extract import HtmlExtractor
+
+    class TimedExtractor(HtmlExtractor):
+        seconds = 0.0
+        html_chars = 0
+
+        def extract(self, html, url=""):
+            TimedExtractor.html_chars += len(html)
+            start = time.perf_counter()
+            try:
+                return super().extract(html, url)
+            finally:
+                TimedExtractor.seconds += time.perf_counter() - start
+
+    path = os.path.join(ROOT, "tests", "data", "pages-40.warc.gz")
+    with Timer() as reader_t:  # WARC + HTTP parsing, charset decoding, extraction
+        docs = [d for d in read_local_file(path, extractor=TimedExtractor()) if isinstance(d, Document)]
+    extract_t = Timer()
+    extract_t.seconds = TimedExtractor.seconds
+    read_t = Timer()
+    read_t.seconds = reader_t.seconds - extract_t.seconds
+    pages = docs
+    timings = {"read": read_t.seconds, "extract": extract_t.seconds}
+    current = docs
+    for name, stage in [("clean", C4Cleaner()), ("langid", LanguageFilter()), ("badwords", BadwordsFilter())]:
+        with Timer() as t:
+            out = [stage(d) for d in current]
+        timings[name] = t.seconds
+        current = [d for d in out if isinstance(d, Document)]
+    with Timer() as t:
+        encode_table(current)
+    timings["write"] = t.seconds
+    total = sum(timings.values())
+    for name, seconds in timings.items():
+        print(f"{name:<9} {seconds:6.3f} s  {100 * seconds / total:5.1f}%")
+    html_kb = TimedExtractor.html_chars / len(pages) / 1000
+    print(f"whole WARC path: {len(pages) / total:.0f} pages/s on one core ({html_kb:.0f} K characters of HTML a page); "
+          f"trafilatura alone {len(pages) / extract_t.seconds:.0f} pages/s")
+    results["warc_stages"] = {"pages": len(pages), "seconds": timings, "pages_per_s": len(pages) / total}
+
+
 def beam_runs(small_paths, large_paths, n_small, n_large, results):
     print("\n== 5. the whole build on Beam's DirectRunner (wall time, process start included) ==")
     variants = [("WET path (read, URL dedup, clean, langid, badwords, write)", ["--dedup", "none"]),
@@ -207,6 +252,7 @@ def main():
             datatrove_clean(paths, cleaned, results)
         language_and_badwords(cleaned, ref, results)
         stage_shares(paths, results)
+        warc_path(results)
         if not args.skip_beam:
             large = write_replicated_wet(os.path.join(tmp, "large"), copies=args.copies * 6, files=8)
             beam_runs(paths, large, len(docs), len(docs) * 6, results)
