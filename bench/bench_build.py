@@ -129,13 +129,10 @@ def language_and_badwords(cleaned: dict, ref, results):
                            "reference_pages_per_s": len(english) / ref_b.seconds}
 
 
-def stage_shares(paths, results):
-    print("\n== 4. the WET path per stage, pure functions, one core ==")
-    docs, read_s = read_documents(paths)
-    timings = {"read": read_s}
-    stages = [("clean", C4Cleaner()), ("langid", LanguageFilter()), ("badwords", BadwordsFilter())]
+def run_stages_timed(docs, timings: dict):
+    """clean → langid → badwords → Parquet encoding, timed into `timings`; prints the shares."""
     current = docs
-    for name, stage in stages:
+    for name, stage in [("clean", C4Cleaner()), ("langid", LanguageFilter()), ("badwords", BadwordsFilter())]:
         with Timer() as t:
             out = [stage(d) for d in current]
         timings[name] = t.seconds
@@ -146,6 +143,14 @@ def stage_shares(paths, results):
     total = sum(timings.values())
     for name, seconds in timings.items():
         print(f"{name:<9} {seconds:6.3f} s  {100 * seconds / total:5.1f}%")
+    return current, total
+
+
+def stage_shares(paths, results):
+    print("\n== 4. the WET path per stage, pure functions, one core ==")
+    docs, read_s = read_documents(paths)
+    timings = {"read": read_s}
+    current, total = run_stages_timed(docs, timings)
     print(f"whole path: {len(docs) / total:.0f} pages/s on one core ({len(docs)} pages, {len(current)} kept)")
     results["stages"] = {"pages": len(docs), "seconds": timings, "pages_per_s": len(docs) / total}
 
@@ -176,18 +181,7 @@ def warc_path(results):
     read_t.seconds = reader_t.seconds - extract_t.seconds
     pages = docs
     timings = {"read": read_t.seconds, "extract": extract_t.seconds}
-    current = docs
-    for name, stage in [("clean", C4Cleaner()), ("langid", LanguageFilter()), ("badwords", BadwordsFilter())]:
-        with Timer() as t:
-            out = [stage(d) for d in current]
-        timings[name] = t.seconds
-        current = [d for d in out if isinstance(d, Document)]
-    with Timer() as t:
-        encode_table(current)
-    timings["write"] = t.seconds
-    total = sum(timings.values())
-    for name, seconds in timings.items():
-        print(f"{name:<9} {seconds:6.3f} s  {100 * seconds / total:5.1f}%")
+    _, total = run_stages_timed(docs, timings)
     html_kb = TimedExtractor.html_chars / len(pages) / 1000
     print(f"whole WARC path: {len(pages) / total:.0f} pages/s on one core ({html_kb:.0f} K characters of HTML a page); "
           f"trafilatura alone {len(pages) / extract_t.seconds:.0f} pages/s")
