@@ -716,7 +716,7 @@ def build_url_table(config: UrlTableConfig, progress: Callable[[str], None] = la
     stats = url_table_stats(config, files, parts)
     data = (json.dumps(stats, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     _write_bytes(layout.join(config.output, STATS_FILE), data)
-    _write_bytes(layout.join(config.output, layout.SUCCESS_MARKER), b"")
+    _write_bytes(layout.join(config.output, layout.SUCCESS_MARKER), layout.SUCCESS_CONTENT)
     return stats
 
 

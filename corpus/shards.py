@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from corpus.errors import UserError
 
 SUCCESS_MARKER = "_SUCCESS"
+SUCCESS_CONTENT = b"cleancrawl: complete\n"  # never empty: S3 refuses zero-byte multipart uploads
 STATS_FILE = "stats.json"
 SPLITS = ("train", "validation")
 _SHARD_NAME = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
@@ -73,9 +74,10 @@ def list_shards(corpus_dir: str, split: str | None = "train", allow_partial: boo
     `allow_partial`.
     """
     corpus_dir = corpus_dir.rstrip("/") or "/"
-    if not exists(corpus_dir):
-        raise UserError(f"{corpus_dir}: no such corpus directory")
+    # On an object store a "directory" is only a key prefix: it exists when something is under it.
     entries = _list_dir(corpus_dir)
+    if not entries and not exists(corpus_dir) and not any(_list_dir(join(corpus_dir, s)) for s in SPLITS):
+        raise UserError(f"{corpus_dir}: no such corpus directory")
     # Probe the split folders by name: object stores (gs://, s3://) list files, not folders.
     split_dirs = [s for s in SPLITS if s in entries or (_is_remote(corpus_dir) and _list_dir(join(corpus_dir, s)))]
     if split_dirs:  # a cleancrawl build output

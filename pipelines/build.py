@@ -82,7 +82,7 @@ def prepare_output(output: str, overwrite: bool) -> None:
     a crashed run that left only `train/` shards is refused too, and --overwrite removes every
     file of the old build, so stale shards of another shard count cannot mix with the new ones.
     """
-    existing = _files_under(output) if FileSystems.exists(output) else []
+    existing = _files_under(output)  # not FileSystems.exists(output): a prefix is no object on S3/GCS
     if existing:
         if not overwrite:
             finished = FileSystems.exists(layout.join(output, layout.SUCCESS_MARKER))
@@ -92,7 +92,7 @@ def prepare_output(output: str, overwrite: bool) -> None:
     probe = layout.join(output, ".cleancrawl-write-probe")
     try:
         with FileSystems.create(probe) as f:
-            f.write(b"")
+            f.write(b"probe")  # not empty: S3 refuses to complete an upload of zero parts
         FileSystems.delete([probe])
     except Exception as err:
         raise UserError(f"cannot write to {output}: {err}") from None

@@ -95,7 +95,8 @@ class _FinalizeFn(beam.DoFn):
         stats = self._summarize(tallies, file_errors, splits)
         data = (json.dumps(stats, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8")
         write_atomically(layout.join(self._output, layout.STATS_FILE), data)
-        write_atomically(layout.join(self._output, layout.SUCCESS_MARKER), b"")
+        # Not empty: object stores (S3) refuse zero-byte multipart uploads.
+        write_atomically(layout.join(self._output, layout.SUCCESS_MARKER), layout.SUCCESS_CONTENT)
         yield stats["totals"]
 
 
