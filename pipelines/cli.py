@@ -13,6 +13,18 @@ import sys
 from pipelines.config import add_build_arguments, config_from_args
 
 
+BUILD_DESCRIPTION = """\
+Build a C4-style corpus: read WARC/WET files, deduplicate URLs, [select by Reddit URL table or
+domain], apply C4's line and page filters, deduplicate (C4 lines, MinHash), keep the target
+language, drop pages with badwords, and write deterministic Parquet shards with stats.json.
+Defaults are C4's (TFDS c4/en v3.1.0) plus MinHash near-dedup; every stage is counted.
+
+Options not listed here are Beam pipeline options and pass through unchanged
+(--runner DataflowRunner --project P --region R --temp_location gs://…,
+--direct_num_workers 2 --direct_running_mode multi_processing, …).
+"""
+
+
 def print_summary(stats: dict, output: str, out=None) -> None:
     out = out or sys.stdout  # looked up at call time: tests and callers may replace sys.stdout
     totals = stats["totals"]
@@ -46,7 +58,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "build",
         help="crawl files → C4-clean, sharded Parquet (Apache Beam)",
-        description=__doc__,
+        description=BUILD_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_build_arguments(parser)
