@@ -112,6 +112,5 @@ class BadwordsFilter:
     def __call__(self, doc: Document) -> Document | Drop:
         language = doc.language or self.default_language
         if language and self.has_badword(doc.text, language):
-            return Drop(STAGE, "badwords", doc.source_file, url=doc.url,
-                        text_bytes=len(doc.text.encode("utf-8", "surrogatepass")), detail=language.split("-")[0])
+            return doc.drop(STAGE, "badwords", detail=language.split("-")[0])
         return doc

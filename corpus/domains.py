@@ -114,5 +114,4 @@ class DomainSelector:
         why = self._allowlist.check(doc.normalized_url)
         if why is None:
             return doc
-        return Drop(STAGE, REASON, doc.source_file, url=doc.url,
-                    text_bytes=len(doc.text.encode("utf-8", "surrogatepass")), detail=why)
+        return doc.drop(STAGE, REASON, detail=why)

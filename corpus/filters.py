@@ -74,7 +74,7 @@ class C4Cleaner:
     def __call__(self, doc: Document) -> Document | Drop:
         text, reason = self.clean_text(doc.text)
         if text is None:
-            return Drop(STAGE, reason, doc.source_file, url=doc.url, text_bytes=len(doc.text.encode("utf-8", "surrogatepass")))
+            return doc.drop(STAGE, reason)
         return doc.replace(text=text)
 
     def clean_text(self, text: str) -> tuple[str | None, str]:

@@ -42,6 +42,4 @@ class LanguageFilter:
             reason = self.wrong_language
         else:
             return doc.replace(language=result.language, language_score=result.probability)
-        return Drop(STAGE, reason, doc.source_file, url=doc.url,
-                    text_bytes=len(doc.text.encode("utf-8", "surrogatepass")),
-                    detail=f"{result.language}:{result.probability:.4f}")
+        return doc.drop(STAGE, reason, detail=f"{result.language}:{result.probability:.4f}")

@@ -7,7 +7,7 @@ A `Document` is created by a reader (`corpus.readers`) and passed, possibly chan
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -32,6 +32,14 @@ class Document:
 
     def replace(self, **changes) -> "Document":
         return dataclasses.replace(self, **changes)
+
+    def text_bytes(self) -> int:
+        """UTF-8 size of the text (lone surrogates, which some pages carry, counted as 3 bytes)."""
+        return len(self.text.encode("utf-8", "surrogatepass"))
+
+    def drop(self, stage: str, reason: str, detail: str = "") -> "Drop":
+        """The Drop recording that this document leaves the build at `stage`, and why."""
+        return Drop(stage, reason, self.source_file, url=self.url, text_bytes=self.text_bytes(), detail=detail)
 
 
 @dataclass(frozen=True, slots=True)

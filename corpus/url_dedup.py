@@ -24,14 +24,7 @@ def is_preferred(candidate: Document, incumbent: Document) -> bool:
 
 
 def duplicate_drop(loser: Document, winner: Document) -> Drop:
-    return Drop(
-        STAGE,
-        "duplicate_url",
-        loser.source_file,
-        url=loser.url,
-        text_bytes=len(loser.text.encode("utf-8", "surrogatepass")),
-        detail=winner.record_id or winner.url,
-    )
+    return loser.drop(STAGE, "duplicate_url", detail=winner.record_id or winner.url)
 
 
 def select_newest(pages: list[Document]) -> tuple[Document, list[Drop]]:

@@ -34,7 +34,7 @@ METRICS_NAMESPACE = "cleancrawl"
 
 
 def text_bytes(doc: Document) -> int:
-    return len(doc.text.encode("utf-8", "surrogatepass"))
+    return doc.text_bytes()
 
 
 def drop_tally(drop: Drop):
@@ -81,8 +81,7 @@ class StageFn(beam.DoFn):
         try:
             result = self._stage(doc)
         except Exception as err:  # one strange page must not fail the whole run: count it
-            result = Drop(self._stage_name, "stage_error", doc.source_file, url=doc.url, text_bytes=text_bytes(doc),
-                          detail=f"{type(err).__name__}: {err}"[:300])
+            result = doc.drop(self._stage_name, "stage_error", detail=f"{type(err).__name__}: {err}"[:300])
         if isinstance(result, Drop):
             self._count_drop(result)
             yield beam.pvalue.TaggedOutput(DROPPED, result)

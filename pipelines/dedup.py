@@ -32,7 +32,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from corpus import shards as layout
-from corpus.dedup import METHODS, NEAR_DUPLICATE, STAGE, DedupConfig, document_id, document_key, utf8_len
+from corpus.dedup import METHODS, NEAR_DUPLICATE, STAGE, DedupConfig, document_id, document_key
 from corpus.dedup import audit, components, lines, minhash, spans
 from corpus.record import Document, Drop
 from pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY
@@ -110,8 +110,7 @@ class _RewritePagesFn(_CountingFn):
             for rule, n in outcome.counts.items():
                 self.count("event" if rule in self._events else "lines", f"{self._method}:{rule}", n)
             if outcome.text is None:
-                drop = Drop(STAGE, outcome.reason, doc.source_file, url=doc.url,
-                            text_bytes=utf8_len(doc.text), detail=f"{self._method}: {outcome.detail}")
+                drop = doc.drop(STAGE, outcome.reason, detail=f"{self._method}: {outcome.detail}")
                 self.count_drop(drop)
                 yield beam.pvalue.TaggedOutput(DROPPED, drop)
             elif outcome.changed:
@@ -362,7 +361,7 @@ class _DropNearDuplicatesFn(_CountingFn):
                 yield doc
                 continue
             kept_url, kept_id, size = kept[0]
-            drop = Drop(STAGE, NEAR_DUPLICATE, doc.source_file, url=doc.url, text_bytes=utf8_len(doc.text), detail=kept_id)
+            drop = doc.drop(STAGE, NEAR_DUPLICATE, detail=kept_id)
             self.count_drop(drop)
             yield beam.pvalue.TaggedOutput(DROPPED, drop)
             yield beam.pvalue.TaggedOutput(DUPLICATES, audit.duplicate_record(

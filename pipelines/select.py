@@ -102,8 +102,7 @@ def with_karma(doc: Document, karma: Karma) -> Document:
 
 
 def not_in_url_list(doc: Document) -> Drop:
-    return Drop(STAGE, NOT_IN_URL_LIST, doc.source_file, url=doc.url,
-                text_bytes=len(doc.text.encode("utf-8", "surrogatepass")))
+    return doc.drop(STAGE, NOT_IN_URL_LIST)
 
 
 def _event(name: str):

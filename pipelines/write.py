@@ -25,6 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from corpus import shards as layout
 from corpus.record import Document, documents_to_table, sort_key
 from corpus.urls import split_for
+from pipelines.accounting import text_bytes
 
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=["language", "content_type", "source_file"],
                        write_statistics=True, row_group_size=10_000)
@@ -34,10 +35,6 @@ def shard_of(normalized_url: str, num_shards: int) -> int:
     # Not md5 % n: C4's validation split is md5 % 1000 == 0, which would put every
     # validation document into shard 0 whenever n divides 1000.
     return int.from_bytes(hashlib.sha1(normalized_url.encode("utf-8", "surrogatepass")).digest()[:8], "big") % num_shards
-
-
-def text_bytes(doc: Document) -> int:
-    return len(doc.text.encode("utf-8", "surrogatepass"))
 
 
 def shard_count(total_bytes: int, target_bytes: int, fixed: int = 0) -> int:
