@@ -95,6 +95,8 @@ def read_crawl_file(
     `count(name)` is called for events that are not drops (e.g. a repaired charset).
     """
     wanted = DOCUMENT_RECORD_TYPES[config.source]
+    if extractor is None and "response" in wanted:
+        extractor = HtmlExtractor()  # once per file, not per record
     records = 0
     try:
         iterator = ArchiveIterator(fileobj, arc2warc=True)
@@ -201,8 +203,6 @@ def _warc_document(record, common, config, extractor, count) -> Document | Drop:
     html, repaired = decode_html(payload, content_type)
     if repaired:
         count("invalid_charset_repaired")
-    if extractor is None:
-        extractor = HtmlExtractor()
     text = extractor.extract(html, url)
     if text is None:
         return Drop(STAGE, "extraction_failed", source_file, url=url, text_bytes=len(payload))
