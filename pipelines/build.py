@@ -25,7 +25,7 @@ from corpus.language_filter import LanguageFilter
 from corpus.readers import FILE_ERROR_REASONS, read_paths_listing
 from corpus.url_dedup import select_newest
 from pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, SumTallies, text_bytes
-from pipelines.config import SAMPLE_CRAWL, SKIPPABLE_STAGES, BuildConfig, add_build_arguments  # noqa: F401
+from pipelines.config import SAMPLE_CRAWL, SKIPPABLE_STAGES, BuildConfig, add_build_arguments
 from pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
 from pipelines.read import ReadCrawl
 from pipelines.select import SelectDocuments, plan_selection
@@ -43,7 +43,9 @@ def resolve_inputs(config: BuildConfig) -> list[str]:
         except Exception as err:
             raise UserError(f"cannot read --input-list {config.input_list}: {err}") from None
         paths += read_paths_listing(listing, config.input_prefix)
-    for pattern in config.inputs if not config.input_list else []:
+    # Nothing given at all: the bundled sample crawl.
+    patterns = config.inputs or ([] if config.input_list else [SAMPLE_CRAWL])
+    for pattern in patterns:
         try:
             matches = FileSystems.match([pattern])[0].metadata_list
         except Exception as err:
@@ -198,7 +200,6 @@ class BuildOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         add_build_arguments(parser)
-
 
 
 def run_build(config: BuildConfig, pipeline_args: list[str] | None = None) -> dict:

@@ -22,7 +22,7 @@ SKIPPABLE_STAGES = ("url-dedup", "clean", "dedup", "langid", "badwords")
 class BuildConfig:
     """Everything a build needs; defaults are C4's (TFDS `c4/en` v3.1.0)."""
 
-    inputs: list[str] = field(default_factory=lambda: [SAMPLE_CRAWL])
+    inputs: list[str] = field(default_factory=list)   # files/globs; none and no input_list: the bundled sample
     input_list: str | None = None          # a Common Crawl *.paths.gz listing
     input_prefix: str = ""                 # joined to each listed path (e.g. s3://commoncrawl/)
     output: str = "cleancrawl-out"
@@ -108,7 +108,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> BuildConfig:
     return BuildConfig(
-        inputs=args.inputs or list(_DEFAULTS.inputs),
+        inputs=args.inputs or [],
         input_list=args.input_list,
         input_prefix=args.input_prefix,
         output=args.output,
