@@ -102,6 +102,14 @@ def summarize(tallies, file_errors=(), config: dict | None = None, splits: dict 
             "reasons": {r: reasons[r]["documents"] for r in sorted(reasons)},
         })
         remaining -= n
+    # Stages run one after another, so a stage that reports no bytes (dedup) takes them from
+    # its neighbours: what leaves one stage enters the next, and the last one's output is kept.
+    kept_bytes = sum(slot["bytes"] for slot in kept_by_split.values())
+    for i, step in enumerate(funnel):
+        if step["bytes_in"] is None and i > 0:
+            step["bytes_in"] = funnel[i - 1]["bytes_out"]
+        if step["bytes_out"] is None:
+            step["bytes_out"] = funnel[i + 1]["bytes_in"] if i + 1 < len(funnel) else kept_bytes
 
     return {
         "stats_version": STATS_VERSION,

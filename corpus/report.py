@@ -120,7 +120,8 @@ def funnel_table(corpora) -> Table:
     headers = ["stage"]
     for c in with_funnel:
         prefix = f"{c['name']}: " if len(with_funnel) > 1 else ""
-        headers += [f"{prefix}in", f"{prefix}dropped", f"{prefix}out", f"{prefix}% of read", f"{prefix}balanced"]
+        headers += [f"{prefix}in", f"{prefix}dropped", f"{prefix}out", f"{prefix}% of read", f"{prefix}text bytes out",
+                    f"{prefix}balanced"]
     rows = []
     for stage in stages:
         row = [_stage_label(stage)]
@@ -128,18 +129,18 @@ def funnel_table(corpora) -> Table:
             step = next((s for s in c["funnel"]["stages"] if s["stage"] == stage), None)
             read = c["funnel"]["documents"]["read"]
             if step is None:
-                row += [None] * 5
+                row += [None] * 6
                 continue
             skipped = " (skipped)" if step["skipped"] else ""
             row += [step["in"], f"{step['dropped']:,}{skipped}", step["out"],
-                    f"{100 * step['out'] / read:.1f}%" if read else None, step["balanced"]]
+                    f"{100 * step['out'] / read:.1f}%" if read else None, step.get("bytes_out"), step["balanced"]]
         rows.append(row)
     total = ["kept"]
     for c in with_funnel:
         f = c["funnel"]
         total += [f["documents"]["read"], f["documents"]["dropped"], f["documents"]["kept"],
                   f"{100 * f['documents']['kept'] / f['documents']['read']:.1f}%" if f["documents"]["read"] and f["documents"]["kept"] is not None else None,
-                  f["balanced"]]
+                  f["bytes"]["kept"], f["balanced"]]
     rows.append(total)
     notes = [f"{c['name']}: from {c['funnel']['source']}; {fmt(c['funnel']['bytes']['kept'])} text bytes kept, "
              f"{fmt(c['funnel']['bytes']['dropped'])} dropped" for c in with_funnel]

@@ -586,7 +586,10 @@ def funnel_from_stats(stats: dict) -> dict:
         stage = step["stage"]
         reasons = [{"reason": reason, "documents": slot.get("documents", 0), "bytes": slot.get("bytes", 0)}
                    for reason, slot in sorted(dropped.get(stage, {}).items())]
-        stages.append(_stage(stage, step["in"], step["dropped"], step["out"], reasons, stage in skipped))
+        entry = _stage(stage, step["in"], step["dropped"], step["out"], reasons, stage in skipped)
+        # UTF-8 text bytes entering and leaving the stage (stats.json ≥ this version; else None).
+        entry["bytes_in"], entry["bytes_out"] = step.get("bytes_in"), step.get("bytes_out")
+        stages.append(entry)
     totals = stats.get("totals", {})
     kept_bytes = sum(s.get("bytes", 0) for s in stats.get("splits", {}).values())
     funnel = _funnel("stats.json", totals.get("read", 0), totals.get("kept", 0), stages, kept_bytes,

@@ -49,9 +49,10 @@ def test_terminal_tables_show_both_corpora_side_by_side(stats_doc):
             assert len(table.rows[0]) == len(table.headers)
     overview = re.search(r"^documents\s+(\S+)\s+(\S+)$", text, re.M)
     assert overview.groups() == (f"{c4['contents']['documents']:,}", f"{wt['contents']['documents']:,}")
-    language_id = re.search(r"^language ID\s+(\d+)\s+(\d+)\s+(\d+)\s+\S+%\s+yes$", text, re.M)
+    language_id = re.search(r"^language ID\s+(\d+)\s+(\d+)\s+(\d+)\s+\S+%\s+([\d,]+)\s+yes$", text, re.M)
     step = next(s for s in c4["funnel"]["stages"] if s["stage"] == "langid")
-    assert tuple(map(int, language_id.groups())) == (step["in"], step["dropped"], step["out"])
+    assert tuple(map(int, language_id.groups()[:3])) == (step["in"], step["dropped"], step["out"])
+    assert int(language_id.group(4).replace(",", "")) == step["bytes_out"] > 0  # text bytes leaving the stage
     for title in ("Overview", "Funnel: documents at each stage", "Drop reasons", "Lines removed per line rule",
                   "Document lengths", "Languages", "Top domains", "Top-level domains", "Documents by month",
                   "Duplicate clusters", "Reddit score", "Top subreddits", "Tokens"):

@@ -43,6 +43,12 @@ def test_sample_build_accounts_for_every_record(sample_build):
         assert before["out"] == after["in"]
         assert before["in"] - before["dropped"] == before["out"]
     assert stats["funnel"][-1]["out"] == totals["kept"]
+    # Text bytes chain too: what leaves a stage enters the next; the last stage's output is kept.
+    for before, after in zip(stats["funnel"], stats["funnel"][1:]):
+        assert before["bytes_out"] == after["bytes_in"] is not None
+    assert stats["funnel"][-1]["bytes_out"] == sum(s["bytes"] for s in stats["splits"].values())
+    clean = next(s for s in stats["funnel"] if s["stage"] == "clean")
+    assert clean["bytes_out"] < clean["bytes_in"] / 1.5  # C4's line filters remove most boilerplate text
     assert stats["dropped"]["read"]["too_long"]["documents"] == 1
     assert stats["dropped"]["langid"]["not_english"]["documents"] > 200
     assert stats["lines"]["clean"]["no_end_mark"] > 10_000
