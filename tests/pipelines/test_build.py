@@ -226,3 +226,13 @@ def test_realnews_like_selection_runs_before_the_c4_filters(tmp_path):
     rows = read_split(out)
     assert {r["url"].split("/")[2].removeprefix("www.") for r in rows} <= {"bbc.com", "nytimes.com", "theguardian.com"}
     assert list_shards(out)
+
+
+def test_input_and_paths_listing_combine(tmp_path):
+    import gzip as gz
+    listing = tmp_path / "warc.paths.gz"
+    listing.write_bytes(gz.compress(b"pages-40.warc.gz\n"))
+    files = resolve_inputs(BuildConfig(inputs=[SAMPLE_WET], input_list=str(listing),
+                                       input_prefix=os.path.dirname(PAGES_WARC)))
+    assert files == sorted([SAMPLE_WET, PAGES_WARC])
+    assert resolve_inputs(BuildConfig()) == [SAMPLE_WET]  # nothing given: the bundled sample
