@@ -13,7 +13,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
-import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ import pyarrow.compute as pc
 
 from corpus import shards
 from corpus.errors import UserError
-from tokenizer.model import load_tokenizer, resolve_tokenizer_file, tokenizer_info
+from tokenizer.model import load_tokenizer, prepare_output_dir, resolve_tokenizer_file, tokenizer_info
 from tokenizer.token_shards import SHARD_SUFFIX, TokenShardHeader, write_manifest, write_token_shard
 
 
@@ -142,14 +141,6 @@ def _encode_shard_star(args):
 # Driver
 
 
-def _prepare_output(config: TokenizeConfig) -> None:
-    if os.path.exists(config.output) and os.listdir(config.output):
-        if not config.overwrite:
-            raise UserError(f"{config.output}: exists and is not empty (use --overwrite)")
-        shutil.rmtree(config.output)
-    os.makedirs(config.output, exist_ok=True)
-
-
 def _count_documents(jobs: list[ShardJob]) -> int:
     import pyarrow.parquet as pq
 
@@ -203,7 +194,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
     jobs = plan_jobs(config.corpus, config.output)
     if not jobs:
         raise UserError(f"{config.corpus}: no Parquet shards to tokenize")
-    _prepare_output(config)
+    prepare_output_dir(config.output, config.overwrite)
 
     started = time.perf_counter()
     results = _run_jobs(config, tokenizer_path, jobs, progress)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -32,6 +33,15 @@ KINDS = ("sentencepiece-unigram", "sentencepiece-bpe", "byte-bpe")
 _EOS_NAMES = ("<eos>", "<|endoftext|>", "</s>", "<|end_of_text|>")
 _UNK_NAMES = ("<unk>", "[UNK]", "<|unk|>")
 _PAD_NAMES = ("<pad>", "[PAD]", "<|pad|>")
+
+
+def prepare_output_dir(output: str, overwrite: bool) -> None:
+    """An empty output directory: refuse a non-empty one unless `overwrite`, then clear it."""
+    if os.path.exists(output) and os.listdir(output):
+        if not overwrite:
+            raise UserError(f"{output}: exists and is not empty (use --overwrite)")
+        shutil.rmtree(output)
+    os.makedirs(output, exist_ok=True)
 
 
 def file_sha256(path: str) -> str:

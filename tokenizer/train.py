@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from typing import Iterator
 from corpus import shards
 from corpus.errors import UserError
 from tokenizer.model import (
+    prepare_output_dir,
     HF_FILE, KINDS, METADATA_NAME, SENTENCEPIECE_FILE, file_sha256, load_tokenizer,
 )
 
@@ -211,14 +211,6 @@ def _train_byte_bpe(config: TrainConfig, texts: Iterator[str], progress: bool) -
 # Entry point
 
 
-def _prepare_output(config: TrainConfig) -> None:
-    if os.path.exists(config.output) and os.listdir(config.output):
-        if not config.overwrite:
-            raise UserError(f"{config.output}: exists and is not empty (use --overwrite)")
-        shutil.rmtree(config.output)
-    os.makedirs(config.output, exist_ok=True)
-
-
 def _write_atomic(path: str, data: bytes) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "wb") as f:
@@ -242,7 +234,7 @@ def train_tokenizer(config: TrainConfig, progress: bool | None = None) -> TrainR
     paths = shards.list_shards(config.corpus, split="train")
     if not paths:
         raise UserError(f"{config.corpus}: no Parquet shards to train on")
-    _prepare_output(config)
+    prepare_output_dir(config.output, config.overwrite)
     stats = SampleStats()
     texts = sample_documents(paths, config.sample_bytes, config.seed, stats, progress)
     started = time.perf_counter()
