@@ -28,8 +28,7 @@ from typing import Iterator
 from corpus import shards
 from corpus.errors import UserError
 from tokenizer.model import (
-    prepare_output_dir,
-    HF_FILE, KINDS, METADATA_NAME, SENTENCEPIECE_FILE, file_sha256, load_tokenizer,
+    HF_FILE, KINDS, METADATA_NAME, SENTENCEPIECE_FILE, file_sha256, load_tokenizer, prepare_output_dir,
 )
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
