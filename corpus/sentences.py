@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import sys
 
 NLTK_DATA_DIR = os.path.join(os.path.dirname(__file__), "data", "nltk_data")
 
 
 @functools.lru_cache(maxsize=1)
 def punkt_tokenizer():
+    _import_nltk_without_scipy()
     import nltk
     from nltk.tokenize.punkt import PunktTokenizer
 
@@ -37,3 +39,22 @@ def count_sentences(text: str, at_most: int | None = None) -> int:
     if at_most is not None:
         spans = itertools.islice(spans, at_most)
     return sum(1 for _ in spans)
+
+
+def _import_nltk_without_scipy() -> None:
+    """Import NLTK with scipy hidden: 0.3 s instead of 1.5 s, paid by every pipeline worker.
+
+    `import nltk` runs the package's __init__, which imports nltk.metrics and friends, whose
+    optional `from scipy.stats import ...` costs ~1.2 s and is never used by Punkt. Every such
+    import in NLTK sits in `try: ... except ImportError:` with a fallback, so NLTK imports fine
+    without it. Only when neither is imported yet; scipy is importable again afterwards (only
+    NLTK's statistics helpers in this process, e.g. the Fisher test of collocations, go without).
+    """
+    if "nltk" in sys.modules or "scipy" in sys.modules:
+        return
+    sys.modules["scipy"] = None  # makes `import scipy...` raise ImportError
+    try:
+        import nltk  # noqa: F401
+    finally:
+        if sys.modules.get("scipy", 0) is None:
+            del sys.modules["scipy"]

@@ -328,3 +328,19 @@ def test_rank_languages_equals_sort_probability_with_ties_and_flat_vectors():
 def _reference_detector():
     init_factory()
     return langdetect.detector_factory._factory.create()
+
+
+def test_profiles_read_directly_equal_the_factorys_bit_for_bit(tmp_path):
+    direct, factory = fast.load_profiles(), fast.load_profiles_through_factory()
+    assert direct.languages == factory.languages
+    assert list(direct.gram_rows) == list(factory.gram_rows)  # same grams, same rows
+    assert direct.probabilities.tobytes() == factory.probabilities.tobytes()
+
+    # Hidden files are skipped but widen the table, as in the factory.
+    import shutil
+    for name in ("en", "de", "fr"):
+        shutil.copy(Path(fast.PROFILES_DIRECTORY) / name, tmp_path / name)
+    (tmp_path / ".hidden").write_text("not a profile")
+    direct, factory = fast.load_profiles(str(tmp_path)), fast.load_profiles_through_factory(str(tmp_path))
+    assert direct.languages == factory.languages and direct.probabilities.shape == (len(direct.gram_rows), 4)
+    assert direct.probabilities.tobytes() == factory.probabilities.tobytes()
