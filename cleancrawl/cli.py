@@ -37,11 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    # Only `build`-like commands accept extra Beam pipeline options; the rest reject them.
-    if unknown and not getattr(args, "accepts_pipeline_options", False):
+    # `build`-like commands pass extra arguments to Beam as pipeline options; commands that only
+    # read or write remote paths accept Beam's file-system options (--s3_endpoint_url, ...).
+    takes_pipeline_options = getattr(args, "accepts_pipeline_options", False)
+    takes_filesystem_options = getattr(args, "accepts_filesystem_options", False)
+    if unknown and not (takes_pipeline_options or takes_filesystem_options):
         parser.error("unrecognized arguments: " + " ".join(unknown))
     args.pipeline_args = unknown
     try:
+        if unknown and takes_filesystem_options:
+            from corpus.shards import set_filesystem_options
+            set_filesystem_options(unknown)
         return int(args.func(args) or 0)
     except UserError as err:
         print(f"cleancrawl {args.command}: error: {err}", file=sys.stderr)

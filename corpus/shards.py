@@ -61,6 +61,34 @@ def _list_dir(path: str) -> list[str]:
     return sorted(os.listdir(path))
 
 
+def set_filesystem_options(args: list[str]) -> None:
+    """Settings for remote paths read or written outside a pipeline, as Beam options.
+
+    e.g. `--s3_endpoint_url=... --s3_access_key_id=...` or `--project=...`; without them Beam's
+    clients use their default credentials. Raises UserError for anything Beam does not know.
+    """
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(args)
+    known = options.get_all_options(retain_unknown_options=False)  # every option Beam defines
+    wrong = [a for i, a in enumerate(args)
+             if (a.startswith("--") and a[2:].split("=", 1)[0] not in known)
+             or (not a.startswith("--") and (i == 0 or not args[i - 1].startswith("--") or "=" in args[i - 1]))]
+    if wrong:
+        raise UserError("unrecognized arguments: " + " ".join(wrong))
+    FileSystems.set_options(options)
+    _filesystem_args[:] = args
+
+
+_filesystem_args: list[str] = []  # as given to set_filesystem_options: for worker processes
+
+
+def filesystem_args() -> list[str]:
+    """The file-system options set in this process (empty: Beam's and pyarrow's defaults)."""
+    return list(_filesystem_args)
+
+
 def is_complete(output_dir: str) -> bool:
     return exists(join(output_dir, SUCCESS_MARKER))
 
@@ -104,6 +132,15 @@ def read_stats(corpus_dir: str) -> dict:
             return json.loads(f.read().decode("utf-8"))
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def parquet_metadata(path: str):
+    """A Parquet file's footer (row counts, row groups, schema), local or remote."""
+    if _is_remote(path):
+        from apache_beam.io.filesystems import FileSystems
+        with FileSystems.open(path) as f:
+            return pq.ParquetFile(f).metadata
+    return pq.ParquetFile(path).metadata
 
 
 def iter_batches(paths: Iterable[str], columns: list[str], batch_size: int = 1024) -> Iterator:

@@ -463,6 +463,9 @@ def open_source(path: str):
     Use it as a context manager; `pq.ParquetFile(source)` reads from it."""
     if "://" not in path:
         return pa.OSFile(path, "rb")   # native reads, not through a Python file object
+    if layout.filesystem_args():       # endpoint, keys, ... given as Beam options: pyarrow knows none
+        from apache_beam.io.filesystems import FileSystems
+        return FileSystems.open(path, compression_type="uncompressed")
     try:
         from pyarrow import fs as pafs
         filesystem, inner = pafs.FileSystem.from_uri(path)
@@ -521,7 +524,9 @@ def scan_shards(shards: list[tuple[str, str]], workers: int = 0, progress: bool 
             for shard in shards:
                 absorb(scan_shard(*shard))
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            settings = layout.filesystem_args()
+            with ProcessPoolExecutor(max_workers=workers, initializer=layout.set_filesystem_options if settings else None,
+                                     initargs=(settings,) if settings else ()) as pool:
                 futures = [pool.submit(_scan_shard_args, shard) for shard in shards]
                 for future in as_completed(futures):
                     absorb(future.result())
@@ -538,9 +543,10 @@ def list_corpus_shards(corpus: str, splits: Iterable[str] | None, allow_partial:
     """
     corpus = corpus.rstrip("/") or "/"
     try:
-        found = layout.exists(corpus)
         by_split = {split: [n for n in _list_names(layout.join(corpus, split)) if _SHARD_NAME.match(n)]
-                    for split in layout.SPLITS} if found else {}
+                    for split in layout.SPLITS}
+        # On an object store a "directory" is only a key prefix: it exists when something is under it.
+        found = any(by_split.values()) or layout.exists(corpus) or bool(_list_names(corpus))
     except Exception as err:  # no file system for the scheme, no credentials, ...
         raise UserError(f"{corpus}: cannot list: {type(err).__name__}: {err}"[:400]) from None
     if not found:

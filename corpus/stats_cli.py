@@ -73,4 +73,4 @@ def register(subparsers) -> None:
                         help="exit 1 when a shard is missing or unreadable (the stats are still written)")
     parser.add_argument("--quiet", action="store_true", help="print no tables")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(func=_run)
+    parser.set_defaults(func=_run, accepts_filesystem_options=True)

@@ -69,7 +69,7 @@ def _add_train_parser(subparsers) -> None:
                    help="trainer threads (default 16 on any machine: SentencePiece's result depends on it)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--verbose", action="store_true", help="show the trainer's own logs")
-    p.set_defaults(func=_run_train)
+    p.set_defaults(func=_run_train, accepts_filesystem_options=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def _add_eval_parser(subparsers) -> None:
     p.add_argument("--max-bytes", type=_byte_count, default=50_000_000,
                    help="evaluate on at most this much text (default 50M; 0 = all)")
     p.add_argument("--json", help="where to save the figures (default: eval.json in the first tokenizer's directory)")
-    p.set_defaults(func=_run_eval)
+    p.set_defaults(func=_run_eval, accepts_filesystem_options=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def _add_tokenize_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes, one shard each at a time")
     p.add_argument("--batch-size", type=int, default=256, help="documents per encode call")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    p.set_defaults(func=_run_tokenize)
+    p.set_defaults(func=_run_tokenize, accepts_filesystem_options=True)
 
 
 def register(subparsers) -> None:

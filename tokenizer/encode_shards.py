@@ -13,7 +13,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ import pyarrow.compute as pc
 from corpus import shards
 from corpus.errors import UserError
 from tokenizer.model import load_tokenizer, prepare_output_dir, resolve_tokenizer_file, tokenizer_info
-from tokenizer.token_shards import SHARD_SUFFIX, TokenShardHeader, write_manifest, write_token_shard
+from tokenizer.token_shards import MANIFEST_NAME, SHARD_SUFFIX, TokenShardHeader, write_manifest, write_token_shard
 
 
 @dataclass
@@ -63,21 +65,26 @@ def plan_jobs(corpus: str, output: str) -> list[ShardJob]:
     """One job per Parquet shard, in split then shard order.
 
     A built corpus gives both splits; a bare split directory (`out/validation`) gives one,
-    named after the directory when it is a split name, else "train".
+    named after the directory when it is a split name, else "train". Local or remote (gs://,
+    s3://): the listing goes through `corpus.shards`, which refuses an unfinished build.
     """
-    by_split: dict[str, list[str]] = {}
-    for split in shards.SPLITS:
-        if os.path.isdir(os.path.join(corpus, split)):
-            by_split[split] = shards.list_shards(corpus, split=split)
-    if not by_split:
-        name = os.path.basename(os.path.normpath(corpus))
-        by_split[name if name in shards.SPLITS else "train"] = shards.list_shards(corpus)
+    top = corpus.rstrip("/") or "/"
+    top_name = _basename(top)
     jobs = []
-    for split, paths in by_split.items():
-        for path in paths:
-            relative = f"{split}/{token_shard_name(path)}"
-            jobs.append(ShardJob(split, path, os.path.join(output, relative), relative))
+    for path in shards.list_shards(corpus, split=None):
+        parent = _dirname(path)
+        split = _basename(parent) if parent != top else (top_name if top_name in shards.SPLITS else "train")
+        relative = f"{split}/{token_shard_name(path)}"
+        jobs.append(ShardJob(split, path, os.path.join(output, relative), relative))
     return jobs
+
+
+def _dirname(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "://" in path else os.path.dirname(path)
+
+
+def _basename(path: str) -> str:
+    return path.rsplit("/", 1)[-1] if "://" in path else os.path.basename(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,9 +149,7 @@ def _encode_shard_star(args):
 
 
 def _count_documents(jobs: list[ShardJob]) -> int:
-    import pyarrow.parquet as pq
-
-    return sum(pq.ParquetFile(j.source).metadata.num_rows for j in jobs)
+    return sum(shards.parquet_metadata(j.source).num_rows for j in jobs)
 
 
 def _run_jobs(config: TokenizeConfig, tokenizer_path: str, jobs: list[ShardJob], progress: bool) -> list:
@@ -185,34 +190,75 @@ def _drain(progress_queue, bar, timeout: float) -> None:
 
 
 def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> TokenizeResult:
-    """Encode every shard of a corpus into token shards and write the manifest last."""
+    """Encode every shard of a corpus into token shards and write the manifest last.
+
+    A remote output (gs://, s3://) is written to a local staging directory first, since token
+    shards are written (and later read) as local files, then uploaded shard by shard with
+    `manifest.json` last: a token directory without a manifest is an unfinished one.
+    """
     progress = sys.stderr.isatty() if progress is None else progress
     tokenizer_path, _ = resolve_tokenizer_file(config.tokenizer)
     info = tokenizer_info(load_tokenizer(tokenizer_path))
     if info.eos_id is None:
         raise UserError(f"{config.tokenizer}: tokenizer has no end-of-document token (<eos>, <|endoftext|>, </s>)")
-    jobs = plan_jobs(config.corpus, config.output)
-    if not jobs:
-        raise UserError(f"{config.corpus}: no Parquet shards to tokenize")
-    prepare_output_dir(config.output, config.overwrite)
+    remote_output = "://" in config.output
+    local_output = tempfile.mkdtemp(prefix="cleancrawl-tokens-") if remote_output else config.output
+    try:
+        jobs = plan_jobs(config.corpus, local_output)
+        if not jobs:
+            raise UserError(f"{config.corpus}: no Parquet shards to tokenize")
+        if remote_output:
+            prepare_remote_output(config.output, config.overwrite)
+        else:
+            prepare_output_dir(config.output, config.overwrite)
 
-    started = time.perf_counter()
-    results = _run_jobs(config, tokenizer_path, jobs, progress)
-    seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        results = _run_jobs(config, tokenizer_path, jobs, progress)
 
-    splits: dict[str, list[dict]] = {}
-    for job, header, _ in results:
-        splits.setdefault(job.split, []).append(
-            {"path": job.relative, "num_tokens": header.num_tokens, "num_docs": header.num_docs})
-    manifest = {
-        "tokenizer": {"path": os.path.abspath(config.tokenizer), "kind": info.kind, "hash": info.sha256,
-                      "vocab_size": info.vocab_size, "eos_id": info.eos_id},
-        "splits": splits,
-        "corpus": os.path.abspath(config.corpus),
-    }
-    write_manifest(config.output, manifest)
+        splits: dict[str, list[dict]] = {}
+        for job, header, _ in results:
+            splits.setdefault(job.split, []).append(
+                {"path": job.relative, "num_tokens": header.num_tokens, "num_docs": header.num_docs})
+        manifest = {
+            "tokenizer": {"path": os.path.abspath(config.tokenizer), "kind": info.kind, "hash": info.sha256,
+                          "vocab_size": info.vocab_size, "eos_id": info.eos_id},
+            "splits": splits,
+            "corpus": config.corpus if "://" in config.corpus else os.path.abspath(config.corpus),
+        }
+        write_manifest(local_output, manifest)
+        if remote_output:
+            upload_token_dir(local_output, config.output, [job.relative for job in jobs])
+        seconds = time.perf_counter() - started
+    finally:
+        if remote_output:
+            shutil.rmtree(local_output, ignore_errors=True)
     return TokenizeResult(
         output=config.output, manifest=manifest,
         documents=sum(h.num_docs for _, h, _ in results), tokens=sum(h.num_tokens for _, h, _ in results),
         text_bytes=sum(b for _, _, b in results), seconds=seconds,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Remote token directories
+
+
+def prepare_remote_output(output: str, overwrite: bool) -> None:
+    """Refuse a remote prefix that holds files unless `overwrite`, then delete them."""
+    from apache_beam.io.filesystems import FileSystems
+
+    existing = [m.path for m in FileSystems.match([output.rstrip("/") + "/**"])[0].metadata_list]
+    if existing and not overwrite:
+        raise UserError(f"{output}: holds {len(existing)} files already (use --overwrite)")
+    if existing:
+        FileSystems.delete(existing)
+
+
+def upload_token_dir(local_dir: str, output: str, relatives: list[str]) -> None:
+    """Copy the shards, then the manifest: readers look for the manifest first."""
+    from apache_beam.io.filesystems import FileSystems
+
+    for relative in [*relatives, MANIFEST_NAME]:
+        with open(os.path.join(local_dir, relative), "rb") as source, \
+                FileSystems.create(output.rstrip("/") + "/" + relative) as target:
+            shutil.copyfileobj(source, target, 8 << 20)

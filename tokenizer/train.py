@@ -85,23 +85,13 @@ class TrainResult:
 
 def estimate_text_bytes(paths: list[str]) -> int:
     """Uncompressed size of the `text` column over all shards, from Parquet footers only."""
-    import pyarrow.parquet as pq
-
     total = 0
     for path in paths:
-        meta = _parquet_metadata(path, pq)
+        meta = shards.parquet_metadata(path)
         text_col = meta.schema.names.index("text")
         for rg in range(meta.num_row_groups):
             total += meta.row_group(rg).column(text_col).total_uncompressed_size
     return total
-
-
-def _parquet_metadata(path: str, pq):
-    if "://" in path:
-        from apache_beam.io.filesystems import FileSystems
-        with FileSystems.open(path) as f:
-            return pq.ParquetFile(f).metadata
-    return pq.ParquetFile(path).metadata
 
 
 def _hash_fraction(text: str, seed: int) -> float:

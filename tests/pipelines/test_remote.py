@@ -1,6 +1,7 @@
 """The build reads and writes an object store through Beam's FileSystems: S3, served by moto on
 this machine's loopback interface (no network), with the endpoint given as Beam options."""
 import io
+import json
 import os
 import socket
 
@@ -86,3 +87,63 @@ def test_a_missing_remote_file_is_a_counted_read_error(s3):
                                   output="s3://crawl/with-missing"), options)
     assert [(e["file"], e["reason"]) for e in stats["file_errors"]] == [("s3://crawl/cc/segment-9/gone.warc.wet.gz", "read_error")]
     assert stats["totals"]["balanced"] and stats["totals"]["read"] == 324
+
+
+def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
+    """build → s3 corpus → tokenize → s3 token directory → staged by pretraining: the same bytes
+    as tokenizing a local build of the same crawl."""
+    from corpus.shards import set_filesystem_options
+    from pretrain.data import load_corpus, stage_tokens
+    from tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
+    from tokenizer.train import TrainConfig, train_tokenizer
+
+    client, options = s3
+    no_dedup = DedupConfig(methods=())
+    run_build(BuildConfig(inputs=[SAMPLE_WET], output="s3://crawl/tok-corpus", dedup=no_dedup), options)
+    local_corpus = str(tmp_path / "corpus")
+    run_build(BuildConfig(inputs=[SAMPLE_WET], output=local_corpus, dedup=no_dedup))
+    tok = str(tmp_path / "tok")
+    set_filesystem_options(options)  # what `cleancrawl tokenize ... --s3_endpoint_url=...` does
+    train_tokenizer(TrainConfig(corpus="s3://crawl/tok-corpus", output=tok, kind="byte-bpe", vocab_size=600,
+                                threads=2), progress=False)
+
+    remote = tokenize_corpus(TokenizeConfig(tokenizer=tok, corpus="s3://crawl/tok-corpus",
+                                            output="s3://crawl/tokens", workers=1), progress=False)
+    local = tokenize_corpus(TokenizeConfig(tokenizer=tok, corpus=local_corpus, output=str(tmp_path / "tokens"),
+                                           workers=1), progress=False)
+    assert keys(client, "tokens/") == ["tokens/manifest.json", "tokens/train/part-00000-of-00001.tok",
+                                       "tokens/validation/part-00000-of-00001.tok"]
+    assert remote.tokens == local.tokens > 0 and remote.documents == local.documents
+    assert remote.manifest["splits"] == local.manifest["splits"]
+    assert remote.manifest["corpus"] == "s3://crawl/tok-corpus"
+    staged = stage_tokens("s3://crawl/tokens", str(tmp_path / "staged"))
+    for relative in ("train/part-00000-of-00001.tok", "validation/part-00000-of-00001.tok"):
+        with open(os.path.join(staged, relative), "rb") as a, open(os.path.join(tmp_path, "tokens", relative), "rb") as b:
+            assert a.read() == b.read()
+    assert load_corpus(staged).vocab_size == 600
+
+    # An existing remote token directory is refused without --overwrite, replaced with it.
+    with pytest.raises(UserError, match="--overwrite"):
+        tokenize_corpus(TokenizeConfig(tokenizer=tok, corpus=local_corpus, output="s3://crawl/tokens", workers=1),
+                        progress=False)
+    tokenize_corpus(TokenizeConfig(tokenizer=tok, corpus=local_corpus, output="s3://crawl/tokens", workers=1,
+                                   overwrite=True), progress=False)
+    assert len(keys(client, "tokens/")) == 3
+
+
+def test_stats_cli_reads_s3_with_file_system_options_and_rejects_unknown_ones(s3, capsys, tmp_path):
+    from cleancrawl.cli import main
+
+    _, options = s3
+    run_build(BuildConfig(inputs=[SAMPLE_WET], output="s3://crawl/for-stats", dedup=DedupConfig(methods=())), options)
+    assert main(["stats", "s3://crawl/for-stats", "--json", str(tmp_path / "stats.json"), *options]) == 0
+    with open(tmp_path / "stats.json", encoding="utf-8") as f:
+        corpus = json.load(f)["corpora"][0]
+    assert corpus["funnel"]["documents"]["read"] == 323 and corpus["funnel"]["balanced"]
+    assert corpus["problems"] == [] and corpus["contents"]["documents"] == corpus["funnel"]["documents"]["kept"]
+    capsys.readouterr()
+    with pytest.raises(UserError, match="unrecognized arguments: --s3_endpoint=http://x stray$"):
+        from corpus.shards import set_filesystem_options
+        set_filesystem_options(["--s3_endpoint=http://x", "stray", "--project", "p"])
+    assert main(["tokenize", "--tokenizer", "t", "--corpus", "c", "--output", "o", "--bogus=1"]) == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
