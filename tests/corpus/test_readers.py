@@ -195,3 +195,56 @@ def test_pathological_responses_are_counted_not_raised():
     texts = {x.url: x.text for x in items if isinstance(x, Document)}
     assert texts["http://a/shift-jis"].startswith("日本語のテキストです。")
     assert texts["http://a/gzip"] == texts["http://a/deflate"]
+
+
+def _corrupt(data: bytes, rng) -> tuple[str, bytes]:
+    """One random, seeded corruption of a crawl file: what disks, transfers and writers do."""
+    n = len(data)
+    i = rng.randrange(n)
+    j = min(n, i + rng.randrange(1, 4096))
+    kind = rng.choice(["truncate", "flip", "delete", "insert", "zero", "repeat", "splice"])
+    if kind == "truncate":
+        return kind, data[:i]
+    if kind == "flip":
+        flipped = bytearray(data)
+        for _ in range(rng.randrange(1, 20)):
+            flipped[rng.randrange(n)] ^= 1 << rng.randrange(8)
+        return kind, bytes(flipped)
+    if kind == "delete":
+        return kind, data[:i] + data[j:]
+    if kind == "insert":
+        return kind, data[:i] + rng.randbytes(rng.randrange(1, 500)) + data[i:]
+    if kind == "zero":
+        return kind, data[:i] + bytes(j - i) + data[j:]
+    if kind == "repeat":
+        return kind, data[:j] + data[i:j] + data[j:]
+    return kind, data[:i] + b"WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: 99999\r\n\r\n" + data[i:]
+
+
+@pytest.mark.parametrize("name", ["commoncrawl/CC-MAIN-2022-05-one-page.warc.gz", "commoncrawl/CC-MAIN-2020-34-sample.warc.gz",
+                                  "commoncrawl/whirlwind.warc.wet.gz"])
+def test_randomly_corrupted_real_files_never_raise_and_everything_is_named(name):
+    """Seeded corruptions of real WARC/WET files, gzipped and plain: the reader never raises, says
+    something about every file, gives only documents that Parquet can store, and names each drop."""
+    import random
+
+    from conftest import DATA_DIR
+    from corpus.readers import FILE_ERROR_REASONS
+    from corpus.record import documents_to_table
+
+    raw = open(os.path.join(DATA_DIR, name), "rb").read()
+    rng = random.Random(name)
+    seen = Counter()
+    for label, data in [("gz", raw), ("plain", gzip.decompress(raw))]:
+        for _ in range(12):
+            kind, broken = _corrupt(data, rng)
+            items = list(read_crawl_file(io.BytesIO(broken), f"{label}-{kind}"))
+            assert items, (label, kind)
+            docs = [x for x in items if isinstance(x, Document)]
+            documents_to_table(docs)  # valid UTF-8 everywhere, or this raises
+            for drop in (x for x in items if isinstance(x, Drop)):
+                assert drop.stage == "read" and drop.reason, drop
+                seen[drop.reason] += 1
+                if drop.reason in FILE_ERROR_REASONS:
+                    assert drop is items[-1] and drop.detail  # a file error ends the file, with the error
+    assert seen["truncated_file"] + seen["truncated_record"] > 0  # the corruptions did hit
