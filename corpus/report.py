@@ -290,9 +290,17 @@ def tokens_table(corpora) -> Table | None:
         for stat in ("documents", "tokens", "tokens_per_document", "characters_per_token"):
             rows.append([f"{split}: {stat.replace('_', ' ')}"] + [
                 c["tokens"]["splits"].get(split, {}).get(stat) if c["tokens"] else None for c in corpora])
+        for q in ("p50", "p90", "p99", "max"):
+            rows.append([f"{split}: tokens per document {q}{' ≈' if q != 'max' else ''}"] + [
+                _round_quantile(((c["tokens"]["splits"].get(split) or {}).get("lengths") or {}).get(q))
+                if c["tokens"] else None for c in corpora])
     rows.append(["tokenizer"] + [_tokenizer_label(c["tokens"]) for c in corpora])
     return Table("Tokens (from the token manifest; each document counts its end-of-document token)",
                  ["", *_corpus_names(corpora)], rows)
+
+
+def _round_quantile(value):
+    return None if value is None else round(value)
 
 
 def _tokenizer_label(tokens) -> str | None:
@@ -652,9 +660,12 @@ def plot_tokens(corpora, plt):
     splits = sorted({s for _, c in with_tokens for s in c["tokens"]["splits"]})
     series = [(c["name"], [c["tokens"]["splits"].get(s, {}).get("tokens_per_document") or 0 for s in splits], i)
               for i, c in with_tokens]
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(splits) * len(series) + 1.5))
-    _grouped_barh(ax, splits, series, "tokens per document (mean)")
-    ax.set_title("Tokens per document")
+    fig, (hist_ax, bar_ax) = plt.subplots(1, 2, figsize=(14, max(4, 0.5 * len(splits) * len(series) + 1.5)))
+    _log_histograms(hist_ax, [(i, c["name"], c["tokens"].get("lengths")) for i, c in with_tokens],
+                    "tokens per document (all splits)")
+    hist_ax.set_title("Token length distribution")
+    _grouped_barh(bar_ax, splits, series, "tokens per document (mean)")
+    bar_ax.set_title("Tokens per document")
     fig.tight_layout()
     return fig
 

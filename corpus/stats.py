@@ -85,9 +85,11 @@ unless said otherwise; a section is `null` when its input is absent.
 
     TOKENS = {"path": str, "tokenizer": {...},               # as in the manifest
               "splits": {"train": {"shards": n, "documents": n, "tokens": n,
-                                   "tokens_per_document": x, "characters_per_token": x | null}},
+                                   "tokens_per_document": x, "characters_per_token": x | null,
+                                   "lengths": HISTOGRAM}},     # tokens per document, from the index
               "documents": n, "tokens": n, "tokens_per_document": x,
-              "missing_shards": [path]}
+              "lengths": HISTOGRAM,                             # all splits
+              "missing_shards": [path], "failed": [{"path", "error"}]}
 
 The dedup side output (`OUT/duplicates/*.parquet`, `corpus.dedup.audit`: one row per
 *removed* document with `kept_id`, `kept_url`, `cluster_size`) is read defensively, so other
@@ -795,33 +797,51 @@ class _DuplicateTally:
 
 def token_summary(tokens_dir: str, split_characters: Mapping[str, dict] | None = None) -> dict:
     """TOKENS from a token directory's manifest.json (written last by the tokenizer, so its
-    presence means the token shards are complete). Counts include each document's EOS."""
+    presence means the token shards are complete). Counts include each document's EOS; the
+    length histograms come from each shard's document index (8 bytes a document, tokens unread)."""
     path = layout.join(tokens_dir, TOKEN_MANIFEST)
     if not layout.exists(path):
         raise UserError(f"{tokens_dir}: no {TOKEN_MANIFEST} (not a token directory, or tokenizing did not finish)")
     manifest = _read_json(path)
     if manifest.get("format") != TOKEN_MANIFEST_FORMAT:
         raise UserError(f"{path}: not a cleancrawl token manifest (format {manifest.get('format')!r})")
-    splits, missing = {}, []
+    from tokenizer.token_shards import read_document_lengths  # numpy only; the format's one reader
+
+    splits, missing, failed = {}, [], []
+    all_lengths = Histogram(LENGTH_EDGES)
     for split, entries in sorted((manifest.get("splits") or {}).items()):
         documents = sum(int(e.get("num_docs", 0)) for e in entries)
         tokens = sum(int(e.get("num_tokens", 0)) for e in entries)
         content = (split_characters or {}).get(split)
         same_documents = content is not None and content.get("documents") == documents and tokens
+        lengths = Histogram(LENGTH_EDGES)
+        for entry in entries:
+            if "path" not in entry:
+                continue
+            path = layout.join(tokens_dir, entry["path"])
+            if not layout.exists(path):
+                missing.append(path)
+                continue
+            try:
+                with open_source(path) as source:
+                    lengths.add(read_document_lengths(source, path))
+            except Exception as err:  # a corrupt shard is named; the manifest's totals still stand
+                failed.append({"path": path, "error": f"{type(err).__name__}: {err}"[:500]})
+        all_lengths.merge(lengths)
         splits[split] = {
             "shards": len(entries), "documents": documents, "tokens": tokens,
             "tokens_per_document": round(tokens / documents, 3) if documents else None,
             "characters_per_token": round(content["characters"] / tokens, 3) if same_documents else None,
+            "lengths": lengths.to_json(),
         }
-        missing += [layout.join(tokens_dir, e["path"]) for e in entries
-                    if "path" in e and not layout.exists(layout.join(tokens_dir, e["path"]))]
     documents = sum(s["documents"] for s in splits.values())
     tokens = sum(s["tokens"] for s in splits.values())
     return {
         "path": tokens_dir, "tokenizer": manifest.get("tokenizer", {}), "splits": splits,
         "documents": documents, "tokens": tokens,
         "tokens_per_document": round(tokens / documents, 3) if documents else None,
-        "missing_shards": missing,
+        "lengths": all_lengths.to_json(),
+        "missing_shards": missing, "failed": failed,
     }
 
 
@@ -900,6 +920,7 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
     tokens = token_summary(tokens_dir, contents["splits"]) if tokens_dir else None
     if tokens:
         problems += [f"missing token shard: {m}" for m in tokens["missing_shards"]]
+        problems += [f"unreadable token shard: {f['path']}: {f['error']}" for f in tokens["failed"]]
 
     return {
         "name": name or _display_name(path),

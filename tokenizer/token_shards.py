@@ -223,6 +223,26 @@ def read_header(path: str) -> TokenShardHeader:
     return header
 
 
+def read_document_lengths(fileobj, path: str) -> np.ndarray:
+    """Tokens per document (each counting its eos) from a shard's header and index alone.
+
+    `fileobj` is any seekable binary file (local, or remote through pyarrow or Beam): the
+    tokens themselves are skipped, so this reads 8 bytes a document.
+    """
+    fileobj.seek(0)
+    header = _unpack_header(fileobj.read(HEADER_SIZE), path)
+    fileobj.seek(_index_offset(header.num_tokens, np.dtype(header.dtype).itemsize))
+    expected = 8 * (header.num_docs + 1)
+    raw = fileobj.read(expected)
+    if len(raw) != expected:
+        raise TokenShardError(f"{path}: token shard is truncated (document index {len(raw)} of {expected} bytes)")
+    offsets = np.frombuffer(raw, dtype="<i8")
+    lengths = np.diff(offsets)
+    if offsets[0] != 0 or offsets[-1] != header.num_tokens or (lengths.size and lengths.min() <= 0):
+        raise TokenShardError(f"{path}: corrupt document index")
+    return lengths
+
+
 class TokenShard:
     """A memory-mapped token shard: `tokens`, `doc_offsets`, and one `document(i)` at a time."""
 

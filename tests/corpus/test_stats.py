@@ -272,7 +272,14 @@ def test_reddit_duplicates_and_tokens_sections(webtext_corpus):
         assert (got["documents"], got["tokens"]) == (want["documents"], want["tokens"])
         chars = corpus["contents"]["splits"][split]["characters"]
         assert got["characters_per_token"] == round(chars / want["tokens"], 3)
-    assert tokens["missing_shards"] == [] and corpus["problems"] == []
+    assert tokens["missing_shards"] == [] and tokens["failed"] == [] and corpus["problems"] == []
+    # Token lengths per document, read from the shards' document index: one token a word + EOS.
+    for split, want in expected["tokens"].items():
+        lengths = tokens["splits"][split]["lengths"]
+        assert (lengths["count"], lengths["sum"]) == (want["documents"], want["tokens"])
+    words = sorted(len(d.text.split()) + 1 for d in docs)
+    assert (tokens["lengths"]["min"], tokens["lengths"]["max"]) == (words[0], words[-1])
+    assert tokens["lengths"]["counts"][:10] == [words.count(n) for n in range(10)]
 
 
 def test_duplicates_keyed_by_cluster_id_or_pointer_or_not_at_all(tmp_path, sample_documents):
@@ -307,6 +314,14 @@ def test_missing_token_shard_is_reported(webtext_corpus, tmp_path):
     corpus = corpus_stats([str(copy)], _config())["corpora"][0]
     assert corpus["tokens"]["missing_shards"] == [str(gone)]
     assert any(str(gone) in p for p in corpus["problems"])
+
+    # A truncated shard: named with its error; the manifest's totals still stand.
+    cut = copy / "tokens" / "train" / "part-00000-of-00002.tok"
+    cut.write_bytes(cut.read_bytes()[:-12])
+    corpus = corpus_stats([str(copy)], _config())["corpora"][0]
+    assert [f["path"] for f in corpus["tokens"]["failed"]] == [str(cut)]
+    assert "truncated" in corpus["tokens"]["failed"][0]["error"]
+    assert any(f"unreadable token shard: {cut}" in p for p in corpus["problems"])
 
 
 # ---------------------------------------------------------------------------- remote paths
