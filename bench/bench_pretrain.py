@@ -9,9 +9,17 @@ slices, metrics, checkpoints), and the ratio says what that costs.
     .venv/bin/python bench/bench_pretrain.py                      # CPU: gpt2-tiny
     .venv/bin/python bench/bench_pretrain.py --model gpt2-124m --compile --batch-size 64 \
         --micro-batch 16                                          # one GPU: GPT-2 124M, seq 1024
+    .venv/bin/python bench/bench_pretrain.py --model t5-tiny      # span corruption, encoder-decoder
+
+A t5-* model is benchmarked with T5's span corruption (`--objective span-corruption`): the
+reference loop then cuts random windows of the raw tokens one sequence reads, masks and corrupts
+them with the same functions, and trains the same encoder-decoder. Tokens/s counts raw tokens
+(70 per t5-tiny sequence for 64 encoder inputs), as the training loop's budget does, and FLOPs per
+token are the encoder's on the inputs and the decoder's on the targets over those raw tokens.
 
 Tokens are real text (tests/data/text, a byte per token) written as token shards; for GPT-2
-sizes the shards declare GPT-2's 50,257-token vocabulary so the model has GPT-2's shape.
+sizes (and t5-small, t5-base) the shards declare GPT-2's 50,257-token vocabulary so the model has
+GPT-2's shape.
 MFU = FLOPs per token (6·N + attention, `GPT.flops_per_token`) × tokens/s / peak, the peak
 from the GPU table in `pretrain.train`; on a CPU, against a measured fp32 matmul rate instead.
 Each loop runs `--repeats` times, alternating; the best run of each is reported (other work on
@@ -35,7 +43,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pretrain.data import load_corpus  # noqa: E402
-from pretrain.model import GPT, model_config  # noqa: E402
+from pretrain.encoder_decoder import ENCODER_DECODER_SIZES  # noqa: E402
+from pretrain.objectives import make_objective  # noqa: E402
+from pretrain.span_corruption import corrupt, random_spans_noise_mask  # noqa: E402
 from pretrain.train import TrainConfig, peak_flops_for, train  # noqa: E402
 from tokenizer.token_shards import write_manifest, write_token_shard  # noqa: E402
 
@@ -77,13 +87,24 @@ def measured_cpu_matmul_flops(size: int = 1024, repeats: int = 20) -> float:
 # The two loops
 
 
+def objective_name(model: str) -> str:
+    return "span-corruption" if model in ENCODER_DECODER_SIZES else "causal-lm"
+
+
+def bench_objective(model: str, vocab_size: int, eos_id: int):
+    """The training loop's objective for this model: its model config, batches and FLOP count."""
+    config = TrainConfig(tokens="", out="", model=model, objective=objective_name(model))
+    return make_objective(config, vocab_size, eos_id)
+
+
 def cleancrawl_loop(tokens: str, args, device: torch.device) -> float:
     """tokens/s of `pretrain.train.train`, the first logged interval (warm-up, compilation) left out."""
     out = tempfile.mkdtemp(prefix="bench-pretrain-")
-    seq_len = model_config(args.model, 257).seq_len
+    seq_len = bench_objective(args.model, 257, 256).tokens_per_sequence  # raw tokens a sequence reads
     log_every = max(1, args.steps // 5)
     config = TrainConfig(
-        tokens=tokens, out=out, model=args.model, budget_tokens=(args.steps + log_every) * args.batch_size * seq_len,
+        tokens=tokens, out=out, model=args.model, objective=objective_name(args.model),
+        budget_tokens=(args.steps + log_every) * args.batch_size * seq_len,
         batch_size=args.batch_size, micro_batch=args.micro_batch, validation_tokens=4 * seq_len,
         eval_every=10**9, log_every=log_every, checkpoint_every=10**9, device=device.type,
         compile=args.compile, warmup_steps=1)
@@ -101,31 +122,42 @@ def reference_loop(tokens: str, args, device: torch.device) -> float:
     """nanoGPT's loop: random windows of the training tokens, grad accumulation, AdamW, clip."""
     corpus = load_corpus(tokens)
     data = corpus.shards[corpus.split_shards["train"][0]]
-    config = model_config(args.model, corpus.vocab_size)
-    T, B = config.seq_len, args.micro_batch
+    objective = bench_objective(args.model, corpus.vocab_size, corpus.eos_id)
+    T, B = objective.tokens_per_sequence, args.micro_batch
     accum = args.batch_size // B
     torch.manual_seed(0)
-    model = GPT(config).to(device)
+    model = objective.build_model().to(device)
     optimizer = torch.optim.AdamW(model.optimizer_groups(0.1), lr=6e-4, betas=(0.9, 0.95),
                                   fused=device.type == "cuda")
     if args.compile:
         model = torch.compile(model)
     ctx = torch.autocast(device.type, dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
+    rng = np.random.default_rng(0)
+
     def get_batch():
         ix = torch.randint(len(data) - T - 1, (B,))
-        x = torch.stack([torch.from_numpy(data[i:i + T].astype(np.int64)) for i in ix])
-        y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + T].astype(np.int64)) for i in ix])
+        if objective.name == "span-corruption":  # T raw tokens, corrupted (`batch` does the same per index)
+            pairs = [corrupt(data[i:i + T].astype(np.int64), random_spans_noise_mask(
+                T, objective.noise_density, objective.mean_noise_span, rng), objective.sentinel_ids,
+                eos_id=objective.eos_id) for i in ix.tolist()]
+            x = torch.from_numpy(np.stack([p[0] for p in pairs]))
+            y = torch.from_numpy(np.stack([p[1] for p in pairs]))
+            batch = (x, torch.cat([torch.full((B, 1), objective.eos_id), y[:, :-1]], dim=1), y)
+        else:
+            x = torch.stack([torch.from_numpy(data[i:i + T].astype(np.int64)) for i in ix])
+            y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + T].astype(np.int64)) for i in ix])
+            batch = (x, y)
         if device.type == "cuda":
-            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-        return x, y
+            return [t.pin_memory().to(device, non_blocking=True) for t in batch]
+        return batch
 
     def step():
-        X, Y = get_batch()
+        batch = get_batch()
         for _ in range(accum):
             with ctx:
-                loss = model(X, Y) / accum
-            X, Y = get_batch()  # fetch the next batch while the GPU works, as nanoGPT does
+                loss = model(*batch) / accum
+            batch = get_batch()  # fetch the next batch while the GPU works, as nanoGPT does
             loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -150,7 +182,8 @@ def reference_loop(tokens: str, args, device: torch.device) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=None, help="default: gpt2-124m on GPU, gpt2-tiny on CPU")
+    parser.add_argument("--model", default=None, help="default: gpt2-124m on GPU, gpt2-tiny on CPU; "
+                                                      "a t5-* model benchmarks span corruption")
     parser.add_argument("--steps", type=int, default=None, help="timed optimiser steps per loop")
     parser.add_argument("--batch-size", type=int, default=None, help="sequences per step")
     parser.add_argument("--micro-batch", type=int, default=None)
@@ -166,14 +199,15 @@ def main() -> int:
     args.batch_size = args.batch_size or (64 if gpu else 16)
     args.micro_batch = args.micro_batch or (16 if gpu else args.batch_size)
 
-    big_vocab = args.model in ("gpt2-124m", "gpt2-350m")
+    big_vocab = args.model in ("gpt2-124m", "gpt2-350m", "t5-small", "t5-base")
     tmp = tempfile.mkdtemp(prefix="bench-tokens-")
     try:
         tokens = args.tokens or write_text_tokens(tmp, 50257 if big_vocab else 257)
         corpus = load_corpus(tokens)
+        objective = bench_objective(args.model, corpus.vocab_size, corpus.eos_id)
         with torch.device("meta"):
-            model = GPT(model_config(args.model, corpus.vocab_size))
-        flops_per_token = model.flops_per_token()
+            model = objective.build_model()
+        flops_per_token = objective.flops_per_token(model)
         ours, reference, matmul = [], [], []
         for _ in range(args.repeats):  # alternate, so that a busy machine slows both alike
             ours.append(cleancrawl_loop(tokens, args, device))
@@ -193,15 +227,22 @@ def main() -> int:
                 "mfu": flops_per_token * rate / peak if peak else None, "runs": rates}
 
     rows = [row("cleancrawl pretrain.train", ours), row("nanoGPT-style reference", reference)]
+    span_corruption = objective.name == "span-corruption"
     result = {
         "device": torch.cuda.get_device_name(device) if gpu else f"cpu ({os.cpu_count()} cores)",
-        "model": args.model, "params": model.num_params(), "seq_len": model.config.seq_len,
+        "model": args.model, "objective": objective.name, "params": model.num_params(),
+        "seq_len": model.config.seq_len, "tokens_per_sequence": objective.tokens_per_sequence,
         "vocab_size": model.config.vocab_size, "batch_size": args.batch_size, "micro_batch": args.micro_batch,
         "compile": args.compile, "bf16": gpu, "flops_per_token": flops_per_token,
         "peak_flops": peak, "peak": peak_label, "loops": rows,
         "ratio_ours_over_reference": rows[0]["tokens_per_s"] / rows[1]["tokens_per_s"],
     }
-    print(f"{args.model} ({model.num_params() / 1e6:.1f}M params, seq {model.config.seq_len}, "
+    if span_corruption:
+        shape = (f"span corruption: {objective.tokens_per_sequence} raw tokens -> {model.config.seq_len} inputs, "
+                 f"{model.config.target_len} targets")
+    else:
+        shape = f"seq {model.config.seq_len}"
+    print(f"{args.model} ({model.num_params() / 1e6:.1f}M params, {shape}, "
           f"batch {args.batch_size}×{args.micro_batch}) on {result['device']}; "
           f"{'bf16 autocast' if gpu else 'fp32'}{', compiled' if args.compile else ''}")
     print(f"MFU against: {peak_label} = {peak / 1e12:.2f} TFLOP/s" if peak else "MFU: no peak known")

@@ -1,10 +1,14 @@
 """`cleancrawl pretrain` and `cleancrawl experiment {repetition,report}`: options in, one call out.
 
 Counts accept scientific notation (`--budget-tokens 2e8`, `--unique-tokens 2e8,5e7,1.25e7`).
+`--objective span-corruption` trains a t5-* encoder-decoder with T5's objective instead of a GPT;
+without `--model`, each objective has its own default (gpt2-tiny, t5-tiny).
 """
 from __future__ import annotations
 
 import argparse
+
+from corpus.errors import UserError
 
 
 def parse_count(text: str) -> int:
@@ -25,24 +29,36 @@ def parse_count_list(text: str) -> list[int | None]:
 
 def add_train_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
     """The training options, shared by `pretrain`, `python -m pretrain.train` and `experiment repetition`."""
-    from pretrain.model import MODEL_SIZES
+    from pretrain.objectives import ALL_MODELS, DEFAULT_MODEL, OBJECTIVES
 
+    default_models = " or ".join(f"{m} for {o}" for o, m in DEFAULT_MODEL.items())
     parser.add_argument("--tokens", required=True, help="token directory (holding manifest.json); gs:// is staged locally")
     parser.add_argument("--out", required=True, help="run directory" + (" for the sweep" if sweep else ""))
     if sweep:
-        parser.add_argument("--model", default="gpt2-tiny",
-                            help=f"one or more of {', '.join(MODEL_SIZES)}, comma-separated (default gpt2-tiny)")
+        parser.add_argument("--model", default=None,
+                            help=f"one or more of {', '.join(ALL_MODELS)}, comma-separated "
+                                 f"(default {default_models})")
         parser.add_argument("--unique-tokens", type=parse_count_list, required=True,
                             help="unique-data sizes to sweep, comma-separated ('all' for every token)")
     else:
-        parser.add_argument("--model", default="gpt2-tiny", choices=list(MODEL_SIZES))
+        parser.add_argument("--model", default=None, choices=ALL_MODELS, help=f"default {default_models}")
         parser.add_argument("--unique-tokens", type=parse_count, default=None,
                             help="repeat a fixed subset of this many tokens until the budget is spent")
         parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
         parser.add_argument("--stop-after-steps", type=int, default=None,
                             help="stop early without finishing, as if killed (resume later with --resume)")
-    parser.add_argument("--budget-tokens", type=parse_count, default=200_000_000, help="training tokens (default 2e8)")
-    parser.add_argument("--seq-len", type=int, default=None, help="context length (default: the model size's)")
+    parser.add_argument("--objective", choices=list(OBJECTIVES), default="causal-lm",
+                        help="causal-lm: a GPT predicts the next token (gpt2-* models); span-corruption: "
+                             "T5's objective on an encoder-decoder (t5-* models). Default causal-lm")
+    parser.add_argument("--noise-density", type=float, default=0.15,
+                        help="span corruption: share of the tokens dropped (default 0.15)")
+    parser.add_argument("--mean-noise-span", type=float, default=3.0,
+                        help="span corruption: mean length of a dropped span (default 3)")
+    parser.add_argument("--budget-tokens", type=parse_count, default=200_000_000,
+                        help="training tokens (default 2e8); for span corruption, raw tokens before corruption")
+    parser.add_argument("--seq-len", type=int, default=None,
+                        help="context length (default: the model size's); for span corruption, the encoder's "
+                             "input length after corruption")
     parser.add_argument("--positions", choices=["learned", "rotary"], default=None)
     parser.add_argument("--batch-size", type=int, default=32, help="sequences per optimiser step, all ranks together")
     parser.add_argument("--micro-batch", type=int, default=None, help="sequences per forward pass per rank")
@@ -69,10 +85,13 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False)
 
 
 def train_config_from_args(args: argparse.Namespace, **overrides):
+    from pretrain.objectives import DEFAULT_MODEL
     from pretrain.train import TrainConfig
 
     values = dict(
-        tokens=args.tokens, out=args.out, model=args.model, budget_tokens=args.budget_tokens,
+        tokens=args.tokens, out=args.out, model=args.model or DEFAULT_MODEL[args.objective],
+        objective=args.objective, noise_density=args.noise_density, mean_noise_span=args.mean_noise_span,
+        budget_tokens=args.budget_tokens,
         unique_tokens=getattr(args, "unique_tokens", None), seq_len=args.seq_len, positions=args.positions,
         batch_size=args.batch_size, micro_batch=args.micro_batch, lr=args.lr, min_lr_ratio=args.min_lr_ratio,
         warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
@@ -105,9 +124,12 @@ def _run_pretrain(args: argparse.Namespace) -> int:
 def _run_repetition(args: argparse.Namespace) -> int:
     import torch.distributed as dist
     from pretrain.experiment import repetition_sweep
+    from pretrain.objectives import DEFAULT_MODEL
 
-    models = [m.strip() for m in args.model.split(",") if m.strip()]
-    base = train_config_from_args(args, unique_tokens=None, resume=True)
+    models = [m.strip() for m in (args.model or DEFAULT_MODEL[args.objective]).split(",") if m.strip()]
+    if not models:
+        raise UserError("--model: no model named")
+    base = train_config_from_args(args, model=models[0], unique_tokens=None, resume=True)
     try:
         summaries = repetition_sweep(base, models=models, unique_tokens=args.unique_tokens)
     finally:
@@ -127,8 +149,9 @@ def _run_report(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     pretrain = subparsers.add_parser(
-        "pretrain", help="train a GPT-2-style model on token shards",
-        description="Train a GPT-2-style decoder on token shards. Under torchrun, one process per device.")
+        "pretrain", help="train a GPT-2-style model (or a T5-style encoder-decoder) on token shards",
+        description="Train a GPT-2-style decoder on token shards, or with --objective span-corruption a "
+                    "T5-style encoder-decoder. Under torchrun, one process per device.")
     add_train_arguments(pretrain)
     pretrain.set_defaults(func=_run_pretrain)
 

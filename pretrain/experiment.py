@@ -5,6 +5,8 @@ of one seeded document order, so smaller subsets sit inside larger ones); the on
 changes between runs is how many times the data repeats, budget / U. The questions are T5's
 (Raffel et al. 2020, Table 9: 64 repeats cost little, 1,024-4,096 cost a lot as the model
 memorises) and Muennighoff et al. 2023's (up to about 4 epochs is nearly as good as fresh data).
+T5 asked it of span corruption on an encoder-decoder: `--objective span-corruption` with t5-*
+models runs the sweep on that objective, budget and U counted in raw tokens before corruption.
 
     OUT/<model>_u<U>/   one run directory per (model, U), as `pretrain.train` writes it
     OUT/results.md, results.csv, *.png, report.html    from `pretrain.report`
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+from pretrain.objectives import check_objective
 from pretrain.train import TrainConfig, World, setup_world, train
 
 
@@ -36,7 +39,12 @@ def run_name(model: str, unique_tokens: int | None) -> str:
 
 
 def repetition_sweep(base: TrainConfig, *, models: list[str], unique_tokens: list[int | None]) -> list[dict]:
-    """Train every (model, U) at `base.budget_tokens`, then write the report into `base.out`."""
+    """Train every (model, U) at `base.budget_tokens`, then write the report into `base.out`.
+
+    Every model trains with `base.objective`; a model of the other kind is refused before any run.
+    """
+    for model in models:
+        check_objective(replace(base, model=model))
     world: World = setup_world(base.device)
     summaries = []
     for model in models:

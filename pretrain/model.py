@@ -3,6 +3,7 @@
 Pre-LayerNorm blocks, learned or rotary positions, input and output embeddings tied, causal
 attention through `F.scaled_dot_product_attention` (flash kernels on GPU). Read top to bottom:
 config and named sizes, attention, MLP, block, the model, then the optimiser groups and FLOPs.
+The attention, MLP and block are also T5's (`pretrain.encoder_decoder`; bidirectional in its encoder).
 """
 from __future__ import annotations
 
@@ -83,18 +84,24 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 # Modules
 
 
-class CausalSelfAttention(nn.Module):
-    def __init__(self, config: GPTConfig):
+class SelfAttention(nn.Module):
+    """Multi-head self-attention: causal (the GPT, T5's decoder) or bidirectional (T5's encoder).
+
+    `max_len` sizes the rotary tables: the config's seq_len unless given (T5's decoder: target_len).
+    """
+
+    def __init__(self, config: GPTConfig, causal: bool = True, max_len: int | None = None):
         super().__init__()
         self.n_head = config.n_head
         self.head_dim = config.d_model // config.n_head
+        self.causal = causal
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=config.bias)
         self.proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
         self.proj.is_residual_output = True
         self.dropout = config.dropout
         self.rotary = config.positions == "rotary"
         if self.rotary:
-            cos, sin = rotary_tables(self.head_dim, config.seq_len, config.rope_base)
+            cos, sin = rotary_tables(self.head_dim, max_len or config.seq_len, config.rope_base)
             # Not in the state dict: recomputed from the config, identical on every rank.
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
@@ -107,7 +114,7 @@ class CausalSelfAttention(nn.Module):
             q = apply_rotary(q, self.rope_cos, self.rope_sin)
             k = apply_rotary(k, self.rope_cos, self.rope_sin)
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, is_causal=self.causal, dropout_p=self.dropout if self.training else 0.0
         )
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return F.dropout(self.proj(y), self.dropout, self.training)
@@ -129,10 +136,10 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """Pre-LayerNorm: normalise, transform, add back — the residual stream itself is never normalised."""
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, causal: bool = True):
         super().__init__()
         self.ln_attn = nn.LayerNorm(config.d_model, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
+        self.attn = SelfAttention(config, causal=causal)
         self.ln_mlp = nn.LayerNorm(config.d_model, bias=config.bias)
         self.mlp = MLP(config)
 

@@ -3,7 +3,8 @@
 Reads every run directory under the sweep directory (config.json, metrics.jsonl, summary.json
 as `pretrain.train` writes them) and writes beside them:
 
-    results.md, results.csv      model, unique tokens, repeats, final train / validation loss, gap
+    results.md, results.csv      model, unique tokens, repeats, final train / validation loss, gap;
+                                 the objective in the notes (and the CSV's last column)
     val_loss_vs_repeats.png      final validation (and train) loss against repeats, per model
     curves.png                   train and validation loss against tokens seen, one panel per run
     report.html                  all of the above on one self-contained page
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from corpus.errors import UserError
 
 COLUMNS = ["model", "unique_tokens", "repeats", "tokens_seen", "final_train_loss", "final_val_loss",
-           "gap", "val_loss_vs_least_repeated"]
+           "gap", "val_loss_vs_least_repeated", "objective"]
 
 
 @dataclass
@@ -38,6 +39,10 @@ class Run:
     @property
     def unique_tokens(self) -> int:
         return self.config["unique_tokens"]
+
+    @property
+    def objective(self) -> str:
+        return self.config["config"].get("objective", "causal-lm")  # runs from before objectives: GPTs
 
 
 def load_runs(sweep_dir: str) -> list[Run]:
@@ -79,6 +84,7 @@ def result_rows(runs: list[Run]) -> list[dict]:
             "tokens_seen": s["tokens_seen"], "final_train_loss": s["final_train_loss"],
             "final_val_loss": s["final_val_loss"], "gap": s["gap"],
             "val_loss_vs_least_repeated": s["final_val_loss"] - baseline[run.model],
+            "objective": run.objective,
         })
     return rows
 
@@ -99,11 +105,28 @@ def validation_sources(runs: list[Run]) -> list[str]:
     return sorted({r.config["validation_source"] for r in runs})
 
 
+def objective_notes(runs: list[Run]) -> list[str]:
+    """One line per objective in the sweep: what was trained, and what its loss is per."""
+    notes = {}
+    for run in runs:
+        if run.objective == "span-corruption":
+            c = run.config["config"]
+            notes[run.objective] = (
+                f"Objective: span-corruption (T5's, on an encoder-decoder: {c['noise_density']:g} of the tokens "
+                f"dropped in spans of mean length {c['mean_noise_span']:g}). Losses are nats per target token "
+                f"(sentinels and eos included), not comparable with a causal-lm loss; tokens and repeats "
+                f"count raw text before corruption.")
+        else:
+            notes[run.objective] = "Objective: causal-lm (a decoder-only GPT predicts each next token; nats per token)."
+    return [notes[k] for k in sorted(notes)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Plots
 
 
 def plot_val_loss_vs_repeats(rows: list[dict]):
+    objectives = ", ".join(dict.fromkeys(r["objective"] for r in rows))
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -119,8 +142,8 @@ def plot_val_loss_vs_repeats(rows: list[dict]):
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("repeats of the unique data (epochs)")
-    ax.set_ylabel("final loss (nats/token)")
-    ax.set_title("Same token budget, less unique data")
+    ax.set_ylabel("final loss (nats/target token)" if objectives == "span-corruption" else "final loss (nats/token)")
+    ax.set_title(f"Same token budget, less unique data ({objectives})")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -179,7 +202,7 @@ def write_report(sweep_dir: str) -> list[str]:
     table = markdown_table(rows)
     sources = validation_sources(runs)
     unfinished = [r.name for r in runs if r.summary is None]
-    notes = [f"Validation: {s}." for s in sources]
+    notes = objective_notes(runs) + [f"Validation: {s}." for s in sources]
     if unfinished:
         notes.append(f"Unfinished runs (not in the table): {', '.join(unfinished)}.")
     with open(path("results.md"), "w", encoding="utf-8") as f:

@@ -2,6 +2,10 @@
 
     python -m pretrain.train --tokens tokens/ --model gpt2-tiny --budget-tokens 2e6 --out runs/base
     torchrun --nproc-per-node 8 -m pretrain.train --tokens tokens/ --model gpt2-124m ... --out runs/x
+    python -m pretrain.train --tokens tokens/ --objective span-corruption --model t5-tiny ... --out runs/t5
+
+The objective (`pretrain.objectives`: a GPT on next tokens, or T5's span corruption on an
+encoder-decoder) decides the model and what a batch is; the loop only calls `model(*batch)`.
 
 Read top to bottom: the config, distributed set-up, the learning-rate schedule, checkpoints,
 evaluation, and `train`, whose body is set-up, data, model, then the loop (step, log, evaluate,
@@ -30,7 +34,9 @@ import torch.distributed as dist
 
 from corpus.errors import UserError
 from pretrain.data import DataPlan, TokenStream, batch_indices, load_corpus, plan_data, stage_tokens
-from pretrain.model import GPT, MODEL_SIZES, model_config
+from pretrain.encoder_decoder import DecoderBlock
+from pretrain.model import Block
+from pretrain.objectives import check_objective, make_objective
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -40,12 +46,20 @@ CONFIG = "config.json"
 
 @dataclass
 class TrainConfig:
+    """One run. Token counts (budget, unique, validation) are raw tokens of the stream whatever
+    the objective: with span corruption a sequence consumes more raw tokens (568) than its
+    encoder input (`seq_len`, 512), and the budget, tokens seen and epochs count the 568, so that
+    runs of either objective at one budget and one unique-token count see the same text as often.
+    """
     tokens: str                          # token directory (tokens/manifest.json); gs:// is staged locally
     out: str                             # run directory
-    model: str = "gpt2-tiny"             # a name in pretrain.model.MODEL_SIZES
-    budget_tokens: int = 200_000_000     # training tokens; steps = budget // (batch_size · seq_len)
+    model: str = "gpt2-tiny"             # a size in pretrain.model (causal-lm) or pretrain.encoder_decoder
+    objective: str = "causal-lm"         # or "span-corruption" (T5's, on a t5-* encoder-decoder)
+    noise_density: float = 0.15          # span corruption: share of raw tokens dropped...
+    mean_noise_span: float = 3.0         # ...in spans of this mean length
+    budget_tokens: int = 200_000_000     # training tokens; steps = budget // (batch_size · tokens a sequence reads)
     unique_tokens: int | None = None     # repeat a fixed subset of this many tokens; None: all data
-    seq_len: int | None = None           # None: the model size's
+    seq_len: int | None = None           # None: the model size's; span corruption: the encoder input length
     positions: str | None = None         # None: the model size's ("learned" or "rotary")
     batch_size: int = 32                 # sequences per optimiser step, over all ranks
     micro_batch: int | None = None       # sequences per forward pass per rank; None: batch / world
@@ -70,9 +84,9 @@ class TrainConfig:
     tokens_cache: str = "/tmp/cleancrawl-tokens"  # where remote token directories are staged
 
     # Fields that define what a run computes: a resume must not change them.
-    RUN_DEFINING = ("model", "budget_tokens", "unique_tokens", "seq_len", "positions", "batch_size",
-                    "lr", "min_lr_ratio", "warmup_steps", "weight_decay", "betas", "grad_clip",
-                    "validation_tokens", "seed")
+    RUN_DEFINING = ("model", "objective", "noise_density", "mean_noise_span", "budget_tokens",
+                    "unique_tokens", "seq_len", "positions", "batch_size", "lr", "min_lr_ratio",
+                    "warmup_steps", "weight_decay", "betas", "grad_clip", "validation_tokens", "seed")
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -235,19 +249,21 @@ def truncate_metrics(path: str, last_step: int) -> None:
 
 
 @torch.no_grad()
-def evaluate(model, stream: TokenStream, num_sequences: int, seq_len: int, micro_batch: int,
+def evaluate(model, stream: TokenStream, num_sequences: int, make_batch, micro_batch: int,
              world: World, autocast) -> float:
     """Mean loss over the stream's first `num_sequences` sequences, split over the ranks.
 
+    `make_batch(stream, indices)` is the objective's: for span corruption the masks depend only on
+    the sequence index, so every evaluation scores the same corrupted sequences.
     Every rank runs the same number of forward passes (FSDP needs all of them in each).
     """
     model.eval()
     mine = np.arange(world.rank, num_sequences, world.size)
     total = torch.zeros(2, dtype=torch.float64, device=world.device)  # loss sum, sequences
     for chunk in (mine[i:i + micro_batch] for i in range(0, len(mine), micro_batch)):  # training's shape
-        x, y = stream.sequences(chunk, seq_len)
+        batch = make_batch(stream, chunk)
         with autocast:
-            loss = model(x.to(world.device), y.to(world.device))
+            loss = model(*(t.to(world.device) for t in batch))
         total += torch.stack([loss.double() * len(chunk), torch.tensor(float(len(chunk)), device=world.device,
                                                                           dtype=torch.float64)])
     if world.size > 1:
@@ -304,13 +320,12 @@ def log(world: World, message: str) -> None:
 def train(config: TrainConfig) -> dict:
     """Train one model as configured; returns the summary (also in out/summary.json).
 
-    Each metrics record has: step (optimiser steps done), tokens_seen, epochs (tokens seen over
-    unique tokens), lr, train_loss (this step's global batch), tokens_per_s and mfu (since the
-    previous record, evaluation excluded; mfu is null without a known peak), and val_loss on the
-    steps evaluated.
+    Each metrics record has: step (optimiser steps done), tokens_seen (raw stream tokens, see
+    TrainConfig), epochs (tokens seen over unique tokens), lr, train_loss (this step's global
+    batch), tokens_per_s and mfu (since the previous record, evaluation excluded; mfu is null
+    without a known peak), and val_loss on the steps evaluated.
     """
-    if config.model not in MODEL_SIZES:
-        raise UserError(f"unknown model {config.model!r}; known: {', '.join(MODEL_SIZES)}")
+    check_objective(config)  # before anything is written
     world = setup_world(config.device)
     out = config.out
 
@@ -341,8 +356,9 @@ def train(config: TrainConfig) -> dict:
     else:
         tokens_dir = config.tokens
     corpus = load_corpus(tokens_dir)
-    gpt_config = model_config(config.model, corpus.vocab_size, seq_len=config.seq_len, positions=config.positions)
-    seq_len = gpt_config.seq_len
+    objective = make_objective(config, corpus.vocab_size, corpus.eos_id)
+    make_batch = objective.batch              # (stream, indices) -> the tensors of model(*batch)
+    seq_tokens = objective.tokens_per_sequence  # raw stream tokens a sequence reads
     plan: DataPlan = plan_data(corpus, unique_tokens=config.unique_tokens,
                                validation_tokens=config.validation_tokens, seed=config.seed)
     train_stream = TokenStream(corpus, plan.train, seed=config.seed, shuffle=True)
@@ -350,18 +366,18 @@ def train(config: TrainConfig) -> dict:
     # The same number of sequences, in a fixed order, from the training subset: the train side of
     # the final train/validation gap, measured exactly as validation is.
     train_eval_stream = TokenStream(corpus, plan.train, seed=config.seed, shuffle=False)
-    eval_sequences = min(config.validation_tokens // seq_len, val_stream.num_sequences(seq_len))
+    eval_sequences = min(config.validation_tokens // seq_tokens, objective.num_sequences(val_stream))
     eval_sequences -= eval_sequences % world.size
     if eval_sequences < world.size:
         raise UserError(f"validation data of {plan.validation.num_tokens} tokens holds no whole sequence "
-                        f"of {seq_len} per rank; raise --validation-tokens")
+                        f"of {seq_tokens} per rank; raise --validation-tokens")
 
     micro_batch = config.micro_batch or config.batch_size // world.size
     if config.batch_size % (micro_batch * world.size):
         raise UserError(f"--batch-size {config.batch_size} is not a multiple of micro-batch {micro_batch} "
                         f"× {world.size} processes")
     grad_accum = config.batch_size // (micro_batch * world.size)
-    tokens_per_step = config.batch_size * seq_len
+    tokens_per_step = config.batch_size * seq_tokens
     total_steps = config.budget_tokens // tokens_per_step
     if total_steps < 1:
         raise UserError(f"--budget-tokens {config.budget_tokens} is less than one step of {tokens_per_step} tokens")
@@ -370,9 +386,9 @@ def train(config: TrainConfig) -> dict:
 
     # ---- model and optimiser ----------------------------------------------------------------
     torch.manual_seed(config.seed)
-    model = GPT(gpt_config).to(world.device)
+    model = objective.build_model().to(world.device)
     raw_model = model
-    flops_per_token = model.flops_per_token(seq_len)
+    flops_per_token = objective.flops_per_token(model)
     num_params = model.num_params()
     use_bf16 = config.dtype == "bfloat16" or (config.dtype == "auto" and world.device.type == "cuda")
     if config.fsdp and world.size > 1:
@@ -380,7 +396,7 @@ def train(config: TrainConfig) -> dict:
         # Gather parameters in bf16 when computing in bf16 (half the traffic); reduce gradients in fp32.
         precision = MixedPrecisionPolicy(param_dtype=torch.bfloat16 if use_bf16 else None,
                                          reduce_dtype=torch.float32)
-        for block in model.blocks:
+        for block in [m for m in model.modules() if isinstance(m, (Block, DecoderBlock))]:
             fully_shard(block, mp_policy=precision)
         fully_shard(model, mp_policy=precision)
     use_fused = world.device.type == "cuda"
@@ -410,7 +426,8 @@ def train(config: TrainConfig) -> dict:
 
     run_info = {
         "config": config.to_dict(),
-        "model_config": gpt_config.to_dict(),
+        "objective": objective.describe(),
+        "model_config": objective.model_config.to_dict(),
         "num_params": num_params,
         "flops_per_token": flops_per_token,
         "world_size": world.size,
@@ -421,6 +438,7 @@ def train(config: TrainConfig) -> dict:
         "total_steps": total_steps,
         "warmup_steps": warmup,
         "tokens_per_step": tokens_per_step,
+        "tokens_per_sequence": seq_tokens,
         "unique_tokens": plan.unique_tokens,
         "available_train_tokens": plan.available_train_tokens,
         "validation_source": plan.validation_source,
@@ -430,7 +448,7 @@ def train(config: TrainConfig) -> dict:
     if world.is_main:
         with open(os.path.join(out, CONFIG), "w", encoding="utf-8") as f:
             json.dump(run_info, f, indent=2)
-    log(world, f"{config.model}: {num_params / 1e6:.2f}M parameters, {total_steps} steps of "
+    log(world, f"{config.model} ({objective.name}): {num_params / 1e6:.2f}M parameters, {total_steps} steps of "
                f"{tokens_per_step} tokens on {world.size} × {run_info['device']}"
                f"{' (bf16 autocast)' if use_bf16 else ''}")
     log(world, f"training on {plan.unique_tokens} unique tokens of {plan.available_train_tokens} available: "
@@ -469,15 +487,14 @@ def train(config: TrainConfig) -> dict:
             for micro in range(grad_accum):
                 idx = batch_indices(step, micro, world.rank, world_size=world.size, micro_batch=micro_batch,
                                     batch_size=config.batch_size)
-                x, y = train_stream.sequences(idx, seq_len)
+                batch = make_batch(train_stream, idx)
                 if pin:
-                    x, y = x.pin_memory(), y.pin_memory()
-                x = x.to(world.device, non_blocking=True)
-                y = y.to(world.device, non_blocking=True)
+                    batch = [t.pin_memory() for t in batch]
+                batch = [t.to(world.device, non_blocking=True) for t in batch]
                 with gradient_sync(raw_model if sharded else model, enabled=micro == grad_accum - 1,
                                    sharded=sharded, world=world):
                     with autocast:
-                        loss = model(x, y) / grad_accum
+                        loss = model(*batch) / grad_accum
                     loss.backward()
                 step_loss += loss.detach()
             if config.grad_clip:
@@ -500,7 +517,7 @@ def train(config: TrainConfig) -> dict:
                     "mfu": flops_per_token * tokens_per_s / (peak * world.size) if peak else None,
                 }
                 if evaluate_now:
-                    record["val_loss"] = evaluate(model, val_stream, eval_sequences, seq_len, micro_batch,
+                    record["val_loss"] = evaluate(model, val_stream, eval_sequences, make_batch, micro_batch,
                                                   world, autocast)
                 if world.is_main:
                     metrics_file.write(json.dumps(record) + "\n")
@@ -523,15 +540,17 @@ def train(config: TrainConfig) -> dict:
         return {"finished": False, "step": step}
 
     # ---- the end: train/validation gap ----------------------------------------------------
-    train_eval_sequences = min(eval_sequences, train_eval_stream.num_sequences(seq_len))
+    train_eval_sequences = min(eval_sequences, objective.num_sequences(train_eval_stream))
     train_eval_sequences = max(world.size, train_eval_sequences - train_eval_sequences % world.size)
-    final_train = evaluate(model, train_eval_stream, train_eval_sequences, seq_len, micro_batch, world, autocast)
+    final_train = evaluate(model, train_eval_stream, train_eval_sequences, make_batch, micro_batch, world, autocast)
     if "val_loss" not in last_record:  # resumed from the final checkpoint: nothing logged in this process
-        last_record = {"val_loss": evaluate(model, val_stream, eval_sequences, seq_len, micro_batch, world, autocast),
+        last_record = {"val_loss": evaluate(model, val_stream, eval_sequences, make_batch, micro_batch, world,
+                                            autocast),
                        "train_loss": None}
     summary = {
         "finished": True,
         "model": config.model,
+        "objective": objective.name,
         "num_params": num_params,
         "steps": step,
         "tokens_seen": step * tokens_per_step,
@@ -571,7 +590,10 @@ def gradient_sync(model, *, enabled: bool, sharded: bool, world: World):
 
 def check_same_run(saved: dict, config: TrainConfig) -> None:
     current = config.to_dict()
-    changed = [k for k in TrainConfig.RUN_DEFINING if _normal(saved.get(k)) != _normal(current.get(k))]
+    # A field the checkpoint lacks (written before the field existed) had its default.
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    changed = [k for k in TrainConfig.RUN_DEFINING
+               if _normal(saved.get(k, defaults.get(k))) != _normal(current.get(k))]
     if changed:
         raise UserError(f"{config.out}: the checkpoint was written with different "
                         f"{', '.join(changed)}; resume with the same options or use another --out")
