@@ -67,7 +67,8 @@ def config_from_args(args: argparse.Namespace) -> UrlTableConfig:
     )
 
 
-def print_summary(stats: dict, output: str, out=sys.stdout) -> None:
+def print_summary(stats: dict, output: str, out=None) -> None:
+    out = out or sys.stdout  # looked up per call: a default bound at import outlives a replaced stdout
     t = stats["totals"]
     print(f"read {t['lines']} lines from {t['files']} file(s): {t['eligible_submissions']} link submissions counted, "
           f"{t['filtered_submissions']} filtered, {t['skipped_lines']} malformed lines skipped", file=out)

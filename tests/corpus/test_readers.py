@@ -221,18 +221,17 @@ def _corrupt(data: bytes, rng) -> tuple[str, bytes]:
     return kind, data[:i] + b"WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: 99999\r\n\r\n" + data[i:]
 
 
-@pytest.mark.parametrize("name", ["commoncrawl/CC-MAIN-2022-05-one-page.warc.gz", "commoncrawl/CC-MAIN-2020-34-sample.warc.gz",
-                                  "commoncrawl/whirlwind.warc.wet.gz"])
+@pytest.mark.parametrize("name", ["CC-MAIN-2022-05-one-page.warc.gz", "CC-MAIN-2020-34-sample.warc.gz",
+                                  "whirlwind.warc.wet.gz"])
 def test_randomly_corrupted_real_files_never_raise_and_everything_is_named(name):
     """Seeded corruptions of real WARC/WET files, gzipped and plain: the reader never raises, says
     something about every file, gives only documents that Parquet can store, and names each drop."""
     import random
 
-    from conftest import DATA_DIR
     from corpus.readers import FILE_ERROR_REASONS
     from corpus.record import documents_to_table
 
-    raw = open(os.path.join(DATA_DIR, name), "rb").read()
+    raw = open(os.path.join(COMMONCRAWL, name), "rb").read()
     rng = random.Random(name)
     seen = Counter()
     for label, data in [("gz", raw), ("plain", gzip.decompress(raw))]:
