@@ -153,7 +153,7 @@ def register(subparsers) -> None:
         description="Train a GPT-2-style decoder on token shards, or with --objective span-corruption a "
                     "T5-style encoder-decoder. Under torchrun, one process per device.")
     add_train_arguments(pretrain)
-    pretrain.set_defaults(func=_run_pretrain)
+    pretrain.set_defaults(func=_run_pretrain, accepts_filesystem_options=True)  # --tokens s3://... settings
 
     experiment = subparsers.add_parser("experiment", help="pretraining experiments (repetition sweep, report)")
     sub = experiment.add_subparsers(dest="experiment", metavar="EXPERIMENT")
@@ -164,7 +164,7 @@ def register(subparsers) -> None:
                     "differ only in how often their data repeats; finished runs are skipped and "
                     "interrupted ones resumed. Writes the report into OUT.")
     add_train_arguments(repetition, sweep=True)
-    repetition.set_defaults(func=_run_repetition)
+    repetition.set_defaults(func=_run_repetition, accepts_filesystem_options=True)
     report = sub.add_parser("report", help="table and plots for a finished sweep",
                             description="Write results.md, results.csv, PNG plots and report.html into the sweep directory.")
     report.add_argument("sweep_dir")
