@@ -31,7 +31,7 @@ from corpus.badwords import BadwordsFilter, load_badwords, reference_pattern
 from corpus.filters import C4Cleaner
 from corpus.language_filter import LanguageFilter
 from corpus.langid import reference_detect
-from corpus.readers import read_local_file
+from corpus.readers import ReaderConfig, read_local_file
 from corpus.record import Document
 from corpus.sentences import NLTK_DATA_DIR, punkt_tokenizer
 from pipelines.write import encode_table
@@ -186,6 +186,19 @@ def warc_path(results):
     print(f"whole WARC path: {len(pages) / total:.0f} pages/s on one core ({html_kb:.0f} K characters of HTML a page); "
           f"trafilatura alone {len(pages) / extract_t.seconds:.0f} pages/s")
     results["warc_stages"] = {"pages": len(pages), "seconds": timings, "pages_per_s": len(pages) / total}
+
+    # The extraction modes side by side on the same pages (--extraction).
+    modes = {}
+    for mode in ("full", "fast", "precision"):
+        with Timer() as t:
+            texts = {d.url: d.text for d in read_local_file(path, ReaderConfig(extraction=mode)) if isinstance(d, Document)}
+        modes[mode] = {"pages_per_s": len(texts) / t.seconds, "text_chars": sum(map(len, texts.values())), "texts": texts}
+    for mode, row in modes.items():
+        same = sum(row["texts"].get(url) == text for url, text in modes["full"]["texts"].items())
+        print(f"  --extraction {mode:<9}: {row['pages_per_s']:5.1f} pages/s read+extract "
+              f"({row['pages_per_s'] / modes['full']['pages_per_s']:.2f}x full), "
+              f"{row['text_chars'] / modes['full']['text_chars']:.3f} of full's text, same text on {same}/{len(modes['full']['texts'])}")
+        results.setdefault("extraction_modes", {})[mode] = {k: v for k, v in row.items() if k != "texts"} | {"same_as_full": same}
 
 
 def beam_runs(small_paths, large_paths, n_small, n_large, results):

@@ -66,24 +66,35 @@ def _guess_charset(payload: bytes) -> str | None:
     return best.encoding if best is not None else None
 
 
+EXTRACTION_MODES = ("full", "fast", "precision")
+
+
 class HtmlExtractor:
     """Main-text extraction with trafilatura (boilerplate, menus and comments removed).
 
     Options are fixed here so that every worker extracts alike: text output with one
     paragraph a line (what the C4 line filters expect), tables kept, comments dropped,
     no signal-based timeout (it only works in a main thread, and Beam workers use threads).
+
+    `mode`: "full" (trafilatura's default: its own extraction, then readability/jusText as
+    fallbacks when that finds little), "fast" (no fallbacks: 1.1-1.7x faster, the same text on
+    38 of 40 test pages and much less on the other 2), "precision" (favor_precision: less
+    boilerplate, some text lost; datatrove's default).
     """
 
-    def __init__(self, include_tables: bool = True, include_comments: bool = False, favor_precision: bool = False):
+    def __init__(self, mode: str = "full", include_tables: bool = True, include_comments: bool = False):
         from trafilatura.settings import use_config
 
+        if mode not in EXTRACTION_MODES:
+            raise ValueError(f"extraction mode {mode!r}: choose from {', '.join(EXTRACTION_MODES)}")
         self._config = use_config()
         self._config.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")
         self._options = dict(
             output_format="txt",
             include_tables=include_tables,
             include_comments=include_comments,
-            favor_precision=favor_precision,
+            favor_precision=mode == "precision",
+            fast=mode == "fast",
             include_images=False,
             include_links=False,
             with_metadata=False,

@@ -43,6 +43,7 @@ class ReaderConfig:
     max_text_chars: int = 190_000      # C4: pages whose text is longer are dropped (too_long)
     max_html_bytes: int = 5_000_000    # WARC: larger HTML payloads are not parsed (html_too_large)
     max_payload_bytes: int = 0         # read at most this much of a WET payload (0: 4 * max_text_chars + 4)
+    extraction: str = "full"           # WARC: trafilatura mode, see corpus.extract.HtmlExtractor
 
     def payload_cap(self) -> int:
         # UTF-8 uses at most 4 bytes a character: more bytes than this is certainly too long.
@@ -96,7 +97,7 @@ def read_crawl_file(
     """
     wanted = DOCUMENT_RECORD_TYPES[config.source]
     if extractor is None and "response" in wanted:
-        extractor = HtmlExtractor()  # once per file, not per record
+        extractor = HtmlExtractor(config.extraction)  # once per file, not per record
     records = 0
     try:
         iterator = ArchiveIterator(fileobj, arc2warc=True)

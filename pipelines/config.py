@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 
 from corpus.dedup import DedupConfig
+from corpus.extract import EXTRACTION_MODES
 from corpus.filters import CleanConfig
 from corpus.language_filter import LanguageConfig
 from corpus.readers import ReaderConfig
@@ -33,6 +34,7 @@ class BuildConfig:
     # read
     max_text_chars: int = 190_000
     max_html_bytes: int = 5_000_000
+    extraction: str = "full"               # WARC: trafilatura mode (full | fast | precision)
     # clean
     min_words_per_line: int = 5
     min_sentences: int = 3
@@ -49,7 +51,8 @@ class BuildConfig:
     strict: bool = False
 
     def reader_config(self) -> ReaderConfig:
-        return ReaderConfig(source=self.source, max_text_chars=self.max_text_chars, max_html_bytes=self.max_html_bytes)
+        return ReaderConfig(source=self.source, max_text_chars=self.max_text_chars, max_html_bytes=self.max_html_bytes,
+                            extraction=self.extraction)
 
     def clean_config(self) -> CleanConfig:
         return CleanConfig(self.min_words_per_line, self.min_sentences, self.max_word_length)
@@ -96,6 +99,9 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="drop pages with longer text (default: %(default)s)")
     stages.add_argument("--max-html-bytes", type=int, default=_DEFAULTS.max_html_bytes,
                         help="WARC: do not parse larger HTML payloads (default: %(default)s)")
+    stages.add_argument("--extraction", choices=EXTRACTION_MODES, default=_DEFAULTS.extraction,
+                        help="WARC: trafilatura with its fallbacks (full), without them (fast: 1.1-1.7x faster, "
+                             "less text on some pages), or favouring precision (default: %(default)s)")
     stages.add_argument("--min-words-per-line", type=int, default=_DEFAULTS.min_words_per_line)
     stages.add_argument("--min-sentences", type=int, default=_DEFAULTS.min_sentences)
     stages.add_argument("--max-word-length", type=int, default=_DEFAULTS.max_word_length)
@@ -118,6 +124,7 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
         dedup=dedup_config_from_args(args),
         max_text_chars=args.max_text_chars,
         max_html_bytes=args.max_html_bytes,
+        extraction=args.extraction,
         min_words_per_line=args.min_words_per_line,
         min_sentences=args.min_sentences,
         max_word_length=args.max_word_length,

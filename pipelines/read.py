@@ -19,7 +19,7 @@ class _ReadFileFn(beam.DoFn):
         self._config = config
 
     def setup(self):
-        self._extractor = HtmlExtractor()
+        self._extractor = HtmlExtractor(self._config.extraction)
         self._files = Metrics.counter(METRICS_NAMESPACE, "read/files")
         self._records = Metrics.counter(METRICS_NAMESPACE, "read/records")
         self._documents = Metrics.counter(METRICS_NAMESPACE, "read/documents")

@@ -50,6 +50,22 @@ def test_warc_responses_are_extracted_with_trafilatura():
     assert by_url["hard::dw.com.colonial.html"].content_type.startswith("text/html")
 
 
+def test_extraction_modes_trade_text_for_speed_and_stay_accounted():
+    """fast (no fallbacks) and precision give the same documents, never more text than full."""
+    from corpus.extract import HtmlExtractor
+
+    full = {d.url: d.text for d in read_local_file(PAGES_WARC)}
+    for mode, at_least_same in (("fast", 35), ("precision", 20)):
+        items = list(read_local_file(PAGES_WARC, ReaderConfig(extraction=mode)))
+        assert outcomes(items) == {"document": 40}
+        texts = {d.url: d.text for d in items}
+        assert texts.keys() == full.keys()
+        assert sum(texts[u] == full[u] for u in full) >= at_least_same  # of 40: 38 and 27 with trafilatura 2.3
+        assert sum(map(len, texts.values())) < sum(map(len, full.values()))
+    with pytest.raises(ValueError, match="extraction mode"):
+        HtmlExtractor("everything")
+
+
 def test_common_crawl_warc_sample_counts_every_record_type():
     items = list(read_local_file(os.path.join(COMMONCRAWL, "CC-MAIN-2020-34-sample.warc.gz")))
     assert len(items) == 50
