@@ -170,3 +170,24 @@ def register(subparsers) -> None:
     report.add_argument("sweep_dir")
     report.set_defaults(func=_run_report)
 
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pretrain.cli pretrain|experiment ...`: the same subcommands without the rest of
+    cleancrawl's CLI (no Beam), for GPU machines that hold only torch, numpy and pyarrow."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m pretrain.cli", description=__doc__.split("\n")[0])
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    register(subparsers)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

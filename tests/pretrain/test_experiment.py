@@ -90,3 +90,16 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert main(["experiment", "repetition", "--tokens", str(tmp_path), "--out", str(tmp_path / "sweep"),
                  "--model", "gpt5", "--unique-tokens", "1e3"]) == 2
     assert "unknown model 'gpt5'" in capsys.readouterr().err
+
+
+def test_pretrain_cli_runs_without_beam(tmp_path):
+    """`python -m pretrain.cli` is what a GPU machine without Beam runs (bench/gpu_session.sh)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['apache_beam'] = None; from pretrain.cli import main; "
+            "raise SystemExit(main(sys.argv[1:]))")
+    result = subprocess.run([sys.executable, "-c", code, "experiment", "repetition", "--tokens", str(tmp_path / "none"),
+                             "--out", str(tmp_path / "sweep"), "--unique-tokens", "1e3"], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert "no such token directory" in result.stderr and "Traceback" not in result.stderr
