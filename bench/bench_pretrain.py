@@ -18,8 +18,8 @@ them with the same functions, and trains the same encoder-decoder. Tokens/s coun
 token are the encoder's on the inputs and the decoder's on the targets over those raw tokens.
 
 Tokens are real text (tests/data/text, a byte per token) written as token shards; for GPT-2
-sizes (and t5-small, t5-base) the shards declare GPT-2's 50,257-token vocabulary so the model has
-GPT-2's shape.
+sizes the shards declare GPT-2's 50,257-token vocabulary, for t5-small and t5-base T5's 32,000,
+so that the model has the paper's shape.
 MFU = FLOPs per token (6·N + attention, `GPT.flops_per_token`) × tokens/s / peak, the peak
 from the GPU table in `pretrain.train`; on a CPU, against a measured fp32 matmul rate instead.
 Each loop runs `--repeats` times, alternating; the best run of each is reported (other work on
@@ -199,10 +199,11 @@ def main() -> int:
     args.batch_size = args.batch_size or (64 if gpu else 16)
     args.micro_batch = args.micro_batch or (16 if gpu else args.batch_size)
 
-    big_vocab = args.model in ("gpt2-124m", "gpt2-350m", "t5-small", "t5-base")
+    # GPT-2 sizes get GPT-2's vocabulary, T5 sizes T5's (32,000 + the 100 sentinels above it).
+    vocab = {"gpt2-124m": 50257, "gpt2-350m": 50257, "t5-small": 32000, "t5-base": 32000}.get(args.model, 257)
     tmp = tempfile.mkdtemp(prefix="bench-tokens-")
     try:
-        tokens = args.tokens or write_text_tokens(tmp, 50257 if big_vocab else 257)
+        tokens = args.tokens or write_text_tokens(tmp, vocab)
         corpus = load_corpus(tokens)
         objective = bench_objective(args.model, corpus.vocab_size, corpus.eos_id)
         with torch.device("meta"):

@@ -31,6 +31,10 @@ STAGE = "read"
 
 # Reasons a whole file (or its unreadable tail) is lost. `--strict` fails the run on any.
 FILE_ERROR_REASONS = ("empty_file", "not_warc", "truncated_file", "read_error")
+# Reasons one record is not a document (README, "Accounting and bad input").
+RECORD_DROP_REASONS = ("non_document_record", "too_long", "empty", "not_html", "http_status", "html_too_large",
+                       "extraction_failed", "truncated_record", "bad_http_headers", "bad_content_encoding",
+                       "no_url", "record_error")
 
 _HTTP_PARSER = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"], verify=False)
 

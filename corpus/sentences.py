@@ -10,6 +10,7 @@ import functools
 import itertools
 import os
 import sys
+import threading
 
 NLTK_DATA_DIR = os.path.join(os.path.dirname(__file__), "data", "nltk_data")
 
@@ -50,11 +51,15 @@ def _import_nltk_without_scipy() -> None:
     without it. Only when neither is imported yet; scipy is importable again afterwards (only
     NLTK's statistics helpers in this process, e.g. the Fisher test of collocations, go without).
     """
-    if "nltk" in sys.modules or "scipy" in sys.modules:
-        return
-    sys.modules["scipy"] = None  # makes `import scipy...` raise ImportError
-    try:
-        import nltk  # noqa: F401
-    finally:
-        if sys.modules.get("scipy", 0) is None:
-            del sys.modules["scipy"]
+    with _IMPORT_LOCK:  # Beam may set DoFns up in several threads: one imports, the others wait
+        if "nltk" in sys.modules or "scipy" in sys.modules:
+            return
+        sys.modules["scipy"] = None  # makes `import scipy...` raise ImportError
+        try:
+            import nltk  # noqa: F401
+        finally:
+            if sys.modules.get("scipy", 0) is None:
+                del sys.modules["scipy"]
+
+
+_IMPORT_LOCK = threading.Lock()

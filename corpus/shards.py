@@ -46,19 +46,35 @@ def join(*parts: str) -> str:
 
 def exists(path: str) -> bool:
     if _is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-        return FileSystems.exists(path)
+        return filesystems().exists(path)
     return os.path.exists(path)
 
 
-def _list_dir(path: str) -> list[str]:
+def list_dir(path: str) -> list[str]:
+    """Sorted names in a directory (local) or under a prefix (remote); [] when there is none."""
     if _is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-        found = FileSystems.match([path.rstrip("/") + "/*"])[0].metadata_list
-        return sorted(m.path.rsplit("/", 1)[-1] for m in found)
+        found = filesystems().match([path.rstrip("/") + "/*"])[0].metadata_list
+        return sorted(m.path.rstrip("/").rsplit("/", 1)[-1] for m in found)
     if not os.path.isdir(path):
         return []
     return sorted(os.listdir(path))
+
+
+def filesystems():
+    """Beam's `FileSystems`, ready for remote paths read outside a pipeline.
+
+    Beam's S3 client refuses to work without pipeline options, and outside a pipeline there are
+    none unless `set_filesystem_options` (or a build) set some: then empty ones are set, which
+    means each client's default credentials. Inside a pipeline's workers the runtime options
+    stand and nothing is touched.
+    """
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.value_provider import RuntimeValueProvider
+
+    if FileSystems._pipeline_options is None and RuntimeValueProvider.runtime_options is None:  # no getter
+        from apache_beam.options.pipeline_options import PipelineOptions
+        FileSystems.set_options(PipelineOptions([]))
+    return FileSystems
 
 
 def set_filesystem_options(args: list[str]) -> None:
@@ -71,7 +87,11 @@ def set_filesystem_options(args: list[str]) -> None:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     options = PipelineOptions(args)
-    known = options.get_all_options(retain_unknown_options=False)  # every option Beam defines
+    try:
+        known = options.get_all_options(retain_unknown_options=False)  # every option Beam defines
+    except SystemExit:  # argparse inside Beam: a flag without its value, a bad choice
+        raise UserError(f"file-system options {' '.join(args)}: not understood by Beam "
+                        "(give each as --name=value)") from None
     wrong = [a for i, a in enumerate(args)
              if (a.startswith("--") and a[2:].split("=", 1)[0] not in known)
              or (not a.startswith("--") and (i == 0 or not args[i - 1].startswith("--") or "=" in args[i - 1]))]
@@ -103,11 +123,11 @@ def list_shards(corpus_dir: str, split: str | None = "train", allow_partial: boo
     """
     corpus_dir = corpus_dir.rstrip("/") or "/"
     # On an object store a "directory" is only a key prefix: it exists when something is under it.
-    entries = _list_dir(corpus_dir)
-    if not entries and not exists(corpus_dir) and not any(_list_dir(join(corpus_dir, s)) for s in SPLITS):
+    entries = list_dir(corpus_dir)
+    if not entries and not exists(corpus_dir) and not any(list_dir(join(corpus_dir, s)) for s in SPLITS):
         raise UserError(f"{corpus_dir}: no such corpus directory")
     # Probe the split folders by name: object stores (gs://, s3://) list files, not folders.
-    split_dirs = [s for s in SPLITS if s in entries or (_is_remote(corpus_dir) and _list_dir(join(corpus_dir, s)))]
+    split_dirs = [s for s in SPLITS if s in entries or (_is_remote(corpus_dir) and list_dir(join(corpus_dir, s)))]
     if split_dirs:  # a cleancrawl build output
         if not allow_partial and SUCCESS_MARKER not in entries:
             raise UserError(
@@ -118,7 +138,7 @@ def list_shards(corpus_dir: str, split: str | None = "train", allow_partial: boo
         paths = []
         for s in wanted:
             sdir = join(corpus_dir, s)
-            paths += [join(sdir, n) for n in _list_dir(sdir) if _SHARD_NAME.match(n)]
+            paths += [join(sdir, n) for n in list_dir(sdir) if _SHARD_NAME.match(n)]
         return paths
     # a split directory, or any directory of parquet files
     return [join(corpus_dir, n) for n in entries if n.endswith(".parquet")]
@@ -127,8 +147,7 @@ def list_shards(corpus_dir: str, split: str | None = "train", allow_partial: boo
 def read_stats(corpus_dir: str) -> dict:
     path = join(corpus_dir, STATS_FILE)
     if _is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-        with FileSystems.open(path) as f:
+        with filesystems().open(path) as f:
             return json.loads(f.read().decode("utf-8"))
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -137,8 +156,7 @@ def read_stats(corpus_dir: str) -> dict:
 def parquet_metadata(path: str):
     """A Parquet file's footer (row counts, row groups, schema), local or remote."""
     if _is_remote(path):
-        from apache_beam.io.filesystems import FileSystems
-        with FileSystems.open(path) as f:
+        with filesystems().open(path) as f:
             return pq.ParquetFile(f).metadata
     return pq.ParquetFile(path).metadata
 
@@ -147,8 +165,7 @@ def iter_batches(paths: Iterable[str], columns: list[str], batch_size: int = 102
     """Stream record batches of the given columns from Parquet shards, one shard at a time."""
     for path in paths:
         if _is_remote(path):
-            from apache_beam.io.filesystems import FileSystems
-            with FileSystems.open(path) as f:
+            with filesystems().open(path) as f:
                 yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns)
         else:
             yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns)

@@ -466,15 +466,13 @@ def open_source(path: str):
     if "://" not in path:
         return pa.OSFile(path, "rb")   # native reads, not through a Python file object
     if layout.filesystem_args():       # endpoint, keys, ... given as Beam options: pyarrow knows none
-        from apache_beam.io.filesystems import FileSystems
-        return FileSystems.open(path, compression_type="uncompressed")
+        return layout.filesystems().open(path, compression_type="uncompressed")
     try:
         from pyarrow import fs as pafs
         filesystem, inner = pafs.FileSystem.from_uri(path)
         return filesystem.open_input_file(inner)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ImportError):
-        from apache_beam.io.filesystems import FileSystems
-        return FileSystems.open(path, compression_type="uncompressed")
+        return layout.filesystems().open(path, compression_type="uncompressed")
 
 
 @dataclass
@@ -545,10 +543,10 @@ def list_corpus_shards(corpus: str, splits: Iterable[str] | None, allow_partial:
     """
     corpus = corpus.rstrip("/") or "/"
     try:
-        by_split = {split: [n for n in _list_names(layout.join(corpus, split)) if _SHARD_NAME.match(n)]
+        by_split = {split: [n for n in layout.list_dir(layout.join(corpus, split)) if _SHARD_NAME.match(n)]
                     for split in layout.SPLITS}
         # On an object store a "directory" is only a key prefix: it exists when something is under it.
-        found = any(by_split.values()) or layout.exists(corpus) or bool(_list_names(corpus))
+        found = any(by_split.values()) or layout.exists(corpus) or bool(layout.list_dir(corpus))
     except Exception as err:  # no file system for the scheme, no credentials, ...
         raise UserError(f"{corpus}: cannot list: {type(err).__name__}: {err}"[:400]) from None
     if not found:
@@ -562,7 +560,7 @@ def list_corpus_shards(corpus: str, splits: Iterable[str] | None, allow_partial:
     else:                        # a split directory, or any directory of Parquet files
         name = _display_name(corpus)
         directories = [(corpus, name if name in layout.SPLITS else "all",
-                        [n for n in _list_names(corpus) if n.endswith(".parquet")])]
+                        [n for n in layout.list_dir(corpus) if n.endswith(".parquet")])]
     shards, missing = [], []
     for directory, split, names in directories:
         shards += [(layout.join(directory, n), split) for n in names]
@@ -739,7 +737,7 @@ def duplicate_summary(corpus: str) -> dict | None:
     directory = layout.join(corpus, DUPLICATES_DIR)
     if not layout.exists(directory):
         return None
-    paths = [layout.join(directory, name) for name in _list_names(directory) if name.endswith(".parquet")]
+    paths = [layout.join(directory, name) for name in layout.list_dir(directory) if name.endswith(".parquet")]
     if not paths:
         return None
     tally = _DuplicateTally()
@@ -845,19 +843,10 @@ def token_summary(tokens_dir: str, split_characters: Mapping[str, dict] | None =
     }
 
 
-def _list_names(directory: str) -> list[str]:
-    if "://" in directory:
-        from apache_beam.io.filesystems import FileSystems
-        found = FileSystems.match([directory.rstrip("/") + "/*"])[0].metadata_list
-        return sorted(m.path.rstrip("/").rsplit("/", 1)[-1] for m in found)
-    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
-
-
 def _read_json(path: str) -> dict:
     try:
         if "://" in path:
-            from apache_beam.io.filesystems import FileSystems
-            with FileSystems.open(path, compression_type="uncompressed") as f:
+            with layout.filesystems().open(path, compression_type="uncompressed") as f:
                 return json.loads(f.read().decode("utf-8"))
         with open(path, encoding="utf-8") as f:
             return json.load(f)

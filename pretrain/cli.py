@@ -181,8 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     register(subparsers)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "accepts_filesystem_options", False):
+        parser.error("unrecognized arguments: " + " ".join(unknown))
     try:
+        if unknown:  # Beam's file-system options, for --tokens s3://...
+            from corpus.shards import set_filesystem_options
+            set_filesystem_options(unknown)
         return int(args.func(args) or 0)
     except UserError as err:
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)

@@ -67,12 +67,22 @@ def load_corpus(tokens_dir: str) -> TokenCorpus:
 def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
     """A local copy of a remote token directory (gs://, s3://), since shards are memory-mapped.
 
-    Copies the manifest and every shard it lists into `cache_dir`, skipping files already there
-    at the right size; call it on one process per node. Local paths are returned unchanged.
+    Copies the manifest and every shard it lists into `cache_dir`, skipping shards already there
+    at the right size; a cache holding another manifest (the directory was tokenized again) is
+    emptied first. Call it on one process per node. Local paths are returned unchanged.
     """
     if "://" not in tokens_dir:
         return tokens_dir
-    from apache_beam.io.filesystems import FileSystems  # the project's one remote-file layer
+    from corpus.shards import filesystems  # Beam's FileSystems: the project's one remote-file layer
+
+    FileSystems = filesystems()
+    with FileSystems.open(tokens_dir.rstrip("/") + "/manifest.json", compression_type="uncompressed") as f:
+        manifest = f.read()
+    cached_manifest = os.path.join(cache_dir, "manifest.json")
+    if os.path.exists(cached_manifest):
+        with open(cached_manifest, "rb") as f:
+            if f.read() != manifest:
+                shutil.rmtree(cache_dir)
 
     def copy(name: str) -> None:
         source, target = tokens_dir.rstrip("/") + "/" + name, os.path.join(cache_dir, name)

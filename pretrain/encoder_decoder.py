@@ -195,7 +195,8 @@ class EncoderDecoder(nn.Module):
     def flops_per_token(self, tokens_per_example: int, input_len: int | None = None,
                         target_len: int | None = None) -> float:
         """Training FLOPs per token, for whatever an example counts as its tokens: for span
-        corruption, the raw text tokens it was cut from (what tokens/s counts)."""
+        corruption, the raw text tokens it was cut from (what tokens/s counts). Unlike
+        `GPT.flops_per_token(seq_len)`, the first argument is that count, not a length."""
         return self.flops_per_example(input_len, target_len) / tokens_per_example
 
     def optimizer_groups(self, weight_decay: float) -> list[dict]:

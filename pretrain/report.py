@@ -142,7 +142,8 @@ def plot_val_loss_vs_repeats(rows: list[dict]):
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("repeats of the unique data (epochs)")
-    ax.set_ylabel("final loss (nats/target token)" if objectives == "span-corruption" else "final loss (nats/token)")
+    ax.set_ylabel({"span-corruption": "final loss (nats/target token)", "causal-lm": "final loss (nats/token)"}
+                  .get(objectives, "final loss (nats per token of each objective)"))
     ax.set_title(f"Same token budget, less unique data ({objectives})")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)

@@ -34,6 +34,10 @@ def span_counts(length: int, noise_density: float, mean_noise_span_length: float
     num_noise_tokens = int(round(length * noise_density))
     num_noise_tokens = min(max(num_noise_tokens, 1), length - 1)  # at least one of each kind
     num_noise_spans = max(int(round(num_noise_tokens / mean_noise_span_length)), 1)
+    # T5 would build empty spans past this; here the span count is capped instead (only ever
+    # reached at densities near 0 or 1, or mean spans near 1, where one kind has fewer tokens
+    # than there are spans to fill).
+    num_noise_spans = min(num_noise_spans, num_noise_tokens, length - num_noise_tokens)
     return num_noise_tokens, num_noise_spans
 
 
@@ -57,9 +61,6 @@ def random_spans_noise_mask(length: int, noise_density: float, mean_noise_span_l
         raise ValueError(f"cannot mask {length} token(s): need at least one noise and one kept token")
     num_noise_tokens, num_noise_spans = span_counts(length, noise_density, mean_noise_span_length)
     num_nonnoise_tokens = length - num_noise_tokens
-    # T5 would build empty spans past this; here the span count is capped instead (only ever
-    # reached for densities near 0 or 1 on very short sequences).
-    num_noise_spans = min(num_noise_spans, num_noise_tokens, num_nonnoise_tokens)
     noise_span_lengths = random_segmentation(num_noise_tokens, num_noise_spans, rng)
     nonnoise_span_lengths = random_segmentation(num_nonnoise_tokens, num_noise_spans, rng)
     interleaved = np.stack([nonnoise_span_lengths, noise_span_lengths], axis=1).reshape(-1)

@@ -348,7 +348,8 @@ def train(config: TrainConfig) -> dict:
 
     # ---- data -------------------------------------------------------------------------------
     if "://" in config.tokens:
-        cache = os.path.join(config.tokens_cache, config.tokens.split("://", 1)[1].strip("/").replace("/", "_"))
+        scheme, location = config.tokens.split("://", 1)
+        cache = os.path.join(config.tokens_cache, f"{scheme}_{location.strip('/').replace('/', '_')}")
         if world.local_rank == 0:
             stage_tokens(config.tokens, cache)
         barrier(world)
@@ -592,8 +593,9 @@ def check_same_run(saved: dict, config: TrainConfig) -> None:
     current = config.to_dict()
     # A field the checkpoint lacks (written before the field existed) had its default.
     defaults = {f.name: f.default for f in fields(TrainConfig)}
+    ignored = {"noise_density", "mean_noise_span"} if config.objective == "causal-lm" else set()  # unused
     changed = [k for k in TrainConfig.RUN_DEFINING
-               if _normal(saved.get(k, defaults.get(k))) != _normal(current.get(k))]
+               if k not in ignored and _normal(saved.get(k, defaults.get(k))) != _normal(current.get(k))]
     if changed:
         raise UserError(f"{config.out}: the checkpoint was written with different "
                         f"{', '.join(changed)}; resume with the same options or use another --out")
@@ -629,8 +631,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m pretrain.train", description=__doc__.split("\n")[0])
     add_train_arguments(parser)
-    args = parser.parse_args(argv)
+    args, filesystem_options = parser.parse_known_args(argv)  # Beam's, for --tokens s3://... (each rank)
     try:
+        if filesystem_options:
+            from corpus.shards import set_filesystem_options
+            set_filesystem_options(filesystem_options)
         summary = train(train_config_from_args(args))
     except UserError as err:
         print(f"pretrain: error: {err}", file=sys.stderr)

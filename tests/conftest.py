@@ -2,16 +2,10 @@
 from __future__ import annotations
 
 import functools
-import os
 
 import pytest
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-DATA_DIR = os.path.join(TESTS_DIR, "data")
-SAMPLE_WET = os.path.join(os.path.dirname(TESTS_DIR), "corpus", "data", "sample", "pages.warc.wet.gz")
-PAGES_WARC = os.path.join(DATA_DIR, "pages-40.warc.gz")
-EDGE_CASES = os.path.join(DATA_DIR, "warc-edge-cases")
-COMMONCRAWL = os.path.join(DATA_DIR, "commoncrawl")
+from datapaths import COMMONCRAWL, DATA_DIR, EDGE_CASES, PAGES_WARC, SAMPLE_WET, TESTS_DIR  # noqa: F401
 
 
 @functools.lru_cache(maxsize=None)

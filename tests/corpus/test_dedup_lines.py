@@ -4,7 +4,7 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import PAGES_WARC
+from datapaths import PAGES_WARC
 from corpus.dedup import DUPLICATE_LINES, TOO_FEW_SENTENCES, DedupConfig, document_key, parse_methods
 from corpus.dedup.lines import (
     GLOBAL_DUPLICATE,

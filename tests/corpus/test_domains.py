@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import DATA_DIR
+from datapaths import DATA_DIR
 from corpus.domains import DomainAllowlist, DomainSelector, load_allowlist, offline_extractor, parse_allowlist
 from corpus.errors import UserError
 from corpus.record import Drop

@@ -9,7 +9,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from conftest import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
+from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
 from corpus.readers import ReaderConfig, read_crawl_file, read_local_file, read_paths_listing
 from corpus.record import Document, Drop
 
@@ -51,7 +51,7 @@ def test_warc_responses_are_extracted_with_trafilatura():
 
 
 def test_extraction_modes_trade_text_for_speed_and_stay_accounted():
-    """fast (no fallbacks) and precision give the same documents, never more text than full."""
+    """fast (no fallbacks) and precision give the same documents and, in all, less text than full."""
     from corpus.extract import HtmlExtractor
 
     full = {d.url: d.text for d in read_local_file(PAGES_WARC)}
@@ -244,10 +244,11 @@ def test_randomly_corrupted_real_files_never_raise_and_everything_is_named(name)
     something about every file, gives only documents that Parquet can store, and names each drop."""
     import random
 
-    from corpus.readers import FILE_ERROR_REASONS
+    from corpus.readers import FILE_ERROR_REASONS, RECORD_DROP_REASONS
     from corpus.record import documents_to_table
 
-    raw = open(os.path.join(COMMONCRAWL, name), "rb").read()
+    with open(os.path.join(COMMONCRAWL, name), "rb") as f:
+        raw = f.read()
     rng = random.Random(name)
     seen = Counter()
     for label, data in [("gz", raw), ("plain", gzip.decompress(raw))]:
@@ -258,8 +259,18 @@ def test_randomly_corrupted_real_files_never_raise_and_everything_is_named(name)
             docs = [x for x in items if isinstance(x, Document)]
             documents_to_table(docs)  # valid UTF-8 everywhere, or this raises
             for drop in (x for x in items if isinstance(x, Drop)):
-                assert drop.stage == "read" and drop.reason, drop
+                assert drop.stage == "read" and drop.reason in RECORD_DROP_REASONS + FILE_ERROR_REASONS, drop
                 seen[drop.reason] += 1
                 if drop.reason in FILE_ERROR_REASONS:
                     assert drop is items[-1] and drop.detail  # a file error ends the file, with the error
     assert seen["truncated_file"] + seen["truncated_record"] > 0  # the corruptions did hit
+
+
+def test_every_reason_the_reader_drops_for_is_listed():
+    import re
+
+    from corpus import readers
+
+    source = open(readers.__file__, encoding="utf-8").read()
+    used = set(re.findall(r'Drop\(STAGE, "([a-z_]+)"', source)) | set(re.findall(r'reason = "([a-z_]+)" if .* else "([a-z_]+)"', source)[0])
+    assert used == set(readers.RECORD_DROP_REASONS + readers.FILE_ERROR_REASONS)

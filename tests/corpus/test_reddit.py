@@ -12,7 +12,7 @@ import pytest
 import zstandard
 
 from cleancrawl.cli import main as cli_main
-from conftest import DATA_DIR
+from datapaths import DATA_DIR
 from corpus.errors import UserError
 from corpus.reddit import (
     STATS_FILE, URL_TABLE_SCHEMA, Karma, LinkFilter, UrlTableConfig, aggregate_submissions, build_url_table,

@@ -10,7 +10,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from cleancrawl.cli import main as cli_main
-from conftest import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
+from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
 from corpus import shards as layout
 from corpus.errors import UserError
 from corpus.record import DOCUMENT_SCHEMA

@@ -8,7 +8,7 @@ import socket
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SAMPLE_WET
+from datapaths import SAMPLE_WET
 from corpus import shards as layout
 from corpus.dedup import DedupConfig
 from corpus.errors import UserError
@@ -36,11 +36,22 @@ def s3():
                "--s3_secret_access_key=testing", "--s3_region_name=us-east-1"]
     yield client, options
     server.stop()
+    reset_filesystem_options()
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def reset_filesystem_options() -> None:
+    """Forget the options any test set (they point at this module's server), as a fresh process."""
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.value_provider import RuntimeValueProvider
+
+    FileSystems.set_options(None)
+    RuntimeValueProvider.set_runtime_options(None)  # a DirectRunner run leaves its options there too
+    layout._filesystem_args.clear()
 
 
 def keys(client, prefix):
@@ -107,8 +118,9 @@ def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
     train_tokenizer(TrainConfig(corpus="s3://crawl/tok-corpus", output=tok, kind="byte-bpe", vocab_size=600,
                                 threads=2), progress=False)
 
+    # Two spawned worker processes: each must get the endpoint and keys from the parent.
     remote = tokenize_corpus(TokenizeConfig(tokenizer=tok, corpus="s3://crawl/tok-corpus",
-                                            output="s3://crawl/tokens", workers=1), progress=False)
+                                            output="s3://crawl/tokens", workers=2), progress=False)
     local = tokenize_corpus(TokenizeConfig(tokenizer=tok, corpus=local_corpus, output=str(tmp_path / "tokens"),
                                            workers=1), progress=False)
     assert keys(client, "tokens/") == ["tokens/manifest.json", "tokens/train/part-00000-of-00001.tok",
@@ -147,3 +159,15 @@ def test_stats_cli_reads_s3_with_file_system_options_and_rejects_unknown_ones(s3
         set_filesystem_options(["--s3_endpoint=http://x", "stray", "--project", "p"])
     assert main(["tokenize", "--tokenizer", "t", "--corpus", "c", "--output", "o", "--bogus=1"]) == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_s3_without_any_options_uses_the_default_credentials(s3, monkeypatch):
+    """No --s3_* options at all: Beam's S3 client still needs options set, and gets empty ones,
+    so boto3's defaults apply (here the endpoint from AWS_ENDPOINT_URL_S3, as a user's config would)."""
+    client, options = s3
+    run_build(BuildConfig(inputs=[SAMPLE_WET], output="s3://crawl/default-creds", dedup=DedupConfig(methods=())),
+              options)
+    reset_filesystem_options()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", options[0].split("=", 1)[1])
+    assert layout.list_shards("s3://crawl/default-creds") == ["s3://crawl/default-creds/train/part-00000-of-00001.parquet"]
+    assert layout.read_stats("s3://crawl/default-creds")["totals"]["read"] == 323

@@ -19,7 +19,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from warcio.warcwriter import WARCWriter
 
-from conftest import DATA_DIR, SAMPLE_WET
+from datapaths import DATA_DIR, SAMPLE_WET
 from corpus.accounting import summarize
 from corpus.errors import UserError
 from corpus.readers import ReaderConfig, read_local_file

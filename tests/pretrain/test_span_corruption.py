@@ -321,6 +321,7 @@ def test_resume_with_other_noise_is_refused_and_old_checkpoints_mean_causal_lm(t
     gpt = TrainConfig(tokens=config.tokens, out=out)
     saved = {k: v for k, v in gpt.to_dict().items() if k not in ("objective", "noise_density", "mean_noise_span")}
     check_same_run(saved, gpt)
+    check_same_run(saved, dataclasses.replace(gpt, noise_density=0.3))  # a GPT run does not use it
     with pytest.raises(UserError, match="objective"):
         check_same_run(saved, dataclasses.replace(gpt, objective="span-corruption", model="t5-tiny"))
 
@@ -376,3 +377,21 @@ def test_span_corruption_sweep_reports_its_objective(tokens_without_validation, 
         markdown = f.read()
     assert "| t5-tiny | 1,400 | 16 |" in markdown and "Objective: span-corruption" in markdown
     assert os.path.exists(os.path.join(out, run_name("t5-tiny", 1400), "summary.json"))
+
+
+@pytest.mark.parametrize("inputs_length,density,mean_span", [(64, 0.8, 3.0), (64, 0.5, 1.0), (64, 0.95, 3.0),
+                                                            (32, 0.5, 1.0), (100, 0.05, 3.0), (512, 0.15, 3.0)])
+def test_the_shape_a_run_is_sized_for_is_the_shape_corruption_gives(inputs_length, density, mean_span):
+    """Where one kind of token is too scarce for the spans (high density, mean span near 1), the
+    span count is capped: the lengths the model is sized for must count the capped spans."""
+    from types import SimpleNamespace
+
+    from pretrain.objectives import span_corruption_shape
+
+    config = SimpleNamespace(noise_density=density, mean_noise_span=mean_span, seq_len=inputs_length, model="t5-tiny")
+    encoder_length, tokens_length, targets_length = span_corruption_shape(config)
+    assert encoder_length <= inputs_length
+    for index in range(5):
+        mask = random_spans_noise_mask(tokens_length, density, mean_span, mask_rng(0, index))
+        inputs, targets = corrupt(np.arange(tokens_length), mask, np.arange(VOCAB, VOCAB + 1000), eos_id=EOS)
+        assert (len(inputs), len(targets)) == (encoder_length, targets_length)

@@ -105,3 +105,12 @@ def test_refuses_existing_output_and_partial_corpus(sp_tokens, trained, corpus_d
     os.remove(os.path.join(partial, SUCCESS_MARKER))
     with pytest.raises(UserError, match="_SUCCESS"):
         tokenize_corpus(TokenizeConfig(trained["byte-bpe"], partial, str(tmp_path / "t"), workers=1), progress=False)
+
+
+def test_split_directories_are_named_by_their_split_however_written(corpus_dir, tmp_path):
+    from tokenizer.encode_shards import plan_jobs
+
+    for written in ("validation", "validation/", "validation/.", "train/../validation"):
+        jobs = plan_jobs(os.path.join(corpus_dir, written), str(tmp_path))
+        assert jobs and {j.split for j in jobs} == {"validation"}, written
+    assert {j.split for j in plan_jobs(corpus_dir, str(tmp_path))} == {"train", "validation"}

@@ -1,0 +1,12 @@
+"""Where the tests' real data lies. Test modules import these from here, not from `conftest`:
+several test folders have a conftest.py, and `import conftest` gets whichever loaded first."""
+from __future__ import annotations
+
+import os
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+DATA_DIR = os.path.join(TESTS_DIR, "data")
+SAMPLE_WET = os.path.join(os.path.dirname(TESTS_DIR), "corpus", "data", "sample", "pages.warc.wet.gz")
+PAGES_WARC = os.path.join(DATA_DIR, "pages-40.warc.gz")
+EDGE_CASES = os.path.join(DATA_DIR, "warc-edge-cases")
+COMMONCRAWL = os.path.join(DATA_DIR, "commoncrawl")
