@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from pretrain.model import MLP, Block, GPTConfig, SelfAttention
 
-IGNORE_INDEX = -100  # targets equal to this (padding) carry no loss
+IGNORE_INDEX = -100  # targets equal to this carry no loss: for padded batches (span corruption never pads)
 
 
 @dataclass(frozen=True)

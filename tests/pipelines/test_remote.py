@@ -141,6 +141,13 @@ def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
     tokenize_corpus(TokenizeConfig(tokenizer=tok, corpus=local_corpus, output="s3://crawl/tokens", workers=1,
                                    overwrite=True), progress=False)
     assert len(keys(client, "tokens/")) == 3
+    # Staged again: the manifest changed (another corpus path), so the old cache is emptied first.
+    stale = os.path.join(staged, "train", "stale.tok")
+    open(stale, "wb").close()
+    stage_tokens("s3://crawl/tokens", staged)
+    assert not os.path.exists(stale)
+    with open(os.path.join(staged, "manifest.json"), encoding="utf-8") as f:
+        assert json.load(f)["corpus"] == os.path.abspath(local_corpus)
 
 
 def test_stats_cli_reads_s3_with_file_system_options_and_rejects_unknown_ones(s3, capsys, tmp_path):
