@@ -28,6 +28,8 @@ def _wheel() -> str | None:
     result = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", CACHE,
                              f"tensorflow-datasets=={TFDS_VERSION}"], capture_output=True, text=True)
     found = glob.glob(os.path.join(CACHE, f"tensorflow_datasets-{TFDS_VERSION}-*.whl"))
+    if not found and result.returncode:
+        print(f"pip download tensorflow-datasets failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
     return found[0] if found else None
 
 

@@ -6,10 +6,8 @@ import csv
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -26,7 +24,7 @@ from pretrain.span_corruption import (NUM_SENTINELS, corrupt, mask_rng, random_s
 from pretrain.train import TrainConfig, check_same_run, train
 
 from .conftest import EOS, VOCAB
-from .test_train import REPO, curve, read_metrics, subprocess_env
+from .test_train import REPO, assert_same_curve, curve, kill_after_first_checkpoint, read_metrics, subprocess_env
 
 SENTINELS = np.arange(VOCAB, VOCAB + NUM_SENTINELS)
 
@@ -278,15 +276,7 @@ def test_killed_span_corruption_run_resumes_to_the_same_curve(t5_run, tmp_path):
                "--unique-tokens", "2300", "--batch-size", "16", "--micro-batch", "8", "--lr", "3e-3",
                "--validation-tokens", "4096", "--eval-every", "10", "--log-every", "1",
                "--checkpoint-every", "8", "--device", "cpu"]
-    process = subprocess.Popen(command, cwd=REPO, env=subprocess_env(threads=torch.get_num_threads()),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    checkpoint = os.path.join(out, "checkpoint.pt")
-    deadline = time.time() + 60
-    while not os.path.exists(checkpoint) and time.time() < deadline and process.poll() is None:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
+    kill_after_first_checkpoint(command, out)
     assert len(read_metrics(out)) < 30
     train(dataclasses.replace(config, out=out, resume=True))
     assert curve(out) == curve(config.out)
@@ -303,12 +293,7 @@ def test_two_gloo_processes_match_one_with_span_corruption(t5_run, tmp_path):
                "--eval-every", "10", "--log-every", "1", "--checkpoint-every", "8", "--device", "cpu"]
     done = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    one, two = curve(config.out), curve(out)
-    assert [s for s, _, _ in one] == [s for s, _, _ in two]
-    for (_, train1, val1), (_, train2, val2) in zip(one, two):
-        assert train2 == pytest.approx(train1, rel=1e-5, abs=1e-5)
-        if val1 is not None:
-            assert val2 == pytest.approx(val1, rel=1e-5, abs=1e-5)
+    assert_same_curve(curve(config.out), curve(out))
 
 
 def test_resume_with_other_noise_is_refused_and_old_checkpoints_mean_causal_lm(t5_run, tmp_path):

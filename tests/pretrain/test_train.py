@@ -53,6 +53,30 @@ def subprocess_env(threads: int = 1) -> dict:
     return env
 
 
+def kill_after_first_checkpoint(command: list[str], out: str) -> None:
+    """Start a training process, SIGKILL it as soon as its first checkpoint exists (no clean-up)."""
+    # As many threads as this process: CPU results are exact only for the same thread count.
+    process = subprocess.Popen(command, cwd=REPO, env=subprocess_env(threads=torch.get_num_threads()),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    checkpoint = os.path.join(out, "checkpoint.pt")
+    deadline = time.time() + 60
+    while not os.path.exists(checkpoint) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
+
+
+def assert_same_curve(one: list[tuple], two: list[tuple]) -> None:
+    """The same steps, and losses equal within float noise (different process layouts reduce
+    in different orders)."""
+    assert [s for s, _, _ in one] == [s for s, _, _ in two]
+    for (_, train1, val1), (_, train2, val2) in zip(one, two):
+        assert train2 == pytest.approx(train1, rel=1e-5, abs=1e-5)
+        if val1 is not None:
+            assert val2 == pytest.approx(val1, rel=1e-5, abs=1e-5)
+
+
 @pytest.fixture(scope="module")
 def reference_run(tokens_with_validation, tmp_path_factory):
     """One uninterrupted 30-step run on repeated data (about 13 epochs of 2,300 tokens)."""
@@ -96,17 +120,8 @@ def test_stopped_and_resumed_run_gives_the_same_curve_exactly(reference_run, tmp
 def test_killed_run_resumes_to_the_same_curve(reference_run, tmp_path):
     config, _ = reference_run
     out = str(tmp_path / "killed")
-    command = [sys.executable, "-m", "pretrain.train", *as_cli_args(dataclasses.replace(config, out=out))]
-    # As many threads as this process: CPU results are exact only for the same thread count.
-    process = subprocess.Popen(command, cwd=REPO, env=subprocess_env(threads=torch.get_num_threads()),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    checkpoint = os.path.join(out, "checkpoint.pt")
-    deadline = time.time() + 60
-    while not os.path.exists(checkpoint) and time.time() < deadline and process.poll() is None:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)  # no chance to clean up
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
+    kill_after_first_checkpoint([sys.executable, "-m", "pretrain.train",
+                                 *as_cli_args(dataclasses.replace(config, out=out))], out)
     assert len(read_metrics(out)) < 30
     train(dataclasses.replace(config, out=out, resume=True, unique_tokens=2_300))
     assert curve(out) == curve(config.out)
@@ -124,12 +139,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(referen
     with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
         info = json.load(f)
     assert info["world_size"] == 2 and info["grad_accum"] == 1
-    one, two = curve(config.out), curve(out)
-    assert [s for s, _, _ in one] == [s for s, _, _ in two]
-    for (_, train1, val1), (_, train2, val2) in zip(one, two):
-        assert train2 == pytest.approx(train1, rel=1e-5, abs=1e-5)
-        if val1 is not None:
-            assert val2 == pytest.approx(val1, rel=1e-5, abs=1e-5)
+    assert_same_curve(curve(config.out), curve(out))
 
 
 def test_sigterm_checkpoints_and_stops_then_resume_finishes(reference_run, tmp_path):
