@@ -25,6 +25,7 @@ import random
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 
@@ -81,6 +82,7 @@ class TrainConfig:
     compile: bool = False                # torch.compile the model
     fsdp: bool = False                   # shard parameters and optimiser state (FSDP2) instead of DDP
     peak_flops: float | None = None      # per device, for MFU; None: from the GPU table
+    prefetch: bool | None = None         # make the next micro-batch in a thread; None: on GPU only
     tokens_cache: str = "/tmp/cleancrawl-tokens"  # where remote token directories are staged
 
     # Fields that define what a run computes: a resume must not change them.
@@ -270,6 +272,41 @@ def evaluate(model, stream: TokenStream, num_sequences: int, make_batch, micro_b
         dist.all_reduce(total, op=dist.ReduceOp.SUM)
     model.train()
     return float(total[0] / total[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches
+
+
+class BatchLoader:
+    """Micro-batch (step, micro) of the training stream; with `prefetch`, the next one is made in a
+    background thread while this one trains. Span corruption builds its batches in numpy (~2 ms
+    for 16 t5-small sequences on one core, a fifth of a step on a fast GPU); made ahead, that
+    time is hidden. Batches are a pure function of (step, micro), so prefetching changes nothing
+    they hold, nor any random state (masks have their own generators)."""
+
+    def __init__(self, load, grad_accum: int, total_steps: int, prefetch: bool):
+        self._load, self._grad_accum, self._total_steps = load, grad_accum, total_steps
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches") if prefetch else None
+        self._pending = None  # ((step, micro), future)
+
+    def get(self, step: int, micro: int) -> list[torch.Tensor]:
+        if self._pending is not None and self._pending[0] == (step, micro):
+            batch = self._pending[1].result()
+        else:
+            batch = self._load(step, micro)
+        if self._pool is not None:
+            following = (step, micro + 1) if micro + 1 < self._grad_accum else (step + 1, 0)
+            self._pending = ((following, self._pool.submit(self._load, *following))
+                             if following[0] < self._total_steps else None)
+        return batch
+
+    def __enter__(self) -> "BatchLoader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,23 +512,27 @@ def train(config: TrainConfig) -> dict:
     # ---- the loop ---------------------------------------------------------------------------
     metrics_file = open(os.path.join(out, METRICS), "a", encoding="utf-8") if world.is_main else None
     pin = world.device.type == "cuda"  # pinned host memory lets the copy overlap the GPU's work
+
+    def load_batch(at_step: int, micro: int) -> list[torch.Tensor]:
+        idx = batch_indices(at_step, micro, world.rank, world_size=world.size, micro_batch=micro_batch,
+                            batch_size=config.batch_size)
+        batch = make_batch(train_stream, idx)
+        return [t.pin_memory() for t in batch] if pin else list(batch)
+
+    prefetch = config.prefetch if config.prefetch is not None else world.device.type == "cuda"
+    batches = BatchLoader(load_batch, grad_accum, total_steps, prefetch)
     model.train()
     interval_start, interval_tokens = time.perf_counter(), 0
     step = start_step
     last_record: dict = {}
-    with StopRequested() as stop:
+    with StopRequested() as stop, batches:
         while step < total_steps:
             lr = schedule(step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             step_loss = torch.zeros((), device=world.device)
             for micro in range(grad_accum):
-                idx = batch_indices(step, micro, world.rank, world_size=world.size, micro_batch=micro_batch,
-                                    batch_size=config.batch_size)
-                batch = make_batch(train_stream, idx)
-                if pin:
-                    batch = [t.pin_memory() for t in batch]
-                batch = [t.to(world.device, non_blocking=True) for t in batch]
+                batch = [t.to(world.device, non_blocking=True) for t in batches.get(step, micro)]
                 with gradient_sync(raw_model if sharded else model, enabled=micro == grad_accum - 1,
                                    sharded=sharded, world=world):
                     with autocast:

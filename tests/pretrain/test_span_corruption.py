@@ -380,3 +380,10 @@ def test_the_shape_a_run_is_sized_for_is_the_shape_corruption_gives(inputs_lengt
         mask = random_spans_noise_mask(tokens_length, density, mean_span, mask_rng(0, index))
         inputs, targets = corrupt(np.arange(tokens_length), mask, np.arange(VOCAB, VOCAB + 1000), eos_id=EOS)
         assert (len(inputs), len(targets)) == (encoder_length, targets_length)
+
+
+def test_prefetched_span_corruption_batches_give_the_same_curve(t5_run, tmp_path):
+    config, _ = t5_run
+    out = str(tmp_path / "prefetched")
+    train(dataclasses.replace(config, out=out, prefetch=True))
+    assert curve(out) == curve(config.out)

@@ -207,3 +207,11 @@ def test_mfu_is_reported_against_a_given_peak(tokens_with_validation, tmp_path):
         flops_per_token = json.load(f)["flops_per_token"]
     assert records[-1]["mfu"] == pytest.approx(flops_per_token * records[-1]["tokens_per_s"] / 1e12)
     assert summary["mfu"] is not None
+
+
+def test_prefetching_batches_changes_nothing(reference_run, tmp_path):
+    """The GPU default (next micro-batch made in a thread) gives the CPU run's exact curve."""
+    config, _ = reference_run
+    out = str(tmp_path / "prefetched")
+    train(dataclasses.replace(config, out=out, prefetch=True))
+    assert curve(out) == curve(config.out)
