@@ -24,7 +24,8 @@ from pretrain.span_corruption import (NUM_SENTINELS, corrupt, mask_rng, random_s
 from pretrain.train import TrainConfig, check_same_run, train
 
 from .conftest import EOS, VOCAB
-from .test_train import REPO, assert_same_curve, curve, kill_after_first_checkpoint, read_metrics, subprocess_env
+from .test_train import (REPO, as_cli_args, assert_same_curve, curve, kill_after_first_checkpoint, read_metrics,
+                         subprocess_env)
 
 SENTINELS = np.arange(VOCAB, VOCAB + NUM_SENTINELS)
 
@@ -271,11 +272,7 @@ def test_stopped_and_resumed_span_corruption_run_gives_the_same_curve(t5_run, tm
 def test_killed_span_corruption_run_resumes_to_the_same_curve(t5_run, tmp_path):
     config, _ = t5_run
     out = str(tmp_path / "killed")
-    command = [sys.executable, "-m", "pretrain.train", "--tokens", config.tokens, "--out", out,
-               "--objective", "span-corruption", "--model", "t5-tiny", "--budget-tokens", str(config.budget_tokens),
-               "--unique-tokens", "2300", "--batch-size", "16", "--micro-batch", "8", "--lr", "3e-3",
-               "--validation-tokens", "4096", "--eval-every", "10", "--log-every", "1",
-               "--checkpoint-every", "8", "--device", "cpu"]
+    command = [sys.executable, "-m", "pretrain.train", *as_cli_args(dataclasses.replace(config, out=out))]
     kill_after_first_checkpoint(command, out)
     assert len(read_metrics(out)) < 30
     train(dataclasses.replace(config, out=out, resume=True))
@@ -287,10 +284,7 @@ def test_two_gloo_processes_match_one_with_span_corruption(t5_run, tmp_path):
     config, _ = t5_run
     out = str(tmp_path / "two")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "pretrain.train", "--tokens", config.tokens, "--out", out, "--objective", "span-corruption",
-               "--model", "t5-tiny", "--budget-tokens", str(config.budget_tokens), "--unique-tokens", "2300",
-               "--batch-size", "16", "--micro-batch", "8", "--lr", "3e-3", "--validation-tokens", "4096",
-               "--eval-every", "10", "--log-every", "1", "--checkpoint-every", "8", "--device", "cpu"]
+               "-m", "pretrain.train", *as_cli_args(dataclasses.replace(config, out=out))]
     done = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert_same_curve(curve(config.out), curve(out))

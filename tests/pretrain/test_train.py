@@ -34,6 +34,9 @@ def as_cli_args(config: TrainConfig) -> list[str]:
             "--validation-tokens", str(config.validation_tokens), "--eval-every", str(config.eval_every),
             "--log-every", str(config.log_every), "--checkpoint-every", str(config.checkpoint_every),
             "--device", "cpu"]
+    if config.objective != "causal-lm":
+        args += ["--objective", config.objective, "--noise-density", str(config.noise_density),
+                 "--mean-noise-span", str(config.mean_noise_span)]
     return args + (["--unique-tokens", str(config.unique_tokens)] if config.unique_tokens else [])
 
 
