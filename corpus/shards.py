@@ -14,6 +14,8 @@ path is remote, so this module stays importable without Beam for local use.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -86,19 +88,31 @@ def set_filesystem_options(args: list[str]) -> None:
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    options = PipelineOptions(args)
+    complaint = io.StringIO()
     try:
-        known = options.get_all_options(retain_unknown_options=False)  # every option Beam defines
-    except SystemExit:  # argparse inside Beam: a flag without its value, a bad choice
-        raise UserError(f"file-system options {' '.join(args)}: not understood by Beam "
+        with contextlib.redirect_stderr(complaint):  # argparse prints all of Beam's usage first
+            wrong = _not_beam_options(args)
+    except SystemExit:  # a flag without its value, a bad choice
+        said = complaint.getvalue().strip().splitlines()[-1:] or [""]
+        raise UserError(f"file-system options {' '.join(args)}: {said[0].split('error: ', 1)[-1]} "
                         "(give each as --name=value)") from None
-    wrong = [a for i, a in enumerate(args)
-             if (a.startswith("--") and a[2:].split("=", 1)[0] not in known)
-             or (not a.startswith("--") and (i == 0 or not args[i - 1].startswith("--") or "=" in args[i - 1]))]
     if wrong:
         raise UserError("unrecognized arguments: " + " ".join(wrong))
+    options = PipelineOptions(args)
     FileSystems.set_options(options)
     _filesystem_args[:] = args
+
+
+def _not_beam_options(args: list[str]) -> list[str]:
+    """The arguments Beam's own option parser leaves over (it would only warn and drop them):
+    built as `PipelineOptions.get_all_options` builds it, so aliases and flags without values
+    are read exactly as Beam reads them."""
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)
+    return parser.parse_known_args(args)[1]
 
 
 _filesystem_args: list[str] = []  # as given to set_filesystem_options: for worker processes

@@ -164,6 +164,10 @@ def test_stats_cli_reads_s3_with_file_system_options_and_rejects_unknown_ones(s3
     with pytest.raises(UserError, match="unrecognized arguments: --s3_endpoint=http://x stray$"):
         from corpus.shards import set_filesystem_options
         set_filesystem_options(["--s3_endpoint=http://x", "stray", "--project", "p"])
+    with pytest.raises(UserError, match="unrecognized arguments: stray$"):  # a flag takes no value
+        set_filesystem_options(["--s3_disable_ssl", "stray"])
+    with pytest.raises(UserError, match="--s3_endpoint_url: expected one argument"):
+        set_filesystem_options(["--s3_endpoint_url"])
     assert main(["tokenize", "--tokenizer", "t", "--corpus", "c", "--output", "o", "--bogus=1"]) == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
 
