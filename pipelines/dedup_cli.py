@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipelines.cli import add_workers_argument, with_direct_workers
 from pipelines.dedup_config import DedupRunConfig, add_minhash_arguments, dedup_config_from_args
 
 def print_summary(stats: dict, output: str) -> None:
@@ -45,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     from pipelines.dedup_run import run_dedup  # Beam is imported only when a dedup runs
 
-    stats = run_dedup(config, args.pipeline_args)
+    stats = run_dedup(config, with_direct_workers(args.workers, args.pipeline_args))
     print_summary(stats, config.output)
     return 0
 
@@ -63,6 +64,7 @@ def register(subparsers) -> None:
                          "(repeatable); needs url and text columns")
     io.add_argument("--output", required=True, help="output directory (same layout as cleancrawl build)")
     io.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    add_workers_argument(io)
     io.add_argument("--allow-partial", action="store_true",
                     help="read a cleancrawl output that has no _SUCCESS marker (an unfinished build)")
     io.add_argument("--num-shards", type=int, default=0,

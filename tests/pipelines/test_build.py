@@ -236,3 +236,26 @@ def test_input_and_paths_listing_combine(tmp_path):
                                        input_prefix=os.path.dirname(PAGES_WARC)))
     assert files == sorted([SAMPLE_WET, PAGES_WARC])
     assert resolve_inputs(BuildConfig()) == [SAMPLE_WET]  # nothing given: the bundled sample
+
+
+def test_workers_option_runs_worker_processes_with_identical_output(sample_build, tmp_path):
+    """`--workers 2`: two DirectRunner worker processes (multi_processing), the same bytes."""
+    out, _ = sample_build
+    again = str(tmp_path / "two-processes")
+    assert cli_main(["build", "--output", again, "--workers", "2"]) == 0
+    for split in layout.SPLITS:
+        for a, b in zip(layout.list_shards(out, split), layout.list_shards(again, split), strict=True):
+            assert open(a, "rb").read() == open(b, "rb").read()
+
+
+def test_workers_option_is_for_the_direct_runner_only():
+    from pipelines.cli import with_direct_workers
+
+    assert with_direct_workers(1, ["--runner=DataflowRunner"]) == ["--runner=DataflowRunner"]
+    assert with_direct_workers(3, []) == ["--direct_num_workers=3", "--direct_running_mode=multi_processing"]
+    with pytest.raises(UserError, match="DataflowRunner takes its own"):
+        with_direct_workers(2, ["--runner", "DataflowRunner"])
+    with pytest.raises(UserError, match="one or the other"):
+        with_direct_workers(2, ["--direct_num_workers=4"])
+    with pytest.raises(UserError, match="at least 1"):
+        with_direct_workers(0, [])
