@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    return run_parser(build_parser(), argv)
+
+
+def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse, run the chosen subcommand's `func`, and turn a UserError into one line and exit 2.
+    Shared with `python -m pretrain.cli`, the same subcommands without Beam."""
     args, unknown = parser.parse_known_args(argv)
     # `build`-like commands pass extra arguments to Beam as pipeline options; commands that only
     # read or write remote paths accept Beam's file-system options (--s3_endpoint_url, ...).
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             set_filesystem_options(unknown)
         return int(args.func(args) or 0)
     except UserError as err:
-        print(f"cleancrawl {args.command}: error: {err}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

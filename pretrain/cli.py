@@ -175,23 +175,13 @@ def register(subparsers) -> None:
 def main(argv: list[str] | None = None) -> int:
     """`python -m pretrain.cli pretrain|experiment ...`: the same subcommands without the rest of
     cleancrawl's CLI (no Beam), for GPU machines that hold only torch, numpy and pyarrow."""
-    import sys
+    from cleancrawl.cli import run_parser  # imports no subcommand module by itself
 
     parser = argparse.ArgumentParser(prog="python -m pretrain.cli", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     register(subparsers)
-    args, unknown = parser.parse_known_args(argv)
-    if unknown and not getattr(args, "accepts_filesystem_options", False):
-        parser.error("unrecognized arguments: " + " ".join(unknown))
-    try:
-        if unknown:  # Beam's file-system options, for --tokens s3://...
-            from corpus.shards import set_filesystem_options
-            set_filesystem_options(unknown)
-        return int(args.func(args) or 0)
-    except UserError as err:
-        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    return run_parser(parser, argv)
 
 
 if __name__ == "__main__":

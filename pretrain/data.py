@@ -16,6 +16,7 @@ run of a repetition sweep read exactly the tokens they should.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -67,9 +68,9 @@ def load_corpus(tokens_dir: str) -> TokenCorpus:
 def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
     """A local copy of a remote token directory (gs://, s3://), since shards are memory-mapped.
 
-    Copies the manifest and every shard it lists into `cache_dir`, skipping shards already there
-    at the right size; a cache holding another manifest (the directory was tokenized again) is
-    emptied first. Call it on one process per node. Local paths are returned unchanged.
+    Copies every shard the manifest lists into `cache_dir`, skipping shards already there at the
+    right size, then the manifest; a cache holding another manifest (the directory was tokenized
+    again) is emptied first. Call it on one process per node. Local paths are returned unchanged.
     """
     if "://" not in tokens_dir:
         return tokens_dir
@@ -94,10 +95,14 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
             shutil.copyfileobj(src, dst, length=16 << 20)
         os.replace(target + ".part", target)
 
-    copy("manifest.json")
-    for entries in read_manifest(cache_dir)["splits"].values():
+    for entries in json.loads(manifest)["splits"].values():
         for entry in entries:
             copy(entry["path"])
+    # The manifest last, from the bytes already read: its presence says the copy is whole.
+    os.makedirs(cache_dir, exist_ok=True)
+    with open(cached_manifest + ".part", "wb") as f:
+        f.write(manifest)
+    os.replace(cached_manifest + ".part", cached_manifest)
     return cache_dir
 
 

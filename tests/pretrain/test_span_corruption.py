@@ -6,7 +6,6 @@ import csv
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -24,8 +23,7 @@ from pretrain.span_corruption import (NUM_SENTINELS, corrupt, mask_rng, random_s
 from pretrain.train import TrainConfig, check_same_run, train
 
 from .conftest import EOS, VOCAB
-from .test_train import (REPO, as_cli_args, assert_same_curve, curve, kill_after_first_checkpoint, read_metrics,
-                         subprocess_env)
+from .test_train import as_cli_args, assert_two_gloo_processes_match_one, curve, kill_after_first_checkpoint, read_metrics
 
 SENTINELS = np.arange(VOCAB, VOCAB + NUM_SENTINELS)
 
@@ -282,12 +280,7 @@ def test_killed_span_corruption_run_resumes_to_the_same_curve(t5_run, tmp_path):
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_with_span_corruption(t5_run, tmp_path):
     config, _ = t5_run
-    out = str(tmp_path / "two")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "pretrain.train", *as_cli_args(dataclasses.replace(config, out=out))]
-    done = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert_same_curve(curve(config.out), curve(out))
+    assert_two_gloo_processes_match_one(config, str(tmp_path / "two"))
 
 
 def test_resume_with_other_noise_is_refused_and_old_checkpoints_mean_causal_lm(t5_run, tmp_path):

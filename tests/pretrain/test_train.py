@@ -70,6 +70,19 @@ def kill_after_first_checkpoint(command: list[str], out: str) -> None:
     assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
 
 
+def assert_two_gloo_processes_match_one(config: TrainConfig, out: str) -> None:
+    """Rerun `config` (micro-batch 8 of 16) as 2 gloo processes under torchrun: the same curve.
+    2 processes × micro-batch 8 × 1 accumulation step = 1 process × 8 × 2 steps = 16 sequences."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "pretrain.train", *as_cli_args(dataclasses.replace(config, out=out))]
+    done = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
+        info = json.load(f)
+    assert info["world_size"] == 2 and info["grad_accum"] == 1
+    assert_same_curve(curve(config.out), curve(out))
+
+
 def assert_same_curve(one: list[tuple], two: list[tuple]) -> None:
     """The same steps, and losses equal within float noise (different process layouts reduce
     in different orders)."""
@@ -133,16 +146,7 @@ def test_killed_run_resumes_to_the_same_curve(reference_run, tmp_path):
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(reference_run, tmp_path):
     config, _ = reference_run
-    out = str(tmp_path / "two")
-    # 2 processes × micro-batch 8 × 1 accumulation step = 1 process × 8 × 2 steps = 16 sequences.
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "pretrain.train", *as_cli_args(dataclasses.replace(config, out=out))]
-    done = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
-        info = json.load(f)
-    assert info["world_size"] == 2 and info["grad_accum"] == 1
-    assert_same_curve(curve(config.out), curve(out))
+    assert_two_gloo_processes_match_one(config, str(tmp_path / "two"))
 
 
 def test_sigterm_checkpoints_and_stops_then_resume_finishes(reference_run, tmp_path):
