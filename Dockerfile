@@ -18,10 +18,6 @@ WORKDIR /opt/cleancrawl
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 COPY pyproject.toml README.md ./
 COPY cleancrawl ./cleancrawl
-COPY corpus ./corpus
-COPY pipelines ./pipelines
-COPY tokenizer ./tokenizer
-COPY pretrain ./pretrain
 RUN pip install --no-cache-dir "apache-beam[gcp]==${BEAM_VERSION}" . \
  && cleancrawl --help > /dev/null
 ENTRYPOINT ["/opt/apache/beam/boot"]
@@ -32,10 +28,6 @@ ENV PYTHONUNBUFFERED=1
 WORKDIR /opt/cleancrawl
 COPY pyproject.toml README.md ./
 COPY cleancrawl ./cleancrawl
-COPY corpus ./corpus
-COPY pipelines ./pipelines
-COPY tokenizer ./tokenizer
-COPY pretrain ./pretrain
 # The base image's CUDA torch satisfies the torch requirement; nothing else pulls a new one.
 RUN pip install --no-cache-dir "apache-beam[gcp]==2.77.0" . && cleancrawl --help > /dev/null
 ENTRYPOINT ["cleancrawl"]

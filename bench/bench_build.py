@@ -27,14 +27,14 @@ import time
 
 from common import OUT_DIR, ROOT, Timer, write_replicated_wet
 
-from corpus.badwords import BadwordsFilter, load_badwords, reference_pattern
-from corpus.filters import C4Cleaner
-from corpus.language_filter import LanguageFilter
-from corpus.langid import reference_detect
-from corpus.readers import ReaderConfig, read_local_file
-from corpus.record import Document
-from corpus.sentences import NLTK_DATA_DIR, punkt_tokenizer
-from pipelines.write import encode_table
+from cleancrawl.corpus.badwords import BadwordsFilter, load_badwords, reference_pattern
+from cleancrawl.corpus.filters import C4Cleaner
+from cleancrawl.corpus.language_filter import LanguageFilter
+from cleancrawl.corpus.langid import reference_detect
+from cleancrawl.corpus.readers import ReaderConfig, read_local_file
+from cleancrawl.corpus.record import Document
+from cleancrawl.corpus.sentences import NLTK_DATA_DIR, punkt_tokenizer
+from cleancrawl.pipelines.write import encode_table
 
 PEERS_PYTHON = os.path.join(ROOT, "bench", ".venv-peers", "bin", "python")
 
@@ -158,7 +158,7 @@ def stage_shares(paths, results):
 def warc_path(results):
     """The WARC path: HTML extraction (trafilatura) in place of WET text, on 40 real pages."""
     print("\n== 4b. the WARC path per stage (40 real HTML pages, one core) ==")
-    from corpus.extract import HtmlExtractor
+    from cleancrawl.corpus.extract import HtmlExtractor
 
     class TimedExtractor(HtmlExtractor):
         seconds = 0.0

@@ -94,10 +94,10 @@ def child_ours(args) -> None:
     """Run MinHashDedup on a JSONL file (or synthetic:N) in this process; write result.json."""
     import apache_beam as beam
 
-    from corpus.dedup import DedupConfig
-    from corpus.record import Document
-    from pipelines.accounting import KEPT
-    from pipelines.dedup import DUPLICATES, MinHashDedup
+    from cleancrawl.corpus.dedup import DedupConfig
+    from cleancrawl.corpus.record import Document
+    from cleancrawl.pipelines.accounting import KEPT
+    from cleancrawl.pipelines.dedup import DUPLICATES, MinHashDedup
 
     config = DedupConfig(methods=("minhash",), bands=args.bands, rows=args.rows, threshold=args.threshold,
                          verify=args.verify)
@@ -169,7 +169,7 @@ def run_datatrove(input_path: str, workdir: str, bands=14, rows=8, timeout=3600)
 def step_signatures(report: dict) -> None:
     from datasketch import MinHash
 
-    from corpus.dedup.minhash import MinHasher, batch_shingles, normalize_text, shingle_hashes
+    from cleancrawl.corpus.dedup.minhash import MinHasher, batch_shingles, normalize_text, shingle_hashes
     from dedup_corpus import base_documents
 
     texts, _ = base_documents(min_words=1)
@@ -274,7 +274,7 @@ def detection_by_bin(cluster: dict, labelled) -> dict:
 
 
 def step_quality(report: dict, workdir: str) -> None:
-    from corpus.dedup.minhash import optimal_bands
+    from cleancrawl.corpus.dedup.minhash import optimal_bands
     from dedup_corpus import all_similar_pairs, labelled_corpus
 
     corpus = labelled_corpus()

@@ -21,8 +21,8 @@ import time
 
 from common import sample_records
 
-from corpus.filters import C4Cleaner
-from corpus.langid import LanguageIdentifier, reference_detect
+from cleancrawl.corpus.filters import C4Cleaner
+from cleancrawl.corpus.langid import LanguageIdentifier, reference_detect
 
 
 def c4_cleaned_pages(raw: list[str]) -> tuple[list[int], list[str]]:

@@ -42,12 +42,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pretrain.data import load_corpus  # noqa: E402
-from pretrain.encoder_decoder import ENCODER_DECODER_SIZES  # noqa: E402
-from pretrain.objectives import make_objective  # noqa: E402
-from pretrain.span_corruption import corrupt, random_spans_noise_mask  # noqa: E402
-from pretrain.train import TrainConfig, peak_flops_for, train  # noqa: E402
-from tokenizer.token_shards import write_manifest, write_token_shard  # noqa: E402
+from cleancrawl.pretrain.data import load_corpus  # noqa: E402
+from cleancrawl.pretrain.encoder_decoder import ENCODER_DECODER_SIZES  # noqa: E402
+from cleancrawl.pretrain.objectives import make_objective  # noqa: E402
+from cleancrawl.pretrain.span_corruption import corrupt, random_spans_noise_mask  # noqa: E402
+from cleancrawl.pretrain.train import TrainConfig, peak_flops_for, train  # noqa: E402
+from cleancrawl.tokenizer.token_shards import write_manifest, write_token_shard  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = [os.path.join(ROOT, "tests", "data", "text", n) for n in ("wikitext-2-valid.txt", "botchan.txt")]

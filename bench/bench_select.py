@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 DUMPS = [os.path.join(ROOT, "tests", "data", "reddit", n) for n in ("RS_v2_2005-06.xz", "RS_v2_2005-07.xz")]
-SAMPLE_WET = os.path.join(ROOT, "corpus", "data", "sample", "pages.warc.wet.gz")
+SAMPLE_WET = os.path.join(ROOT, "cleancrawl", "corpus", "data", "sample", "pages.warc.wet.gz")
 OUT_DIR = os.path.join(ROOT, "bench", "out")
 
 
@@ -67,7 +67,7 @@ def zstd_long(data: bytes) -> bytes:
 # ---------------------------------------------------------------------------- 1. reading
 
 def bench_reading(copies: int, work: str) -> dict:
-    from corpus.reddit import UrlTableConfig, build_url_table, read_submissions
+    from cleancrawl.corpus.reddit import UrlTableConfig, build_url_table, read_submissions
 
     data = synthetic_dump(copies)
     lines = data.count(b"\n")
@@ -116,8 +116,8 @@ def make_table(n_urls: int, path: str) -> list[str]:
     """A URL table of n distinct URLs (real submitted URLs + a suffix); returns the normalised keys."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from corpus.reddit import URL_TABLE_SCHEMA
-    from corpus.urls import normalize_url
+    from cleancrawl.corpus.reddit import URL_TABLE_SCHEMA
+    from cleancrawl.corpus.urls import normalize_url
 
     base = [r["url"].replace("&amp;", "&") for r in real_records()]
     urls = [f"{base[i % len(base)].rstrip('/')}/n{i}" for i in range(n_urls)]
@@ -137,8 +137,8 @@ def make_table(n_urls: int, path: str) -> list[str]:
 def join_child(table_dir: str, n_docs: int, join: str, n_urls: int) -> None:
     """Runs in a fresh process: build documents, run the pipeline, print time and peak RSS."""
     if join == "table-dict":  # the side-input join's lookup table alone: its load time and memory
-        from pipelines.select import load_lookup
-        from corpus.reddit import list_url_table
+        from cleancrawl.pipelines.select import load_lookup
+        from cleancrawl.corpus.reddit import list_url_table
         files = tuple(list_url_table(table_dir))
         rss_before = _current_rss_mb()
         start = time.perf_counter()
@@ -149,11 +149,11 @@ def join_child(table_dir: str, n_docs: int, join: str, n_urls: int) -> None:
                           "rss_before_mb": rss_before, "table_mb": _current_rss_mb() - rss_before}))
         return
     import apache_beam as beam
-    from corpus.readers import read_local_file
-    from corpus.record import Document
-    from corpus.urls import normalize_url
-    from pipelines.accounting import KEPT
-    from pipelines.select import SelectConfig, SelectDocuments
+    from cleancrawl.corpus.readers import read_local_file
+    from cleancrawl.corpus.record import Document
+    from cleancrawl.corpus.urls import normalize_url
+    from cleancrawl.pipelines.accounting import KEPT
+    from cleancrawl.pipelines.select import SelectConfig, SelectDocuments
 
     texts = [d.text for d in read_local_file(SAMPLE_WET) if isinstance(d, Document)]
     base = [r["url"].replace("&amp;", "&") for r in real_records()]
@@ -195,8 +195,8 @@ def _asdict_join(docs, table_dir: str):
     """For comparison only: the same join through a Beam `AsDict` side input (not what
     pipelines.select does; the bench shows why)."""
     import apache_beam as beam
-    from corpus.reddit import list_url_table, merge_karma
-    from pipelines.select import _ReadUrlTableFn, with_karma
+    from cleancrawl.corpus.reddit import list_url_table, merge_karma
+    from cleancrawl.pipelines.select import _ReadUrlTableFn, with_karma
 
     table = (docs.pipeline | "Files" >> beam.Create(list_url_table(table_dir)) | beam.ParDo(_ReadUrlTableFn())
              | beam.CombinePerKey(merge_karma))

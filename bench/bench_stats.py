@@ -37,10 +37,10 @@ import pyarrow.parquet as pq
 
 from common import OUT_DIR, SAMPLE_WET
 
-from corpus.readers import read_local_file
-from corpus.record import Document, documents_to_table
-from corpus.stats import BATCH_ROWS, CONTENT_COLUMNS, StatsConfig, corpus_stats
-from pipelines.write import PARQUET_OPTIONS
+from cleancrawl.corpus.readers import read_local_file
+from cleancrawl.corpus.record import Document, documents_to_table
+from cleancrawl.corpus.stats import BATCH_ROWS, CONTENT_COLUMNS, StatsConfig, corpus_stats
+from cleancrawl.pipelines.write import PARQUET_OPTIONS
 
 
 # ---------------------------------------------------------------------------- shards

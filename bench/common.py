@@ -11,7 +11,7 @@ from warcio.warcwriter import WARCWriter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-SAMPLE_WET = os.path.join(ROOT, "corpus", "data", "sample", "pages.warc.wet.gz")
+SAMPLE_WET = os.path.join(ROOT, "cleancrawl", "corpus", "data", "sample", "pages.warc.wet.gz")
 OUT_DIR = os.path.join(ROOT, "bench", "out")
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLE_WET = os.path.join(ROOT, "corpus", "data", "sample", "pages.warc.wet.gz")
+SAMPLE_WET = os.path.join(ROOT, "cleancrawl", "corpus", "data", "sample", "pages.warc.wet.gz")
 WIKITEXT = os.path.join(ROOT, "tests", "data", "text", "wikitext-2-valid.txt")
 BOTCHAN = os.path.join(ROOT, "tests", "data", "text", "botchan.txt")
 KINDS = ("edit", "boilerplate", "truncate", "mixed")
@@ -41,9 +41,9 @@ class LabelledCorpus:
 
 def _sample_pages() -> tuple[list[str], list[str]]:
     """(cleaned page texts, boilerplate lines repeated across raw pages)."""
-    from corpus.filters import C4Cleaner
-    from corpus.readers import read_local_file
-    from corpus.record import Document
+    from cleancrawl.corpus.filters import C4Cleaner
+    from cleancrawl.corpus.readers import read_local_file
+    from cleancrawl.corpus.record import Document
 
     raw = [d for d in read_local_file(SAMPLE_WET) if isinstance(d, Document)]
     cleaner = C4Cleaner()
@@ -134,7 +134,7 @@ def make_variant(text: str, kind: str, rng: random.Random, vocabulary: list[str]
 
 
 def labelled_corpus(seed: int = 0, ngram: int = 5) -> LabelledCorpus:
-    from corpus.dedup.minhash import jaccard, shingle_hashes
+    from cleancrawl.corpus.dedup.minhash import jaccard, shingle_hashes
 
     rng = random.Random(seed)
     texts, boilerplate = base_documents()
@@ -155,7 +155,7 @@ def all_similar_pairs(docs: list[dict], threshold: float, ngram: int = 5) -> dic
     """Every pair (id_a < id_b) with exact Jaccard >= threshold, via a sparse incidence product."""
     from scipy import sparse
 
-    from corpus.dedup.minhash import shingle_hashes
+    from cleancrawl.corpus.dedup.minhash import shingle_hashes
 
     sets = [shingle_hashes(d["text"], ngram) for d in docs]
     vocabulary = np.unique(np.concatenate(sets))

@@ -79,7 +79,7 @@ def load_reference_c4_utils():
             else:
                 sys.modules[name] = old
 
-    from corpus.sentences import punkt_tokenizer
+    from cleancrawl.corpus.sentences import punkt_tokenizer
 
     module._load_sentence_tokenizer = punkt_tokenizer  # instead of nltk.download("punkt")
     return module

@@ -10,15 +10,15 @@ import argparse
 import importlib
 import sys
 
-from corpus.errors import UserError
+from cleancrawl.corpus.errors import UserError
 
 SUBCOMMAND_MODULES = [
-    "pipelines.cli",
-    "pipelines.dedup_cli",
-    "pipelines.reddit_cli",
-    "tokenizer.cli",
-    "pretrain.cli",
-    "corpus.stats_cli",
+    "cleancrawl.pipelines.cli",
+    "cleancrawl.pipelines.dedup_cli",
+    "cleancrawl.pipelines.reddit_cli",
+    "cleancrawl.tokenizer.cli",
+    "cleancrawl.pretrain.cli",
+    "cleancrawl.corpus.stats_cli",
 ]
 
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse, run the chosen subcommand's `func`, and turn a UserError into one line and exit 2.
-    Shared with `python -m pretrain.cli`, the same subcommands without Beam."""
+    Shared with `python -m cleancrawl.pretrain.cli`, the same subcommands without Beam."""
     args, unknown = parser.parse_known_args(argv)
     # `build`-like commands pass extra arguments to Beam as pipeline options; commands that only
     # read or write remote paths accept Beam's file-system options (--s3_endpoint_url, ...).
@@ -51,7 +51,7 @@ def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
     args.pipeline_args = unknown
     try:
         if unknown and takes_filesystem_options:
-            from corpus.shards import set_filesystem_options
+            from cleancrawl.corpus.shards import set_filesystem_options
             set_filesystem_options(unknown)
         return int(args.func(args) or 0)
     except UserError as err:

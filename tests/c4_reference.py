@@ -5,7 +5,7 @@ import hashlib
 import re
 from collections import defaultdict
 
-from corpus.sentences import split_sentences
+from cleancrawl.corpus.sentences import split_sentences
 
 
 def reference_clean_page(text, min_words_per_line=5, min_num_sentences=3, max_word_length=1000):

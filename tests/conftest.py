@@ -10,8 +10,8 @@ from datapaths import COMMONCRAWL, DATA_DIR, EDGE_CASES, PAGES_WARC, SAMPLE_WET,
 
 @functools.lru_cache(maxsize=None)
 def _sample_documents():
-    from corpus.readers import read_local_file
-    from corpus.record import Document
+    from cleancrawl.corpus.readers import read_local_file
+    from cleancrawl.corpus.record import Document
 
     return tuple(d for d in read_local_file(SAMPLE_WET) if isinstance(d, Document))
 

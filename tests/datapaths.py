@@ -6,7 +6,7 @@ import os
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(TESTS_DIR, "data")
-SAMPLE_WET = os.path.join(os.path.dirname(TESTS_DIR), "corpus", "data", "sample", "pages.warc.wet.gz")
+SAMPLE_WET = os.path.join(os.path.dirname(TESTS_DIR), "cleancrawl", "corpus", "data", "sample", "pages.warc.wet.gz")
 PAGES_WARC = os.path.join(DATA_DIR, "pages-40.warc.gz")
 EDGE_CASES = os.path.join(DATA_DIR, "warc-edge-cases")
 COMMONCRAWL = os.path.join(DATA_DIR, "commoncrawl")

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLE_WET = os.path.join(os.path.dirname(TESTS_DIR), "corpus", "data", "sample", "pages.warc.wet.gz")
+SAMPLE_WET = os.path.join(os.path.dirname(TESTS_DIR), "cleancrawl", "corpus", "data", "sample", "pages.warc.wet.gz")
 REDDIT_DUMP = os.path.join(TESTS_DIR, "data", "reddit", "RS_v2_2005-07.xz")
 
 
@@ -28,8 +28,8 @@ def build_sample(out: str, num_shards: int = 3) -> tuple[dict, dict]:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from corpus import shards
-    from pipelines.build import BuildConfig, build_pipeline, prepare_output, resolve_inputs
+    from cleancrawl.corpus import shards
+    from cleancrawl.pipelines.build import BuildConfig, build_pipeline, prepare_output, resolve_inputs
 
     config = BuildConfig(output=out, num_shards=num_shards)
     inputs = resolve_inputs(config)
@@ -44,8 +44,8 @@ def build_sample(out: str, num_shards: int = 3) -> tuple[dict, dict]:
 
 
 def sample_documents():
-    from corpus.readers import read_local_file
-    from corpus.record import Document
+    from cleancrawl.corpus.readers import read_local_file
+    from cleancrawl.corpus.record import Document
 
     return [d for d in read_local_file(SAMPLE_WET) if isinstance(d, Document)]
 
@@ -59,7 +59,7 @@ def reddit_submissions() -> list[dict]:
 
 def webtext_like(out: str) -> dict:
     """Write the WebText-like corpus into `out`; return what the test expects to find."""
-    from corpus.record import documents_to_table
+    from cleancrawl.corpus.record import documents_to_table
 
     docs = sample_documents()
     submissions = reddit_submissions()
@@ -83,7 +83,7 @@ def webtext_like(out: str) -> dict:
 def _write_duplicates(out: str, docs) -> Counter:
     """The dedup audit trail (`corpus.dedup.audit`'s schema): pages of the same host form a
     cluster, the first stays, the others are rows naming it. Returns cluster size → clusters."""
-    from corpus.dedup.audit import records_to_table
+    from cleancrawl.corpus.dedup.audit import records_to_table
 
     by_host = defaultdict(list)
     for doc in docs:
@@ -105,7 +105,7 @@ def _write_duplicates(out: str, docs) -> Counter:
 
 def _write_tokens(out: str, parts) -> dict:
     """Token shards in the tokenizer's format: one id per word (its length), EOS after each."""
-    from tokenizer.token_shards import write_manifest, write_token_shard
+    from cleancrawl.tokenizer.token_shards import write_manifest, write_token_shard
 
     tokens_dir = os.path.join(out, "tokens")
     manifest = {"tokenizer": {"kind": "whitespace-test", "vocab_size": 1000}, "splits": {}}

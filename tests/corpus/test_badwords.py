@@ -1,10 +1,10 @@
 """The badwords filter: the pinned lists, the reference pattern's meaning, and speed-safe equality."""
 import pytest
 
-from corpus.badwords import (
+from cleancrawl.corpus.badwords import (
     BadwordsFilter, available_languages, fast_pattern, load_badwords, reference_pattern,
 )
-from corpus.record import Document
+from cleancrawl.corpus.record import Document
 
 
 def doc(text, language="en"):

@@ -1,7 +1,7 @@
 """Connected components by large-star / small-star rounds, against union-find."""
 import random
 
-from corpus.dedup.components import (
+from cleancrawl.corpus.dedup.components import (
     assign_parents,
     connected_components,
     large_star,

@@ -5,19 +5,19 @@ from collections import defaultdict
 import pytest
 
 from datapaths import PAGES_WARC
-from corpus.dedup import DUPLICATE_LINES, TOO_FEW_SENTENCES, DedupConfig, document_key, parse_methods
-from corpus.dedup.lines import (
+from cleancrawl.corpus.dedup import DUPLICATE_LINES, TOO_FEW_SENTENCES, DedupConfig, document_key, parse_methods
+from cleancrawl.corpus.dedup.lines import (
     GLOBAL_DUPLICATE,
     LOCAL_DUPLICATE,
     dedup_lines_in_memory,
     line_key,
     remove_lines,
 )
-from corpus.errors import UserError
-from corpus.filters import C4Cleaner
-from corpus.readers import read_local_file
-from corpus.record import Document
-from corpus.sentences import split_sentences
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.filters import C4Cleaner
+from cleancrawl.corpus.readers import read_local_file
+from cleancrawl.corpus.record import Document
+from cleancrawl.corpus.sentences import split_sentences
 from c4_reference import _md5, reference_remove_duplicate_text
 
 

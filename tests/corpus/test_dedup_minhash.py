@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from corpus.dedup.minhash import (
+from cleancrawl.corpus.dedup.minhash import (
     LshParams,
     MinHasher,
     band_entry,

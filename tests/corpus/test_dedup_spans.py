@@ -5,8 +5,8 @@ from collections import defaultdict
 
 import pytest
 
-from corpus.dedup import DUPLICATE_SPANS, document_key
-from corpus.dedup.spans import (
+from cleancrawl.corpus.dedup import DUPLICATE_SPANS, document_key
+from cleancrawl.corpus.dedup.spans import (
     SENTENCES_REMOVED,
     dedup_spans_in_memory,
     line_windows,
@@ -14,9 +14,9 @@ from corpus.dedup.spans import (
     remove_spans,
     window_key,
 )
-from corpus.filters import C4Cleaner
-from corpus.record import Document
-from corpus.sentences import split_sentences
+from cleancrawl.corpus.filters import C4Cleaner
+from cleancrawl.corpus.record import Document
+from cleancrawl.corpus.sentences import split_sentences
 
 END_MARKS = (".", "?", "!", '"')
 

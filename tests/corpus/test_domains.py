@@ -9,13 +9,13 @@ from collections import Counter
 import pytest
 
 from datapaths import DATA_DIR
-from corpus.domains import DomainAllowlist, DomainSelector, load_allowlist, offline_extractor, parse_allowlist
-from corpus.errors import UserError
-from corpus.record import Drop
-from corpus.urls import normalize_url
+from cleancrawl.corpus.domains import DomainAllowlist, DomainSelector, load_allowlist, offline_extractor, parse_allowlist
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.record import Drop
+from cleancrawl.corpus.urls import normalize_url
 
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                       "corpus", "data", "realnews_domains_example.json")
+                       "cleancrawl", "corpus", "data", "realnews_domains_example.json")
 
 
 def reddit_urls():

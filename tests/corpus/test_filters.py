@@ -2,7 +2,7 @@
 the reference `clean_page` (Punkt on every kept line, no shortcuts) on every real page."""
 import pytest
 
-from corpus.filters import C4Cleaner, CleanConfig
+from cleancrawl.corpus.filters import C4Cleaner, CleanConfig
 from c4_reference import reference_clean_page
 
 GOOD = "This is a perfectly ordinary sentence of text."

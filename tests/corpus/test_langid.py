@@ -20,8 +20,8 @@ from langdetect import DetectorFactory
 from langdetect.detector_factory import init_factory
 from warcio.archiveiterator import ArchiveIterator
 
-from corpus import _fastlangdetect as fast
-from corpus.langid import (
+from cleancrawl.corpus import _fastlangdetect as fast
+from cleancrawl.corpus.langid import (
     NO_FEATURES,
     UNDETERMINED,
     LanguageIdentifier,
@@ -29,7 +29,7 @@ from corpus.langid import (
     reference_detect,
 )
 
-SAMPLE_WET = Path(__file__).resolve().parents[2] / "corpus" / "data" / "sample" / "pages.warc.wet.gz"
+SAMPLE_WET = Path(__file__).resolve().parents[2] / "cleancrawl" / "corpus" / "data" / "sample" / "pages.warc.wet.gz"
 C4_MIN_PROBABILITY = 0.99
 
 

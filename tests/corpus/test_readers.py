@@ -10,8 +10,8 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
-from corpus.readers import ReaderConfig, read_crawl_file, read_local_file, read_paths_listing
-from corpus.record import Document, Drop
+from cleancrawl.corpus.readers import ReaderConfig, read_crawl_file, read_local_file, read_paths_listing
+from cleancrawl.corpus.record import Document, Drop
 
 
 def outcomes(items):
@@ -52,7 +52,7 @@ def test_warc_responses_are_extracted_with_trafilatura():
 
 def test_extraction_modes_trade_text_for_speed_and_stay_accounted():
     """fast (no fallbacks) and precision give the same documents and, in all, less text than full."""
-    from corpus.extract import HtmlExtractor
+    from cleancrawl.corpus.extract import HtmlExtractor
 
     full = {d.url: d.text for d in read_local_file(PAGES_WARC)}
     for mode, at_least_same in (("fast", 35), ("precision", 20)):
@@ -244,8 +244,8 @@ def test_randomly_corrupted_real_files_never_raise_and_everything_is_named(name)
     something about every file, gives only documents that Parquet can store, and names each drop."""
     import random
 
-    from corpus.readers import FILE_ERROR_REASONS, RECORD_DROP_REASONS
-    from corpus.record import documents_to_table
+    from cleancrawl.corpus.readers import FILE_ERROR_REASONS, RECORD_DROP_REASONS
+    from cleancrawl.corpus.record import documents_to_table
 
     with open(os.path.join(COMMONCRAWL, name), "rb") as f:
         raw = f.read()
@@ -269,7 +269,7 @@ def test_randomly_corrupted_real_files_never_raise_and_everything_is_named(name)
 def test_every_reason_the_reader_drops_for_is_listed():
     import re
 
-    from corpus import readers
+    from cleancrawl.corpus import readers
 
     source = open(readers.__file__, encoding="utf-8").read()
     used = set(re.findall(r'Drop\(STAGE, "([a-z_]+)"', source)) | set(re.findall(r'reason = "([a-z_]+)" if .* else "([a-z_]+)"', source)[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from corpus.sentences import count_sentences, split_sentences
+from cleancrawl.corpus.sentences import count_sentences, split_sentences
 
 
 def test_punkt_splits_with_english_abbreviations():

@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 import tldextract
 
-from corpus.errors import UserError
-from corpus.stats import (
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.stats import (
     LENGTH_EDGES, Histogram, StatsConfig, compare_funnels, corpus_stats, funnel_from_beam_counters,
     funnel_from_stats, load_beam_metrics, text_metrics,
 )
@@ -285,7 +285,7 @@ def test_reddit_duplicates_and_tokens_sections(webtext_corpus):
 def test_duplicates_keyed_by_cluster_id_or_pointer_or_not_at_all(tmp_path, sample_documents):
     out = tmp_path / "corpus"
     os.makedirs(out / "duplicates")
-    from corpus.record import documents_to_table
+    from cleancrawl.corpus.record import documents_to_table
     pq.write_table(documents_to_table(sample_documents[:20]), out / "docs.parquet")
     urls = [d.url for d in sample_documents[20:30]]
     # cluster_id given with its size (the kept documents are not rows).

@@ -1,4 +1,4 @@
-from corpus.urls import normalize_url, split_for, url_hash
+from cleancrawl.corpus.urls import normalize_url, split_for, url_hash
 
 
 def test_normalize_url_strips_scheme_www_tracking_and_slash():

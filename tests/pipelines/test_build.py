@@ -11,10 +11,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from cleancrawl.cli import main as cli_main
 from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
-from corpus import shards as layout
-from corpus.errors import UserError
-from corpus.record import DOCUMENT_SCHEMA
-from pipelines.build import BuildConfig, build_pipeline, resolve_inputs, run_build
+from cleancrawl.corpus import shards as layout
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.record import DOCUMENT_SCHEMA
+from cleancrawl.pipelines.build import BuildConfig, build_pipeline, resolve_inputs, run_build
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,9 @@ def test_build_matches_the_reference_decisions_on_real_pages(sample_documents, t
     """C4's own configuration (`--dedup c4-lines`): same pages kept, same text kept, as the
     reference's clean_page → remove_duplicate_text → langdetect → badwords."""
     from c4_reference import reference_clean_page, reference_remove_duplicate_text
-    from corpus.badwords import load_badwords, reference_pattern
-    from corpus.dedup import DedupConfig
-    from corpus.langid import reference_detect
+    from cleancrawl.corpus.badwords import load_badwords, reference_pattern
+    from cleancrawl.corpus.dedup import DedupConfig
+    from cleancrawl.corpus.langid import reference_detect
 
     pattern = reference_pattern(sorted(load_badwords("en")), "en")
     cleaned = [(d.url, reference_clean_page(d.text)) for d in sample_documents]
@@ -213,9 +213,9 @@ def test_beam_metrics_name_the_drop_reasons():
 
 
 def test_realnews_like_selection_runs_before_the_c4_filters(tmp_path):
-    from corpus.shards import list_shards
+    from cleancrawl.corpus.shards import list_shards
     allowlist = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                             "corpus", "data", "realnews_domains_example.json")
+                             "cleancrawl", "corpus", "data", "realnews_domains_example.json")
     out = str(tmp_path / "rn")
     assert cli_main(["build", "--output", out, "--select-domains", allowlist]) == 0
     stats = json.load(open(os.path.join(out, "stats.json")))
@@ -249,7 +249,7 @@ def test_workers_option_runs_worker_processes_with_identical_output(sample_build
 
 
 def test_workers_option_is_for_the_direct_runner_only():
-    from pipelines.cli import with_direct_workers
+    from cleancrawl.pipelines.cli import with_direct_workers
 
     assert with_direct_workers(1, ["--runner=DataflowRunner"]) == ["--runner=DataflowRunner"]
     assert with_direct_workers(3, []) == ["--direct_num_workers=3", "--direct_running_mode=multi_processing"]

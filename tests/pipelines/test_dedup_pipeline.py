@@ -12,17 +12,17 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from cleancrawl.cli import main as cli_main
-from corpus import shards as layout
-from corpus.dedup import NEAR_DUPLICATE, DedupConfig, document_key
-from corpus.dedup.audit import DUPLICATE_SCHEMA
-from corpus.dedup.components import union_find_components
-from corpus.dedup.lines import dedup_lines_in_memory
-from corpus.dedup.minhash import jaccard, shingle_hashes
-from corpus.dedup.spans import dedup_spans_in_memory
-from corpus.filters import C4Cleaner
-from corpus.record import Document
-from pipelines.accounting import DROPPED, KEPT, TALLY
-from pipelines.dedup import (
+from cleancrawl.corpus import shards as layout
+from cleancrawl.corpus.dedup import NEAR_DUPLICATE, DedupConfig, document_key
+from cleancrawl.corpus.dedup.audit import DUPLICATE_SCHEMA
+from cleancrawl.corpus.dedup.components import union_find_components
+from cleancrawl.corpus.dedup.lines import dedup_lines_in_memory
+from cleancrawl.corpus.dedup.minhash import jaccard, shingle_hashes
+from cleancrawl.corpus.dedup.spans import dedup_spans_in_memory
+from cleancrawl.corpus.filters import C4Cleaner
+from cleancrawl.corpus.record import Document
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY
+from cleancrawl.pipelines.dedup import (
     DUPLICATES,
     C4LineDedup,
     C4SpanDedup,

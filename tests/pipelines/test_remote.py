@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from datapaths import SAMPLE_WET
-from corpus import shards as layout
-from corpus.dedup import DedupConfig
-from corpus.errors import UserError
-from pipelines.build import BuildConfig, run_build
+from cleancrawl.corpus import shards as layout
+from cleancrawl.corpus.dedup import DedupConfig
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.pipelines.build import BuildConfig, run_build
 
 boto3 = pytest.importorskip("boto3", reason="dev dependency: pip install -e '.[dev]'")
 moto_server = pytest.importorskip("moto.server", reason="dev dependency: pip install -e '.[dev]'")
@@ -103,10 +103,10 @@ def test_a_missing_remote_file_is_a_counted_read_error(s3):
 def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
     """build → s3 corpus → tokenize → s3 token directory → staged by pretraining: the same bytes
     as tokenizing a local build of the same crawl."""
-    from corpus.shards import set_filesystem_options
-    from pretrain.data import load_corpus, stage_tokens
-    from tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
-    from tokenizer.train import TrainConfig, train_tokenizer
+    from cleancrawl.corpus.shards import set_filesystem_options
+    from cleancrawl.pretrain.data import load_corpus, stage_tokens
+    from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
+    from cleancrawl.tokenizer.train import TrainConfig, train_tokenizer
 
     client, options = s3
     no_dedup = DedupConfig(methods=())
@@ -162,7 +162,7 @@ def test_stats_cli_reads_s3_with_file_system_options_and_rejects_unknown_ones(s3
     assert corpus["problems"] == [] and corpus["contents"]["documents"] == corpus["funnel"]["documents"]["kept"]
     capsys.readouterr()
     with pytest.raises(UserError, match="unrecognized arguments: --s3_endpoint=http://x stray$"):
-        from corpus.shards import set_filesystem_options
+        from cleancrawl.corpus.shards import set_filesystem_options
         set_filesystem_options(["--s3_endpoint=http://x", "stray", "--project", "p"])
     with pytest.raises(UserError, match="unrecognized arguments: stray$"):  # a flag takes no value
         set_filesystem_options(["--s3_disable_ssl", "stray"])

@@ -20,16 +20,16 @@ from apache_beam.testing.util import assert_that, equal_to
 from warcio.warcwriter import WARCWriter
 
 from datapaths import DATA_DIR, SAMPLE_WET
-from corpus.accounting import summarize
-from corpus.errors import UserError
-from corpus.readers import ReaderConfig, read_local_file
-from corpus.reddit import UrlTableConfig, build_url_table
-from corpus.record import Document
-from corpus.urls import normalize_url
-from pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
-from pipelines.build import DedupUrls
-from pipelines.read import ReadCrawl
-from pipelines.select import (
+from cleancrawl.corpus.accounting import summarize
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.readers import ReaderConfig, read_local_file
+from cleancrawl.corpus.reddit import UrlTableConfig, build_url_table
+from cleancrawl.corpus.record import Document
+from cleancrawl.corpus.urls import normalize_url
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
+from cleancrawl.pipelines.build import DedupUrls
+from cleancrawl.pipelines.read import ReadCrawl
+from cleancrawl.pipelines.select import (
     SelectConfig, SelectDocuments, add_select_arguments, plan_selection, select_config_from_args,
 )
 

@@ -3,10 +3,10 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from corpus.accounting import summarize
-from corpus.filters import C4Cleaner
-from corpus.record import Document, Drop
-from pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage
+from cleancrawl.corpus.accounting import summarize
+from cleancrawl.corpus.filters import C4Cleaner
+from cleancrawl.corpus.record import Document, Drop
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage
 
 
 def _doc(url, text):

@@ -12,7 +12,7 @@ import re
 import pytest
 import torch
 
-from tokenizer.token_shards import write_manifest, write_token_shard
+from cleancrawl.tokenizer.token_shards import write_manifest, write_token_shard
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "text")
 # One thread per test process: `make test` runs two pytest workers on two cores, and OpenMP

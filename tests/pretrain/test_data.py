@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from corpus.errors import UserError
-from pretrain.data import TokenStream, batch_indices, document_hashes, load_corpus, plan_data, split_documents
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.pretrain.data import TokenStream, batch_indices, document_hashes, load_corpus, plan_data, split_documents
 
 
 def stream_bytes(stream: TokenStream, start: int, count: int) -> bytes:
@@ -124,7 +124,7 @@ def test_a_remote_token_directory_is_staged_to_local_disk(tokens_with_validation
     # A file system under its own scheme, as gs:// would be, backed by the local test shards.
     from apache_beam.io.localfilesystem import LocalFileSystem
 
-    from pretrain.data import stage_tokens
+    from cleancrawl.pretrain.data import stage_tokens
 
     class PrefixedLocalFileSystem(LocalFileSystem):
         @classmethod

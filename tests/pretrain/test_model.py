@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import torch
 
-from pretrain.model import GPT, MODEL_SIZES, GPTConfig, model_config
+from cleancrawl.pretrain.model import GPT, MODEL_SIZES, GPTConfig, model_config
 
 
 def test_gpt2_124m_has_gpt2_small_parameter_count():

@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from cleancrawl.cli import main
-from corpus.errors import UserError
-from pretrain.data import TokenStream, load_corpus, plan_data
-from pretrain.encoder_decoder import IGNORE_INDEX, EncoderDecoder, encoder_decoder_config
-from pretrain.experiment import run_name
-from pretrain.objectives import make_objective
-from pretrain.span_corruption import (NUM_SENTINELS, corrupt, mask_rng, random_spans_noise_mask, span_counts,
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.pretrain.data import TokenStream, load_corpus, plan_data
+from cleancrawl.pretrain.encoder_decoder import IGNORE_INDEX, EncoderDecoder, encoder_decoder_config
+from cleancrawl.pretrain.experiment import run_name
+from cleancrawl.pretrain.objectives import make_objective
+from cleancrawl.pretrain.span_corruption import (NUM_SENTINELS, corrupt, mask_rng, random_spans_noise_mask, span_counts,
                                       span_corruption_lengths)
-from pretrain.train import TrainConfig, check_same_run, train
+from cleancrawl.pretrain.train import TrainConfig, check_same_run, train
 
 from .conftest import EOS, VOCAB
 from .test_train import as_cli_args, assert_two_gloo_processes_match_one, curve, kill_after_first_checkpoint, read_metrics
@@ -270,7 +270,7 @@ def test_stopped_and_resumed_span_corruption_run_gives_the_same_curve(t5_run, tm
 def test_killed_span_corruption_run_resumes_to_the_same_curve(t5_run, tmp_path):
     config, _ = t5_run
     out = str(tmp_path / "killed")
-    command = [sys.executable, "-m", "pretrain.train", *as_cli_args(dataclasses.replace(config, out=out))]
+    command = [sys.executable, "-m", "cleancrawl.pretrain.train", *as_cli_args(dataclasses.replace(config, out=out))]
     kill_after_first_checkpoint(command, out)
     assert len(read_metrics(out)) < 30
     train(dataclasses.replace(config, out=out, resume=True))
@@ -358,7 +358,7 @@ def test_the_shape_a_run_is_sized_for_is_the_shape_corruption_gives(inputs_lengt
     span count is capped: the lengths the model is sized for must count the capped spans."""
     from types import SimpleNamespace
 
-    from pretrain.objectives import span_corruption_shape
+    from cleancrawl.pretrain.objectives import span_corruption_shape
 
     config = SimpleNamespace(noise_density=density, mean_noise_span=mean_span, seq_len=inputs_length, model="t5-tiny")
     encoder_length, tokens_length, targets_length = span_corruption_shape(config)

@@ -5,7 +5,7 @@ import json
 import os
 
 from cleancrawl.cli import main
-from tokenizer.token_shards import TokenShard, read_manifest
+from cleancrawl.tokenizer.token_shards import TokenShard, read_manifest
 
 
 def test_train_eval_tokenize(corpus_dir, trained, tmp_path, capsys):

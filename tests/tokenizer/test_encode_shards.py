@@ -7,11 +7,11 @@ import shutil
 import numpy as np
 import pytest
 
-from corpus.errors import UserError
-from corpus.shards import SUCCESS_MARKER, iter_texts, list_shards
-from tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
-from tokenizer.model import load_tokenizer
-from tokenizer.token_shards import TokenShard, TokenShardError, read_manifest
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.shards import SUCCESS_MARKER, iter_texts, list_shards
+from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
+from cleancrawl.tokenizer.model import load_tokenizer
+from cleancrawl.tokenizer.token_shards import TokenShard, TokenShardError, read_manifest
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_refuses_existing_output_and_partial_corpus(sp_tokens, trained, corpus_d
 
 
 def test_split_directories_are_named_by_their_split_however_written(corpus_dir, tmp_path):
-    from tokenizer.encode_shards import plan_jobs
+    from cleancrawl.tokenizer.encode_shards import plan_jobs
 
     for written in ("validation", "validation/", "validation/.", "train/../validation"):
         jobs = plan_jobs(os.path.join(corpus_dir, written), str(tmp_path))

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from corpus.shards import iter_texts, list_shards
-from tokenizer.evaluate import evaluate, format_table, load_eval_texts, write_results
+from cleancrawl.corpus.shards import iter_texts, list_shards
+from cleancrawl.tokenizer.evaluate import evaluate, format_table, load_eval_texts, write_results
 
 from tokenizer_testdata import KINDS
 

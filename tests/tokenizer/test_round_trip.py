@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tokenizer.model import load_tokenizer
+from cleancrawl.tokenizer.model import load_tokenizer
 
 from tokenizer_testdata import KINDS
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tokenizer.token_shards import (
+from cleancrawl.tokenizer.token_shards import (
     HEADER_SIZE, MAGIC, TokenShard, TokenShardError, read_header, read_manifest, write_manifest,
     write_token_shard,
 )

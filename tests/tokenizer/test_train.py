@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from corpus.errors import UserError
-from corpus.shards import SUCCESS_MARKER, iter_texts, list_shards
-from tokenizer.model import METADATA_NAME, file_sha256, load_tokenizer
-from tokenizer.train import SampleStats, TrainConfig, sample_documents, train_tokenizer
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.shards import SUCCESS_MARKER, iter_texts, list_shards
+from cleancrawl.tokenizer.model import METADATA_NAME, file_sha256, load_tokenizer
+from cleancrawl.tokenizer.train import SampleStats, TrainConfig, sample_documents, train_tokenizer
 
 from tokenizer_testdata import KINDS, VOCAB_SIZE, train_small
 

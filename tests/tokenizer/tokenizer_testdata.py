@@ -13,12 +13,12 @@ import os
 import pyarrow.parquet as pq
 from warcio.archiveiterator import ArchiveIterator
 
-from corpus.record import Document, documents_to_table
-from corpus.shards import SUCCESS_MARKER, shard_name
+from cleancrawl.corpus.record import Document, documents_to_table
+from cleancrawl.corpus.shards import SUCCESS_MARKER, shard_name
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 TEXT_DIR = os.path.join(ROOT, "tests", "data", "text")
-SAMPLE_WET = os.path.join(ROOT, "corpus", "data", "sample", "pages.warc.wet.gz")
+SAMPLE_WET = os.path.join(ROOT, "cleancrawl", "corpus", "data", "sample", "pages.warc.wet.gz")
 
 
 def wet_pages(path: str = SAMPLE_WET) -> list[tuple[str, str]]:
@@ -71,7 +71,7 @@ VOCAB_SIZE = 2000  # the web pages hold ~1,100 distinct characters; SentencePiec
 
 
 def train_small(corpus: str, output: str, kind: str, **options) -> str:
-    from tokenizer.train import TrainConfig, train_tokenizer
+    from cleancrawl.tokenizer.train import TrainConfig, train_tokenizer
 
     config = TrainConfig(corpus=corpus, output=output, kind=kind, vocab_size=VOCAB_SIZE,
                          sample_bytes=1_000_000, threads=2, **options)

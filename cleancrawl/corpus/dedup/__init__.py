@@ -1,0 +1,117 @@
+"""Deduplication, the pure parts: what each method decides for one page or one pair.
+
+Three methods, applied in this order when several are chosen:
+
+  c4-lines   C4's repeated-line removal (TFDS C4 v2.2+/v3.1)              corpus.dedup.lines
+  c4-spans   C4's three-sentence spans (the T5 paper, TFDS C4 v1.0.0)      corpus.dedup.spans
+  minhash    MinHash LSH near-duplicate documents                          corpus.dedup.minhash
+             + connected components in rounds (large-star/small-star)     corpus.dedup.components
+
+The Beam side (`pipelines.dedup`) only moves keys between these functions.
+
+Every method needs a total order on documents to pick, among copies, the one that stays.
+C4's order is "the smallest MD5(url) hex". URLs are not unique per document (the same URL
+can be crawled twice, or a corpus read back without URL dedup), so a document's key is
+
+    document_key(doc) = md5(url) (16 bytes) + md5(url, record_id, source_file, source_offset)[:8]
+
+Byte order of the key is C4's order (bytes of the digest sort as its hex does); documents
+with the same URL are then ordered by the second part, which is unique per record and does
+not depend on the order pages arrive in, so every runner picks the same survivor.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+
+from cleancrawl.corpus.errors import UserError
+
+STAGE = "dedup"
+METHODS = ("c4-lines", "c4-spans", "minhash")          # also the order they run in
+DEFAULT_METHODS = ("c4-lines", "minhash")
+VERIFY_MODES = ("exact", "signature", "none")
+
+# Drop reasons of the stage.
+DUPLICATE_LINES = "duplicate_lines"      # c4-lines removed lines, then the page was empty / too short
+DUPLICATE_SPANS = "duplicate_spans"      # c4-spans removed sentences, then the page was too short
+NEAR_DUPLICATE = "near_duplicate"        # minhash: another document of the cluster was kept
+TOO_FEW_SENTENCES = "too_few_sentences"  # nothing removed, but C4's re-count of the page falls under 3
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """Which methods run and their parameters. Defaults: C4 lines + FineWeb-like MinHash."""
+
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    # C4 (lines and spans)
+    min_sentences: int = 3
+    span_sentences: int = 3
+    # MinHash LSH
+    ngram: int = 5                  # words per shingle
+    num_perm: int = 112             # signature length
+    bands: int = 14                 # b: LSH bands ...
+    rows: int = 8                   # r: ... of r rows each (b * r <= num_perm)
+    threshold: float = 0.8          # Jaccard at which two documents are near-duplicates
+    verify: str = "exact"           # exact: Jaccard of shingle sets; signature: estimate; none
+    seed: int = 1
+    cc_rounds: int = 10             # large-star + small-star round pairs (LSH graphs: 2-4; a path of 3,000: 10)
+    all_pairs_bucket: int = 8       # buckets up to this size give all pairs, larger ones a star
+
+    def __post_init__(self):
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise UserError(f"unknown dedup method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)} or none")
+        if self.verify not in VERIFY_MODES:
+            raise UserError(f"unknown verification {self.verify!r}; choose from {', '.join(VERIFY_MODES)}")
+        if self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm:
+            raise UserError(f"bands x rows ({self.bands} x {self.rows}) must be at least 1 and fit in num_perm ({self.num_perm})")
+        if not 0.0 < self.threshold <= 1.0:
+            raise UserError(f"threshold must be in (0, 1], got {self.threshold}")
+        if self.ngram < 1 or self.cc_rounds < 1 or self.all_pairs_bucket < 2:
+            raise UserError("ngram and cc_rounds must be >= 1, all_pairs_bucket >= 2")
+        object.__setattr__(self, "methods", tuple(m for m in METHODS if m in self.methods))
+
+    def with_threshold(self, threshold: float) -> "DedupConfig":
+        """The same config at another Jaccard threshold, with b x r chosen for it."""
+        from cleancrawl.corpus.dedup.minhash import optimal_bands
+
+        bands, rows = optimal_bands(threshold, self.num_perm, verified=self.verify != "none")
+        return replace(self, threshold=threshold, bands=bands, rows=rows)
+
+
+def parse_methods(value: str) -> tuple[str, ...]:
+    """'c4-lines,minhash' -> ('c4-lines', 'minhash'); 'none' or '' -> ()."""
+    names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    if names in ((), ("none",)):
+        return ()
+    if "none" in names:
+        raise UserError("--dedup none cannot be combined with other methods")
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise UserError(f"unknown dedup method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)} or none")
+    return names
+
+
+def md5_hex(text: str) -> str:
+    """C4's `_hash_text`."""
+    return hashlib.md5(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def document_key(doc) -> bytes:
+    """24 bytes whose byte order is C4's survivor order (see the module docstring)."""
+    url = doc.url.encode("utf-8", "surrogatepass")
+    record = "\x00".join((doc.url, doc.record_id, doc.source_file, str(doc.source_offset)))
+    return hashlib.md5(url).digest() + hashlib.md5(record.encode("utf-8", "surrogatepass")).digest()[:8]
+
+
+def document_id(doc) -> str:
+    """A readable id: the WARC record id, else `source_file#offset`, else the URL."""
+    if doc.record_id:
+        return doc.record_id
+    if doc.source_file:
+        return f"{doc.source_file}#{doc.source_offset}"
+    return doc.url
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))

@@ -1,0 +1,220 @@
+"""The build: Common Crawl WARC/WET → C4-clean, sharded Parquet (one Beam pipeline).
+
+    Read ─ URL dedup ─ [select] ─ clean ─ [dedup] ─ language ID ─ badwords ─ write
+     │        │           │         │        │          │            │         └ stats.json, _SUCCESS
+     └────────┴───────────┴─────────┴── dropped documents, counted by stage and reason ┘
+
+Each box is a composite transform over a pure `corpus/` stage; `run_build(config)` is what
+`cleancrawl build` calls. Any Beam pipeline option passes through (`--runner`,
+`--direct_num_workers`, `--project`, …).
+"""
+from __future__ import annotations
+
+import functools
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from cleancrawl.corpus import shards as layout
+from cleancrawl.corpus.accounting import summarize
+from cleancrawl.corpus.badwords import BadwordsFilter
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.filters import C4Cleaner
+from cleancrawl.corpus.language_filter import LanguageFilter
+from cleancrawl.corpus.readers import FILE_ERROR_REASONS, read_paths_listing
+from cleancrawl.corpus.url_dedup import select_newest
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, SumTallies, text_bytes
+from cleancrawl.pipelines.config import SAMPLE_CRAWL, SKIPPABLE_STAGES, BuildConfig, add_build_arguments
+from cleancrawl.pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
+from cleancrawl.pipelines.read import ReadCrawl
+from cleancrawl.pipelines.select import SelectDocuments, plan_selection
+from cleancrawl.pipelines.write import Finalize, WriteShards
+
+# ---------------------------------------------------------------------------- inputs / output
+
+def resolve_inputs(config: BuildConfig) -> list[str]:
+    """Expand globs and the paths listing into a sorted list of files; fail early on none."""
+    paths: list[str] = []
+    if config.input_list:
+        try:
+            with FileSystems.open(config.input_list, compression_type="uncompressed") as f:
+                listing = f.read()
+        except Exception as err:
+            raise UserError(f"cannot read --input-list {config.input_list}: {err}") from None
+        paths += read_paths_listing(listing, config.input_prefix)
+    # Nothing given at all: the bundled sample crawl.
+    patterns = config.inputs or ([] if config.input_list else [SAMPLE_CRAWL])
+    for pattern in patterns:
+        try:
+            matches = FileSystems.match([pattern])[0].metadata_list
+        except Exception as err:
+            raise UserError(f"cannot list input {pattern}: {err}") from None
+        files = sorted(m.path for m in matches if not FileSystems.split(m.path)[1].startswith("."))
+        if not files:
+            raise UserError(f"no input file matches {pattern}")
+        paths += files
+    if not paths:
+        raise UserError("no input files (give --input or --input-list)")
+    return sorted(dict.fromkeys(paths))
+
+
+OUTPUT_FOLDERS = ("train", "validation", "duplicates")
+
+
+def _files_under(output: str) -> list[str]:
+    """Files directly in `output` and in its split/audit folders (what a build writes).
+
+    Listed folder by folder because object stores (and Beam's match) list files, not folders.
+    """
+    paths = []
+    for folder in ("",) + OUTPUT_FOLDERS:
+        pattern = layout.join(output, folder, "*") if folder else output.rstrip("/") + "/*"
+        try:
+            paths += [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        except Exception:  # nothing there
+            continue
+    return paths
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    """Refuse to write into existing output unless --overwrite; check it is writable.
+
+    Any file of a build (shards, temporary files of a crashed run, stats.json, _SUCCESS) counts:
+    a crashed run that left only `train/` shards is refused too, and --overwrite removes every
+    file of the old build, so stale shards of another shard count cannot mix with the new ones.
+    """
+    existing = _files_under(output)  # not FileSystems.exists(output): a prefix is no object on S3/GCS
+    if existing:
+        if not overwrite:
+            finished = FileSystems.exists(layout.join(output, layout.SUCCESS_MARKER))
+            what = "a finished build" if finished else "partial output of an unfinished build"
+            raise UserError(f"{output} already holds {what}; pass --overwrite to replace it")
+        FileSystems.delete(existing)
+    probe = layout.join(output, ".cleancrawl-write-probe")
+    try:
+        with FileSystems.create(probe) as f:
+            f.write(b"probe")  # not empty: S3 refuses to complete an upload of zero parts
+        FileSystems.delete([probe])
+    except Exception as err:
+        raise UserError(f"cannot write to {output}: {err}") from None
+
+
+# ---------------------------------------------------------------------------- stages
+
+class DedupUrls(beam.PTransform):
+    """Among pages with the same normalised URL keep the newest (C4's select_newest_page)."""
+
+    def expand(self, docs):
+        return (
+            docs
+            | "KeyByUrl" >> beam.Map(lambda d: (d.normalized_url, d))
+            | "GroupByUrl" >> beam.GroupByKey()
+            | "KeepNewest" >> beam.ParDo(_KeepNewestFn()).with_outputs(DROPPED, TALLY, main=KEPT)
+        )
+
+
+class _KeepNewestFn(beam.DoFn):
+    def process(self, element):
+        _, pages = element
+        pages = list(pages)
+        best, drops = select_newest(pages)
+        yield best
+        for drop in drops:
+            yield beam.pvalue.TaggedOutput(DROPPED, drop)
+        yield beam.pvalue.TaggedOutput(TALLY, (("stage", "url_dedup", "in"), (len(pages), sum(map(text_bytes, pages)))))
+        yield beam.pvalue.TaggedOutput(TALLY, (("stage", "url_dedup", "out"), (1, text_bytes(best))))
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: list[str]):
+    """Add the build's transforms to `pipeline`. Returns the PCollection of totals."""
+    skip = set(config.skip)
+    drops, tallies = [], []
+
+    read = pipeline | "InputFiles" >> beam.Create(input_files) | "Read" >> ReadCrawl(config.reader_config())
+    drops.append(read[DROPPED])
+    tallies.append(read[TALLY])
+    docs = read[KEPT]
+
+    if "url-dedup" not in skip:
+        dedup_urls = docs | "DedupUrls" >> DedupUrls()
+        drops.append(dedup_urls[DROPPED])
+        tallies.append(dedup_urls[TALLY])
+        docs = dedup_urls[KEPT]
+
+    if config.select.enabled:  # WebText-like / RealNews-like: before the C4 filters, as the reference
+        selected = docs | "Select" >> SelectDocuments(config.select)
+        drops.append(selected[DROPPED])
+        tallies.append(selected[TALLY])
+        docs = selected[KEPT]
+
+    stages_run = ["read"] + (["url_dedup"] if "url-dedup" not in skip else []) + (["select"] if config.select.enabled else [])
+
+    def apply(docs, label, stage_name, make_stage):
+        out = docs | label >> ApplyStage(make_stage, stage_name)
+        drops.append(out[DROPPED])
+        tallies.append(out[TALLY])
+        stages_run.append(stage_name)
+        return out[KEPT]
+
+    if "clean" not in skip:
+        docs = apply(docs, "Clean", "clean", functools.partial(C4Cleaner, config.clean_config()))
+    duplicates_written = []
+    if config.dedup.methods and "dedup" not in skip:  # after clean, before language ID, as C4 does
+        dedup = docs | "Dedup" >> DedupDocuments(config.dedup)
+        drops.append(dedup[DROPPED])
+        tallies.append(dedup[TALLY])
+        stages_run.append("dedup")
+        docs = dedup[KEPT]
+        duplicates_written.append(dedup[DUPLICATES] | "WriteDuplicates" >> WriteDuplicates(config.output))
+    if "langid" not in skip:
+        docs = apply(docs, "IdentifyLanguage", "langid", functools.partial(LanguageFilter, config.language_config()))
+    if "badwords" not in skip:
+        docs = apply(docs, "FilterBadwords", "badwords", functools.partial(BadwordsFilter, config.language))
+
+    written, shard_counts, kept_tally = docs | "Write" >> WriteShards(
+        config.output, config.num_shards, config.shard_bytes, config.validation_modulus
+    )
+    if duplicates_written:  # _SUCCESS also waits for the audit shards
+        written = [written, *duplicates_written] | "AllWritten" >> beam.Flatten()
+    tallies.append(kept_tally)
+    all_drops = drops | "AllDrops" >> beam.Flatten()
+    all_tallies = tallies | "AllTallies" >> beam.Flatten()
+    summed = (all_tallies, all_drops) | "SumTallies" >> SumTallies()
+    file_errors = all_drops | "FileErrors" >> beam.FlatMap(
+        lambda d: [{"file": d.source_file, "reason": d.reason, "detail": d.detail}] if d.reason in FILE_ERROR_REASONS else []
+    )
+    summarize_fn = functools.partial(_summarize, config=config.to_dict(), stages=stages_run)
+    return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn)
+
+
+def _summarize(tallies, file_errors, splits, config, stages):
+    return summarize(tallies, file_errors, config=config, splits=splits, stages=stages)
+
+
+# ---------------------------------------------------------------------------- entry point
+
+class BuildOptions(PipelineOptions):
+    """The build's options as Beam pipeline options, for launching from Python with Beam's own option parsing."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_build_arguments(parser)
+
+
+def run_build(config: BuildConfig, pipeline_args: list[str] | None = None) -> dict:
+    """Run the build and return the stats it wrote (also `OUT/stats.json`)."""
+    unknown = set(config.skip) - set(SKIPPABLE_STAGES)
+    if unknown:
+        raise UserError(f"--skip: unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(SKIPPABLE_STAGES)}")
+    options = PipelineOptions(pipeline_args or [])
+    # Remote file systems (s3 endpoint and credentials, gcs project) take their settings from
+    # the pipeline options, also for the listing and checks done here before the run.
+    FileSystems.set_options(options)
+    input_files = resolve_inputs(config)
+    if config.select.enabled:
+        plan_selection(config.select)  # a missing URL table or a bad allowlist fails before the output is touched
+    prepare_output(config.output, config.overwrite)
+    with beam.Pipeline(options=options) as pipeline:
+        build_pipeline(pipeline, config, input_files)
+    return layout.read_stats(config.output)

@@ -1,0 +1,164 @@
+"""`cleancrawl dedup`'s pipeline: Parquet shards → DedupDocuments → the build's layout.
+
+Reads any Parquet shards with `url` and `text` columns (see `pipelines.dedup_cli` for what
+the inputs may be), deduplicates them with `pipelines.dedup.DedupDocuments`, and writes the
+survivors with `pipelines.write.WriteShards` + `Finalize`, the audit trail with
+`WriteDuplicates`, and `stats.json` with `corpus.accounting.summarize`, as the build does.
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from cleancrawl.corpus import shards as layout
+from cleancrawl.corpus.accounting import summarize
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.record import table_to_documents
+from cleancrawl.corpus.urls import normalize_url
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
+from cleancrawl.pipelines.build import prepare_output
+from cleancrawl.pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
+from cleancrawl.pipelines.dedup_config import DedupRunConfig
+from cleancrawl.pipelines.write import Finalize, WriteShards
+
+REQUIRED_COLUMNS = ("url", "text")
+
+
+# ---------------------------------------------------------------------------- inputs
+
+def resolve_shards(inputs: list[str], allow_partial: bool = False) -> list[str]:
+    """Every Parquet shard the inputs name, sorted; fail early on none or on missing columns."""
+    paths: list[str] = []
+    for item in inputs:
+        if item.endswith(".parquet") or any(c in item for c in "*?["):
+            try:
+                matches = FileSystems.match([item])[0].metadata_list
+            except Exception as err:
+                raise UserError(f"cannot list input {item}: {err}") from None
+            found = sorted(m.path for m in matches if m.path.endswith(".parquet"))
+        else:
+            found = layout.list_shards(item, split=None, allow_partial=allow_partial)
+        if not found:
+            raise UserError(f"no Parquet shards in {item}")
+        paths += found
+    paths = sorted(dict.fromkeys(paths))
+    if not paths:
+        raise UserError("no input shards (give --input)")
+    for path in paths:
+        missing = [c for c in REQUIRED_COLUMNS if c not in _schema(path).names]
+        if missing:
+            raise UserError(f"{path}: no {' or '.join(missing)} column")
+    return paths
+
+
+def _schema(path: str) -> pa.Schema:
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            return pq.ParquetFile(f).schema_arrow
+    except Exception as err:
+        raise UserError(f"cannot read {path}: {err}") from None
+
+
+def _check_output(inputs: list[str], output: str) -> None:
+    def as_dir(path: str) -> str:
+        path = path if "://" in path else os.path.abspath(path)
+        return path.rstrip("/") + "/"
+
+    out = as_dir(output)
+    for item in inputs:
+        if any(c in item for c in "*?[") or item.endswith(".parquet"):
+            item = item.rsplit("/", 1)[0] if "/" in item else "."
+        if as_dir(item).startswith(out) or out.startswith(as_dir(item)):
+            raise UserError(f"--output {output} overlaps the input {item}; write somewhere else")
+
+
+class _ReadShardFn(beam.DoFn):
+    """A Parquet shard → Documents, plus ("read", source_file) tallies so that stats balance."""
+
+    def __init__(self, batch_size: int = 4096):
+        self._batch_size = batch_size
+
+    def process(self, path: str):
+        read: dict[str, int] = {}
+        row = 0
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            shard = pq.ParquetFile(f)
+            for batch in shard.iter_batches(batch_size=self._batch_size):
+                for doc in table_to_documents(pa.Table.from_batches([batch])):
+                    doc = _complete(doc, path, row)
+                    row += 1
+                    read[doc.source_file] = read.get(doc.source_file, 0) + 1
+                    yield doc
+        for source_file, n in sorted(read.items()):
+            yield beam.pvalue.TaggedOutput(TALLY, (("read", source_file), (n, 0)))
+        yield beam.pvalue.TaggedOutput(TALLY, (("event", "read", "input_shards"), (1, 0)))
+
+
+def _complete(doc, path: str, row: int):
+    changes = {}
+    if doc.text is None:
+        changes["text"] = ""
+    if doc.url is None:
+        changes["url"] = ""
+    if not doc.normalized_url:
+        changes["normalized_url"] = normalize_url(changes.get("url", doc.url))
+    if not doc.source_file:
+        changes["source_file"] = path
+        changes["source_offset"] = row
+    for name in ("timestamp", "record_id", "content_type", "language"):
+        if getattr(doc, name) is None:
+            changes[name] = ""
+    for name in ("source_offset", "content_length", "language_score"):
+        if getattr(doc, name) is None and name not in changes:
+            changes[name] = 0
+    return doc.replace(**changes) if changes else doc
+
+
+class ReadParquetCorpus(beam.PTransform):
+    """Shard paths → `.kept` Documents and `.tally` read counts."""
+
+    def expand(self, paths):
+        return (
+            paths
+            | "SpreadShards" >> beam.Reshuffle()
+            | "ReadShards" >> beam.ParDo(_ReadShardFn()).with_outputs(TALLY, main=KEPT)
+        )
+
+
+# ---------------------------------------------------------------------------- pipeline
+
+def dedup_pipeline(pipeline: beam.Pipeline, config: DedupRunConfig, shard_paths: list[str]):
+    read = pipeline | "InputShards" >> beam.Create(shard_paths) | "Read" >> ReadParquetCorpus()
+    dedup = read[KEPT] | "Dedup" >> DedupDocuments(config.dedup)
+    written, shard_counts, kept_tally = dedup[KEPT] | "Write" >> WriteShards(
+        config.output, config.num_shards, config.shard_bytes, config.validation_modulus)
+    duplicates_written = dedup[DUPLICATES] | "WriteDuplicates" >> WriteDuplicates(config.output)
+    all_written = (written, duplicates_written) | "AllWritten" >> beam.Flatten()
+    tallies = (read[TALLY], dedup[TALLY], kept_tally) | "AllTallies" >> beam.Flatten()
+    summed = (tallies, dedup[DROPPED]) | "SumTallies" >> SumTallies()
+    no_file_errors = pipeline | "NoFileErrors" >> beam.Create([])
+    summarize_fn = functools.partial(_summarize, config=config.to_dict())
+    return (all_written, shard_counts, summed, no_file_errors) | "Finalize" >> Finalize(config.output, summarize_fn)
+
+
+def _summarize(tallies, file_errors, splits, config):
+    return summarize(tallies, file_errors, config=config, splits=splits)
+
+
+def run_dedup(config: DedupRunConfig, pipeline_args: list[str] | None = None) -> dict:
+    """Deduplicate the shards of `config.inputs` into `config.output`; return stats.json."""
+    if not config.dedup.methods:
+        raise UserError("--method none: nothing to do")
+    _check_output(config.inputs, config.output)
+    shard_paths = resolve_shards(config.inputs, config.allow_partial)
+    prepare_output(config.output, config.overwrite)
+    with beam.Pipeline(options=PipelineOptions(pipeline_args or [])) as pipeline:
+        dedup_pipeline(pipeline, config, shard_paths)
+    return layout.read_stats(config.output)

@@ -1,0 +1,76 @@
+"""Reading crawl files in Beam: one file a task, any file system Beam knows."""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from cleancrawl.corpus.extract import HtmlExtractor
+from cleancrawl.corpus.readers import ReaderConfig, read_crawl_file
+from cleancrawl.corpus.record import Drop
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY, text_bytes
+
+
+class _ReadFileFn(beam.DoFn):
+    """path → Documents (main), Drops (`dropped`), and ("read", path) / event tallies."""
+
+    def __init__(self, config: ReaderConfig):
+        self._config = config
+
+    def setup(self):
+        self._extractor = HtmlExtractor(self._config.extraction)
+        self._files = Metrics.counter(METRICS_NAMESPACE, "read/files")
+        self._records = Metrics.counter(METRICS_NAMESPACE, "read/records")
+        self._documents = Metrics.counter(METRICS_NAMESPACE, "read/documents")
+
+    def process(self, path: str):
+        self._files.inc()
+        events: dict[str, int] = {}
+
+        def count(name: str) -> None:
+            events[name] = events.get(name, 0) + 1
+
+        records = docs_out = bytes_out = 0
+        try:
+            fileobj = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        except Exception as err:  # any file system's "cannot open": counted, the run goes on
+            fileobj = None
+            records += 1
+            yield beam.pvalue.TaggedOutput(DROPPED, Drop("read", "read_error", path, detail=f"{type(err).__name__}: {err}"[:300]))
+        if fileobj is not None:
+            with fileobj:
+                for item in read_crawl_file(fileobj, path, self._config, self._extractor, count):
+                    records += 1
+                    if isinstance(item, Drop):
+                        Metrics.counter(METRICS_NAMESPACE, f"read/{item.reason}").inc()
+                        yield beam.pvalue.TaggedOutput(DROPPED, item)
+                    else:
+                        self._documents.inc()
+                        docs_out += 1
+                        bytes_out += text_bytes(item)
+                        yield item
+        self._records.inc(records)
+        yield beam.pvalue.TaggedOutput(TALLY, (("read", path), (records, 0)))
+        yield beam.pvalue.TaggedOutput(TALLY, (("stage", "read", "out"), (docs_out, bytes_out)))
+        for name, n in sorted(events.items()):
+            yield beam.pvalue.TaggedOutput(TALLY, (("event", "read", name), (n, 0)))
+
+
+class ReadCrawl(beam.PTransform):
+    """PCollection of file paths → `.kept` Documents, `.dropped` Drops, `.tally`.
+
+    Paths are reshuffled first so that files spread over workers instead of staying on the
+    worker that listed them.
+    """
+
+    def __init__(self, config: ReaderConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, paths):
+        return (
+            paths
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ReadFiles" >> beam.ParDo(_ReadFileFn(self._config)).with_outputs(DROPPED, TALLY, main=KEPT)
+        )

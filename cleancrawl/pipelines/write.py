@@ -1,0 +1,161 @@
+"""Deterministic, atomic Parquet shards, then stats.json and the _SUCCESS marker.
+
+Why not `beam.io.WriteToParquet`: it spreads elements over shards in arrival order, so two
+runs give different bytes. Here a document's shard is a hash of its normalised URL, each
+shard is sorted by `corpus.record.sort_key` and written to a temporary name, then renamed
+into place; `_SUCCESS` is written last, after stats.json, by a step that waits for every
+shard. A crashed run therefore leaves no `_SUCCESS` and readers refuse it.
+
+A shard is built in one worker's memory: keep shards around 100–500 MB of text
+(`--shard-bytes`, default 256 MB; or set `--num-shards`).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import uuid
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from cleancrawl.corpus import shards as layout
+from cleancrawl.corpus.record import Document, documents_to_table, sort_key
+from cleancrawl.corpus.urls import split_for
+from cleancrawl.pipelines.accounting import text_bytes
+
+PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=["language", "content_type", "source_file"],
+                       write_statistics=True, row_group_size=10_000)
+
+
+def shard_of(normalized_url: str, num_shards: int) -> int:
+    # Not md5 % n: C4's validation split is md5 % 1000 == 0, which would put every
+    # validation document into shard 0 whenever n divides 1000.
+    return int.from_bytes(hashlib.sha1(normalized_url.encode("utf-8", "surrogatepass")).digest()[:8], "big") % num_shards
+
+
+def shard_count(total_bytes: int, target_bytes: int, fixed: int = 0) -> int:
+    if fixed > 0:
+        return fixed
+    return max(1, math.ceil(total_bytes / max(1, target_bytes)))
+
+
+def encode_table(docs: list[Document]) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(documents_to_table(docs), buffer, **PARQUET_OPTIONS)
+    return buffer.getvalue()
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write to a unique temporary name beside `path`, then rename over it."""
+    directory, name = path.rsplit("/", 1)
+    tmp = f"{directory}/.{name}.tmp-{uuid.uuid4().hex}"
+    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([tmp], [path])
+
+
+class _WriteShardFn(beam.DoFn):
+    def __init__(self, output: str):
+        self._output = output
+
+    def process(self, element):
+        (split, index, count), docs = element
+        docs = sorted(docs, key=sort_key)
+        path = layout.join(self._output, split, layout.shard_name(index, count))
+        write_atomically(path, encode_table(docs))
+        yield split, index, count, len(docs)
+
+
+class _FinalizeFn(beam.DoFn):
+    """Runs once, after every shard: empty shards for gaps, stats.json, then _SUCCESS."""
+
+    def __init__(self, output: str, summarize):
+        self._output = output
+        self._summarize = summarize
+
+    def process(self, _, written, shard_counts, tallies, file_errors):
+        done = {(split, index) for split, index, _, _ in written}
+        splits = {}
+        for split in layout.SPLITS:
+            count = shard_counts.get(split, 1)
+            for index in range(count):
+                if (split, index) not in done:
+                    path = layout.join(self._output, split, layout.shard_name(index, count))
+                    write_atomically(path, encode_table([]))
+            splits[split] = {"shards": count}
+        stats = self._summarize(tallies, file_errors, splits)
+        data = (json.dumps(stats, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8")
+        write_atomically(layout.join(self._output, layout.STATS_FILE), data)
+        # Not empty: object stores (S3) refuse zero-byte multipart uploads.
+        write_atomically(layout.join(self._output, layout.SUCCESS_MARKER), layout.SUCCESS_CONTENT)
+        yield stats["totals"]
+
+
+class WriteShards(beam.PTransform):
+    """Kept documents → `OUT/{train,validation}/part-XXXXX-of-NNNNN.parquet`.
+
+    Returns a PCollection of ((key), (count, bytes)) tallies `("kept", split, source_file)`
+    and the list of written shards; `Finalize` consumes both.
+    """
+
+    def __init__(self, output: str, num_shards: int = 0, shard_bytes: int = 256 << 20, validation_modulus: int = 1000):
+        super().__init__()
+        self._output = output
+        self._num_shards = num_shards
+        self._shard_bytes = shard_bytes
+        self._modulus = validation_modulus
+
+    def expand(self, docs):
+        modulus, fixed, target = self._modulus, self._num_shards, self._shard_bytes
+        by_split = docs | "AssignSplit" >> beam.Map(lambda d: (split_for(d.normalized_url, modulus), d))
+        bytes_per_split = (
+            by_split
+            | "SplitBytes" >> beam.Map(lambda kv: (kv[0], text_bytes(kv[1])))
+            | "SumSplitBytes" >> beam.CombinePerKey(sum)
+        )
+        # --num-shards fixes the train shard count; validation is always sized by bytes.
+        shard_counts = bytes_per_split | "ShardCounts" >> beam.Map(
+            lambda kv: (kv[0], shard_count(kv[1], target, fixed if kv[0] == "train" else 0))
+        )
+        counts_view = beam.pvalue.AsDict(shard_counts)
+        written = (
+            by_split
+            | "AssignShard" >> beam.Map(
+                lambda kv, counts: ((kv[0], shard_of(kv[1].normalized_url, counts[kv[0]]), counts[kv[0]]), kv[1]),
+                counts=counts_view,
+            )
+            | "GroupShards" >> beam.GroupByKey()
+            | "WriteShard" >> beam.ParDo(_WriteShardFn(self._output))
+        )
+        kept_tally = by_split | "KeptTally" >> beam.Map(
+            lambda kv: (("kept", kv[0], kv[1].source_file), (1, text_bytes(kv[1])))
+        )
+        return written, shard_counts, kept_tally
+
+
+class Finalize(beam.PTransform):
+    def __init__(self, output: str, summarize):
+        super().__init__()
+        self._output = output
+        self._summarize = summarize
+
+    def expand(self, pcolls):
+        written, shard_counts, tallies, file_errors = pcolls
+        return (
+            written.pipeline
+            | "Once" >> beam.Create([None])
+            | "WriteStatsAndMarker" >> beam.ParDo(
+                _FinalizeFn(self._output, self._summarize),
+                written=beam.pvalue.AsList(written),
+                shard_counts=beam.pvalue.AsDict(shard_counts),
+                tallies=beam.pvalue.AsSingleton(tallies, default_value=[]),
+                file_errors=beam.pvalue.AsList(file_errors),
+            )
+        )
+

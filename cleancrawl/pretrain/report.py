@@ -1,0 +1,259 @@
+"""The report of a repetition sweep: a table (Markdown, CSV) and plots (PNG, and an HTML page).
+
+Reads every run directory under the sweep directory (config.json, metrics.jsonl, summary.json
+as `pretrain.train` writes them) and writes beside them:
+
+    results.md, results.csv      model, unique tokens, repeats, final train / validation loss, gap;
+                                 the objective in the notes (and the CSV's last column)
+    val_loss_vs_repeats.png      final validation (and train) loss against repeats, per model
+    curves.png                   train and validation loss against tokens seen, one panel per run
+    report.html                  all of the above on one self-contained page
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import os
+from dataclasses import dataclass
+
+from cleancrawl.corpus.errors import UserError
+
+COLUMNS = ["model", "unique_tokens", "repeats", "tokens_seen", "final_train_loss", "final_val_loss",
+           "gap", "val_loss_vs_least_repeated", "objective"]
+
+
+@dataclass
+class Run:
+    name: str
+    config: dict            # config.json
+    metrics: list[dict]     # metrics.jsonl
+    summary: dict | None    # summary.json; None while unfinished
+
+    @property
+    def model(self) -> str:
+        return self.config["config"]["model"]
+
+    @property
+    def unique_tokens(self) -> int:
+        return self.config["unique_tokens"]
+
+    @property
+    def objective(self) -> str:
+        return self.config["config"].get("objective", "causal-lm")  # runs from before objectives: GPTs
+
+
+def load_runs(sweep_dir: str) -> list[Run]:
+    if not os.path.isdir(sweep_dir):
+        raise UserError(f"{sweep_dir}: no such sweep directory")
+    runs = []
+    for name in sorted(os.listdir(sweep_dir)):
+        run_dir = os.path.join(sweep_dir, name)
+        config_path = os.path.join(run_dir, "config.json")
+        if not os.path.isfile(config_path):
+            continue
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+        metrics = []
+        if os.path.exists(os.path.join(run_dir, "metrics.jsonl")):
+            with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as f:
+                metrics = [json.loads(line) for line in f if line.strip()]
+        summary = None
+        if os.path.exists(os.path.join(run_dir, "summary.json")):
+            with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
+                summary = json.load(f)
+        runs.append(Run(name, config, metrics, summary))
+    if not runs:
+        raise UserError(f"{sweep_dir}: holds no runs (directories with config.json)")
+    # By model, then most unique data (fewest repeats) first.
+    return sorted(runs, key=lambda r: (r.model, -r.unique_tokens))
+
+
+def result_rows(runs: list[Run]) -> list[dict]:
+    rows = []
+    baseline: dict[str, float] = {}
+    for run in runs:
+        s = run.summary
+        if s is None:
+            continue
+        baseline.setdefault(run.model, s["final_val_loss"])  # the least-repeated finished run of the model
+        rows.append({
+            "model": run.model, "unique_tokens": s["unique_tokens"], "repeats": s["repeats"],
+            "tokens_seen": s["tokens_seen"], "final_train_loss": s["final_train_loss"],
+            "final_val_loss": s["final_val_loss"], "gap": s["gap"],
+            "val_loss_vs_least_repeated": s["final_val_loss"] - baseline[run.model],
+            "objective": run.objective,
+        })
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    header = ["model", "unique tokens", "repeats", "tokens seen", "final train loss", "final val loss",
+              "gap (val − train)", "Δ val vs least repeated"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['unique_tokens']:,} | {r['repeats']:.4g} | {r['tokens_seen']:,} | "
+            f"{r['final_train_loss']:.4f} | {r['final_val_loss']:.4f} | {r['gap']:+.4f} | "
+            f"{r['val_loss_vs_least_repeated']:+.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def validation_sources(runs: list[Run]) -> list[str]:
+    return sorted({r.config["validation_source"] for r in runs})
+
+
+def objective_notes(runs: list[Run]) -> list[str]:
+    """One line per objective in the sweep: what was trained, and what its loss is per."""
+    notes = {}
+    for run in runs:
+        if run.objective == "span-corruption":
+            c = run.config["config"]
+            notes[run.objective] = (
+                f"Objective: span-corruption (T5's, on an encoder-decoder: {c['noise_density']:g} of the tokens "
+                f"dropped in spans of mean length {c['mean_noise_span']:g}). Losses are nats per target token "
+                f"(sentinels and eos included), not comparable with a causal-lm loss; tokens and repeats "
+                f"count raw text before corruption.")
+        else:
+            notes[run.objective] = "Objective: causal-lm (a decoder-only GPT predicts each next token; nats per token)."
+    return [notes[k] for k in sorted(notes)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots
+
+
+def plot_val_loss_vs_repeats(rows: list[dict]):
+    objectives = ", ".join(dict.fromkeys(r["objective"] for r in rows))
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, model in enumerate(dict.fromkeys(r["model"] for r in rows)):
+        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["repeats"])
+        x = [r["repeats"] for r in mine]
+        ax.plot(x, [r["final_val_loss"] for r in mine], "o-", color=f"C{i}", label=f"{model} validation")
+        ax.plot(x, [r["final_train_loss"] for r in mine], "s--", color=f"C{i}", alpha=0.6,
+                label=f"{model} train (repeated subset)")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("repeats of the unique data (epochs)")
+    ax.set_ylabel({"span-corruption": "final loss (nats/target token)", "causal-lm": "final loss (nats/token)"}
+                  .get(objectives, "final loss (nats per token of each objective)"))
+    ax.set_title(f"Same token budget, less unique data ({objectives})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(runs: list[Run]):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in runs if r.metrics]
+    cols = min(4, max(1, len(runs)))
+    rows = (len(runs) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False, sharey=True)
+    for ax, run in zip(axes.flat, runs):
+        tokens = [m["tokens_seen"] for m in run.metrics]
+        ax.plot(tokens, [m["train_loss"] for m in run.metrics], color="C0", lw=0.8, alpha=0.8, label="train batch")
+        evals = [m for m in run.metrics if "val_loss" in m]
+        ax.plot([m["tokens_seen"] for m in evals], [m["val_loss"] for m in evals], "o-", color="C3",
+                ms=3, label="validation")
+        repeats = run.metrics[-1]["epochs"]
+        label = f"{repeats:.3g} repeat" + ("" if f"{repeats:.3g}" == "1" else "s")
+        ax.set_title(f"{run.name}\n{label}" + ("" if run.summary else " (unfinished)"), fontsize=9)
+        ax.set_xlabel("tokens seen", fontsize=8)
+        ax.grid(True, alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
+    axes.flat[0].set_ylabel("loss")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _png_bytes(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def write_report(sweep_dir: str) -> list[str]:
+    """Write the table, the plots and report.html into `sweep_dir`; return the paths written."""
+    runs = load_runs(sweep_dir)
+    rows = result_rows(runs)
+    written = []
+
+    def path(name: str) -> str:
+        written.append(os.path.join(sweep_dir, name))
+        return written[-1]
+
+    table = markdown_table(rows)
+    sources = validation_sources(runs)
+    unfinished = [r.name for r in runs if r.summary is None]
+    notes = objective_notes(runs) + [f"Validation: {s}." for s in sources]
+    if unfinished:
+        notes.append(f"Unfinished runs (not in the table): {', '.join(unfinished)}.")
+    with open(path("results.md"), "w", encoding="utf-8") as f:
+        f.write("# Repetition sweep\n\n" + table + "\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    with open(path("results.csv"), "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    images = {}
+    if rows:
+        images["val_loss_vs_repeats.png"] = _png_bytes(plot_val_loss_vs_repeats(rows))
+    if any(r.metrics for r in runs):
+        images["curves.png"] = _png_bytes(plot_curves(runs))
+    for name, data in images.items():
+        with open(path(name), "wb") as f:
+            f.write(data)
+
+    with open(path("report.html"), "w", encoding="utf-8") as f:
+        f.write(html_page(rows, runs, notes, images))
+    return written
+
+
+def html_page(rows: list[dict], runs: list[Run], notes: list[str], images: dict[str, bytes]) -> str:
+    head = ["model", "unique tokens", "repeats", "tokens seen", "final train loss", "final val loss",
+            "gap (val − train)", "Δ val vs least repeated"]
+    body_rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+            r["model"], f"{r['unique_tokens']:,}", f"{r['repeats']:.4g}", f"{r['tokens_seen']:,}",
+            f"{r['final_train_loss']:.4f}", f"{r['final_val_loss']:.4f}", f"{r['gap']:+.4f}",
+            f"{r['val_loss_vs_least_repeated']:+.4f}")) + "</tr>\n"
+        for r in rows)
+    imgs = "".join(
+        f'<h2>{html.escape(name)}</h2><img alt="{html.escape(name)}" '
+        f'src="data:image/png;base64,{base64.b64encode(data).decode()}">\n'
+        for name, data in images.items())
+    first = runs[0].config
+    setup = (f"{first['config']['budget_tokens']:,} training tokens per run, batch "
+             f"{first['tokens_per_step']:,} tokens, {first['world_size']} × {first['device']}")
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Repetition sweep</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+img{{max-width:100%}}</style></head><body>
+<h1>Repetition sweep</h1>
+<p>Every run sees the same number of training tokens; only the amount of unique data, and so the
+number of times it repeats, changes. Train loss is measured on the repeated subset, exactly as
+validation loss is on held-out documents. {html.escape(setup)}.</p>
+<table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr>
+{body_rows}</table>
+<ul>{''.join(f'<li>{html.escape(n)}</li>' for n in notes)}</ul>
+{imgs}</body></html>
+"""

@@ -1,0 +1,691 @@
+"""The pretraining loop: one process, or one per device under `torchrun` (DDP, or FSDP).
+
+    python -m cleancrawl.pretrain.train --tokens tokens/ --model gpt2-tiny --budget-tokens 2e6 --out runs/base
+    torchrun --nproc-per-node 8 -m cleancrawl.pretrain.train --tokens tokens/ --model gpt2-124m ... --out runs/x
+    python -m cleancrawl.pretrain.train --tokens tokens/ --objective span-corruption --model t5-tiny ... --out runs/t5
+
+The objective (`pretrain.objectives`: a GPT on next tokens, or T5's span corruption on an
+encoder-decoder) decides the model and what a batch is; the loop only calls `model(*batch)`.
+
+Read top to bottom: the config, distributed set-up, the learning-rate schedule, checkpoints,
+evaluation, and `train`, whose body is set-up, data, model, then the loop (step, log, evaluate,
+checkpoint). A run writes into its `out` directory:
+
+    config.json      the run's config, model size, data plan and world
+    metrics.jsonl    one JSON object per logged step (see `train`)
+    checkpoint.pt    the latest checkpoint, replaced atomically
+    summary.json     written last: final train and validation loss, throughput
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.pretrain.data import DataPlan, TokenStream, batch_indices, load_corpus, plan_data, stage_tokens
+from cleancrawl.pretrain.encoder_decoder import DecoderBlock
+from cleancrawl.pretrain.model import Block
+from cleancrawl.pretrain.objectives import check_objective, make_objective
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CONFIG = "config.json"
+
+
+@dataclass
+class TrainConfig:
+    """One run. Token counts (budget, unique, validation) are raw tokens of the stream whatever
+    the objective: with span corruption a sequence consumes more raw tokens (568) than its
+    encoder input (`seq_len`, 512), and the budget, tokens seen and epochs count the 568, so that
+    runs of either objective at one budget and one unique-token count see the same text as often.
+    """
+    tokens: str                          # token directory (tokens/manifest.json); gs:// is staged locally
+    out: str                             # run directory
+    model: str = "gpt2-tiny"             # a size in pretrain.model (causal-lm) or pretrain.encoder_decoder
+    objective: str = "causal-lm"         # or "span-corruption" (T5's, on a t5-* encoder-decoder)
+    noise_density: float = 0.15          # span corruption: share of raw tokens dropped...
+    mean_noise_span: float = 3.0         # ...in spans of this mean length
+    budget_tokens: int = 200_000_000     # training tokens; steps = budget // (batch_size · tokens a sequence reads)
+    unique_tokens: int | None = None     # repeat a fixed subset of this many tokens; None: all data
+    seq_len: int | None = None           # None: the model size's; span corruption: the encoder input length
+    positions: str | None = None         # None: the model size's ("learned" or "rotary")
+    batch_size: int = 32                 # sequences per optimiser step, over all ranks
+    micro_batch: int | None = None       # sequences per forward pass per rank; None: batch / world
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1            # cosine decays to lr · this
+    warmup_steps: int | None = None      # None: 5% of the steps
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    validation_tokens: int = 262_144     # tokens evaluated each time (and held out, if need be)
+    eval_every: int = 100                # steps; the last step is always evaluated
+    log_every: int = 10
+    checkpoint_every: int = 500
+    resume: bool = False                 # continue from out/checkpoint.pt when there is one
+    stop_after_steps: int | None = None  # stop early without finishing, as if killed (tests, time slices)
+    seed: int = 0                        # model init and data order; the subset depends only on it
+    device: str = "auto"                 # "auto": cuda when available, else cpu
+    dtype: str = "auto"                  # "auto": bfloat16 autocast on cuda, float32 on cpu
+    compile: bool = False                # torch.compile the model
+    fsdp: bool = False                   # shard parameters and optimiser state (FSDP2) instead of DDP
+    peak_flops: float | None = None      # per device, for MFU; None: from the GPU table
+    prefetch: bool | None = None         # make the next micro-batch in a thread; None: on GPU only
+    tokens_cache: str = "/tmp/cleancrawl-tokens"  # where remote token directories are staged
+
+    # Fields that define what a run computes: a resume must not change them.
+    RUN_DEFINING = ("model", "objective", "noise_density", "mean_noise_span", "budget_tokens",
+                    "unique_tokens", "seq_len", "positions", "batch_size", "lr", "min_lr_ratio",
+                    "warmup_steps", "weight_decay", "betas", "grad_clip", "validation_tokens", "seed")
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices and processes
+
+# Dense bf16 tensor-core peak per device, FLOP/s, from the vendors' data sheets (no sparsity).
+PEAK_BF16_FLOPS = {
+    "H200": 989e12,
+    "GH200": 989e12,
+    "H100 PCIe": 756e12,
+    "H100 NVL": 835e12,
+    "H100": 989e12,       # SXM; matched after the PCIe and NVL names
+    "A100": 312e12,
+    "L40S": 362e12,
+    "L4": 121e12,
+    "A10G": 70e12,
+    "A10": 125e12,
+    "RTX 4090": 165e12,
+    "RTX 3090": 71e12,
+}
+
+
+def peak_flops_for(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, flops in PEAK_BF16_FLOPS.items():
+        if key in name:
+            return flops
+    return None
+
+
+@dataclass
+class World:
+    rank: int
+    local_rank: int
+    size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_world(device: str) -> World:
+    """One process per device; `torchrun` says which through RANK, LOCAL_RANK and WORLD_SIZE."""
+    rank = int(os.environ.get("RANK", 0))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    size = int(os.environ.get("WORLD_SIZE", 1))
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+        torch.backends.cuda.matmul.allow_tf32 = True  # whatever autocast leaves in fp32
+        torch.backends.cudnn.allow_tf32 = True
+    else:
+        dev = torch.device("cpu")
+    if size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", device_id=dev if use_cuda else None)
+    return World(rank, local_rank, size, dev)
+
+
+def all_reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
+    if world.size > 1:
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)
+        value = value / world.size
+    return value
+
+
+def barrier(world: World) -> None:
+    if world.size > 1:
+        dist.barrier()
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning-rate schedule
+
+
+@dataclass(frozen=True)
+class CosineSchedule:
+    """Linear warm-up to `lr`, then cosine decay to `lr · min_ratio` at `total_steps`.
+
+    A pure function of the step: the schedule's state in a checkpoint is the step itself.
+    """
+    lr: float
+    warmup_steps: int
+    total_steps: int
+    min_ratio: float
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+        cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return self.lr * (self.min_ratio + (1 - self.min_ratio) * cosine)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def model_and_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, sharded: bool):
+    """Full (unsharded) state dicts, on CPU, whatever the parallelism."""
+    if sharded:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+        return get_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return model.state_dict(), optimizer.state_dict()
+
+
+def load_model_and_optimizer_state(model, optimizer, model_state, optim_state, sharded: bool) -> None:
+    if sharded:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+        set_state_dict(model, optimizer, model_state_dict=model_state, optim_state_dict=optim_state,
+                       options=StateDictOptions(full_state_dict=True))
+        return
+    model.load_state_dict(model_state)
+    optimizer.load_state_dict(optim_state)
+
+
+def save_checkpoint(path: str, state: dict) -> None:
+    """Write to a temporary file beside `path`, then rename: a killed write leaves the old one."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    torch.save(state, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def truncate_metrics(path: str, last_step: int) -> None:
+    """Drop records past the checkpoint, so a resumed log reads as one uninterrupted run."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        kept = [line for line in f if line.strip() and json.loads(line)["step"] <= last_step]
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.writelines(kept)
+    os.replace(path + ".tmp", path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@torch.no_grad()
+def evaluate(model, stream: TokenStream, num_sequences: int, make_batch, micro_batch: int,
+             world: World, autocast) -> float:
+    """Mean loss over the stream's first `num_sequences` sequences, split over the ranks.
+
+    `make_batch(stream, indices)` is the objective's: for span corruption the masks depend only on
+    the sequence index, so every evaluation scores the same corrupted sequences.
+    Every rank runs the same number of forward passes (FSDP needs all of them in each).
+    """
+    model.eval()
+    mine = np.arange(world.rank, num_sequences, world.size)
+    total = torch.zeros(2, dtype=torch.float64, device=world.device)  # loss sum, sequences
+    for chunk in (mine[i:i + micro_batch] for i in range(0, len(mine), micro_batch)):  # training's shape
+        batch = make_batch(stream, chunk)
+        with autocast:
+            loss = model(*(t.to(world.device) for t in batch))
+        total += torch.stack([loss.double() * len(chunk), torch.tensor(float(len(chunk)), device=world.device,
+                                                                          dtype=torch.float64)])
+    if world.size > 1:
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    model.train()
+    return float(total[0] / total[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches
+
+
+class BatchLoader:
+    """Micro-batch (step, micro) of the training stream; with `prefetch`, the next one is made in a
+    background thread while this one trains. Span corruption builds its batches in numpy (~2 ms
+    for 16 t5-small sequences on one core, a fifth of a step on a fast GPU); made ahead, that
+    time is hidden. Batches are a pure function of (step, micro), so prefetching changes nothing
+    they hold, nor any random state (masks have their own generators)."""
+
+    def __init__(self, load, grad_accum: int, total_steps: int, prefetch: bool):
+        self._load, self._grad_accum, self._total_steps = load, grad_accum, total_steps
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches") if prefetch else None
+        self._pending = None  # ((step, micro), future)
+
+    def get(self, step: int, micro: int) -> list[torch.Tensor]:
+        if self._pending is not None and self._pending[0] == (step, micro):
+            batch = self._pending[1].result()
+        else:
+            batch = self._load(step, micro)
+        if self._pool is not None:
+            following = (step, micro + 1) if micro + 1 < self._grad_accum else (step + 1, 0)
+            self._pending = ((following, self._pool.submit(self._load, *following))
+                             if following[0] < self._total_steps else None)
+        return batch
+
+    def __enter__(self) -> "BatchLoader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+class StopRequested:
+    """SIGTERM/SIGUSR1 (Slurm pre-emption, `scancel`): checkpoint after this step, then exit.
+
+    A context manager: the previous handlers come back when the run ends.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self):
+        self.flag = False
+        self._previous: dict = {}
+
+    def __enter__(self) -> "StopRequested":
+        for sig in self.SIGNALS:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: no signal handling, nothing to restore
+                pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame):
+        self.flag = True
+
+    def agreed(self, world: World) -> bool:
+        """True on every rank if any rank was signalled (so that all checkpoint together)."""
+        if world.size == 1:
+            return self.flag
+        flag = torch.tensor([float(self.flag)], device=world.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+
+def log(world: World, message: str) -> None:
+    if world.is_main:
+        print(message, flush=True)
+
+
+def train(config: TrainConfig) -> dict:
+    """Train one model as configured; returns the summary (also in out/summary.json).
+
+    Each metrics record has: step (optimiser steps done), tokens_seen (raw stream tokens, see
+    TrainConfig), epochs (tokens seen over unique tokens), lr, train_loss (this step's global
+    batch), tokens_per_s and mfu (since the previous record, evaluation excluded; mfu is null
+    without a known peak), and val_loss on the steps evaluated.
+    """
+    check_objective(config)  # before anything is written
+    world = setup_world(config.device)
+    out = config.out
+
+    # ---- resume or start --------------------------------------------------------------------
+    checkpoint_path = os.path.join(out, CHECKPOINT)
+    summary_path = os.path.join(out, SUMMARY)
+    if config.resume and os.path.exists(summary_path):
+        with open(summary_path, encoding="utf-8") as f:
+            log(world, f"{out}: already finished")
+            return json.load(f)
+    if not config.resume and any(os.path.exists(os.path.join(out, n)) for n in (CHECKPOINT, METRICS)):
+        raise UserError(f"{out}: holds a run already; pass --resume to continue it or choose another --out")
+    checkpoint = None
+    if config.resume and os.path.exists(checkpoint_path):
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        check_same_run(checkpoint["config"], config)
+    if world.is_main:
+        os.makedirs(out, exist_ok=True)
+    barrier(world)
+
+    # ---- data -------------------------------------------------------------------------------
+    if "://" in config.tokens:
+        scheme, location = config.tokens.split("://", 1)
+        cache = os.path.join(config.tokens_cache, f"{scheme}_{location.strip('/').replace('/', '_')}")
+        if world.local_rank == 0:
+            stage_tokens(config.tokens, cache)
+        barrier(world)
+        tokens_dir = cache
+    else:
+        tokens_dir = config.tokens
+    corpus = load_corpus(tokens_dir)
+    objective = make_objective(config, corpus.vocab_size, corpus.eos_id)
+    make_batch = objective.batch              # (stream, indices) -> the tensors of model(*batch)
+    seq_tokens = objective.tokens_per_sequence  # raw stream tokens a sequence reads
+    plan: DataPlan = plan_data(corpus, unique_tokens=config.unique_tokens,
+                               validation_tokens=config.validation_tokens, seed=config.seed)
+    train_stream = TokenStream(corpus, plan.train, seed=config.seed, shuffle=True)
+    val_stream = TokenStream(corpus, plan.validation, seed=config.seed, shuffle=False)
+    # The same number of sequences, in a fixed order, from the training subset: the train side of
+    # the final train/validation gap, measured exactly as validation is.
+    train_eval_stream = TokenStream(corpus, plan.train, seed=config.seed, shuffle=False)
+    eval_sequences = min(config.validation_tokens // seq_tokens, objective.num_sequences(val_stream))
+    eval_sequences -= eval_sequences % world.size
+    if eval_sequences < world.size:
+        raise UserError(f"validation data of {plan.validation.num_tokens} tokens holds no whole sequence "
+                        f"of {seq_tokens} per rank; raise --validation-tokens")
+
+    micro_batch = config.micro_batch or config.batch_size // world.size
+    if config.batch_size % (micro_batch * world.size):
+        raise UserError(f"--batch-size {config.batch_size} is not a multiple of micro-batch {micro_batch} "
+                        f"× {world.size} processes")
+    grad_accum = config.batch_size // (micro_batch * world.size)
+    tokens_per_step = config.batch_size * seq_tokens
+    total_steps = config.budget_tokens // tokens_per_step
+    if total_steps < 1:
+        raise UserError(f"--budget-tokens {config.budget_tokens} is less than one step of {tokens_per_step} tokens")
+    warmup = config.warmup_steps if config.warmup_steps is not None else max(1, total_steps // 20)
+    schedule = CosineSchedule(config.lr, warmup, total_steps, config.min_lr_ratio)
+
+    # ---- model and optimiser ----------------------------------------------------------------
+    torch.manual_seed(config.seed)
+    model = objective.build_model().to(world.device)
+    raw_model = model
+    flops_per_token = objective.flops_per_token(model)
+    num_params = model.num_params()
+    use_bf16 = config.dtype == "bfloat16" or (config.dtype == "auto" and world.device.type == "cuda")
+    if config.fsdp and world.size > 1:
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        # Gather parameters in bf16 when computing in bf16 (half the traffic); reduce gradients in fp32.
+        precision = MixedPrecisionPolicy(param_dtype=torch.bfloat16 if use_bf16 else None,
+                                         reduce_dtype=torch.float32)
+        for block in [m for m in model.modules() if isinstance(m, (Block, DecoderBlock))]:
+            fully_shard(block, mp_policy=precision)
+        fully_shard(model, mp_policy=precision)
+    use_fused = world.device.type == "cuda"
+    optimizer = torch.optim.AdamW(model.optimizer_groups(config.weight_decay), lr=config.lr,
+                                  betas=tuple(config.betas), fused=use_fused)
+    if config.compile:
+        model = torch.compile(model)
+    if world.size > 1 and not config.fsdp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        model = DDP(model, device_ids=[world.local_rank] if world.device.type == "cuda" else None)
+    sharded = config.fsdp and world.size > 1
+    autocast = torch.autocast(world.device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+    peak = config.peak_flops or peak_flops_for(world.device)
+
+    start_step = 0
+    if checkpoint is not None:
+        if checkpoint["data_fingerprint"] != plan.train.fingerprint():
+            raise UserError(f"{checkpoint_path}: was trained on a different data subset than this corpus gives")
+        load_model_and_optimizer_state(raw_model, optimizer, checkpoint["model"], checkpoint["optimizer"], sharded)
+        start_step = checkpoint["step"]
+        rng_states = checkpoint["rng"]
+        set_rng_state(rng_states[world.rank % len(rng_states)])
+        log(world, f"resumed from {checkpoint_path} at step {start_step}")
+        del checkpoint
+    if world.is_main:  # records past the checkpoint (or of a run that died before its first) go
+        truncate_metrics(os.path.join(out, METRICS), start_step)
+
+    run_info = {
+        "config": config.to_dict(),
+        "objective": objective.describe(),
+        "model_config": objective.model_config.to_dict(),
+        "num_params": num_params,
+        "flops_per_token": flops_per_token,
+        "world_size": world.size,
+        "device": torch.cuda.get_device_name(world.device) if world.device.type == "cuda" else "cpu",
+        "autocast_bf16": use_bf16,
+        "micro_batch": micro_batch,
+        "grad_accum": grad_accum,
+        "total_steps": total_steps,
+        "warmup_steps": warmup,
+        "tokens_per_step": tokens_per_step,
+        "tokens_per_sequence": seq_tokens,
+        "unique_tokens": plan.unique_tokens,
+        "available_train_tokens": plan.available_train_tokens,
+        "validation_source": plan.validation_source,
+        "eval_sequences": eval_sequences,
+        "peak_flops_per_device": peak,
+    }
+    if world.is_main:
+        with open(os.path.join(out, CONFIG), "w", encoding="utf-8") as f:
+            json.dump(run_info, f, indent=2)
+    log(world, f"{config.model} ({objective.name}): {num_params / 1e6:.2f}M parameters, {total_steps} steps of "
+               f"{tokens_per_step} tokens on {world.size} × {run_info['device']}"
+               f"{' (bf16 autocast)' if use_bf16 else ''}")
+    log(world, f"training on {plan.unique_tokens} unique tokens of {plan.available_train_tokens} available: "
+               f"{total_steps * tokens_per_step / plan.unique_tokens:.2f} epochs")
+    log(world, f"validation: {plan.validation_source}")
+
+    def save(step: int) -> None:
+        model_state, optim_state = model_and_optimizer_state(raw_model, optimizer, sharded)
+        rngs = [None] * world.size
+        if world.size > 1:
+            dist.all_gather_object(rngs, rng_state())
+        else:
+            rngs = [rng_state()]
+        if world.is_main:
+            save_checkpoint(checkpoint_path, {
+                "step": step, "config": config.to_dict(), "model": model_state, "optimizer": optim_state,
+                "schedule": asdict(schedule), "rng": rngs,
+                "data_fingerprint": plan.train.fingerprint(),
+                "next_sequence": step * config.batch_size,  # the data position: a function of the step
+            })
+        barrier(world)
+
+    # ---- the loop ---------------------------------------------------------------------------
+    metrics_file = open(os.path.join(out, METRICS), "a", encoding="utf-8") if world.is_main else None
+    pin = world.device.type == "cuda"  # pinned host memory lets the copy overlap the GPU's work
+
+    def load_batch(at_step: int, micro: int) -> list[torch.Tensor]:
+        idx = batch_indices(at_step, micro, world.rank, world_size=world.size, micro_batch=micro_batch,
+                            batch_size=config.batch_size)
+        batch = make_batch(train_stream, idx)
+        return [t.pin_memory() for t in batch] if pin else list(batch)
+
+    prefetch = config.prefetch if config.prefetch is not None else world.device.type == "cuda"
+    batches = BatchLoader(load_batch, grad_accum, total_steps, prefetch)
+    model.train()
+    interval_start, interval_tokens = time.perf_counter(), 0
+    step = start_step
+    last_record: dict = {}
+    with StopRequested() as stop, batches:
+        while step < total_steps:
+            lr = schedule(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            step_loss = torch.zeros((), device=world.device)
+            for micro in range(grad_accum):
+                batch = [t.to(world.device, non_blocking=True) for t in batches.get(step, micro)]
+                with gradient_sync(raw_model if sharded else model, enabled=micro == grad_accum - 1,
+                                   sharded=sharded, world=world):
+                    with autocast:
+                        loss = model(*batch) / grad_accum
+                    loss.backward()
+                step_loss += loss.detach()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            interval_tokens += tokens_per_step
+
+            last = step == total_steps
+            evaluate_now = last or step % config.eval_every == 0
+            if last or evaluate_now or step % config.log_every == 0:
+                train_loss = float(all_reduce_mean(step_loss, world))  # waits for the GPU: only here
+                elapsed = time.perf_counter() - interval_start
+                tokens_per_s = interval_tokens / elapsed
+                record = {
+                    "step": step, "tokens_seen": step * tokens_per_step,
+                    "epochs": step * tokens_per_step / plan.unique_tokens, "lr": lr,
+                    "train_loss": train_loss, "tokens_per_s": tokens_per_s,
+                    "mfu": flops_per_token * tokens_per_s / (peak * world.size) if peak else None,
+                }
+                if evaluate_now:
+                    record["val_loss"] = evaluate(model, val_stream, eval_sequences, make_batch, micro_batch,
+                                                  world, autocast)
+                if world.is_main:
+                    metrics_file.write(json.dumps(record) + "\n")
+                    metrics_file.flush()
+                log(world, format_record(record, total_steps))
+                last_record = record
+                interval_start, interval_tokens = time.perf_counter(), 0
+            if step % config.checkpoint_every == 0 or last:
+                save(step)
+            if step % config.log_every == 0 and not last and stop.agreed(world):  # a sync: not every step
+                save(step)
+                log(world, f"stopping at step {step} on a signal; continue with --resume")
+                break
+            if config.stop_after_steps is not None and step >= config.stop_after_steps and not last:
+                log(world, f"stopping at step {step} (--stop-after-steps)")
+                break
+    if metrics_file:
+        metrics_file.close()
+    if step < total_steps:
+        return {"finished": False, "step": step}
+
+    # ---- the end: train/validation gap ----------------------------------------------------
+    train_eval_sequences = min(eval_sequences, objective.num_sequences(train_eval_stream))
+    train_eval_sequences = max(world.size, train_eval_sequences - train_eval_sequences % world.size)
+    final_train = evaluate(model, train_eval_stream, train_eval_sequences, make_batch, micro_batch, world, autocast)
+    if "val_loss" not in last_record:  # resumed from the final checkpoint: nothing logged in this process
+        last_record = {"val_loss": evaluate(model, val_stream, eval_sequences, make_batch, micro_batch, world,
+                                            autocast),
+                       "train_loss": None}
+    summary = {
+        "finished": True,
+        "model": config.model,
+        "objective": objective.name,
+        "num_params": num_params,
+        "steps": step,
+        "tokens_seen": step * tokens_per_step,
+        "unique_tokens": plan.unique_tokens,
+        "repeats": step * tokens_per_step / plan.unique_tokens,
+        "final_train_loss": final_train,
+        "final_val_loss": last_record["val_loss"],
+        "gap": last_record["val_loss"] - final_train,
+        "last_batch_train_loss": last_record.get("train_loss"),
+        "validation_source": plan.validation_source,
+        "tokens_per_s": median_throughput(os.path.join(out, METRICS)),
+        "mfu": None,
+    }
+    if peak and summary["tokens_per_s"]:
+        summary["mfu"] = flops_per_token * summary["tokens_per_s"] / (peak * world.size)
+    if world.is_main:
+        with open(summary_path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+        os.replace(summary_path + ".tmp", summary_path)
+    log(world, f"done: train {final_train:.4f}, validation {summary['final_val_loss']:.4f} "
+               f"after {summary['repeats']:.2f} epochs over {plan.unique_tokens} tokens")
+    barrier(world)
+    return summary
+
+
+def gradient_sync(model, *, enabled: bool, sharded: bool, world: World):
+    """Skip the gradient all-reduce on all but the last micro-batch of a step."""
+    if world.size == 1 or enabled:
+        if sharded:
+            model.set_requires_gradient_sync(True)
+        return nullcontext()
+    if sharded:
+        model.set_requires_gradient_sync(False)
+        return nullcontext()
+    return model.no_sync()
+
+
+def check_same_run(saved: dict, config: TrainConfig) -> None:
+    current = config.to_dict()
+    # A field the checkpoint lacks (written before the field existed) had its default.
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    ignored = {"noise_density", "mean_noise_span"} if config.objective == "causal-lm" else set()  # unused
+    changed = [k for k in TrainConfig.RUN_DEFINING
+               if k not in ignored and _normal(saved.get(k, defaults.get(k))) != _normal(current.get(k))]
+    if changed:
+        raise UserError(f"{config.out}: the checkpoint was written with different "
+                        f"{', '.join(changed)}; resume with the same options or use another --out")
+
+
+def _normal(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def median_throughput(metrics_path: str) -> float | None:
+    """Median tokens/s over the run's records, the first (compilation, warm-up) left out."""
+    if not os.path.exists(metrics_path):
+        return None
+    with open(metrics_path, encoding="utf-8") as f:
+        rates = [json.loads(line)["tokens_per_s"] for line in f if line.strip()]
+    rates = rates[1:] or rates
+    return float(np.median(rates)) if rates else None
+
+
+def format_record(record: dict, total_steps: int) -> str:
+    parts = [f"step {record['step']}/{total_steps}", f"loss {record['train_loss']:.4f}"]
+    if "val_loss" in record:
+        parts.append(f"val {record['val_loss']:.4f}")
+    parts += [f"epochs {record['epochs']:.2f}", f"lr {record['lr']:.2e}", f"{record['tokens_per_s']:,.0f} tok/s"]
+    if record["mfu"] is not None:
+        parts.append(f"MFU {100 * record['mfu']:.1f}%")
+    return " | ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cleancrawl.pretrain.cli import add_train_arguments, train_config_from_args
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cleancrawl.pretrain.train", description=__doc__.split("\n")[0])
+    add_train_arguments(parser)
+    args, filesystem_options = parser.parse_known_args(argv)  # Beam's, for --tokens s3://... (each rank)
+    try:
+        if filesystem_options:
+            from cleancrawl.corpus.shards import set_filesystem_options
+            set_filesystem_options(filesystem_options)
+        summary = train(train_config_from_args(args))
+    except UserError as err:
+        print(f"pretrain: error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0 if summary.get("finished") else 3  # 3: stopped early, continue with --resume
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""`cleancrawl tokenize`: a built corpus → token shards, one process per Parquet shard.
+
+    corpus/train/part-00000-of-00004.parquet  →  tokens/train/part-00000-of-00004.tok
+    corpus/validation/part-...parquet         →  tokens/validation/part-....tok
+    tokens/manifest.json                      written last: shards, token counts, tokenizer
+
+Train and validation stay in their own directories. Each worker is a separate process that
+loads the tokenizer once and encodes single-threaded, so throughput scales with `workers`
+(one core each). Output bytes depend only on the input shards and the tokenizer file.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pyarrow.compute as pc
+
+from cleancrawl.corpus import shards
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.tokenizer.model import load_tokenizer, prepare_output_dir, resolve_tokenizer_file, tokenizer_info
+from cleancrawl.tokenizer.token_shards import MANIFEST_NAME, SHARD_SUFFIX, TokenShardHeader, write_manifest, write_token_shard
+
+
+@dataclass
+class TokenizeConfig:
+    tokenizer: str               # tokenizer directory (or bare tokenizer.json / .model)
+    corpus: str                  # built corpus, or one split directory of Parquet shards
+    output: str                  # token directory to write
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    batch_size: int = 256        # documents encoded per call
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    split: str
+    source: str                  # Parquet shard
+    target: str                  # .tok file, absolute
+    relative: str                # .tok path relative to the output directory, for the manifest
+
+
+@dataclass
+class TokenizeResult:
+    output: str
+    manifest: dict
+    documents: int
+    tokens: int
+    text_bytes: int
+    seconds: float
+
+
+def token_shard_name(parquet_path: str) -> str:
+    base = os.path.basename(parquet_path)
+    return base.removesuffix(".parquet") + SHARD_SUFFIX
+
+
+def plan_jobs(corpus: str, output: str) -> list[ShardJob]:
+    """One job per Parquet shard, in split then shard order.
+
+    A built corpus gives both splits; a bare split directory (`out/validation`) gives one,
+    named after the directory when it is a split name, else "train". Local or remote (gs://,
+    s3://): the listing goes through `corpus.shards`, which refuses an unfinished build.
+    """
+    if "://" not in corpus:
+        corpus = os.path.normpath(corpus)  # `out/validation/.` is the validation split too
+    top = corpus.rstrip("/") or "/"
+    top_name = _basename(top)
+    jobs = []
+    for path in shards.list_shards(corpus, split=None):
+        parent = _dirname(path)
+        split = _basename(parent) if parent != top else (top_name if top_name in shards.SPLITS else "train")
+        relative = f"{split}/{token_shard_name(path)}"
+        jobs.append(ShardJob(split, path, os.path.join(output, relative), relative))
+    return jobs
+
+
+def _dirname(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "://" in path else os.path.dirname(path)
+
+
+def _basename(path: str) -> str:
+    return path.rsplit("/", 1)[-1] if "://" in path else os.path.basename(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker side: one shard at a time, one core each
+
+_worker_tokenizer = None
+_worker_progress: "mp.Queue | None" = None
+
+
+_SINGLE_THREAD_ENV = {"TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
+
+
+def _init_worker(tokenizer_path: str, progress_queue, filesystem_args: list[str] | None = None) -> None:
+    global _worker_tokenizer, _worker_progress
+    # One core per process: no rayon threads on top of the process pool.
+    os.environ.update(_SINGLE_THREAD_ENV)
+    if filesystem_args:  # a spawned process starts without the parent's remote settings
+        shards.set_filesystem_options(filesystem_args)
+    _worker_tokenizer = load_tokenizer(tokenizer_path)
+    _worker_progress = progress_queue
+
+
+@contextmanager
+def _single_threaded_here():
+    """The worker's environment, in this process, restored afterwards (HF reads it per call)."""
+    saved = {k: os.environ.get(k) for k in _SINGLE_THREAD_ENV}
+    os.environ.update(_SINGLE_THREAD_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _encoded_documents(job: ShardJob, batch_size: int, counts: dict):
+    tok = _worker_tokenizer
+    for batch in shards.iter_batches([job.source], ["text"], batch_size):
+        texts = batch.column(0).to_pylist()
+        counts["text_bytes"] += pc.sum(pc.binary_length(batch.column(0))).as_py() or 0
+        yield from tok.encode_batch(texts, num_threads=1)
+        if _worker_progress is not None:
+            _worker_progress.put(len(texts))
+
+
+def _encode_shard(job: ShardJob, batch_size: int) -> tuple[ShardJob, TokenShardHeader, int]:
+    tok = _worker_tokenizer
+    counts = {"text_bytes": 0}
+    header = write_token_shard(
+        job.target, _encoded_documents(job, batch_size, counts),
+        vocab_size=tok.vocab_size, eos_id=tok.eos_id, tokenizer_hash=tok.hash,
+    )
+    return job, header, counts["text_bytes"]
+
+
+def _encode_shard_star(args):
+    return _encode_shard(*args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver
+
+
+def _count_documents(jobs: list[ShardJob]) -> int:
+    return sum(shards.parquet_metadata(j.source).num_rows for j in jobs)
+
+
+def _run_jobs(config: TokenizeConfig, tokenizer_path: str, jobs: list[ShardJob], progress: bool) -> list:
+    from tqdm import tqdm
+
+    bar = tqdm(total=_count_documents(jobs), unit="doc", desc="tokenizing", disable=not progress, file=sys.stderr)
+    workers = max(1, min(config.workers, len(jobs)))
+    with bar:
+        if workers == 1:  # in this process: simpler to debug, no start-up cost
+            with _single_threaded_here():
+                _init_worker(tokenizer_path, None)
+                results = []
+                for job in jobs:
+                    results.append(_encode_shard(job, config.batch_size))
+                    bar.update(results[-1][1].num_docs)
+            return results
+        # spawn, not fork: the tokenizer libraries' thread pools do not survive a fork.
+        ctx = mp.get_context("spawn")
+        progress_queue = ctx.Manager().Queue() if progress else None
+        with ctx.Pool(workers, initializer=_init_worker,
+                      initargs=(tokenizer_path, progress_queue, shards.filesystem_args())) as pool:
+            pending = pool.map_async(_encode_shard_star, [(j, config.batch_size) for j in jobs], chunksize=1)
+            while not pending.ready():
+                _drain(progress_queue, bar, timeout=0.2)
+                pending.wait(0.05)
+            _drain(progress_queue, bar, timeout=0)
+            return pending.get()
+
+
+def _drain(progress_queue, bar, timeout: float) -> None:
+    if progress_queue is None:
+        return
+    try:
+        bar.update(progress_queue.get(timeout=timeout) if timeout else progress_queue.get_nowait())
+        while True:
+            bar.update(progress_queue.get_nowait())
+    except queue.Empty:
+        pass
+
+
+def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> TokenizeResult:
+    """Encode every shard of a corpus into token shards and write the manifest last.
+
+    A remote output (gs://, s3://) is written to a local staging directory first, since token
+    shards are written (and later read) as local files, then uploaded shard by shard with
+    `manifest.json` last: a token directory without a manifest is an unfinished one.
+    """
+    progress = sys.stderr.isatty() if progress is None else progress
+    tokenizer_path, _ = resolve_tokenizer_file(config.tokenizer)
+    info = tokenizer_info(load_tokenizer(tokenizer_path))
+    if info.eos_id is None:
+        raise UserError(f"{config.tokenizer}: tokenizer has no end-of-document token (<eos>, <|endoftext|>, </s>)")
+    remote_output = "://" in config.output
+    local_output = tempfile.mkdtemp(prefix="cleancrawl-tokens-") if remote_output else config.output
+    try:
+        jobs = plan_jobs(config.corpus, local_output)
+        if not jobs:
+            raise UserError(f"{config.corpus}: no Parquet shards to tokenize")
+        if remote_output:
+            prepare_remote_output(config.output, config.overwrite)
+        else:
+            prepare_output_dir(config.output, config.overwrite)
+
+        started = time.perf_counter()
+        results = _run_jobs(config, tokenizer_path, jobs, progress)
+
+        splits: dict[str, list[dict]] = {}
+        for job, header, _ in results:
+            splits.setdefault(job.split, []).append(
+                {"path": job.relative, "num_tokens": header.num_tokens, "num_docs": header.num_docs})
+        manifest = {
+            "tokenizer": {"path": os.path.abspath(config.tokenizer), "kind": info.kind, "hash": info.sha256,
+                          "vocab_size": info.vocab_size, "eos_id": info.eos_id},
+            "splits": splits,
+            "corpus": config.corpus if "://" in config.corpus else os.path.abspath(config.corpus),
+        }
+        seconds = time.perf_counter() - started  # encoding only: MB/s is the tokenizer's speed
+        write_manifest(local_output, manifest)
+        if remote_output:
+            upload_token_dir(local_output, config.output, [job.relative for job in jobs])
+    finally:
+        if remote_output:
+            shutil.rmtree(local_output, ignore_errors=True)
+    return TokenizeResult(
+        output=config.output, manifest=manifest,
+        documents=sum(h.num_docs for _, h, _ in results), tokens=sum(h.num_tokens for _, h, _ in results),
+        text_bytes=sum(b for _, _, b in results), seconds=seconds,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Remote token directories
+
+
+def prepare_remote_output(output: str, overwrite: bool) -> None:
+    """Refuse a remote prefix that holds files unless `overwrite`, then delete them."""
+    FileSystems = shards.filesystems()
+    existing = [m.path for m in FileSystems.match([output.rstrip("/") + "/**"])[0].metadata_list]
+    if existing and not overwrite:
+        raise UserError(f"{output}: holds {len(existing)} files already (use --overwrite)")
+    if existing:
+        FileSystems.delete(existing)
+
+
+def upload_token_dir(local_dir: str, output: str, relatives: list[str]) -> None:
+    """Copy the shards, then the manifest: readers look for the manifest first."""
+    FileSystems = shards.filesystems()
+    for relative in [*relatives, MANIFEST_NAME]:
+        with open(os.path.join(local_dir, relative), "rb") as source, \
+                FileSystems.create(output.rstrip("/") + "/" + relative) as target:
+            shutil.copyfileobj(source, target, 8 << 20)

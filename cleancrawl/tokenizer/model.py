@@ -1,0 +1,212 @@
+"""A trained tokenizer loaded for use: one small interface over SentencePiece and HF `tokenizers`.
+
+`train.py` writes a tokenizer directory:
+
+    tok/
+      tokenizer.model          SentencePiece kinds (the usual .model file), or
+      tokenizer.json           byte-level BPE (HuggingFace `tokenizers` format)
+      cleancrawl-tokenizer.json  kind, file, sha256, special token ids, how it was trained
+
+`load_tokenizer` accepts that directory, or a bare `tokenizer.json` / `.model` file made by
+anything else (GPT-2's tokenizer.json, T5's spiece.model), so that eval can compare them.
+
+The tokenizer hash used by token shards is the sha256 of the tokenizer file's bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from cleancrawl.corpus.errors import UserError
+
+METADATA_NAME = "cleancrawl-tokenizer.json"
+SENTENCEPIECE_FILE = "tokenizer.model"
+HF_FILE = "tokenizer.json"
+KINDS = ("sentencepiece-unigram", "sentencepiece-bpe", "byte-bpe")
+# Names an end-of-document token goes by in tokenizers we did not train (first match wins).
+_EOS_NAMES = ("<eos>", "<|endoftext|>", "</s>", "<|end_of_text|>")
+_UNK_NAMES = ("<unk>", "[UNK]", "<|unk|>")
+_PAD_NAMES = ("<pad>", "[PAD]", "<|pad|>")
+
+
+def prepare_output_dir(output: str, overwrite: bool) -> None:
+    """An empty output directory: refuse a non-empty one unless `overwrite`, then clear it."""
+    if os.path.exists(output) and os.listdir(output):
+        if not overwrite:
+            raise UserError(f"{output}: exists and is not empty (use --overwrite)")
+        shutil.rmtree(output)
+    os.makedirs(output, exist_ok=True)
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """What a tokenizer is, without loading it: enough for a manifest."""
+
+    kind: str
+    path: str             # the tokenizer file (tokenizer.model / tokenizer.json)
+    sha256: str
+    vocab_size: int
+    eos_id: int | None
+    pad_id: int | None
+    unk_id: int | None
+
+
+class SentencePieceTokenizer:
+    """A SentencePiece `.model` (unigram or BPE)."""
+
+    def __init__(self, path: str, kind: str = ""):
+        import sentencepiece as spm
+
+        self._sp = spm.SentencePieceProcessor(model_file=path)
+        self.kind = kind or f"sentencepiece-{self._sp_model_type()}"
+        self.path = path
+        self.hash = file_sha256(path)
+        self.vocab_size = self._sp.get_piece_size()
+        self.eos_id = _none_if_negative(self._sp.eos_id())
+        self.pad_id = _none_if_negative(self._sp.pad_id())
+        self.unk_id = _none_if_negative(self._sp.unk_id())
+
+    def _sp_model_type(self) -> str:
+        """unigram or bpe, for a bare .model file (a label only).
+
+        Read from the scores rather than the model proto, so as not to depend on protobuf: a
+        unigram's pieces carry log probabilities, a BPE's carry minus their merge rank.
+        """
+        normal = [i for i in range(self._sp.get_piece_size())
+                  if not (self._sp.is_control(i) or self._sp.is_unknown(i) or self._sp.is_byte(i))]
+        scores = [self._sp.get_score(i) for i in normal if self._sp.get_score(i) != 0.0]
+        return "bpe" if scores and all(s == int(s) for s in scores) else "unigram"
+
+    def encode(self, text: str) -> list[int]:
+        return self._sp.encode(text)
+
+    def encode_batch(self, texts: Sequence[str], num_threads: int = 1) -> list[list[int]]:
+        return self._sp.encode(list(texts), num_threads=num_threads)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._sp.decode([int(i) for i in ids])
+
+    def byte_token_mask(self) -> np.ndarray:
+        """True for byte-fallback pieces (<0xE3> ...)."""
+        return np.array([self._sp.is_byte(i) for i in range(self.vocab_size)], dtype=bool)
+
+    def unknown_token_mask(self) -> np.ndarray:
+        return np.array([self._sp.is_unknown(i) for i in range(self.vocab_size)], dtype=bool)
+
+
+class HFTokenizer:
+    """A HuggingFace `tokenizers` tokenizer.json (byte-level BPE, or anything else it can load)."""
+
+    def __init__(self, path: str, kind: str = ""):
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(path)
+        # Text that merely looks like "<eos>" is text: only our code inserts special tokens.
+        self._tok.encode_special_tokens = True
+        self.kind = kind or "byte-bpe"
+        self.path = path
+        self.hash = file_sha256(path)
+        self.vocab_size = self._tok.get_vocab_size(with_added_tokens=True)
+        self.eos_id = self._first_known(_EOS_NAMES)
+        self.pad_id = self._first_known(_PAD_NAMES)
+        self.unk_id = self._first_known(_UNK_NAMES)
+
+    def _first_known(self, names: Sequence[str]) -> int | None:
+        for name in names:
+            token_id = self._tok.token_to_id(name)
+            if token_id is not None:
+                return token_id
+        return None
+
+    def encode(self, text: str) -> list[int]:
+        return self._tok.encode(text, add_special_tokens=False).ids
+
+    def encode_batch(self, texts: Sequence[str], num_threads: int = 1) -> list[list[int]]:
+        # Thread count is set process-wide by TOKENIZERS_PARALLELISM / RAYON_NUM_THREADS.
+        return [e.ids for e in self._tok.encode_batch_fast(list(texts), add_special_tokens=False)]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._tok.decode([int(i) for i in ids], skip_special_tokens=False)
+
+    def byte_token_mask(self) -> np.ndarray:
+        """True for tokens that are raw bytes rather than whole characters.
+
+        A byte-level BPE has no fallback as such; the equivalent is a token that is not valid
+        UTF-8 on its own (a lone byte, or part of a multi-byte character), which decodes to U+FFFD.
+        """
+        mask = np.zeros(self.vocab_size, dtype=bool)
+        for i in range(self.vocab_size):
+            mask[i] = self._tok.decode([i], skip_special_tokens=False) == "\ufffd" and self._tok.id_to_token(i) != "\ufffd"
+        return mask
+
+    def unknown_token_mask(self) -> np.ndarray:
+        mask = np.zeros(self.vocab_size, dtype=bool)
+        if self.unk_id is not None:
+            mask[self.unk_id] = True
+        return mask
+
+
+Tokenizer = SentencePieceTokenizer | HFTokenizer
+
+
+def _none_if_negative(value: int) -> int | None:
+    return None if value < 0 else value
+
+
+def resolve_tokenizer_file(path: str) -> tuple[str, str]:
+    """(tokenizer file, kind or "") for a tokenizer directory or file; UserError if none."""
+    if os.path.isdir(path):
+        meta_path = os.path.join(path, METADATA_NAME)
+        if os.path.exists(meta_path):
+            with open(meta_path, encoding="utf-8") as f:
+                meta = json.load(f)
+            return os.path.join(path, meta["file"]), meta["kind"]
+        for name in (HF_FILE, SENTENCEPIECE_FILE):
+            if os.path.exists(os.path.join(path, name)):
+                return os.path.join(path, name), ""
+        models = sorted(n for n in os.listdir(path) if n.endswith(".model"))
+        if models:
+            return os.path.join(path, models[0]), ""
+        raise UserError(f"{path}: no tokenizer here (expected {HF_FILE}, {SENTENCEPIECE_FILE} or {METADATA_NAME})")
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such tokenizer file or directory")
+    return path, _kind_from_sibling_metadata(path)
+
+
+def _kind_from_sibling_metadata(file_path: str) -> str:
+    """The kind recorded beside a tokenizer file written by `train`, or "" when there is none."""
+    meta_path = os.path.join(os.path.dirname(os.path.abspath(file_path)), METADATA_NAME)
+    if not os.path.exists(meta_path):
+        return ""
+    with open(meta_path, encoding="utf-8") as f:
+        meta = json.load(f)
+    return meta["kind"] if meta.get("file") == os.path.basename(file_path) else ""
+
+
+def load_tokenizer(path: str) -> Tokenizer:
+    """Load a tokenizer directory written by `train`, or a bare tokenizer.json / .model file."""
+    file_path, kind = resolve_tokenizer_file(path)
+    if file_path.endswith(".json"):
+        return HFTokenizer(file_path, kind)
+    return SentencePieceTokenizer(file_path, kind)
+
+
+def tokenizer_info(tok: Tokenizer) -> TokenizerInfo:
+    return TokenizerInfo(
+        kind=tok.kind, path=tok.path, sha256=tok.hash, vocab_size=tok.vocab_size,
+        eos_id=tok.eos_id, pad_id=tok.pad_id, unk_id=tok.unk_id,
+    )

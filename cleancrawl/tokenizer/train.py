@@ -1,0 +1,262 @@
+"""Train a tokenizer on a built corpus: SentencePiece (unigram, BPE) or GPT-2-style byte-level BPE.
+
+Documents stream from the Parquet shards; nothing but the sample is held in memory. The
+sample is reproducible: a document is kept when a keyed hash of its text falls under
+`sample_bytes / corpus_bytes` (corpus bytes estimated from Parquet metadata, so no extra
+pass), and the sample stops at `sample_bytes` — the same corpus and seed always give the same
+sample, whatever the machine.
+
+Lossless by default, so that decode(encode(text)) == text:
+  - SentencePiece: identity normalisation (no NFKC), whitespace kept as is, byte fallback on
+    (characters outside the vocabulary become <0xNN> pieces instead of <unk>), and "\\n" a
+    piece of its own (training sentences are lines, so newline would otherwise always fall
+    back to a byte). Ids follow T5: <pad>=0, <eos>=1, <unk>=2; sentinels are control symbols.
+  - byte-bpe: GPT-2's recipe: bytes mapped to printable unicode, GPT-2's pre-tokenisation
+    regex, merges learned over bytes, so no input is ever unknown.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+from cleancrawl.corpus import shards
+from cleancrawl.corpus.errors import UserError
+from cleancrawl.tokenizer.model import (
+    HF_FILE, KINDS, METADATA_NAME, SENTENCEPIECE_FILE, file_sha256, load_tokenizer, prepare_output_dir,
+)
+
+PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
+
+
+@dataclass
+class TrainConfig:
+    corpus: str                         # built corpus (its train split is used) or a directory of Parquet shards
+    output: str                         # tokenizer directory to write
+    kind: str = "sentencepiece-unigram"
+    vocab_size: int = 32000
+    sample_bytes: int | None = 1_000_000_000  # at most this many UTF-8 bytes of text; None = all
+    seed: int = 0
+    byte_fallback: bool = True          # SentencePiece only (byte-bpe never needs it)
+    pad: bool = True                    # add <pad>
+    unk: bool = False                   # byte-bpe: add <unk> (never produced); SentencePiece always has one
+    sentinels: int = 0                  # <extra_id_0> ... for T5-style span corruption
+    character_coverage: float = 0.9995  # SentencePiece: characters below this coverage go to bytes/unk
+    normalization: str = "identity"     # SentencePiece normalisation rule; "nmt_nfkc" is T5's (lossy)
+    max_sentence_bytes: int = 16384     # SentencePiece: longer lines are split
+    min_frequency: int = 2              # byte-bpe: a pair must occur this often to be merged
+    # SentencePiece's result depends on its thread count (work is split per thread), so the
+    # default is a fixed number, not this machine's cores: same corpus → same file anywhere.
+    threads: int = 16
+    overwrite: bool = False
+    verbose: bool = False               # trainer logs on stderr
+
+
+@dataclass
+class SampleStats:
+    documents_read: int = 0
+    documents_sampled: int = 0
+    bytes_sampled: int = 0
+    sentences: int = 0                  # SentencePiece training lines
+    corpus_bytes_estimate: int = 0
+    keep_probability: float = 1.0
+
+
+@dataclass
+class TrainResult:
+    output: str
+    kind: str
+    file: str
+    sha256: str
+    vocab_size: int
+    special_tokens: dict
+    sample: SampleStats
+    seconds: float
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling
+
+
+def estimate_text_bytes(paths: list[str]) -> int:
+    """Uncompressed size of the `text` column over all shards, from Parquet footers only."""
+    total = 0
+    for path in paths:
+        meta = shards.parquet_metadata(path)
+        text_col = meta.schema.names.index("text")
+        for rg in range(meta.num_row_groups):
+            total += meta.row_group(rg).column(text_col).total_uncompressed_size
+    return total
+
+
+def _hash_fraction(text: str, seed: int) -> float:
+    """A uniform number in [0, 1) fixed by (text, seed): the sampling coin for one document."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8,
+                             key=seed.to_bytes(8, "little")).digest()
+    return int.from_bytes(digest, "little") / 2**64
+
+
+def sample_documents(paths: list[str], sample_bytes: int | None, seed: int, stats: SampleStats,
+                     progress: bool = False) -> Iterator[str]:
+    """Stream the texts of a reproducible sample of at most `sample_bytes` UTF-8 bytes."""
+    from tqdm import tqdm
+
+    stats.corpus_bytes_estimate = estimate_text_bytes(paths)
+    if sample_bytes and stats.corpus_bytes_estimate > sample_bytes:
+        stats.keep_probability = sample_bytes / stats.corpus_bytes_estimate
+    bar = tqdm(total=stats.corpus_bytes_estimate, unit="B", unit_scale=True, desc="reading corpus",
+               disable=not progress, file=sys.stderr)
+    with bar:
+        for text in shards.iter_texts(paths):
+            stats.documents_read += 1
+            n_bytes = len(text.encode("utf-8"))
+            bar.update(n_bytes)
+            if stats.keep_probability < 1.0 and _hash_fraction(text, seed) >= stats.keep_probability:
+                continue
+            if sample_bytes and stats.bytes_sampled + n_bytes > sample_bytes:
+                if stats.bytes_sampled >= sample_bytes * 0.99:
+                    break
+                continue  # too big to fit what is left; a smaller one further on may
+            stats.documents_sampled += 1
+            stats.bytes_sampled += n_bytes
+            yield text
+
+
+def training_sentences(texts: Iterator[str], max_bytes: int, stats: SampleStats) -> Iterator[str]:
+    """Documents → SentencePiece training lines: non-empty lines, over-long ones split."""
+    max_chars = max_bytes // 4  # a character is at most 4 UTF-8 bytes
+    for text in texts:
+        for line in text.split("\n"):
+            if not line:
+                continue
+            for start in range(0, len(line), max_chars):
+                stats.sentences += 1
+                yield line[start: start + max_chars]
+
+
+# ---------------------------------------------------------------------------------------------
+# Trainers
+
+
+def _sentinel_names(n: int) -> list[str]:
+    return [f"<extra_id_{i}>" for i in range(n)]
+
+
+def _train_sentencepiece(config: TrainConfig, texts: Iterator[str], stats: SampleStats) -> bytes:
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=training_sentences(texts, config.max_sentence_bytes, stats),
+            model_writer=model,
+            model_type=config.kind.removeprefix("sentencepiece-"),
+            vocab_size=config.vocab_size,
+            character_coverage=config.character_coverage,
+            byte_fallback=config.byte_fallback,
+            normalization_rule_name=config.normalization,
+            remove_extra_whitespaces=config.normalization != "identity",
+            allow_whitespace_only_pieces=True,
+            split_digits=False,
+            max_sentence_length=config.max_sentence_bytes,
+            input_sentence_size=0,  # the sample is already bounded by sample_bytes
+            pad_id=0 if config.pad else -1, eos_id=1 if config.pad else 0, unk_id=2 if config.pad else 1,
+            bos_id=-1, pad_piece=PAD, eos_piece=EOS, unk_piece=UNK,
+            control_symbols=_sentinel_names(config.sentinels),
+            user_defined_symbols=["\n"],
+            num_threads=config.threads,
+            minloglevel=0 if config.verbose else 2,
+        )
+    except RuntimeError as err:  # e.g. "Vocabulary size is too high for this corpus"
+        raise UserError(f"SentencePiece training failed: {str(err).strip().splitlines()[-1]}") from None
+    return model.getvalue()
+
+
+def _train_byte_bpe(config: TrainConfig, texts: Iterator[str], progress: bool) -> str:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    special = ([PAD] if config.pad else []) + [EOS] + ([UNK] if config.unk else [])
+    special += _sentinel_names(config.sentinels)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=config.vocab_size,
+        min_frequency=config.min_frequency,
+        special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=progress,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return tok.to_str(pretty=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _check_config(config: TrainConfig) -> None:
+    if config.kind not in KINDS:
+        raise UserError(f"unknown tokenizer kind {config.kind!r} (choose from {', '.join(KINDS)})")
+    if config.vocab_size < 300 and (config.kind == "byte-bpe" or config.byte_fallback):
+        raise UserError(f"--vocab-size {config.vocab_size} is too small: 256 byte tokens come first")
+    if config.sample_bytes is not None and config.sample_bytes <= 0:
+        raise UserError("--sample-bytes must be positive")
+
+
+def train_tokenizer(config: TrainConfig, progress: bool | None = None) -> TrainResult:
+    """Train one tokenizer from a corpus and write it, with its metadata, to `config.output`."""
+    _check_config(config)
+    progress = sys.stderr.isatty() if progress is None else progress
+    paths = shards.list_shards(config.corpus, split="train")
+    if not paths:
+        raise UserError(f"{config.corpus}: no Parquet shards to train on")
+    prepare_output_dir(config.output, config.overwrite)
+    stats = SampleStats()
+    texts = sample_documents(paths, config.sample_bytes, config.seed, stats, progress)
+    started = time.perf_counter()
+    if config.kind == "byte-bpe":
+        file_name = HF_FILE
+        _write_atomic(os.path.join(config.output, file_name), _train_byte_bpe(config, texts, progress).encode("utf-8"))
+    else:
+        file_name = SENTENCEPIECE_FILE
+        _write_atomic(os.path.join(config.output, file_name), _train_sentencepiece(config, texts, stats))
+    seconds = time.perf_counter() - started
+    if stats.documents_sampled == 0:
+        raise UserError(f"{config.corpus}: no text to train on")
+
+    tok = load_tokenizer(os.path.join(config.output, file_name))
+    result = TrainResult(
+        output=config.output, kind=config.kind, file=file_name, sha256=file_sha256(tok.path),
+        vocab_size=tok.vocab_size,
+        special_tokens={"pad": tok.pad_id, "eos": tok.eos_id, "unk": tok.unk_id,
+                        "sentinels": _sentinel_names(config.sentinels)},
+        sample=stats, seconds=round(seconds, 3),
+    )
+    _write_metadata(config, result)
+    return result
+
+
+def _write_metadata(config: TrainConfig, result: TrainResult) -> None:
+    training = asdict(config)
+    training.pop("overwrite")
+    training.pop("verbose")
+    meta = {
+        "kind": result.kind, "file": result.file, "sha256": result.sha256, "vocab_size": result.vocab_size,
+        "special_tokens": result.special_tokens,
+        "training": {"config": training, "sample": asdict(result.sample), "seconds": result.seconds},
+    }
+    _write_atomic(os.path.join(config.output, METADATA_NAME),
+                  (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8"))
