@@ -3,39 +3,67 @@
 Beam). Not part of the package."""
 import hashlib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from cleancrawl.corpus.sentences import split_sentences
 
 
-def reference_clean_page(text, min_words_per_line=5, min_num_sentences=3, max_word_length=1000):
-    """The reference's rules read literally, Punkt on every kept line (the oracle)."""
+def reference_clean_page(text, min_words_per_line=5, min_num_sentences=3, max_word_length=1000,
+                         counter_inc_fn=None):
+    """The reference's rules read literally, Punkt on every kept line (the oracle).
+
+    `counter_inc_fn(name)` is called exactly where TFDS c4_utils.clean_page (v3.1.0) increments
+    its Beam counters (`line-filtered:too_long_word`, ..., `line-passed`, `filtered:loremipsum`,
+    `passed`); `reference_counters(text)` collects them."""
+    inc = counter_inc_fn or (lambda name, amt=1: None)
     citation = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
     policy = ["terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"]
     valid, sentences = [], 0
     for line in text.splitlines():
         line = line.strip()
         if any(len(w) > max_word_length for w in line.split()):
+            inc("line-filtered:too_long_word")
             continue
         line = citation.sub("", line)
         if not line.endswith((".", "?", "!", '"')) or line.endswith("..."):
+            inc("line-filtered:no_endmark")
             continue
         if len(line.split()) < min_words_per_line:
+            inc("line-filtered:too_short")
             continue
         lower = line.lower()
         if "lorem ipsum" in lower:
+            inc("filtered:loremipsum")
             return None
         if "javascript" in lower:
+            inc("line-filtered:javascript")
             continue
         if "{" in line:
+            inc("filtered:squigglybracket")
             return None
         if any(p in lower for p in policy):
+            inc("line-filtered:policy")
             continue
         sentences += len(split_sentences(line))
         valid.append(line)
+        inc("line-passed")
     if sentences < min_num_sentences:
+        inc("filtered:too_few_sentences")
         return None
+    inc("passed")
     return "\n".join(valid).strip()
+
+
+def reference_counters(texts, **kw) -> Counter:
+    """The reference's clean-page counters summed over `texts`."""
+    counts = Counter()
+
+    def inc(name, amt=1):
+        counts[name] += amt
+
+    for text in texts:
+        reference_clean_page(text, counter_inc_fn=inc, **kw)
+    return counts
 
 
 def _md5(text):

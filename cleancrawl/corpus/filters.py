@@ -62,7 +62,9 @@ class C4Cleaner:
     """Callable stage: Document → cleaned Document, or Drop with the page rule that fired.
 
     `line_counts` accumulates the lines removed by each rule (and kept lines under `kept`)
-    over every call, for the stats.
+    over every call, for the stats — the same counts as the reference's counters: a line that
+    passed counts as kept (`line-passed`) even when a later line drops the page, and the
+    lines after a page-dropping line are not counted at all.
     """
 
     stage = STAGE
@@ -100,11 +102,13 @@ class C4Cleaner:
                 continue
             lower = line.lower()
             if "lorem ipsum" in lower:
+                counts["kept"] += len(kept)  # C4 counts `line-passed` per line as it goes
                 return None, "lorem_ipsum"
             if "javascript" in lower:
                 counts["javascript"] += 1
                 continue
             if "{" in line:
+                counts["kept"] += len(kept)
                 return None, "curly_bracket"
             if any(p in lower for p in POLICY_SUBSTRINGS):
                 counts["policy"] += 1

@@ -3,7 +3,7 @@ the reference `clean_page` (Punkt on every kept line, no shortcuts) on every rea
 import pytest
 
 from cleancrawl.corpus.filters import C4Cleaner, CleanConfig
-from c4_reference import reference_clean_page
+from c4_reference import reference_clean_page, reference_counters
 
 GOOD = "This is a perfectly ordinary sentence of text."
 
@@ -111,3 +111,45 @@ def test_agrees_with_reference_on_pages_with_few_lines(sample_documents):
             assert cleaner.clean_text(text)[0] == reference_clean_page(text), doc.url
             checked += 1
     assert checked == 2 * len(sample_documents)
+
+
+# ------------------------------------------------------------------ line counters (C4's `line-passed` etc.)
+
+# Our rule names → the reference's counter names (TFDS c4_utils.clean_page, v3.1.0).
+REFERENCE_COUNTER = {"too_long_word": "line-filtered:too_long_word", "no_end_mark": "line-filtered:no_endmark",
+                     "too_few_words": "line-filtered:too_short", "javascript": "line-filtered:javascript",
+                     "policy": "line-filtered:policy", "kept": "line-passed"}
+
+
+def _as_reference(line_counts):
+    return {REFERENCE_COUNTER[rule]: n for rule, n in line_counts.items() if n}
+
+
+def _reference_line_counters(texts):
+    return {k: n for k, n in reference_counters(texts).items() if k.startswith("line-")}
+
+
+@pytest.mark.parametrize("breaker", ["Lorem ipsum dolor sit amet, consectetur adipiscing.",
+                                     "var x = { a: 1, b: 2 } is an object here."])
+def test_lines_passed_before_a_page_drop_count_as_kept(breaker):
+    cleaner = C4Cleaner()
+    text = page(GOOD, "Menu", GOOD, breaker, GOOD, "After the drop: never seen")
+    assert cleaner.clean_text(text)[0] is None
+    # Two lines passed and one was filtered before the page-dropping line; nothing after it counts.
+    assert dict(cleaner.line_counts) == {"kept": 2, "no_end_mark": 1}
+    assert _as_reference(cleaner.line_counts) == _reference_line_counters([text])
+
+
+def test_line_counters_equal_the_references_on_every_real_sample_page(sample_documents):
+    cleaner = C4Cleaner()
+    texts = [d.text for d in sample_documents]
+    # The real pages, plus each of them broken mid-scan by a "{" or "lorem ipsum" line after half its lines.
+    for doc in sample_documents[:60]:
+        lines = doc.text.splitlines()
+        half = len(lines) // 2
+        texts.append("\n".join(lines[:half] + ["Here is { some code } in a sentence."] + lines[half:]))
+        texts.append("\n".join(lines[:half] + ["Lorem ipsum dolor sit amet, consectetur elit."] + lines[half:]))
+    for text in texts:
+        cleaner.clean_text(text)
+    assert _as_reference(cleaner.line_counts) == _reference_line_counters(texts)
+    assert cleaner.line_counts["kept"] > 0
