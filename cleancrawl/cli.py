@@ -55,7 +55,8 @@ def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
             set_filesystem_options(unknown)
         return int(args.func(args) or 0)
     except UserError as err:
-        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
+        from cleancrawl.corpus.safe_text import safe  # messages name files and URLs from the data
+        print(f"{parser.prog} {args.command}: error: {safe(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

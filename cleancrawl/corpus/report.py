@@ -21,6 +21,8 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from cleancrawl.corpus.safe_text import safe
+
 STAGE_LABELS = {"url_dedup": "URL dedup", "langid": "language ID"}
 
 
@@ -57,7 +59,7 @@ def fmt(value) -> str:
         if abs(value) >= 10:
             return f"{value:.1f}"
         return f"{value:.3g}" if abs(value) >= 0.01 else f"{value:.2e}"
-    return str(value)
+    return safe(value)  # crawl data (domains, URLs, subreddits, file names): no control characters
 
 
 def share(n: int | None, total: int | None) -> str:
@@ -380,7 +382,8 @@ def sections(doc) -> list[Section]:
 
 def render_table(table: Table) -> str:
     cells = [[fmt(v) for v in row] for row in table.rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(table.headers)]
+    headers = [safe(h) for h in table.headers]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
     # Numbers right-aligned, words left; the first column (the row's label) always left.
     numeric_column = [i > 0 and any(_is_numberish(r[i]) for r in cells) for i in range(len(widths))]
 
@@ -389,10 +392,10 @@ def render_table(table: Table) -> str:
             v.rjust(w) if i and (_is_numberish(v) or (header and numeric_column[i])) else v.ljust(w)
             for i, (v, w) in enumerate(zip(values, widths))).rstrip()
 
-    out = [table.title, line(table.headers, header=True), "  ".join("─" * w for w in widths)]
+    out = [safe(table.title), line(headers, header=True), "  ".join("─" * w for w in widths)]
     out += [line(r) for r in cells] or ["(none)"]
     if table.note:
-        out.append(table.note)
+        out.append(safe(table.note))
     return "\n".join(out)
 
 
@@ -401,7 +404,7 @@ def _is_numberish(text: str) -> bool:
 
 
 def render_text(doc) -> str:
-    header = "  ".join(f"[{c['name']}] {c['path']}" for c in doc["corpora"])
+    header = "  ".join(f"[{safe(c['name'])}] {safe(c['path'])}" for c in doc["corpora"])
     blocks = [header]
     for section in sections(doc):
         for table in section.tables:
@@ -437,15 +440,20 @@ def _colour(i: int) -> str:
     return COLOURS[i % len(COLOURS)]
 
 
+def _label(text) -> str:
+    """Data as a plot label: control characters escaped, `$` not read as mathtext."""
+    return safe(text).replace("$", r"\$")
+
+
 def _grouped_barh(ax, labels: list[str], series: list[tuple[str, list[float], int]], xlabel: str) -> None:
     """Horizontal bars, one group per label (top to bottom), one bar per (name, values, colour)."""
     n = max(1, len(series))
     height = 0.8 / n
     for i, (name, values, colour) in enumerate(series):
         ys = [j + (i - (n - 1) / 2) * height for j in range(len(labels))]
-        ax.barh(ys, values, height=height, label=name, color=_colour(colour))
+        ax.barh(ys, values, height=height, label=_label(name), color=_colour(colour))
     ax.set_yticks(range(len(labels)))
-    ax.set_yticklabels(labels)
+    ax.set_yticklabels([_label(l) for l in labels])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.grid(axis="x", alpha=0.3)
@@ -479,7 +487,7 @@ def plot_funnel(corpora, plt):
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
         ax.set_xlabel("% of documents read")
-        ax.set_title(c["name"])
+        ax.set_title(_label(c["name"]))
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=9, frameon=False)
     fig.suptitle("Documents left after each stage")
@@ -533,7 +541,7 @@ def _log_histograms(ax, items, xlabel: str) -> None:
         if not hist or not hist["count"]:
             continue
         xs, ys, below = _share_per_decade(hist)
-        label = name + (f" ({100 * below:.0f}% below 1)" if below else "")
+        label = _label(name) + (f" ({100 * below:.0f}% below 1)" if below else "")
         if ys:
             ax.stairs(ys, xs, label=label, color=_colour(i), linewidth=1.8, fill=len(items) == 1, alpha=0.8)
         highest = max(highest, xs[-1])
@@ -611,9 +619,9 @@ def plot_months(corpora, plt):
         counts = c["contents"]["months"]
         total = sum(counts.values()) or 1
         xs = [j + (i - (n - 1) / 2) * width for j in range(len(months))]
-        ax.bar(xs, [100 * counts.get(m, 0) / total for m in months], width=width, color=_colour(i), label=c["name"])
+        ax.bar(xs, [100 * counts.get(m, 0) / total for m in months], width=width, color=_colour(i), label=_label(c["name"]))
     ax.set_xticks(range(len(months)))
-    ax.set_xticklabels(months, rotation=45 if len(months) > 6 else 0, ha="right" if len(months) > 6 else "center")
+    ax.set_xticklabels([_label(m) for m in months], rotation=45 if len(months) > 6 else 0, ha="right" if len(months) > 6 else "center")
     ax.set_ylabel("% of documents")
     ax.set_title("Documents by crawl month")
     ax.grid(axis="y", alpha=0.3)
@@ -628,7 +636,7 @@ def plot_duplicates(corpora, plt):
     largest = 2
     for i, c in _with(corpora, lambda c: c["duplicates"] and c["duplicates"]["sizes"]):
         sizes = sorted(int(s) for s in c["duplicates"]["sizes"])
-        ax.plot(sizes, [c["duplicates"]["sizes"][str(s)] for s in sizes], "o-", color=_colour(i), label=c["name"])
+        ax.plot(sizes, [c["duplicates"]["sizes"][str(s)] for s in sizes], "o-", color=_colour(i), label=_label(c["name"]))
         largest = max(largest, sizes[-1])
     if largest > 20:
         ax.set_xscale("log")
@@ -698,21 +706,26 @@ window.addEventListener('load', function () {
 """
 
 
+def _h(text) -> str:
+    """Data as HTML text: control and bidi characters as visible escapes, then HTML-escaped."""
+    return html.escape(safe(text), quote=True)
+
+
 def _html_table(table: Table) -> str:
     texts = [[fmt(v) for v in row] for row in table.rows]
     wordy = [i > 0 and not any(_is_numberish(r[i]) for r in texts if r[i] != "–") and any(r[i] != "–" for r in texts)
              for i in range(len(table.headers))]
-    head = "".join(f'<th{" class=text" if w else ""}>{html.escape(h)}</th>' for h, w in zip(table.headers, wordy))
+    head = "".join(f'<th{" class=text" if w else ""}>{_h(h)}</th>' for h, w in zip(table.headers, wordy))
     body = []
     for row in table.rows:
         cells = []
         for value in row:
-            text = html.escape(fmt(value))
+            text = _h(fmt(value))
             cls = ' class="bad"' if value is False else (' class="text"' if not _is_numberish(text) else "")
             cells.append(f"<td{cls}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    note = f'<p class="note">{html.escape(table.note)}</p>' if table.note else ""
-    return (f"<h3>{html.escape(table.title)}</h3><table><thead><tr>{head}</tr></thead>"
+    note = f'<p class="note">{_h(table.note)}</p>' if table.note else ""
+    return (f"<h3>{_h(table.title)}</h3><table><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body) or '<tr><td>(none)</td></tr>'}</tbody></table>{note}")
 
 
@@ -724,25 +737,25 @@ def write_html(doc, folder: str) -> str:
     parts = []
     all_sections = sections(doc)
     for section in all_sections:
-        block = [f'<h2 id="{section.key}">{html.escape(section.title)}</h2>']
+        block = [f'<h2 id="{section.key}">{_h(section.title)}</h2>']
         block += [_html_table(t) for t in section.tables]
         if section.plot is not None:
             fig = section.plot(corpora, plt)
             name = f"{section.key}.png"
             fig.savefig(os.path.join(folder, name), dpi=100, bbox_inches="tight")
             plt.close(fig)
-            block.append(f'<img src="{name}" alt="{html.escape(section.title)}">')
+            block.append(f'<img src="{name}" alt="{_h(section.title)}">')
         parts.append("\n".join(block))
     legend = "".join(
         f'<span class="corpus"><span class="swatch" style="background:{_colour(i)}"></span>'
-        f"<b>{html.escape(c['name'])}</b> <code>{html.escape(c['path'])}</code></span>" for i, c in enumerate(corpora))
-    nav = "".join(f'<a href="#{s.key}">{html.escape(s.title.split(":")[0])}</a>' for s in all_sections)
+        f"<b>{_h(c['name'])}</b> <code>{_h(c['path'])}</code></span>" for i, c in enumerate(corpora))
+    nav = "".join(f'<a href="#{s.key}">{_h(s.title.split(":")[0])}</a>' for s in all_sections)
     title = "cleancrawl stats: " + " vs ".join(c["name"] for c in corpora)
     page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{_h(title)}</title>
 <style>{_CSS}</style></head>
 <body>
-<h1>{html.escape(title)}</h1>
+<h1>{_h(title)}</h1>
 <p>{legend}</p>
 <nav>{nav}</nav>
 {"".join(parts)}

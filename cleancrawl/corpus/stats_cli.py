@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from cleancrawl.corpus import report
+from cleancrawl.corpus.safe_text import safe
 from cleancrawl.corpus.stats import DEFAULT_TOP_K, StatsConfig, corpus_stats
 
 
@@ -32,13 +33,13 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(report.render_text(doc))
     if args.json:
         report.write_json(doc, args.json)
-        print(f"wrote {args.json}", file=sys.stderr)
+        print(f"wrote {safe(args.json)}", file=sys.stderr)
     if args.html:
         index = report.write_html(doc, args.html)
-        print(f"wrote {index}", file=sys.stderr)
+        print(f"wrote {safe(index)}", file=sys.stderr)
     problems = [p for c in doc["corpora"] for p in c["problems"]]
     for problem in problems:
-        print(f"cleancrawl stats: warning: {problem}", file=sys.stderr)
+        print(f"cleancrawl stats: warning: {safe(problem)}", file=sys.stderr)
     return 1 if problems and args.strict else 0
 
 

@@ -11,6 +11,7 @@ import json
 import sys
 
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.safe_text import safe
 from cleancrawl.pipelines.config import add_build_arguments, config_from_args
 
 
@@ -55,13 +56,13 @@ def print_summary(stats: dict, output: str, out=None) -> None:
           f"dropped {totals['dropped']} ({'balanced' if totals['balanced'] else 'UNBALANCED'})", file=out)
     for step in stats["funnel"]:
         if step["dropped"]:
-            reasons = ", ".join(f"{r} {n}" for r, n in step["reasons"].items())
+            reasons = safe(", ".join(f"{r} {n}" for r, n in step["reasons"].items()))
             print(f"  {step['stage']:<10} {step['in']:>8} → {step['out']:<8} dropped: {reasons}", file=out)
     for split, info in stats["splits"].items():
         print(f"  {split}: {info.get('documents', 0)} documents in {info.get('shards', 0)} shard(s)", file=out)
     for error in stats["file_errors"]:
-        print(f"  unreadable: {error['file']}: {error['reason']} ({error['detail']})", file=out)
-    print(f"wrote {output}/ (stats.json, _SUCCESS)", file=out)
+        print(safe(f"  unreadable: {error['file']}: {error['reason']} ({error['detail']})"), file=out)
+    print(f"wrote {safe(output)}/ (stats.json, _SUCCESS)", file=out)
 
 
 def _run(args: argparse.Namespace) -> int:

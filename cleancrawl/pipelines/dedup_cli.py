@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 
+from cleancrawl.corpus.safe_text import safe
 from cleancrawl.pipelines.cli import add_workers_argument, with_direct_workers
 from cleancrawl.pipelines.dedup_config import DedupRunConfig, add_minhash_arguments, dedup_config_from_args
 
@@ -24,13 +25,13 @@ def print_summary(stats: dict, output: str) -> None:
     print(f"read {totals['read']} documents; kept {totals['kept']}, dropped {totals['dropped']} "
           f"({'balanced' if totals['balanced'] else 'UNBALANCED'})")
     for reason, slot in stats["dropped"].get("dedup", {}).items():
-        print(f"  dedup/{reason}: {slot['documents']} documents, {slot['bytes']} bytes")
+        print(f"  dedup/{safe(reason)}: {slot['documents']} documents, {slot['bytes']} bytes")
     events = stats["events"].get("dedup", {})
     if "minhash:clusters" in events:
         print(f"  minhash: {events['minhash:clusters']} clusters, "
               f"{events.get('minhash:candidate_pairs', 0)} candidate pairs, "
               f"{events.get('minhash:verified_pairs', events.get('minhash:candidate_pairs', 0))} kept as duplicates")
-    print(f"wrote {output}/ (train/, validation/, duplicates/, stats.json, _SUCCESS)")
+    print(f"wrote {safe(output)}/ (train/, validation/, duplicates/, stats.json, _SUCCESS)")
 
 
 def _run(args: argparse.Namespace) -> int:

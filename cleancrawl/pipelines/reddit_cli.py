@@ -14,6 +14,7 @@ import argparse
 import sys
 
 from cleancrawl.corpus.reddit import LinkFilter, UrlTableConfig, build_url_table
+from cleancrawl.corpus.safe_text import safe
 
 
 def add_reddit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,10 +78,10 @@ def print_summary(stats: dict, output: str, out=None) -> None:
     for reason, n in stats["skipped"].items():
         print(f"  skipped   {reason:<18} {n}", file=out)
     for error in stats["file_errors"]:
-        print(f"  unreadable: {error['file']}: {error['reason']} ({error['detail']})", file=out)
+        print(safe(f"  unreadable: {error['file']}: {error['reason']} ({error['detail']})"), file=out)
     print(f"{t['urls']} distinct URLs; kept {t['urls_kept']} with score >= {stats['config']['link_filter']['min_score']} "
           f"({t['urls_below_min_score']} below)", file=out)
-    print(f"wrote {output}/ ({len(stats['parts'])} part(s), _stats.json, _SUCCESS)", file=out)
+    print(f"wrote {safe(output)}/ ({len(stats['parts'])} part(s), _stats.json, _SUCCESS)", file=out)
 
 
 def _run(args: argparse.Namespace) -> int:

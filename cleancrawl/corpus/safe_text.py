@@ -1,0 +1,36 @@
+"""Crawl data made safe to print: control characters and bidi overrides shown as escapes.
+
+A URL, host, file name, subreddit or drop detail comes from someone else's bytes. Printed raw,
+`\\x1b[41mRED\\x1b[0m.com` colours the terminal, `\\x1b]0;title\\x07` retitles the window, and
+U+202E turns the rest of a line around. `safe(text)` replaces every such character by a
+visible escape (`\\x1b`, `\\u202e`), so the line shows what the data holds and does nothing:
+
+    C0 controls U+0000–U+001F (tab and newline too: a table cell stays one cell, a message one line)
+    DEL U+007F and C1 controls U+0080–U+009F (U+009B is a one-byte CSI on some terminals)
+    bidi embeddings, overrides and isolates U+202A–U+202E, U+2066–U+2069, the marks U+200E,
+    U+200F, U+061C, and the line/paragraph separators U+2028, U+2029
+
+Everything else, including non-ASCII letters, is printed as it is. Used by every terminal
+table and message built from data (`corpus.report`, the build/dedup/reddit summaries, the
+CLI's one-line errors); the HTML report uses it too, before escaping HTML.
+"""
+from __future__ import annotations
+
+import re
+
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(text) -> str:
+    """`text` (any value: str() of it) with every control and bidi character as a visible escape."""
+    text = text if isinstance(text, str) else str(text)
+    return _UNSAFE.sub(_escape, text)
+
+
+def is_safe(text: str) -> bool:
+    return _UNSAFE.search(text) is None
