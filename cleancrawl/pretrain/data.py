@@ -44,18 +44,28 @@ class TokenCorpus:
 
 
 def load_corpus(tokens_dir: str) -> TokenCorpus:
-    """Open every shard the manifest lists, checking each was written by the manifest's tokenizer."""
+    """Open every shard the manifest lists, before any step: each must exist, be written by the
+    manifest's tokenizer, hold the tokens and documents the manifest counts, and hold only ids
+    inside the vocabulary (`TokenShard` checks that in one pass over the map)."""
     if not os.path.isdir(tokens_dir):
         raise UserError(f"{tokens_dir}: no such token directory (write one with `cleancrawl tokenize`)")
-    manifest = read_manifest(tokens_dir)
+    manifest = read_manifest(tokens_dir)  # also refuses a shard listed twice
+    manifest_path = os.path.join(tokens_dir, "manifest.json")
     tok = manifest["tokenizer"]
     shards, offsets, split_shards = [], [], {}
     for split, entries in sorted(manifest.get("splits", {}).items()):
         split_shards[split] = []
         for entry in entries:
-            shard = TokenShard(os.path.join(tokens_dir, entry["path"]), expected_tokenizer_hash=tok["hash"])
+            path = os.path.join(tokens_dir, entry["path"])
+            if not os.path.exists(path):
+                raise UserError(f"{path}: missing, though {manifest_path} lists it (copy it back or tokenize again)")
+            shard = TokenShard(path, expected_tokenizer_hash=tok["hash"])
             if shard.header.vocab_size != tok["vocab_size"] or shard.header.eos_id != tok["eos_id"]:
-                raise UserError(f"{shard.path}: vocabulary or eos differs from {tokens_dir}/manifest.json")
+                raise UserError(f"{shard.path}: vocabulary or eos differs from {manifest_path}")
+            if (shard.header.num_tokens, shard.header.num_docs) != (entry["num_tokens"], entry["num_docs"]):
+                raise UserError(f"{shard.path}: holds {shard.header.num_tokens} tokens in {shard.header.num_docs} "
+                                f"documents, but {manifest_path} says {entry['num_tokens']} in "
+                                f"{entry['num_docs']} (a shard from another run?)")
             split_shards[split].append(len(shards))
             shards.append(shard.tokens)
             offsets.append(np.asarray(shard.doc_offsets))

@@ -18,11 +18,14 @@ checkpoint). A run writes into its `out` directory:
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import os
 import random
 import signal
+import struct
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -226,13 +229,101 @@ def load_model_and_optimizer_state(model, optimizer, model_state, optim_state, s
     optimizer.load_state_dict(optim_state)
 
 
+# A checkpoint is torch.save's bytes, then this trailer: magic, the length of those bytes, and
+# their sha256, so that a truncated or damaged file is refused instead of resumed. (torch.load
+# alone still reads the file: its zip directory is found from the end, past the trailer.)
+CHECKPOINT_MAGIC = b"cleancrawl-ckpt1"
+_CHECKPOINT_TRAILER = struct.Struct("<16sQ32s")
+_CHECKPOINT_KEYS = ("step", "config", "model", "optimizer", "rng", "data_fingerprint")
+
+
+class _HashingWriter:
+    """A write-only file for torch.save that hashes what passes through (no second read)."""
+
+    def __init__(self, f):
+        self.f, self.sha256, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.f.write(data)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+class _Prefix(io.RawIOBase):
+    """The first `length` bytes of a file, as a seekable file of their own (the trailer hidden)."""
+
+    def __init__(self, f, length: int):
+        self.f, self.length, self.position = f, length, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        n = max(0, min(len(buffer), self.length - self.position))
+        self.f.seek(self.position)
+        got = self.f.readinto(memoryview(buffer)[:n]) if n else 0
+        self.position += got
+        return got
+
+
 def save_checkpoint(path: str, state: dict) -> None:
     """Write to a temporary file beside `path`, then rename: a killed write leaves the old one."""
     tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save(state, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            writer = _HashingWriter(f)
+            torch.save(state, writer)
+            f.write(_CHECKPOINT_TRAILER.pack(CHECKPOINT_MAGIC, writer.size, writer.sha256.digest()))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_checkpoint(path: str) -> dict:
+    """A checkpoint `save_checkpoint` wrote, its checksum verified; UserError (one line) otherwise."""
+    advice = "it cannot be resumed: restore a good copy, or move it away to start the run over"
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        if size >= _CHECKPOINT_TRAILER.size:
+            f.seek(size - _CHECKPOINT_TRAILER.size)
+            magic, length, digest = _CHECKPOINT_TRAILER.unpack(f.read(_CHECKPOINT_TRAILER.size))
+        if size < _CHECKPOINT_TRAILER.size or magic != CHECKPOINT_MAGIC or length != size - _CHECKPOINT_TRAILER.size:
+            raise UserError(f"{path}: truncated or not a cleancrawl checkpoint ({size:,} bytes, no checksum "
+                            f"trailer at the end); {advice}")
+        sha256, remaining = hashlib.sha256(), length
+        f.seek(0)
+        while remaining:
+            block = f.read(min(remaining, 1 << 24))
+            sha256.update(block)
+            remaining -= len(block)
+        if sha256.digest() != digest:
+            raise UserError(f"{path}: corrupt checkpoint (the sha256 of its {length:,} bytes is not the one "
+                            f"saved with it); {advice}")
+        try:
+            state = torch.load(_Prefix(f, length), map_location="cpu", weights_only=False)
+        except Exception as err:
+            raise UserError(f"{path}: unreadable checkpoint ({type(err).__name__}); {advice}") from None
+    if not isinstance(state, dict) or any(key not in state for key in _CHECKPOINT_KEYS):
+        raise UserError(f"{path}: not a pretraining checkpoint (it lacks step, model or optimizer state); {advice}")
+    return state
 
 
 def truncate_metrics(path: str, last_step: int) -> None:
@@ -377,7 +468,7 @@ def train(config: TrainConfig) -> dict:
         raise UserError(f"{out}: holds a run already; pass --resume to continue it or choose another --out")
     checkpoint = None
     if config.resume and os.path.exists(checkpoint_path):
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(checkpoint_path)
         check_same_run(checkpoint["config"], config)
     if world.is_main:
         os.makedirs(out, exist_ok=True)

@@ -68,13 +68,13 @@ class TokenizerInfo:
 class SentencePieceTokenizer:
     """A SentencePiece `.model` (unigram or BPE)."""
 
-    def __init__(self, path: str, kind: str = ""):
+    def __init__(self, path: str, kind: str = "", sha256: str | None = None):
         import sentencepiece as spm
 
         self._sp = spm.SentencePieceProcessor(model_file=path)
         self.kind = kind or f"sentencepiece-{self._sp_model_type()}"
         self.path = path
-        self.hash = file_sha256(path)
+        self.hash = sha256 or file_sha256(path)
         self.vocab_size = self._sp.get_piece_size()
         self.eos_id = _none_if_negative(self._sp.eos_id())
         self.pad_id = _none_if_negative(self._sp.pad_id())
@@ -111,7 +111,7 @@ class SentencePieceTokenizer:
 class HFTokenizer:
     """A HuggingFace `tokenizers` tokenizer.json (byte-level BPE, or anything else it can load)."""
 
-    def __init__(self, path: str, kind: str = ""):
+    def __init__(self, path: str, kind: str = "", sha256: str | None = None):
         from tokenizers import Tokenizer
 
         self._tok = Tokenizer.from_file(path)
@@ -119,7 +119,7 @@ class HFTokenizer:
         self._tok.encode_special_tokens = True
         self.kind = kind or "byte-bpe"
         self.path = path
-        self.hash = file_sha256(path)
+        self.hash = sha256 or file_sha256(path)
         self.vocab_size = self._tok.get_vocab_size(with_added_tokens=True)
         self.eos_id = self._first_known(_EOS_NAMES)
         self.pad_id = self._first_known(_PAD_NAMES)
@@ -172,8 +172,7 @@ def resolve_tokenizer_file(path: str) -> tuple[str, str]:
     if os.path.isdir(path):
         meta_path = os.path.join(path, METADATA_NAME)
         if os.path.exists(meta_path):
-            with open(meta_path, encoding="utf-8") as f:
-                meta = json.load(f)
+            meta = _read_metadata(meta_path)
             return os.path.join(path, meta["file"]), meta["kind"]
         for name in (HF_FILE, SENTENCEPIECE_FILE):
             if os.path.exists(os.path.join(path, name)):
@@ -184,25 +183,70 @@ def resolve_tokenizer_file(path: str) -> tuple[str, str]:
         raise UserError(f"{path}: no tokenizer here (expected {HF_FILE}, {SENTENCEPIECE_FILE} or {METADATA_NAME})")
     if not os.path.exists(path):
         raise UserError(f"{path}: no such tokenizer file or directory")
-    return path, _kind_from_sibling_metadata(path)
+    meta = _sibling_metadata(path)
+    return path, meta["kind"] if meta else ""
 
 
-def _kind_from_sibling_metadata(file_path: str) -> str:
-    """The kind recorded beside a tokenizer file written by `train`, or "" when there is none."""
+def _read_metadata(meta_path: str) -> dict:
+    """`cleancrawl-tokenizer.json`, with the fields loading relies on; UserError when unusable."""
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as err:
+        reason = f"{err.msg} at line {err.lineno}" if isinstance(err, json.JSONDecodeError) else type(err).__name__
+        raise UserError(f"{meta_path}: unreadable tokenizer metadata ({reason}): corrupt or truncated") from None
+    if not (isinstance(meta, dict) and meta.get("kind") in KINDS and meta.get("file") in (HF_FILE, SENTENCEPIECE_FILE)
+            and isinstance(meta.get("sha256"), str)):
+        raise UserError(f"{meta_path}: corrupt tokenizer metadata (needs kind, file and sha256)")
+    return meta
+
+
+def _sibling_metadata(file_path: str) -> dict | None:
+    """The metadata `train` wrote beside this very tokenizer file, or None when there is none."""
     meta_path = os.path.join(os.path.dirname(os.path.abspath(file_path)), METADATA_NAME)
     if not os.path.exists(meta_path):
-        return ""
-    with open(meta_path, encoding="utf-8") as f:
-        meta = json.load(f)
-    return meta["kind"] if meta.get("file") == os.path.basename(file_path) else ""
+        return None
+    meta = _read_metadata(meta_path)
+    return meta if meta["file"] == os.path.basename(file_path) else None
 
 
 def load_tokenizer(path: str) -> Tokenizer:
-    """Load a tokenizer directory written by `train`, or a bare tokenizer.json / .model file."""
+    """Load a tokenizer directory written by `train`, or a bare tokenizer.json / .model file.
+
+    A file `train` wrote must still have the sha256 its metadata records (token shards name their
+    tokenizer by that hash); a file that cannot be parsed is refused in one line, not a traceback.
+    """
     file_path, kind = resolve_tokenizer_file(path)
     if file_path.endswith(".json"):
-        return HFTokenizer(file_path, kind)
-    return SentencePieceTokenizer(file_path, kind)
+        try:
+            with open(file_path, encoding="utf-8") as f:
+                json.load(f)
+        except (ValueError, UnicodeDecodeError) as err:
+            reason = (f"{err.msg} at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError)
+                      else "not UTF-8 text")
+            raise UserError(f"{file_path}: not a valid {what} ({reason}): truncated or corrupt") from None
+    try:
+        return cls(file_path, kind, sha256)
+    except Exception:  # tokenizers raises a bare Exception, sentencepiece a RuntimeError or OSError
+        # The libraries' messages may quote the file; name the file and what was expected instead.
+        raise UserError(f"{file_path}: not a valid {what} (it cannot be parsed): truncated or corrupt") from None
+    meta = _sibling_metadata(file_path)
+    try:
+        sha256 = file_sha256(file_path)
+    except OSError as err:
+        raise UserError(f"{file_path}: cannot read tokenizer file ({err.strerror or type(err).__name__})") from None
+    if meta is not None and sha256 != meta["sha256"]:
+        meta_path = os.path.join(os.path.dirname(os.path.abspath(file_path)), METADATA_NAME)
+        raise UserError(f"{file_path}: sha256 {sha256[:12]}… is not the {meta['sha256'][:12]}… recorded in "
+                        f"{meta_path}: the file was changed or damaged after training (restore it or train again)")
+    if file_path.endswith(".json"):
+        return _parsed(HFTokenizer, file_path, kind, sha256, "tokenizer.json (HuggingFace tokenizers)")
+    return _parsed(SentencePieceTokenizer, file_path, kind, sha256, "SentencePiece model")
+
+
+def _parsed(cls, file_path: str, kind: str, sha256: str, what: str) -> Tokenizer:
+    if os.path.getsize(file_path) == 0:
+        raise UserError(f"{file_path}: empty file (0 bytes), not a {what}")
 
 
 def tokenizer_info(tok: Tokenizer) -> TokenizerInfo:

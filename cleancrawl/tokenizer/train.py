@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -172,12 +173,39 @@ def _train_sentencepiece(config: TrainConfig, texts: Iterator[str], stats: Sampl
             num_threads=config.threads,
             minloglevel=0 if config.verbose else 2,
         )
-    except RuntimeError as err:  # e.g. "Vocabulary size is too high for this corpus"
-        raise UserError(f"SentencePiece training failed: {str(err).strip().splitlines()[-1]}") from None
+    except RuntimeError as err:
+        raise UserError(_sentencepiece_error(str(err), config, stats)) from None
     return model.getvalue()
 
 
-def _train_byte_bpe(config: TrainConfig, texts: Iterator[str], progress: bool) -> str:
+def _sentencepiece_error(message: str, config: TrainConfig, stats: SampleStats) -> str:
+    """SentencePiece's `INTERNAL: src/x.cc(467) [check] reason` as one line a user can act on."""
+    if stats.sentences == 0:
+        return _no_text(config, stats)
+    too_high = re.search(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)", message)
+    if too_high:
+        return (f"{config.corpus}: too little text for --vocab-size {config.vocab_size}: SentencePiece can make "
+                f"at most {int(too_high[2]):,} pieces from the {stats.bytes_sampled:,} bytes sampled "
+                f"(lower --vocab-size, or train on more text)")
+    too_small = re.search(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)", message)
+    if too_small:
+        return (f"--vocab-size {config.vocab_size} is too small: the sample's characters at --character-coverage "
+                f"{config.character_coverage} and the special pieces need {too_small[2]} (Vocabulary size is "
+                f"smaller than required_chars); raise --vocab-size or lower --character-coverage")
+    lines = message.strip().splitlines() or ["(no message)"]
+    reason = re.sub(r"^INTERNAL: \S+\(\d+\) \[.*?\] ", "", lines[-1])
+    return f"SentencePiece training failed: {reason}"
+
+
+def _no_text(config: TrainConfig, stats: SampleStats) -> str:
+    if stats.documents_read == 0:
+        return f"{config.corpus}: no documents to train on (its train split is empty)"
+    return (f"{config.corpus}: no text to train on ({stats.documents_read:,} documents read, "
+            f"{stats.documents_sampled:,} sampled, {stats.bytes_sampled:,} bytes: empty, or each larger than "
+            f"--sample-bytes)")
+
+
+def _train_byte_bpe(config: TrainConfig, texts: Iterator[str], stats: SampleStats, progress: bool) -> str:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     special = ([PAD] if config.pad else []) + [EOS] + ([UNK] if config.unk else [])
@@ -193,6 +221,13 @@ def _train_byte_bpe(config: TrainConfig, texts: Iterator[str], progress: bool) -
         show_progress=progress,
     )
     tok.train_from_iterator(texts, trainer)
+    if stats.documents_sampled == 0:
+        raise UserError(_no_text(config, stats))
+    if tok.get_vocab_size(with_added_tokens=True) < config.vocab_size:
+        raise UserError(f"{config.corpus}: too little text for --vocab-size {config.vocab_size}: byte-level BPE "
+                        f"found only {tok.get_vocab_size(with_added_tokens=True):,} tokens (pairs seen "
+                        f"--min-frequency {config.min_frequency} times) in the {stats.bytes_sampled:,} bytes "
+                        f"sampled (lower --vocab-size, or train on more text)")
     return tok.to_str(pretty=True)
 
 
@@ -202,9 +237,14 @@ def _train_byte_bpe(config: TrainConfig, texts: Iterator[str], progress: bool) -
 
 def _write_atomic(path: str, data: bytes) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def _check_config(config: TrainConfig) -> None:
@@ -223,21 +263,42 @@ def train_tokenizer(config: TrainConfig, progress: bool | None = None) -> TrainR
     paths = shards.list_shards(config.corpus, split="train")
     if not paths:
         raise UserError(f"{config.corpus}: no Parquet shards to train on")
+    if sum(shards.parquet_metadata(path).num_rows for path in paths) == 0:
+        raise UserError(f"{config.corpus}: no documents to train on (its train split is empty)")
+    created = not os.path.exists(config.output)
     prepare_output_dir(config.output, config.overwrite)
+    written: list[str] = []
+    try:
+        return _train_and_write(config, paths, progress, written)
+    except BaseException:  # leave nothing behind: no tokenizer that `tokenize` would accept
+        for path in written:
+            if os.path.exists(path):
+                os.remove(path)
+        if created:
+            try:
+                os.rmdir(config.output)  # only if empty: nothing but what this run made
+            except OSError:
+                pass
+        raise
+
+
+def _train_and_write(config: TrainConfig, paths: list[str], progress: bool, written: list[str]) -> TrainResult:
+    """Train in memory, then write the tokenizer file and its metadata (`written` says what was)."""
     stats = SampleStats()
     texts = sample_documents(paths, config.sample_bytes, config.seed, stats, progress)
     started = time.perf_counter()
     if config.kind == "byte-bpe":
-        file_name = HF_FILE
-        _write_atomic(os.path.join(config.output, file_name), _train_byte_bpe(config, texts, progress).encode("utf-8"))
+        file_name, data = HF_FILE, _train_byte_bpe(config, texts, stats, progress).encode("utf-8")
     else:
-        file_name = SENTENCEPIECE_FILE
-        _write_atomic(os.path.join(config.output, file_name), _train_sentencepiece(config, texts, stats))
+        file_name, data = SENTENCEPIECE_FILE, _train_sentencepiece(config, texts, stats)
     seconds = time.perf_counter() - started
     if stats.documents_sampled == 0:
-        raise UserError(f"{config.corpus}: no text to train on")
+        raise UserError(_no_text(config, stats))
 
-    tok = load_tokenizer(os.path.join(config.output, file_name))
+    file_path = os.path.join(config.output, file_name)
+    written.append(file_path)
+    _write_atomic(file_path, data)
+    tok = load_tokenizer(file_path)
     result = TrainResult(
         output=config.output, kind=config.kind, file=file_name, sha256=file_sha256(tok.path),
         vocab_size=tok.vocab_size,
@@ -245,6 +306,10 @@ def train_tokenizer(config: TrainConfig, progress: bool | None = None) -> TrainR
                         "sentinels": _sentinel_names(config.sentinels)},
         sample=stats, seconds=round(seconds, 3),
     )
+    from cleancrawl.tokenizer.hf_files import FILES, write_transformers_files  # for transformers.AutoTokenizer
+    written += [os.path.join(config.output, name) for name in FILES]
+    write_transformers_files(config.output, tok)
+    written.append(os.path.join(config.output, METADATA_NAME))
     _write_metadata(config, result)
     return result
 
