@@ -16,7 +16,6 @@ run of a repetition sweep read exactly the tokens they should.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.tokenizer.token_shards import TokenShard, read_manifest
+from cleancrawl.tokenizer.token_shards import TokenShard, parse_manifest, read_manifest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,8 +86,15 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
     from cleancrawl.corpus.shards import filesystems  # Beam's FileSystems: the project's one remote-file layer
 
     FileSystems = filesystems()
-    with FileSystems.open(tokens_dir.rstrip("/") + "/manifest.json", compression_type="uncompressed") as f:
-        manifest = f.read()
+    manifest_path = tokens_dir.rstrip("/") + "/manifest.json"
+    try:
+        with FileSystems.open(manifest_path, compression_type="uncompressed") as f:
+            manifest = f.read()
+    except Exception as err:  # Beam wraps a missing file, a refused read, ... in its own errors
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise UserError(f"{manifest_path}: cannot be read ({reason}); is it a token directory whose "
+                        f"tokenizing finished?") from None
+    entries = [e for split in parse_manifest(manifest, manifest_path)["splits"].values() for e in split]
     cached_manifest = os.path.join(cache_dir, "manifest.json")
     if os.path.exists(cached_manifest):
         with open(cached_manifest, "rb") as f:
@@ -97,7 +103,10 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
 
     def copy(name: str) -> None:
         source, target = tokens_dir.rstrip("/") + "/" + name, os.path.join(cache_dir, name)
-        size = FileSystems.match([source])[0].metadata_list[0].size_in_bytes
+        found = FileSystems.match([source])[0].metadata_list
+        if not found:
+            raise UserError(f"{source}: missing, though {manifest_path} lists it (tokenize again)")
+        size = found[0].size_in_bytes
         if os.path.exists(target) and os.path.getsize(target) == size:
             return
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -105,9 +114,8 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
             shutil.copyfileobj(src, dst, length=16 << 20)
         os.replace(target + ".part", target)
 
-    for entries in json.loads(manifest)["splits"].values():
-        for entry in entries:
-            copy(entry["path"])
+    for entry in entries:
+        copy(entry["path"])
     # The manifest last, from the bytes already read: its presence says the copy is whole.
     os.makedirs(cache_dir, exist_ok=True)
     with open(cached_manifest + ".part", "wb") as f:

@@ -340,13 +340,18 @@ def read_manifest(tokens_dir: str) -> dict:
     path = os.path.join(tokens_dir, MANIFEST_NAME)
     if not os.path.exists(path):
         raise TokenShardError(f"{tokens_dir}: no {MANIFEST_NAME} (not a token directory, or tokenizing did not finish)")
-    with open(path, encoding="utf-8") as f:
-        try:
-            manifest = json.load(f)
-        except json.JSONDecodeError as err:
-            raise TokenShardError(f"{path}: not valid JSON ({err})") from None
-        except UnicodeDecodeError:
-            raise TokenShardError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    with open(path, "rb") as f:
+        return parse_manifest(f.read(), path)
+
+
+def parse_manifest(raw: bytes, path: str) -> dict:
+    """A manifest's bytes, checked: format, version, and the fields readers rely on."""
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except json.JSONDecodeError as err:
+        raise TokenShardError(f"{path}: not valid JSON ({err})") from None
+    except UnicodeDecodeError:
+        raise TokenShardError(f"{path}: not valid JSON (not UTF-8 text)") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise TokenShardError(f"{path}: not a cleancrawl token manifest (no \"format\": \"{MANIFEST_FORMAT}\")")
     if manifest.get("version") != MANIFEST_VERSION:

@@ -203,3 +203,32 @@ def test_a_checkpoint_carries_its_checksum_and_resumes(stopped_run, tmp_path):
     with open(checkpoint, "rb") as f:
         assert f.read()[-56:-40] == b"cleancrawl-ckpt1"
     assert train(dataclasses.replace(config, resume=True))["finished"]
+
+
+def test_a_remote_token_directory_with_a_missing_shard_is_refused_while_staging(tokens, tmp_path, capsys):
+    """`--tokens s3://...` is copied to local disk first: a shard the manifest lists but the bucket
+    lacks, or no manifest at all, is one line (a local file system under its own scheme stands in)."""
+    from apache_beam.io.localfilesystem import LocalFileSystem
+
+    class BadInputsFileSystem(LocalFileSystem):
+        @classmethod
+        def scheme(cls):
+            return "ccbad"
+
+        def match(self, patterns, limits=None):
+            return super().match([p.removeprefix("ccbad://") for p in patterns], limits)
+
+        def open(self, path, *args, **kwargs):
+            return super().open(path.removeprefix("ccbad://"), *args, **kwargs)
+
+    os.remove(os.path.join(tokens, TRAIN_SHARD))
+    cache = str(tmp_path / "cache")
+    code, err = pretrain("ccbad://" + tokens, str(tmp_path / "run"), capsys, "--tokens-cache", cache)
+    assert code == 2
+    assert_one_line(err, f"ccbad://{tokens}/{TRAIN_SHARD}", "missing, though")
+    assert not os.path.exists(os.path.join(cache, "manifest.json"))  # the cache is not taken for whole
+
+    os.remove(os.path.join(tokens, "manifest.json"))
+    code, err = pretrain("ccbad://" + tokens, str(tmp_path / "run"), capsys, "--tokens-cache", cache)
+    assert code == 2
+    assert_one_line(err, f"ccbad://{tokens}/manifest.json", "cannot be read")
