@@ -616,26 +616,16 @@ def _list_output(output: str) -> list[str]:
     return [os.path.join(output, name) for name in os.listdir(output)]
 
 
-def prepare_output(output: str, overwrite: bool) -> None:
-    """Refuse to write over an existing table unless `overwrite`; never delete foreign files."""
-    existing = _list_output(output)
-    if not existing:
-        if "://" not in output:
-            os.makedirs(output, exist_ok=True)
-        return
-    if not overwrite:
-        raise UserError(f"{output} is not empty; pass --overwrite to replace the URL table in it")
-    ours = [p for p in existing if p.rsplit("/", 1)[-1].startswith("part-") or p.rsplit("/", 1)[-1] in
-            (STATS_FILE, layout.SUCCESS_MARKER)]
-    foreign = sorted(set(existing) - set(ours))
-    if foreign:
-        raise UserError(f"{output} holds files that reddit-urls did not write ({foreign[0]}, …); choose another --output")
-    if "://" in output:
-        from apache_beam.io.filesystems import FileSystems
-        FileSystems.delete(ours)
-    else:
-        for path in ours:
-            os.remove(path)
+URL_TABLE_LAYOUT = layout.OutputLayout(
+    "reddit-urls", r"^(part-\d{5}-of-\d{5}\.parquet|_stats\.json|_SUCCESS)(\.tmp-\d+)?$", noun="URL table")
+
+
+def prepare_output(output: str, overwrite: bool, inputs: Iterable[str] = ()) -> None:
+    """Refuse an output that holds an input, or any file reddit-urls did not write (even with
+    `overwrite`: a user's file is never deleted), or an existing table unless `overwrite`."""
+    layout.prepare_output_folder(output, URL_TABLE_LAYOUT, overwrite, inputs, lock=False)
+    if "://" not in output:
+        os.makedirs(output, exist_ok=True)
 
 
 def _map_file(task) -> dict:
@@ -697,7 +687,7 @@ def build_url_table(config: UrlTableConfig, progress: Callable[[str], None] = la
         raise UserError("no input: give --submissions and/or --url-list")
     if config.link_filter.min_score < 0:
         raise UserError("--min-score must be >= 0")
-    prepare_output(config.output, config.overwrite)
+    prepare_output(config.output, config.overwrite, [path for path, _, _ in inputs])
     partitions = config.partitions or auto_partitions(sum(size for _, size, _ in inputs))
     spill_dir = tempfile.mkdtemp(prefix="cleancrawl-reddit-", dir=config.tmp_dir)
     try:

@@ -555,6 +555,9 @@ def list_corpus_shards(corpus: str, splits: Iterable[str] | None, allow_partial:
         if not allow_partial and not layout.exists(layout.join(corpus, layout.SUCCESS_MARKER)):
             raise UserError(f"{corpus}: no {layout.SUCCESS_MARKER} marker: the build that wrote it did not "
                             "finish (rerun it with --overwrite, or pass --allow-partial)")
+        extra, _ = layout.shards_not_of_run(corpus, by_split)  # missing ones are reported below
+        if extra:
+            raise UserError(f"{corpus}: {layout.mixed_shards_message(extra, [])}")
         directories = [(layout.join(corpus, split), split, names) for split, names in by_split.items()
                        if names and (splits is None or split in splits)]
     else:                        # a split directory, or any directory of Parquet files

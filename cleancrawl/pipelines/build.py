@@ -29,6 +29,7 @@ from cleancrawl.pipelines.config import SAMPLE_CRAWL, SKIPPABLE_STAGES, BuildCon
 from cleancrawl.pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
 from cleancrawl.pipelines.read import ReadCrawl
 from cleancrawl.pipelines.select import SelectDocuments, plan_selection
+from cleancrawl.pipelines.worker_exit import runner_for
 from cleancrawl.pipelines.write import Finalize, WriteShards
 
 # ---------------------------------------------------------------------------- inputs / output
@@ -59,45 +60,35 @@ def resolve_inputs(config: BuildConfig) -> list[str]:
     return sorted(dict.fromkeys(paths))
 
 
-OUTPUT_FOLDERS = ("train", "validation", "duplicates")
+OUTPUT_FOLDERS = layout.CORPUS_LAYOUT.folders
 
 
 def _files_under(output: str) -> list[str]:
-    """Files directly in `output` and in its split/audit folders (what a build writes).
+    """The files of a build in `output` (shards, temporary files of a crashed run, stats.json,
+    _SUCCESS, the lock), as paths; anything else there is not a build's and is never listed."""
+    ours, _ = layout.output_files(output, layout.CORPUS_LAYOUT)
+    return [layout.join(output, relative) for relative in ours]
 
-    Listed folder by folder because object stores (and Beam's match) list files, not folders.
+
+def prepare_output(output: str, overwrite: bool, inputs: list[str] = (), command: str = "build"):
+    """Make `output` ready for a build; returns the output lock the run holds (release it after).
+
+    Refused with one line: an output that is, holds or lies inside an input; a folder holding any
+    file a build did not write (named: --overwrite never deletes a user's file); existing build
+    output without --overwrite (a crashed run that left only `train/` shards too); a folder another
+    live run is writing. --overwrite removes every file of the old build, so stale shards of
+    another shard count cannot mix with the new ones. Then checks that the folder is writable.
     """
-    paths = []
-    for folder in ("",) + OUTPUT_FOLDERS:
-        pattern = layout.join(output, folder, "*") if folder else output.rstrip("/") + "/*"
-        try:
-            paths += [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-        except Exception:  # nothing there
-            continue
-    return paths
-
-
-def prepare_output(output: str, overwrite: bool) -> None:
-    """Refuse to write into existing output unless --overwrite; check it is writable.
-
-    Any file of a build (shards, temporary files of a crashed run, stats.json, _SUCCESS) counts:
-    a crashed run that left only `train/` shards is refused too, and --overwrite removes every
-    file of the old build, so stale shards of another shard count cannot mix with the new ones.
-    """
-    existing = _files_under(output)  # not FileSystems.exists(output): a prefix is no object on S3/GCS
-    if existing:
-        if not overwrite:
-            finished = FileSystems.exists(layout.join(output, layout.SUCCESS_MARKER))
-            what = "a finished build" if finished else "partial output of an unfinished build"
-            raise UserError(f"{output} already holds {what}; pass --overwrite to replace it")
-        FileSystems.delete(existing)
-    probe = layout.join(output, ".cleancrawl-write-probe")
+    lock = layout.prepare_output_folder(output, layout.corpus_layout(command), overwrite, inputs)
+    probe = layout.join(output, layout.WRITE_PROBE)
     try:
         with FileSystems.create(probe) as f:
             f.write(b"probe")  # not empty: S3 refuses to complete an upload of zero parts
         FileSystems.delete([probe])
     except Exception as err:
+        lock.release()
         raise UserError(f"cannot write to {output}: {err}") from None
+    return lock
 
 
 # ---------------------------------------------------------------------------- stages
@@ -126,8 +117,11 @@ class _KeepNewestFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(TALLY, (("stage", "url_dedup", "out"), (1, text_bytes(best))))
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: list[str]):
-    """Add the build's transforms to `pipeline`. Returns the PCollection of totals."""
+def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: list[str], run_id: str = ""):
+    """Add the build's transforms to `pipeline`. Returns the PCollection of totals.
+
+    `run_id`: the output lock's; the run checks it still holds the folder before it writes
+    stats.json and _SUCCESS (none given: no check)."""
     skip = set(config.skip)
     drops, tallies = [], []
 
@@ -185,7 +179,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
         lambda d: [{"file": d.source_file, "reason": d.reason, "detail": d.detail}] if d.reason in FILE_ERROR_REASONS else []
     )
     summarize_fn = functools.partial(_summarize, config=config.to_dict(), stages=stages_run)
-    return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn)
+    return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn, run_id)
 
 
 def _summarize(tallies, file_errors, splits, config, stages):
@@ -214,7 +208,12 @@ def run_build(config: BuildConfig, pipeline_args: list[str] | None = None) -> di
     input_files = resolve_inputs(config)
     if config.select.enabled:
         plan_selection(config.select)  # a missing URL table or a bad allowlist fails before the output is touched
-    prepare_output(config.output, config.overwrite)
-    with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(pipeline, config, input_files)
+    lock = prepare_output(config.output, config.overwrite, [*input_files, config.input_list, *_select_inputs(config)])
+    with lock, layout.write_errors_are_user_errors(config.output):
+        with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
+            build_pipeline(pipeline, config, input_files, run_id=lock.run_id)
     return layout.read_stats(config.output)
+
+
+def _select_inputs(config: BuildConfig) -> list[str]:
+    return [p for p in (config.select.urls, config.select.domains) if p]

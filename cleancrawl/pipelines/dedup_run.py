@@ -8,7 +8,6 @@ survivors with `pipelines.write.WriteShards` + `Finalize`, the audit trail with
 from __future__ import annotations
 
 import functools
-import os
 
 import apache_beam as beam
 import pyarrow as pa
@@ -26,6 +25,7 @@ from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
 from cleancrawl.pipelines.build import prepare_output
 from cleancrawl.pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
 from cleancrawl.pipelines.dedup_config import DedupRunConfig
+from cleancrawl.pipelines.worker_exit import runner_for
 from cleancrawl.pipelines.write import Finalize, WriteShards
 
 REQUIRED_COLUMNS = ("url", "text")
@@ -67,16 +67,9 @@ def _schema(path: str) -> pa.Schema:
 
 
 def _check_output(inputs: list[str], output: str) -> None:
-    def as_dir(path: str) -> str:
-        path = path if "://" in path else os.path.abspath(path)
-        return path.rstrip("/") + "/"
-
-    out = as_dir(output)
-    for item in inputs:
-        if any(c in item for c in "*?[") or item.endswith(".parquet"):
-            item = item.rsplit("/", 1)[0] if "/" in item else "."
-        if as_dir(item).startswith(out) or out.startswith(as_dir(item)):
-            raise UserError(f"--output {output} overlaps the input {item}; write somewhere else")
+    """An output that is, holds or lies inside an input corpus (or a shard's folder) is refused."""
+    layout.check_not_input(output, [item.rsplit("/", 1)[0] if item.endswith(".parquet") and "/" in item
+                                    else "." if item.endswith(".parquet") else item for item in inputs])
 
 
 class _ReadShardFn(beam.DoFn):
@@ -134,7 +127,7 @@ class ReadParquetCorpus(beam.PTransform):
 
 # ---------------------------------------------------------------------------- pipeline
 
-def dedup_pipeline(pipeline: beam.Pipeline, config: DedupRunConfig, shard_paths: list[str]):
+def dedup_pipeline(pipeline: beam.Pipeline, config: DedupRunConfig, shard_paths: list[str], run_id: str = ""):
     read = pipeline | "InputShards" >> beam.Create(shard_paths) | "Read" >> ReadParquetCorpus()
     dedup = read[KEPT] | "Dedup" >> DedupDocuments(config.dedup)
     written, shard_counts, kept_tally = dedup[KEPT] | "Write" >> WriteShards(
@@ -145,7 +138,7 @@ def dedup_pipeline(pipeline: beam.Pipeline, config: DedupRunConfig, shard_paths:
     summed = (tallies, dedup[DROPPED]) | "SumTallies" >> SumTallies()
     no_file_errors = pipeline | "NoFileErrors" >> beam.Create([])
     summarize_fn = functools.partial(_summarize, config=config.to_dict())
-    return (all_written, shard_counts, summed, no_file_errors) | "Finalize" >> Finalize(config.output, summarize_fn)
+    return (all_written, shard_counts, summed, no_file_errors) | "Finalize" >> Finalize(config.output, summarize_fn, run_id)
 
 
 def _summarize(tallies, file_errors, splits, config):
@@ -158,7 +151,9 @@ def run_dedup(config: DedupRunConfig, pipeline_args: list[str] | None = None) ->
         raise UserError("--method none: nothing to do")
     _check_output(config.inputs, config.output)
     shard_paths = resolve_shards(config.inputs, config.allow_partial)
-    prepare_output(config.output, config.overwrite)
-    with beam.Pipeline(options=PipelineOptions(pipeline_args or [])) as pipeline:
-        dedup_pipeline(pipeline, config, shard_paths)
+    lock = prepare_output(config.output, config.overwrite, [*config.inputs, *shard_paths], command="dedup")
+    options = PipelineOptions(pipeline_args or [])
+    with lock, layout.write_errors_are_user_errors(config.output):
+        with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
+            dedup_pipeline(pipeline, config, shard_paths, run_id=lock.run_id)
     return layout.read_stats(config.output)

@@ -53,8 +53,16 @@ def write_atomically(path: str, data: bytes) -> None:
     """Write to a unique temporary name beside `path`, then rename over it."""
     directory, name = path.rsplit("/", 1)
     tmp = f"{directory}/.{name}.tmp-{uuid.uuid4().hex}"
-    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data)
+    try:
+        with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(data)
+    except BaseException:  # a full disk, a lost connection: leave no temporary file behind
+        try:
+            if FileSystems.exists(tmp):
+                FileSystems.delete([tmp])
+        except Exception:
+            pass
+        raise
     if FileSystems.exists(path):
         FileSystems.delete([path])
     FileSystems.rename([tmp], [path])
@@ -75,11 +83,14 @@ class _WriteShardFn(beam.DoFn):
 class _FinalizeFn(beam.DoFn):
     """Runs once, after every shard: empty shards for gaps, stats.json, then _SUCCESS."""
 
-    def __init__(self, output: str, summarize):
+    def __init__(self, output: str, summarize, run_id: str = ""):
         self._output = output
         self._summarize = summarize
+        self._run_id = run_id
 
     def process(self, _, written, shard_counts, tallies, file_errors):
+        if self._run_id:  # the folder is still this run's: else another run's shards may be mixed in
+            layout.check_lock_owner(self._output, self._run_id)
         done = {(split, index) for split, index, _, _ in written}
         splits = {}
         for split in layout.SPLITS:
@@ -140,10 +151,14 @@ class WriteShards(beam.PTransform):
 
 
 class Finalize(beam.PTransform):
-    def __init__(self, output: str, summarize):
+    """Waits for every shard, then writes stats.json and `_SUCCESS`; with `run_id` (the output
+    lock's, `corpus.shards.OutputLock`) it first checks that the run still holds the folder."""
+
+    def __init__(self, output: str, summarize, run_id: str = ""):
         super().__init__()
         self._output = output
         self._summarize = summarize
+        self._run_id = run_id
 
     def expand(self, pcolls):
         written, shard_counts, tallies, file_errors = pcolls
@@ -151,7 +166,7 @@ class Finalize(beam.PTransform):
             written.pipeline
             | "Once" >> beam.Create([None])
             | "WriteStatsAndMarker" >> beam.ParDo(
-                _FinalizeFn(self._output, self._summarize),
+                _FinalizeFn(self._output, self._summarize, self._run_id),
                 written=beam.pvalue.AsList(written),
                 shard_counts=beam.pvalue.AsDict(shard_counts),
                 tallies=beam.pvalue.AsSingleton(tallies, default_value=[]),

@@ -21,7 +21,7 @@ import os
 from dataclasses import replace
 
 from cleancrawl.pretrain.objectives import check_objective
-from cleancrawl.pretrain.train import TrainConfig, World, setup_world, train
+from cleancrawl.pretrain.train import TrainConfig, World, check_out_not_tokens, setup_world, train
 
 
 def short_count(n: int | None) -> str:
@@ -45,6 +45,7 @@ def repetition_sweep(base: TrainConfig, *, models: list[str], unique_tokens: lis
     """
     for model in models:
         check_objective(replace(base, model=model))
+    check_out_not_tokens(base.out, base.tokens)  # the report is written into base.out
     world: World = setup_world(base.device)
     summaries = []
     for model in models:

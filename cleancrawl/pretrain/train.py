@@ -454,6 +454,7 @@ def train(config: TrainConfig) -> dict:
     without a known peak), and val_loss on the steps evaluated.
     """
     check_objective(config)  # before anything is written
+    check_out_not_tokens(config.out, config.tokens)
     world = setup_world(config.device)
     out = config.out
 
@@ -719,6 +720,15 @@ def gradient_sync(model, *, enabled: bool, sharded: bool, world: World):
         model.set_requires_gradient_sync(False)
         return nullcontext()
     return model.no_sync()
+
+
+def check_out_not_tokens(out: str, tokens: str) -> None:
+    """A run directory that is, holds or lies inside the token directory it reads is refused."""
+    if "://" in tokens or "://" in out:
+        return
+    o, t = os.path.realpath(out), os.path.realpath(tokens)
+    if o == t or o.startswith(t.rstrip(os.sep) + os.sep) or t.startswith(o.rstrip(os.sep) + os.sep):
+        raise UserError(f"--out {out} overlaps the input --tokens {tokens}; choose another --out")
 
 
 def check_same_run(saved: dict, config: TrainConfig) -> None:

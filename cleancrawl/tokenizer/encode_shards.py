@@ -212,13 +212,15 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
         jobs = plan_jobs(config.corpus, local_output)
         if not jobs:
             raise UserError(f"{config.corpus}: no Parquet shards to tokenize")
+        inputs = [config.corpus, tokenizer_path]
         if remote_output:
-            prepare_remote_output(config.output, config.overwrite)
+            prepare_remote_output(config.output, config.overwrite, inputs)
         else:
-            prepare_output_dir(config.output, config.overwrite)
+            prepare_output_dir(config.output, config.overwrite, inputs, kind=TOKENS_LAYOUT)
 
         started = time.perf_counter()
-        results = _run_jobs(config, tokenizer_path, jobs, progress)
+        with shards.write_errors_are_user_errors(config.output):
+            results = _run_jobs(config, tokenizer_path, jobs, progress)
 
         splits: dict[str, list[dict]] = {}
         for job, header, _ in results:
@@ -231,9 +233,10 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
             "corpus": config.corpus if "://" in config.corpus else os.path.abspath(config.corpus),
         }
         seconds = time.perf_counter() - started  # encoding only: MB/s is the tokenizer's speed
-        write_manifest(local_output, manifest)
-        if remote_output:
-            upload_token_dir(local_output, config.output, [job.relative for job in jobs])
+        with shards.write_errors_are_user_errors(config.output):
+            write_manifest(local_output, manifest)
+            if remote_output:
+                upload_token_dir(local_output, config.output, [job.relative for job in jobs])
     finally:
         if remote_output:
             shutil.rmtree(local_output, ignore_errors=True)
@@ -248,14 +251,16 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
 # Remote token directories
 
 
-def prepare_remote_output(output: str, overwrite: bool) -> None:
-    """Refuse a remote prefix that holds files unless `overwrite`, then delete them."""
-    FileSystems = shards.filesystems()
-    existing = [m.path for m in FileSystems.match([output.rstrip("/") + "/**"])[0].metadata_list]
-    if existing and not overwrite:
-        raise UserError(f"{output}: holds {len(existing)} files already (use --overwrite)")
-    if existing:
-        FileSystems.delete(existing)
+_TOKEN_FILE = r"^\.?[^/]+\.tok(\.tmp-\d+)?$"
+TOKENS_LAYOUT = shards.OutputLayout(
+    "tokenize", r"^manifest\.json(\.tmp-\d+)?$", {"train": _TOKEN_FILE, "validation": _TOKEN_FILE},
+    marker=MANIFEST_NAME, noun="token directory")
+
+
+def prepare_remote_output(output: str, overwrite: bool, inputs=()) -> None:
+    """Refuse a remote prefix that overlaps an input or holds files `tokenize` did not write (named,
+    never deleted), or earlier token output unless `overwrite`; then delete only that output."""
+    shards.prepare_output_folder(output, TOKENS_LAYOUT, overwrite, inputs, lock=False)
 
 
 def upload_token_dir(local_dir: str, output: str, relatives: list[str]) -> None:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from cleancrawl.corpus import shards
 from cleancrawl.corpus.errors import UserError
 
 METADATA_NAME = "cleancrawl-tokenizer.json"
@@ -30,17 +30,20 @@ SENTENCEPIECE_FILE = "tokenizer.model"
 HF_FILE = "tokenizer.json"
 KINDS = ("sentencepiece-unigram", "sentencepiece-bpe", "byte-bpe")
 # Names an end-of-document token goes by in tokenizers we did not train (first match wins).
+TOKENIZER_LAYOUT = shards.OutputLayout(
+    "tokenizer train", r"^(tokenizer\.json|tokenizer\.model|cleancrawl-tokenizer\.json"
+    r"|tokenizer_config\.json|special_tokens_map\.json|spiece\.model)(\.tmp-\d+)?$",
+    marker=METADATA_NAME, noun="tokenizer")
 _EOS_NAMES = ("<eos>", "<|endoftext|>", "</s>", "<|end_of_text|>")
 _UNK_NAMES = ("<unk>", "[UNK]", "<|unk|>")
 _PAD_NAMES = ("<pad>", "[PAD]", "<|pad|>")
 
 
-def prepare_output_dir(output: str, overwrite: bool) -> None:
-    """An empty output directory: refuse a non-empty one unless `overwrite`, then clear it."""
-    if os.path.exists(output) and os.listdir(output):
-        if not overwrite:
-            raise UserError(f"{output}: exists and is not empty (use --overwrite)")
-        shutil.rmtree(output)
+def prepare_output_dir(output: str, overwrite: bool, inputs=(), kind=None) -> None:
+    """A local output directory holding nothing but `kind`'s own files (default: a trained
+    tokenizer's): refused when it overlaps an input or holds anything else (nothing is deleted),
+    or holds earlier output unless `overwrite`; then only that output is deleted."""
+    shards.prepare_output_folder(output, kind or TOKENIZER_LAYOUT, overwrite, inputs, lock=False)
     os.makedirs(output, exist_ok=True)
 
 

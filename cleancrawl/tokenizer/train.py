@@ -266,7 +266,7 @@ def train_tokenizer(config: TrainConfig, progress: bool | None = None) -> TrainR
     if sum(shards.parquet_metadata(path).num_rows for path in paths) == 0:
         raise UserError(f"{config.corpus}: no documents to train on (its train split is empty)")
     created = not os.path.exists(config.output)
-    prepare_output_dir(config.output, config.overwrite)
+    prepare_output_dir(config.output, config.overwrite, inputs=[config.corpus])
     written: list[str] = []
     try:
         return _train_and_write(config, paths, progress, written)
