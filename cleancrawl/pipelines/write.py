@@ -23,7 +23,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from cleancrawl.corpus import shards as layout
-from cleancrawl.corpus.record import Document, documents_to_table, sort_key
+from cleancrawl.corpus.dataset_card import CARD_NAME, dataset_card
+from cleancrawl.corpus.record import DOCUMENT_SCHEMA, Document, documents_to_table, sort_key
 from cleancrawl.corpus.urls import split_for
 from cleancrawl.pipelines.accounting import text_bytes
 
@@ -45,6 +46,11 @@ def shard_count(total_bytes: int, target_bytes: int, fixed: int = 0) -> int:
 
 def encode_table(docs: list[Document]) -> bytes:
     buffer = io.BytesIO()
+    if not docs:  # no row group at all, not one of zero rows: HF datasets reads the first row
+        # group's row count as its batch size and fails on 0 ("BatchSize must be greater than 0")
+        options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
+        pq.ParquetWriter(buffer, DOCUMENT_SCHEMA, **options).close()
+        return buffer.getvalue()
     pq.write_table(documents_to_table(docs), buffer, **PARQUET_OPTIONS)
     return buffer.getvalue()
 
@@ -100,6 +106,8 @@ class _FinalizeFn(beam.DoFn):
                     path = layout.join(self._output, split, layout.shard_name(index, count))
                     write_atomically(path, encode_table([]))
             splits[split] = {"shards": count}
+        documents = {s: sum(n for split, _, _, n in written if split == s) for s in layout.SPLITS}
+        write_atomically(layout.join(self._output, CARD_NAME), dataset_card(documents))  # for HF datasets
         stats = self._summarize(tallies, file_errors, splits)
         data = (json.dumps(stats, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8")
         write_atomically(layout.join(self._output, layout.STATS_FILE), data)

@@ -143,3 +143,5 @@ def register(subparsers) -> None:
     _add_train_parser(tokenizer_sub)
     _add_eval_parser(tokenizer_sub)
     _add_tokenize_parser(subparsers)
+    from cleancrawl.tokenizer import export  # `cleancrawl tokens export` (numpy only)
+    export.register(subparsers)

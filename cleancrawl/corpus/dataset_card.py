@@ -1,0 +1,41 @@
+"""OUT/README.md: a Hugging Face dataset card, so `datasets.load_dataset("OUT/")` finds the splits.
+
+Its YAML header lists each split's shards as `data_files`, which is how `datasets` (and the Hub)
+learn the splits without guessing from folder names. A split without documents is left out:
+`datasets` cannot build an empty split ("Instruction 'validation' corresponds to no data"),
+and the small builds' validation split (one URL in a thousand) is often empty. Without any
+documents there is nothing to list and the card says so. Deterministic: the same counts give
+the same bytes.
+"""
+from __future__ import annotations
+
+CARD_NAME = "README.md"
+
+
+def dataset_card(documents: dict[str, int]) -> bytes:
+    """The card for a corpus whose splits hold `documents[split]` documents (in split order)."""
+    listed = [split for split, n in documents.items() if n > 0]
+    lines = []
+    if listed:
+        lines += ["---", "configs:", "- config_name: default", "  data_files:"]
+        for split in listed:
+            lines += [f"  - split: {split}", f"    path: \"{split}/*.parquet\""]
+        lines += ["---", ""]
+    counts = ", ".join(f"{split} {n:,}" for split, n in documents.items())
+    lines += [
+        "# cleancrawl corpus",
+        "",
+        f"Documents kept by cleancrawl, as Parquet shards per split ({counts} documents).",
+        "`stats.json` says what was read, kept and dropped, and why; the columns are described in",
+        "cleancrawl's README (`url`, `text`, `language`, `timestamp`, where each came from).",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        'corpus = load_dataset("path/to/this/folder")   # or streaming=True',
+        "```",
+    ]
+    empty = [split for split, n in documents.items() if n == 0]
+    if empty:
+        lines += ["", f"Not listed above, having no documents: {', '.join(empty)} (`datasets` cannot load an "
+                      "empty split; its zero-row shard is still there for other readers)."]
+    return ("\n".join(lines) + "\n").encode("utf-8")
