@@ -309,9 +309,6 @@ def _train_and_write(config: TrainConfig, paths: list[str], progress: bool, writ
     from cleancrawl.tokenizer.hf_files import FILES, write_transformers_files  # for transformers.AutoTokenizer
     written += [os.path.join(config.output, name) for name in FILES]
     write_transformers_files(config.output, tok)
-    from cleancrawl.tokenizer.hf_files import FILES, write_transformers_files  # for transformers.AutoTokenizer
-    written += [os.path.join(config.output, name) for name in FILES]
-    write_transformers_files(config.output, tok)
     written.append(os.path.join(config.output, METADATA_NAME))
     _write_metadata(config, result)
     return result
