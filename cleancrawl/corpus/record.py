@@ -39,7 +39,8 @@ class Document:
 
     def drop(self, stage: str, reason: str, detail: str = "") -> "Drop":
         """The Drop recording that this document leaves the build at `stage`, and why."""
-        return Drop(stage, reason, self.source_file, url=self.url, text_bytes=self.text_bytes(), detail=detail)
+        return Drop(stage, reason, self.source_file, url=self.url, text_bytes=self.text_bytes(), detail=detail,
+                    document=self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,9 @@ class Drop:
     url: str = ""
     text_bytes: int = 0  # UTF-8 bytes of the text removed (0 when unknown)
     detail: str = ""     # free text: exception message, duplicate-of id, ...
+    # The document itself, as the stage saw it (for `--keep-dropped`); None for parts of files
+    # that never became documents. The build strips it right where the drop is made.
+    document: Document | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 # The Parquet schema of the output shards. Column order is part of the format.

@@ -40,6 +40,7 @@ class Section:
     title: str
     tables: list[Table] = field(default_factory=list)
     plot: object = None                 # callable(corpora, pyplot) -> matplotlib Figure, or None
+    lines: list[str] = field(default_factory=list)   # one-line findings shown instead of a plot
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -102,6 +103,9 @@ def overview_table(corpora) -> Table:
     rows.append(row("distinct domains", lambda c: c["contents"]["domains"]["distinct"]))
     if any(c["tokens"] for c in corpora):
         rows.append(row("tokens", lambda c: c["tokens"]["tokens"] if c["tokens"] else None))
+    if any(c.get("build") for c in corpora):
+        rows.append(row("built with cleancrawl", lambda c: (c.get("build") or {}).get("cleancrawl_version")))
+        rows.append(row("build finished (UTC)", lambda c: _when((c.get("build") or {}).get("finished_at"))))
     if any(c["funnel"] for c in corpora):
         rows.append(row("kept / read (funnel)", lambda c: share(c["funnel"]["documents"]["kept"], c["funnel"]["documents"]["read"]) if c["funnel"] else None))
     return Table("Overview", ["", *_corpus_names(corpora)], rows)
@@ -323,6 +327,130 @@ def problems_table(corpora) -> Table | None:
     return Table("Problems", ["corpus", "problem"], rows) if rows else None
 
 
+def build_table(corpora) -> Table | None:
+    """How each corpus was built: cleancrawl version, finish time and the resolved config (stats.json)."""
+    builds = [c.get("build") for c in corpora]
+    if not any(builds):
+        return None
+    flat = [_flatten_config(b["config"]) if b else {} for b in builds]
+    keys = []
+    for f in flat:
+        keys += [k for k in f if k not in keys]
+    rows = [["cleancrawl version"] + [b.get("cleancrawl_version") if b else None for b in builds],
+            ["finished (UTC)"] + [_when(b.get("finished_at")) if b else None for b in builds]]
+    rows += [[key] + [f.get(key) for f in flat] for key in keys]
+    return Table("Build", ["", *_corpus_names(corpora)], rows, note="from each build's stats.json")
+
+
+def _when(iso: str | None) -> str | None:
+    return iso.replace("T", " ").replace("+00:00", "") if iso else None
+
+
+def _flatten_config(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten_config(value, name + "."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = ", ".join(map(str, value)) if value else "–"
+        elif value is None or value == "":
+            out[name] = "–"
+        elif isinstance(value, bool):
+            out[name] = "yes" if value else "no"
+        else:
+            out[name] = value if isinstance(value, (int, float)) else str(value)
+    return out
+
+
+SAMPLE_CHARS = 160
+
+
+def _one_line(text: str, limit: int = SAMPLE_CHARS) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit].rstrip() + " …"
+
+
+def samples_table(corpora) -> Table | None:
+    """A few documents kept, and the first few removed for each reason (build --keep-dropped)."""
+    if not any(c.get("kept_examples") or c.get("dropped") for c in corpora):
+        return None
+    several = len(corpora) > 1
+    rows = []
+    for c in corpora:
+        first = [c["name"]] if several else []
+        for example in c.get("kept_examples") or []:
+            rows.append(first + ["kept", "", example["url"], _one_line(example["text"])])
+        for reason in (c.get("dropped") or {}).get("reasons", []):
+            for example in reason["examples"]:
+                why = reason["reason"] + (f" ({_one_line(example['detail'], 60)})" if example["detail"] else "")
+                rows.append(first + [f"dropped: {_stage_label(reason['stage'])}", why, example["url"],
+                                     _one_line(example["text"])])
+    notes = []
+    for c in corpora:
+        fraction = ((c.get("build") or {}).get("config") or {}).get("keep_dropped")
+        if c.get("dropped"):
+            sample = f" (a {fraction:g} sample)" if fraction and fraction < 1 else ""
+            notes.append(f"{c['name']}: {c['dropped']['rows']:,} dropped documents in dropped/{sample}; "
+                         "the first by URL for each reason")
+        elif c.get("funnel"):
+            notes.append(f"{c['name']}: no dropped/ folder: build with --keep-dropped to see what each reason removed")
+    return Table("Sample documents", (["corpus"] if several else []) + ["kept / dropped at", "reason", "url", "text"],
+                 rows, note="; ".join(notes))
+
+
+def domain_drops_table(corpora) -> Table | None:
+    """Per top domain of the dropped documents: how many were dropped, why, and how many kept."""
+    with_dropped = [c for c in corpora if c.get("dropped") and c["dropped"]["domains"]]
+    if not with_dropped:
+        return None
+    several = len(with_dropped) > 1
+    rows = []
+    for c in with_dropped:
+        kept = dict((c["contents"]["domains"] or {}).get("top") or [])
+        for entry in c["dropped"]["domains"]:
+            reasons = ", ".join(f"{_reason_label(k)} {n:,}" for k, n in entry["reasons"].items())
+            rows.append(([c["name"]] if several else []) + [entry["domain"], kept.get(entry["domain"], 0),
+                                                            entry["documents"], reasons])
+    return Table("Drop reasons per top domain", (["corpus"] if several else []) + ["domain", "kept", "dropped", "reasons"],
+                 rows, note="domains with the most documents in dropped/; kept: documents in the corpus "
+                            "(0 also when the domain is outside the top list)")
+
+
+def _reason_label(stage_reason: str) -> str:
+    stage, _, reason = stage_reason.partition("/")
+    return f"{_stage_label(stage)}: {reason}"
+
+
+def _score_bins(corpora) -> tuple[list, set]:
+    hists = [c["contents"]["language_score"] for c in corpora if c["contents"]["language_score"]]
+    filled = {j for h in hists for j, n in enumerate(h["counts"]) if n}
+    return (hists[0]["edges"] if hists else []), filled
+
+
+def _single_score_bin(corpora) -> str | None:
+    edges, filled = _score_bins(corpora)
+    if len(filled) != 1:
+        return None
+    j = next(iter(filled))
+    return f"{edges[j]:g} – {edges[j + 1]:g}" if j + 1 < len(edges) else f"≥ {edges[j]:g}"
+
+
+def _scores_to_plot(corpora) -> bool:
+    return len(_score_bins(corpora)[1]) > 1
+
+
+def _single_category(corpora, get) -> str | None:
+    """The one key of a ranked map when every corpus has only that key (100% en): nothing to plot."""
+    keys = set()
+    for c in corpora:
+        data = get(c) or {}
+        keys |= {k for k, _ in data["top"]} if "top" in data else set(data)
+        if "top" in data and data.get("other"):
+            return None
+    return next(iter(keys)) if len(keys) == 1 else None
+
+
 # ---------------------------------------------------------------------------- sections
 
 def _reddit(c) -> dict:
@@ -349,17 +477,33 @@ def sections(doc) -> list[Section]:
         score = histogram_table("Language score", corpora, lambda c: c["contents"]["language_score"], decimals=6)
         if score:
             tables.append(score)
-        out.append(Section("languages", "Languages", tables, plot=plot_languages))
+        only = _single_category(corpora, lambda c: c["contents"]["languages"])
+        score_bin = _single_score_bin(corpora)
+        section = Section("languages", "Languages", tables,
+                          plot=plot_languages if only is None or _scores_to_plot(corpora) else None)
+        if only is not None:
+            section.lines.append(f"Every document has language {only}.")
+        if score_bin:
+            section.lines.append(f"Every language score is in {score_bin}.")
+        out.append(section)
     domains = ranked_table("Top domains (registered domain)", corpora, lambda c: c["contents"]["domains"], 25, "domain")
     if domains:
         tlds = ranked_table("Top-level domains", corpora, lambda c: c["contents"]["tlds"], 15, "TLD")
         out.append(Section("domains", "Domains", [domains, tlds], plot=plot_domains))
     months = months_table(corpora)
     if months:
-        out.append(Section("months", "Crawl dates", [months], plot=plot_months))
+        only = _single_category(corpora, lambda c: c["contents"]["months"])
+        section = Section("months", "Crawl dates", [months], plot=plot_months if only is None else None)
+        if only is not None:
+            section.lines.append(f"Every document was crawled in {only}.")
+        out.append(section)
     dups = duplicates_table(corpora)
     if dups:
-        out.append(Section("duplicates", "Duplicates", [dups], plot=plot_duplicates))
+        sized = any(c["duplicates"] and c["duplicates"]["sizes"] for c in corpora)
+        section = Section("duplicates", "Duplicates", [dups], plot=plot_duplicates if sized else None)
+        if not sized:
+            section.lines.append("No duplicate clusters to plot (the side output has no cluster key column, or no rows).")
+        out.append(section)
     if any(c["contents"]["reddit"] for c in corpora):
         tables = [histogram_table("Reddit score (karma) of the documents' best submission", corpora,
                                   lambda c: _reddit(c).get("score"), decimals=0),
@@ -368,10 +512,24 @@ def sections(doc) -> list[Section]:
         subs = ranked_table("Top subreddits", corpora, lambda c: _reddit(c).get("subreddits"), 15, "subreddit")
         if subs:
             tables.append(subs)
-        out.append(Section("reddit", "Reddit (WebText-like selection)", tables, plot=plot_reddit))
+        section = Section("reddit", "Reddit (WebText-like selection)", tables, plot=plot_reddit)
+        only = _single_category(corpora, lambda c: _reddit(c).get("subreddits"))
+        if only is not None:
+            section.lines.append(f"Every submission is in r/{only}.")
+        out.append(section)
     tokens = tokens_table(corpora)
     if tokens:
         out.append(Section("tokens", "Tokens", [tokens], plot=plot_tokens))
+    samples = samples_table(corpora)
+    if samples:
+        tables = [samples]
+        by_domain = domain_drops_table(corpora)
+        if by_domain:
+            tables.append(by_domain)
+        out.append(Section("samples", "Sample documents", tables))
+    build = build_table(corpora)
+    if build:
+        out.append(Section("build", "Build configuration", [build]))
     problems = problems_table(corpora)
     if problems:
         out.append(Section("problems", "Problems", [problems]))
@@ -409,6 +567,7 @@ def render_text(doc) -> str:
     for section in sections(doc):
         for table in section.tables:
             blocks.append(render_table(table))
+        blocks += [safe(line) for line in section.lines]
     return "\n\n".join(blocks) + "\n"
 
 
@@ -516,41 +675,45 @@ def plot_line_rules(corpora, plt):
     return fig
 
 
-def _share_per_decade(hist) -> tuple[list[float], list[float], float]:
-    """Histogram → (bin edges, share of documents per log10 unit) for bins from 1 up to the
-    last non-empty one, and the share of documents below 1 (not drawable on a log axis)."""
+def _share_per_bin(hist) -> tuple[list[float], list[float], float]:
+    """Histogram → (bin edges, % of documents in each bin) for the bins from the first to the
+    last non-empty one at or above 1, and the share of documents below 1 (not drawable on a
+    log axis). Shares of bins, not densities: they add up to 100 % and never pass it."""
     edges, counts, n = hist["edges"], hist["counts"], hist["count"] or 1
-    last = max((i for i, c in enumerate(counts) if c), default=0)
+    filled = [i for i, c in enumerate(counts) if c and edges[i] >= 1]
     xs, ys = [], []
-    for i in range(last + 1):
-        lo = edges[i]
-        hi = edges[i + 1] if i + 1 < len(edges) else lo * 10
-        if lo < 1:
-            continue
-        xs.append(lo)
-        ys.append(counts[i] / n / math.log10(hi / lo))
-    xs.append(edges[last + 1] if last + 1 < len(edges) else edges[-1] * 10)
+    if filled:
+        for i in range(filled[0], filled[-1] + 1):
+            xs.append(edges[i])
+            ys.append(100 * counts[i] / n)
+        last = filled[-1]
+        xs.append(edges[last + 1] if last + 1 < len(edges) else edges[-1] * 10)
     below_one = (hist.get("underflow", 0) + sum(c for e, c in zip(edges, counts) if e < 1)) / n
     return xs, ys, below_one
 
 
 def _log_histograms(ax, items, xlabel: str) -> None:
-    """Step histograms on a log x axis, one per (colour, name, histogram)."""
-    highest = 10
+    """Step histograms on a log x axis, one per (colour, name, histogram); the axis spans the
+    decades that hold documents (from the decade of the smallest one), not always from 1."""
+    lowest, highest = math.inf, 10
     for i, name, hist in items:
         if not hist or not hist["count"]:
             continue
-        xs, ys, below = _share_per_decade(hist)
+        xs, ys, below = _share_per_bin(hist)
         label = _label(name) + (f" ({100 * below:.0f}% below 1)" if below else "")
         if ys:
             ax.stairs(ys, xs, label=label, color=_colour(i), linewidth=1.8, fill=len(items) == 1, alpha=0.8)
-        highest = max(highest, xs[-1])
+            lowest = min(lowest, xs[0])
+            highest = max(highest, xs[-1])
+    lowest = 10 ** math.floor(math.log10(lowest)) if lowest < math.inf else 1
     ax.set_xscale("log")
-    ax.set_xlim(1, highest)
+    ax.set_xlim(lowest, max(highest, lowest * 10))
+    ax.set_ylim(bottom=0)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("share of documents per decade")
+    ax.set_ylabel("% of documents in the bin")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
 
 
 def plot_lengths(corpora, plt):
@@ -558,7 +721,7 @@ def plot_lengths(corpora, plt):
     for ax, measure in zip(axes, ("characters", "words", "lines")):
         _log_histograms(ax, [(i, c["name"], c["contents"]["lengths"][measure]) for i, c in enumerate(corpora)],
                         f"{measure} per document")
-    fig.suptitle("Document length distributions")
+    fig.suptitle("Document length distributions (bins: one per value below 10, ten per decade above)")
     fig.tight_layout()
     return fig
 
@@ -581,18 +744,22 @@ def _top_shares(items, get, limit):
 def plot_languages(corpora, plt):
     with_language = _with(corpora, lambda c: c["contents"]["languages"])
     labels, series = _top_shares(with_language, lambda c: c["contents"]["languages"], 15)
-    scored = _with(corpora, lambda c: c["contents"]["language_score"])
-    fig, axes = plt.subplots(1, 2 if scored else 1, figsize=(14 if scored else 8, max(3, 0.35 * len(labels) + 1.5)), squeeze=False)
-    _grouped_barh(axes[0][0], labels, series, "% of documents")
-    axes[0][0].set_title("Languages")
+    scored = _with(corpora, lambda c: c["contents"]["language_score"]) if _scores_to_plot(corpora) else []
+    bars = len(labels) > 1   # one language only: said in a line of text, not a full bar
+    fig, axes = plt.subplots(1, int(bars) + int(bool(scored)), figsize=(14 if scored and bars else 8, max(3, 0.35 * len(labels) + 1.5)),
+                             squeeze=False)
+    if bars:
+        _grouped_barh(axes[0][0], labels, series, "% of documents")
+        axes[0][0].set_title("Languages")
     if scored:
+        score_ax = axes[0][-1]
         hists = [(i, c["name"], c["contents"]["language_score"]) for i, c in scored]
         edges = hists[0][2]["edges"]
         first = min(next(j for j, n in enumerate(h["counts"]) if n) for _, _, h in hists)
         labels = [f"{edges[j]:g} – {edges[j + 1]:g}" if j + 1 < len(edges) else f"≥ {edges[j]:g}" for j in range(first, len(edges))]
         series = [(name, [100 * n / (h["count"] or 1) for n in h["counts"][first:]], i) for i, name, h in hists]
-        _grouped_barh(axes[0][1], labels, series, "% of documents")
-        axes[0][1].set_title("Language score (probability of the language)")
+        _grouped_barh(score_ax, labels, series, "% of documents")
+        score_ax.set_title("Language score (probability of the language)")
     fig.tight_layout()
     return fig
 
@@ -601,11 +768,14 @@ def plot_domains(corpora, plt):
     items = list(enumerate(corpora))
     domains, d_series = _top_shares(items, lambda c: c["contents"]["domains"], 20)
     tlds, t_series = _top_shares(items, lambda c: c["contents"]["tlds"], 15)
-    fig, axes = plt.subplots(1, 2, figsize=(14, max(4, 0.32 * len(domains) + 1.5)))
-    _grouped_barh(axes[0], domains, d_series, "% of documents")
-    axes[0].set_title("Top domains")
-    _grouped_barh(axes[1], tlds, t_series, "% of documents")
-    axes[1].set_title("Top-level domains")
+    with_tlds = len(tlds) > 1   # one TLD only: the table says it, a single full bar would not add to it
+    fig, axes = plt.subplots(1, 2 if with_tlds else 1, figsize=(14 if with_tlds else 8, max(4, 0.32 * len(domains) + 1.5)),
+                             squeeze=False)
+    _grouped_barh(axes[0][0], domains, d_series, "% of documents")
+    axes[0][0].set_title("Top domains")
+    if with_tlds:
+        _grouped_barh(axes[0][1], tlds, t_series, "% of documents")
+        axes[0][1].set_title("Top-level domains")
     fig.tight_layout()
     return fig
 
@@ -645,20 +815,24 @@ def plot_duplicates(corpora, plt):
     ax.set_ylabel("clusters")
     ax.set_title("Duplicate cluster sizes")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if len(corpora) > 1 and ax.get_legend_handles_labels()[0]:
+        ax.legend()
     fig.tight_layout()
     return fig
 
 
 def plot_reddit(corpora, plt):
     with_reddit = _with(corpora, lambda c: c["contents"]["reddit"])
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4))
+    labels, series = _top_shares(with_reddit, lambda c: c["contents"]["reddit"]["subreddits"], 15)
+    bars = len(labels) > 1   # one subreddit only: said in a line of text
+    fig, axes = plt.subplots(1, 2 if bars else 1, figsize=(14 if bars else 8, 4), squeeze=False)
+    axes = axes[0]
     _log_histograms(axes[0], [(i, c["name"], c["contents"]["reddit"]["score"]) for i, c in with_reddit],
                     "Reddit score (karma) of the best submission")
     axes[0].set_title("Reddit score")
-    labels, series = _top_shares(with_reddit, lambda c: c["contents"]["reddit"]["subreddits"], 15)
-    _grouped_barh(axes[1], labels, series, "% of subreddit mentions")
-    axes[1].set_title("Top subreddits")
+    if bars:
+        _grouped_barh(axes[1], labels, series, "% of subreddit mentions")
+        axes[1].set_title("Top subreddits")
     fig.tight_layout()
     return fig
 
@@ -688,9 +862,10 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
 table { border-collapse: collapse; margin: 6px 0 4px; font-variant-numeric: tabular-nums; }
 th, td { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: right; white-space: nowrap; }
 th { background: #f6f6f6; } td:first-child, th:first-child, th.text { text-align: left; }
-td.text { text-align: left; white-space: normal; max-width: 700px; }
+td.text { text-align: left; white-space: normal; max-width: 420px; overflow-wrap: anywhere; }
 .note { color: #666; font-size: 12px; margin: 2px 0 10px; }
 img { max-width: 100%; border: 1px solid #eee; margin: 8px 0; }
+.finding { font-style: italic; margin: 6px 0 10px; }
 nav a { margin-right: 12px; } .bad { color: #c9302c; font-weight: bold; }
 .corpus { display: inline-block; margin-right: 18px; } .swatch { display: inline-block; width: 12px; height: 12px;
           margin-right: 4px; vertical-align: middle; }
@@ -739,6 +914,7 @@ def write_html(doc, folder: str) -> str:
     for section in all_sections:
         block = [f'<h2 id="{section.key}">{_h(section.title)}</h2>']
         block += [_html_table(t) for t in section.tables]
+        block += [f'<p class="finding">{_h(line)}</p>' for line in section.lines]
         if section.plot is not None:
             fig = section.plot(corpora, plt)
             name = f"{section.key}.png"

@@ -16,6 +16,7 @@ CLI's one-line errors); the HTML report uses it too, before escaping HTML.
 """
 from __future__ import annotations
 
+import logging
 import re
 
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -34,3 +35,16 @@ def safe(text) -> str:
 
 def is_safe(text: str) -> bool:
     return _UNSAFE.search(text) is None
+
+
+def safe_lines(text: str) -> str:
+    """`safe`, keeping newlines: for multi-line messages (a log record with its traceback)."""
+    return "\n".join(safe(line) for line in text.split("\n"))
+
+
+class SafeFormatter(logging.Formatter):
+    """A logging formatter whose output carries no control sequence: libraries log crawl data
+    too (warcio: "Replacing spaces in invalid WARC-Target-URI: <the URL>")."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return safe_lines(super().format(record))

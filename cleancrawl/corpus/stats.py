@@ -34,9 +34,13 @@ unless said otherwise; a section is `null` when its input is absent.
     CORPUS = {
       "name": "out",                               # display name (directory name by default)
       "path": "/abs/out",
+      "build": {"config": {...}, "cleancrawl_version": str | null,   # from stats.json; null
+                "finished_at": "2026-05-18T12:00:00+00:00" | null} | null,  # without it
       "funnel": FUNNEL | null,                     # null without stats.json (and no metrics)
       "beam_metrics_check": {"agree": bool, "differences": [str]} | null,
       "contents": CONTENTS,
+      "kept_examples": [{"url", "text"}],          # first train documents (text: an excerpt)
+      "dropped": DROPPED | null,                   # null without OUT/dropped/ (build --keep-dropped)
       "duplicates": DUPLICATES | null,             # null without OUT/duplicates/*.parquet
       "tokens": TOKENS | null,                     # null without a token manifest
       "problems": [str]                            # failed/missing shards and files, by name
@@ -83,6 +87,11 @@ unless said otherwise; a section is `null` when its input is absent.
                   "sizes": {"2": n, "3": n, ...},             # cluster size -> clusters, by size
                   "largest": [[key, size], ...]}             # top 10
 
+    DROPPED = {"files": n, "rows": n, "failed": [{"path", "error"}],     # corpus.samples
+               "reasons": [{"stage", "reason", "documents": n,          # rows written per reason
+                            "examples": [{"url", "detail", "text"}]}], # the first 3 by normalized_url
+               "domains": [{"domain", "documents": n, "reasons": {"stage/reason": n}}]}  # top 10 by rows
+
     TOKENS = {"path": str, "tokenizer": {...},               # as in the manifest
               "splits": {"train": {"shards": n, "documents": n, "tokens": n,
                                    "tokens_per_document": x, "characters_per_token": x | null,
@@ -115,6 +124,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cleancrawl.corpus import samples
 from cleancrawl.corpus import shards as layout
 from cleancrawl.corpus.accounting import STAGE_ORDER
 from cleancrawl.corpus.errors import UserError
@@ -891,10 +901,14 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
         **contents,
     }
 
-    funnel = metrics_check = None
+    funnel = metrics_check = build = None
     stats_path = layout.join(path, layout.STATS_FILE)
     if layout.exists(stats_path):
-        funnel = funnel_from_stats(_read_json(stats_path))
+        build_stats = _read_json(stats_path)
+        funnel = funnel_from_stats(build_stats)
+        build = {"config": build_stats.get("config") or {}, "cleancrawl_version": build_stats.get("cleancrawl_version"),
+                 "finished_at": build_stats.get("finished_at")}
+
     if beam_metrics:
         from_metrics = funnel_from_beam_counters(load_beam_metrics(beam_metrics))
         if funnel is None:
@@ -904,6 +918,9 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
     if funnel and funnel["balanced"] is False:
         problems.append("funnel does not balance: kept + dropped != read at some stage")
 
+    dropped = samples.dropped_summary(path)
+    if dropped:
+        problems += [f"unreadable dropped-documents file: {f['path']}: {f['error']}" for f in dropped["failed"]]
     duplicates = duplicate_summary(path)
     if duplicates:
         problems += [f"unreadable duplicates file: {f['path']}: {f['error']}" for f in duplicates["failed"]]
@@ -917,9 +934,12 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
     return {
         "name": name or _display_name(path),
         "path": path if "://" in path else os.path.abspath(path),
+        "build": build,
         "funnel": funnel,
         "beam_metrics_check": metrics_check,
         "contents": contents,
+        "kept_examples": samples.kept_examples(path),
+        "dropped": dropped,
         "duplicates": duplicates,
         "tokens": tokens,
         "problems": problems,

@@ -10,7 +10,9 @@ Each box is a composite transform over a pure `corpus/` stage; `run_build(config
 """
 from __future__ import annotations
 
+import datetime
 import functools
+import importlib.metadata
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -27,6 +29,7 @@ from cleancrawl.corpus.url_dedup import select_newest
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, SumTallies, text_bytes
 from cleancrawl.pipelines.config import SAMPLE_CRAWL, SKIPPABLE_STAGES, BuildConfig, add_build_arguments
 from cleancrawl.pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
+from cleancrawl.pipelines.dropped import SplitDrops, WriteDropped
 from cleancrawl.pipelines.read import ReadCrawl
 from cleancrawl.pipelines.select import SelectDocuments, plan_selection
 from cleancrawl.pipelines.worker_exit import runner_for
@@ -124,21 +127,29 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
     stats.json and _SUCCESS (none given: no check)."""
     skip = set(config.skip)
     drops, tallies = [], []
+    dropped_rows = []  # --keep-dropped: the dropped documents, for OUT/dropped/
+
+    def add_drops(stage_drops):  # the documents leave the drops right here (see pipelines.dropped)
+        bare, rows = stage_drops | f"SplitDrops{len(drops)}" >> SplitDrops(config.keep_dropped, config.keep_dropped_seed)
+        drops.append(bare)
+        if rows is not None:
+            dropped_rows.append(rows)
+
 
     read = pipeline | "InputFiles" >> beam.Create(input_files) | "Read" >> ReadCrawl(config.reader_config())
-    drops.append(read[DROPPED])
+    add_drops(read[DROPPED])
     tallies.append(read[TALLY])
     docs = read[KEPT]
 
     if "url-dedup" not in skip:
         dedup_urls = docs | "DedupUrls" >> DedupUrls()
-        drops.append(dedup_urls[DROPPED])
+        add_drops(dedup_urls[DROPPED])
         tallies.append(dedup_urls[TALLY])
         docs = dedup_urls[KEPT]
 
     if config.select.enabled:  # WebText-like / RealNews-like: before the C4 filters, as the reference
         selected = docs | "Select" >> SelectDocuments(config.select)
-        drops.append(selected[DROPPED])
+        add_drops(selected[DROPPED])
         tallies.append(selected[TALLY])
         docs = selected[KEPT]
 
@@ -146,7 +157,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
 
     def apply(docs, label, stage_name, make_stage):
         out = docs | label >> ApplyStage(make_stage, stage_name)
-        drops.append(out[DROPPED])
+        add_drops(out[DROPPED])
         tallies.append(out[TALLY])
         stages_run.append(stage_name)
         return out[KEPT]
@@ -156,7 +167,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
     duplicates_written = []
     if config.dedup.methods and "dedup" not in skip:  # after clean, before language ID, as C4 does
         dedup = docs | "Dedup" >> DedupDocuments(config.dedup)
-        drops.append(dedup[DROPPED])
+        add_drops(dedup[DROPPED])
         tallies.append(dedup[TALLY])
         stages_run.append("dedup")
         docs = dedup[KEPT]
@@ -169,6 +180,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
     written, shard_counts, kept_tally = docs | "Write" >> WriteShards(
         config.output, config.num_shards, config.shard_bytes, config.validation_modulus
     )
+    if dropped_rows:  # --keep-dropped: OUT/dropped/, which _SUCCESS waits for too
+        rows = dropped_rows | "AllDroppedDocuments" >> beam.Flatten()
+        duplicates_written.append(rows | "WriteDropped" >> WriteDropped(config.output, config.shard_bytes))
     if duplicates_written:  # _SUCCESS also waits for the audit shards
         written = [written, *duplicates_written] | "AllWritten" >> beam.Flatten()
     tallies.append(kept_tally)
@@ -183,7 +197,18 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
 
 
 def _summarize(tallies, file_errors, splits, config, stages):
-    return summarize(tallies, file_errors, config=config, splits=splits, stages=stages)
+    stats = summarize(tallies, file_errors, config=config, splits=splits, stages=stages)
+    # When and by what the build finished (stats.json only: the shards stay byte-identical).
+    stats["cleancrawl_version"] = _version()
+    stats["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return stats
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("cleancrawl")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 # ---------------------------------------------------------------------------- entry point

@@ -62,7 +62,8 @@ def print_summary(stats: dict, output: str, out=None) -> None:
         print(f"  {split}: {info.get('documents', 0)} documents in {info.get('shards', 0)} shard(s)", file=out)
     for error in stats["file_errors"]:
         print(safe(f"  unreadable: {error['file']}: {error['reason']} ({error['detail']})"), file=out)
-    print(f"wrote {safe(output)}/ (stats.json, _SUCCESS)", file=out)
+    kept_dropped = (stats.get("config") or {}).get("keep_dropped")
+    print(f"wrote {safe(output)}/ (stats.json, _SUCCESS{', dropped/' if kept_dropped else ''})", file=out)
 
 
 def _run(args: argparse.Namespace) -> int:

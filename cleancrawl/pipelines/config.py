@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 
 from cleancrawl.corpus.dedup import DedupConfig
+from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.extract import EXTRACTION_MODES
 from cleancrawl.corpus.filters import CleanConfig
 from cleancrawl.corpus.language_filter import LanguageConfig
@@ -49,6 +50,8 @@ class BuildConfig:
     validation_modulus: int = 1000
     overwrite: bool = False
     strict: bool = False
+    keep_dropped: float = 0.0              # write this fraction of the dropped documents to OUT/dropped/
+    keep_dropped_seed: int = 0             # which sample --keep-dropped FRACTION < 1 takes
 
     def reader_config(self) -> ReaderConfig:
         return ReaderConfig(source=self.source, max_text_chars=self.max_text_chars, max_html_bytes=self.max_html_bytes,
@@ -87,6 +90,10 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     io.add_argument("--strict", action="store_true",
                     help="exit 1 when any input file was unreadable (the run still completes)")
+    io.add_argument("--keep-dropped", type=float, nargs="?", const=1.0, default=0.0, metavar="FRACTION",
+                    help="also write the dropped documents, with stage, reason and detail, to OUTPUT/dropped/ "
+                         "(Parquet); FRACTION < 1 keeps a deterministic sample (default without a value: 1.0)")
+    io.add_argument("--keep-dropped-seed", type=int, default=0, help="which sample --keep-dropped FRACTION takes")
 
     add_select_arguments(parser)
     add_dedup_arguments(parser)
@@ -136,4 +143,12 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
         validation_modulus=args.validation_modulus,
         overwrite=args.overwrite,
         strict=args.strict,
+        keep_dropped=_fraction("--keep-dropped", args.keep_dropped),
+        keep_dropped_seed=args.keep_dropped_seed,
     )
+
+
+def _fraction(option: str, value: float) -> float:
+    if not 0 <= value <= 1:
+        raise UserError(f"{option} {value:g}: give a fraction between 0 and 1")
+    return value

@@ -75,14 +75,17 @@ def write_atomically(path: str, data: bytes) -> None:
 
 
 class _WriteShardFn(beam.DoFn):
-    def __init__(self, output: str):
+    def __init__(self, output: str, encode=None, order=None):
         self._output = output
+        self._encode = encode or encode_table
+        self._order = order or sort_key
 
     def process(self, element):
         (split, index, count), docs = element
-        docs = sorted(docs, key=sort_key)
+        docs = sorted(docs, key=self._order)
         path = layout.join(self._output, split, layout.shard_name(index, count))
-        write_atomically(path, encode_table(docs))
+        write_atomically(path, self._encode(docs))
+        progress.shard_written(split, len(docs))  # the terminal's progress line, when there is one
         yield split, index, count, len(docs)
 
 
@@ -121,18 +124,25 @@ class WriteShards(beam.PTransform):
 
     Returns a PCollection of ((key), (count, bytes)) tallies `("kept", split, source_file)`
     and the list of written shards; `Finalize` consumes both.
+
+    `folder`: write every element into `OUT/folder/` instead of the splits, each shard sorted by
+    `order` and encoded by `encode` (elements need `normalized_url` and `text_bytes()`), as
+    `--keep-dropped` does for `OUT/dropped/`.
     """
 
-    def __init__(self, output: str, num_shards: int = 0, shard_bytes: int = 256 << 20, validation_modulus: int = 1000):
+    def __init__(self, output: str, num_shards: int = 0, shard_bytes: int = 256 << 20, validation_modulus: int = 1000,
+                 folder: str | None = None, encode=None, order=None):
         super().__init__()
         self._output = output
         self._num_shards = num_shards
         self._shard_bytes = shard_bytes
         self._modulus = validation_modulus
+        self._folder, self._encode, self._order = folder, encode, order
 
     def expand(self, docs):
-        modulus, fixed, target = self._modulus, self._num_shards, self._shard_bytes
-        by_split = docs | "AssignSplit" >> beam.Map(lambda d: (split_for(d.normalized_url, modulus), d))
+        modulus, fixed, target, folder = self._modulus, self._num_shards, self._shard_bytes, self._folder
+        by_split = docs | "AssignSplit" >> beam.Map(
+            lambda d: (folder or split_for(d.normalized_url, modulus), d))
         bytes_per_split = (
             by_split
             | "SplitBytes" >> beam.Map(lambda kv: (kv[0], text_bytes(kv[1])))
@@ -150,7 +160,7 @@ class WriteShards(beam.PTransform):
                 counts=counts_view,
             )
             | "GroupShards" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShardFn(self._output))
+            | "WriteShard" >> beam.ParDo(_WriteShardFn(self._output, self._encode, self._order))
         )
         kept_tally = by_split | "KeptTally" >> beam.Map(
             lambda kv: (("kept", kv[0], kv[1].source_file), (1, text_bytes(kv[1])))

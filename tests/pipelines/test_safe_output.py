@@ -23,6 +23,7 @@ HOSTILE_URLS = [
     "http://title\x1b]0;pwned\x07.example.org/page",      # OSC: sets the window title
     "http://c1\u009b31m.example.net/page",                 # C1 CSI
     "http://example.info/\u202egnp.exe",                   # right-to-left override
+    "http://spaced.example.com/a b\x1b[2J",               # warcio logs URLs with spaces
 ]
 FORBIDDEN = [b"\x1b", b"\x07", "\u009b".encode(), "\u202e".encode()]
 
@@ -75,19 +76,19 @@ def hostile_build(sample_documents, tmp_path_factory):
     write_hostile_wet(inputs / "pages.warc.wet.gz", _english_pages(sample_documents, len(HOSTILE_URLS)))
     (inputs / "empty\x1b[31m.warc.wet.gz").write_bytes(b"")   # a file error whose name carries an escape
     out = base / "out"
-    result = cleancrawl("build", "--input", str(inputs / "*.gz"), "--output", str(out))
-    return out, result
+    result = cleancrawl("build", "--input", str(inputs / "*.gz"), "--output", str(out), "--keep-dropped")
+    return out, result, inputs
 
 
 def test_build_messages_carry_no_escape_sequences(hostile_build):
-    out, result = hostile_build
+    out, result, _ = hostile_build
     assert result.returncode == 0, result.stderr[-3000:]
     assert_no_control_bytes(result)
     assert b"empty\\x1b[31m.warc.wet.gz" in result.stdout         # the file error, named visibly
 
 
 def test_stats_tables_and_report_carry_no_escape_sequences(hostile_build, tmp_path):
-    out, _ = hostile_build
+    out, _, _ = hostile_build
     result = cleancrawl("stats", str(out), "--workers", "1", "--no-progress", "--html", str(tmp_path / "report"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert_no_control_bytes(result)
@@ -98,3 +99,12 @@ def test_stats_tables_and_report_carry_no_escape_sequences(hostile_build, tmp_pa
         assert byte not in page
     assert b"\\x1b[41m" in page.lower()
     assert page.count(b"<script") == 1                            # only the report's own script
+
+
+def test_verbose_logs_of_libraries_carry_no_escape_sequences(hostile_build, tmp_path):
+    # With -v, warcio logs "Replacing spaces in invalid WARC-Target-URI: <the URL>", escapes and all.
+    _, _, inputs = hostile_build
+    result = cleancrawl("build", "-v", "--input", str(inputs / "pages.warc.wet.gz"), "--output", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert b"Replacing spaces in invalid WARC-Target-URI: http://spaced.example.com/a b\\x1b[2J" in result.stderr
+    assert_no_control_bytes(result)
