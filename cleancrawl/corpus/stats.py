@@ -127,6 +127,7 @@ import pyarrow.parquet as pq
 from cleancrawl.corpus import samples
 from cleancrawl.corpus import shards as layout
 from cleancrawl.corpus.accounting import STAGE_ORDER
+from cleancrawl.corpus.columns import Columns
 from cleancrawl.corpus.errors import UserError
 
 SCHEMA_VERSION = 1
@@ -493,14 +494,19 @@ class ShardResult:
     error: str | None = None
 
 
-def scan_shard(path: str, split: str) -> ShardResult:
-    """One shard → its partial aggregate, or the error that stopped it (never raises)."""
+def scan_shard(path: str, split: str, names: Columns | None = None) -> ShardResult:
+    """One shard → its partial aggregate, or the error that stopped it (never raises).
+    `names`: where text and URL are in another tool's Parquet (`corpus.columns`)."""
     try:
         with open_source(path) as source:
             parquet = pq.ParquetFile(source)
             columns = [c for c in CONTENT_COLUMNS if c in parquet.schema_arrow.names]
+            if names is not None and not names.is_default:
+                columns = names.read_columns(parquet.schema_arrow, ("text", "url"), CONTENT_COLUMNS)
             tally = ContentTally()
             for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+                if names is not None and not names.is_default:
+                    batch = names.rename(batch, keep=[c for c in CONTENT_COLUMNS if c not in ("text", "url")])
                 tally.add_batch(batch, split)
         return ShardResult(path, split, tally)
     except Exception as err:  # a corrupt shard is reported by name; the rest still counts
@@ -512,7 +518,7 @@ def _scan_shard_args(args: tuple[str, str]) -> ShardResult:
 
 
 def scan_shards(shards: list[tuple[str, str]], workers: int = 0, progress: bool = False,
-                label: str = "") -> tuple[ContentTally, list[dict]]:
+                label: str = "", names: Columns | None = None) -> tuple[ContentTally, list[dict]]:
     """(path, split) pairs → merged tally and the shards that failed. workers 0 = all cores."""
     from tqdm import tqdm
 
@@ -532,12 +538,12 @@ def scan_shards(shards: list[tuple[str, str]], workers: int = 0, progress: bool 
     with bar:
         if workers == 1:
             for shard in shards:
-                absorb(scan_shard(*shard))
+                absorb(scan_shard(*shard, names))
         else:
             settings = layout.filesystem_args()
             with ProcessPoolExecutor(max_workers=workers, initializer=layout.set_filesystem_options if settings else None,
                                      initargs=(settings,) if settings else ()) as pool:
-                futures = [pool.submit(_scan_shard_args, shard) for shard in shards]
+                futures = [pool.submit(scan_shard, *shard, names) for shard in shards]
                 for future in as_completed(futures):
                     absorb(future.result())
     return total, sorted(failed, key=lambda f: f["path"])
@@ -879,6 +885,7 @@ class StatsConfig:
     tokens: tuple[str | None, ...] = ()      # token directory per corpus (None: CORPUS/tokens if any)
     beam_metrics: tuple[str | None, ...] = ()  # Beam counters JSON per corpus
     names: tuple[str, ...] = ()              # display names; default: directory names
+    columns: Columns = field(default_factory=Columns)  # text/URL columns of other tools' Parquet
 
 
 def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
@@ -888,7 +895,11 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
     shards, missing = list_corpus_shards(path, config.splits, config.allow_partial)
     if not shards and not missing:
         raise UserError(f"{path}: no Parquet shards to read")
-    tally, failed = scan_shards(shards, config.workers, config.progress, label=name or path)
+    if shards and not config.columns.is_default:  # a wrong --text-column/--url-column: one line, not N problems
+        with open_source(shards[0][0]) as source:
+            config.columns.check(pq.ParquetFile(source).schema_arrow, shards[0][0],
+                                 required=[k for k, v in config.columns.mapping().items() if k != v])
+    tally, failed = scan_shards(shards, config.workers, config.progress, label=name or path, names=config.columns)
     problems += [f"missing shard: {m}" for m in missing]
     problems += [f"unreadable shard: {f['path']}: {f['error']}" for f in failed]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cleancrawl.corpus import report
+from cleancrawl.corpus import columns, report
 from cleancrawl.corpus.safe_text import safe
 from cleancrawl.corpus.stats import DEFAULT_TOP_K, StatsConfig, corpus_stats
 
@@ -27,6 +27,7 @@ def _run(args: argparse.Namespace) -> int:
         tokens=tuple(None if t == "-" else t for t in args.tokens or ()),
         beam_metrics=tuple(None if m == "-" else m for m in args.beam_metrics or ()),
         names=tuple(n.strip() for n in args.names.split(",")) if args.names else (),
+        columns=columns.from_args(args),
     )
     doc = corpus_stats(args.corpora, config)
     if not args.quiet:
@@ -74,4 +75,5 @@ def register(subparsers) -> None:
                         help="exit 1 when a shard is missing or unreadable (the stats are still written)")
     parser.add_argument("--quiet", action="store_true", help="print no tables")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    columns.add_arguments(parser, "text and URL")
     parser.set_defaults(func=_run, accepts_filesystem_options=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 
+from cleancrawl.corpus import columns
 from cleancrawl.corpus.safe_text import safe
 from cleancrawl.pipelines.cli import add_workers_argument, with_direct_workers
 from cleancrawl.pipelines.dedup_config import DedupRunConfig, add_minhash_arguments, dedup_config_from_args
@@ -44,6 +45,7 @@ def _run(args: argparse.Namespace) -> int:
         validation_modulus=args.validation_modulus,
         overwrite=args.overwrite,
         allow_partial=args.allow_partial,
+        columns=columns.from_args(args),
     )
     from cleancrawl.pipelines.dedup_run import run_dedup  # Beam is imported only when a dedup runs
 
@@ -73,6 +75,7 @@ def register(subparsers) -> None:
     io.add_argument("--shard-bytes", type=int, default=256 << 20, help="target text bytes a shard (default: %(default)s)")
     io.add_argument("--validation-modulus", type=int, default=1000,
                     help="validation split when md5(normalized_url) %% N == 0 (default: %(default)s)")
+    columns.add_arguments(parser)
     methods = parser.add_argument_group("deduplication")
     methods.add_argument("--method", "--dedup", dest="method", default="minhash", metavar="METHODS",
                          help="comma-separated: minhash, c4-lines, c4-spans (run in the order c4-lines, "

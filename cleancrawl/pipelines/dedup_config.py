@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass, field
 
+from cleancrawl.corpus.columns import Columns
 from cleancrawl.corpus.dedup import DEFAULT_METHODS, VERIFY_MODES, DedupConfig, parse_methods
 
 
@@ -81,6 +82,7 @@ class DedupRunConfig:
     validation_modulus: int = 1000
     overwrite: bool = False
     allow_partial: bool = False
+    columns: Columns = field(default_factory=Columns)  # text/URL/id columns of other tools' Parquet
 
     def to_dict(self) -> dict:
         values = asdict(self)

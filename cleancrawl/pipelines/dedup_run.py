@@ -19,7 +19,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from cleancrawl.corpus import shards as layout
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.corpus.record import table_to_documents
+from cleancrawl.corpus.columns import Columns
+from cleancrawl.corpus.record import DOCUMENT_SCHEMA, table_to_documents
 from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
 from cleancrawl.pipelines.build import prepare_output
@@ -33,7 +34,7 @@ REQUIRED_COLUMNS = ("url", "text")
 
 # ---------------------------------------------------------------------------- inputs
 
-def resolve_shards(inputs: list[str], allow_partial: bool = False) -> list[str]:
+def resolve_shards(inputs: list[str], allow_partial: bool = False, columns: Columns = Columns()) -> list[str]:
     """Every Parquet shard the inputs name, sorted; fail early on none or on missing columns."""
     paths: list[str] = []
     for item in inputs:
@@ -52,6 +53,9 @@ def resolve_shards(inputs: list[str], allow_partial: bool = False) -> list[str]:
     if not paths:
         raise UserError("no input shards (give --input)")
     for path in paths:
+        if not columns.is_default:  # --text-column/--url-column: named, or fields of a struct (metadata.url)
+            columns.check(_schema(path), path, required=REQUIRED_COLUMNS)
+            continue
         missing = [c for c in REQUIRED_COLUMNS if c not in _schema(path).names]
         if missing:
             raise UserError(f"{path}: no {' or '.join(missing)} column")
@@ -75,8 +79,9 @@ def _check_output(inputs: list[str], output: str) -> None:
 class _ReadShardFn(beam.DoFn):
     """A Parquet shard → Documents, plus ("read", source_file) tallies so that stats balance."""
 
-    def __init__(self, batch_size: int = 4096):
+    def __init__(self, batch_size: int = 4096, columns: Columns = Columns()):
         self._batch_size = batch_size
+        self._columns = columns
 
     def process(self, path: str):
         read: dict[str, int] = {}
@@ -84,6 +89,8 @@ class _ReadShardFn(beam.DoFn):
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             shard = pq.ParquetFile(f)
             for batch in shard.iter_batches(batch_size=self._batch_size):
+                if not self._columns.is_default:  # another tool's names → cleancrawl's
+                    batch = self._columns.rename(batch, keep=[f.name for f in DOCUMENT_SCHEMA])
                 for doc in table_to_documents(pa.Table.from_batches([batch])):
                     doc = _complete(doc, path, row)
                     row += 1
@@ -115,20 +122,24 @@ def _complete(doc, path: str, row: int):
 
 
 class ReadParquetCorpus(beam.PTransform):
-    """Shard paths → `.kept` Documents and `.tally` read counts."""
+    """Shard paths → `.kept` Documents and `.tally` read counts (`columns`: where text, URL, id are)."""
+
+    def __init__(self, columns: Columns = Columns()):
+        super().__init__()
+        self._columns = columns
 
     def expand(self, paths):
         return (
             paths
             | "SpreadShards" >> beam.Reshuffle()
-            | "ReadShards" >> beam.ParDo(_ReadShardFn()).with_outputs(TALLY, main=KEPT)
+            | "ReadShards" >> beam.ParDo(_ReadShardFn(columns=self._columns)).with_outputs(TALLY, main=KEPT)
         )
 
 
 # ---------------------------------------------------------------------------- pipeline
 
 def dedup_pipeline(pipeline: beam.Pipeline, config: DedupRunConfig, shard_paths: list[str], run_id: str = ""):
-    read = pipeline | "InputShards" >> beam.Create(shard_paths) | "Read" >> ReadParquetCorpus()
+    read = pipeline | "InputShards" >> beam.Create(shard_paths) | "Read" >> ReadParquetCorpus(config.columns)
     dedup = read[KEPT] | "Dedup" >> DedupDocuments(config.dedup)
     written, shard_counts, kept_tally = dedup[KEPT] | "Write" >> WriteShards(
         config.output, config.num_shards, config.shard_bytes, config.validation_modulus)
@@ -150,7 +161,7 @@ def run_dedup(config: DedupRunConfig, pipeline_args: list[str] | None = None) ->
     if not config.dedup.methods:
         raise UserError("--method none: nothing to do")
     _check_output(config.inputs, config.output)
-    shard_paths = resolve_shards(config.inputs, config.allow_partial)
+    shard_paths = resolve_shards(config.inputs, config.allow_partial, config.columns)
     lock = prepare_output(config.output, config.overwrite, [*config.inputs, *shard_paths], command="dedup")
     options = PipelineOptions(pipeline_args or [])
     with lock, layout.write_errors_are_user_errors(config.output):

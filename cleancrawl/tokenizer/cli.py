@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from cleancrawl.corpus import columns
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.tokenizer.model import KINDS
 
@@ -36,7 +37,7 @@ def _run_train(args) -> int:
         sample_bytes=args.sample_bytes or None, seed=args.seed, byte_fallback=not args.no_byte_fallback,
         pad=not args.no_pad, unk=args.unk, sentinels=args.sentinels,
         character_coverage=args.character_coverage, normalization=args.normalization,
-        threads=args.threads, overwrite=args.overwrite, verbose=args.verbose,
+        threads=args.threads, overwrite=args.overwrite, verbose=args.verbose, text_column=args.text_column,
     )
     result = train_tokenizer(config)
     sample = result.sample
@@ -69,6 +70,7 @@ def _add_train_parser(subparsers) -> None:
                    help="trainer threads (default 16 on any machine: SentencePiece's result depends on it)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--verbose", action="store_true", help="show the trainer's own logs")
+    columns.add_arguments(p, "text")
     p.set_defaults(func=_run_train, accepts_filesystem_options=True)
 
 
@@ -114,7 +116,7 @@ def _run_tokenize(args) -> int:
         raise UserError("--workers must be at least 1")
     result = tokenize_corpus(TokenizeConfig(
         tokenizer=args.tokenizer, corpus=args.corpus, output=args.output,
-        workers=args.workers, batch_size=args.batch_size, overwrite=args.overwrite,
+        workers=args.workers, batch_size=args.batch_size, overwrite=args.overwrite, text_column=args.text_column,
     ))
     for split, entries in result.manifest["splits"].items():
         print(f"{split}: {len(entries)} shards, {sum(e['num_docs'] for e in entries):,} documents, "
@@ -133,6 +135,7 @@ def _add_tokenize_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes, one shard each at a time")
     p.add_argument("--batch-size", type=int, default=256, help="documents per encode call")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    columns.add_arguments(p, "text")
     p.set_defaults(func=_run_tokenize, accepts_filesystem_options=True)
 
 

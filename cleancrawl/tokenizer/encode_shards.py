@@ -10,6 +10,7 @@ loads the tokenizer once and encodes single-threaded, so throughput scales with 
 """
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import queue
@@ -36,6 +37,7 @@ class TokenizeConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     batch_size: int = 256        # documents encoded per call
     overwrite: bool = False
+    text_column: str = "text"    # Parquet from other tools: the text's column (a.b: field of a struct)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class ShardJob:
     source: str                  # Parquet shard
     target: str                  # .tok file, absolute
     relative: str                # .tok path relative to the output directory, for the manifest
+    text_column: str = "text"
 
 
 @dataclass
@@ -126,9 +129,12 @@ def _single_threaded_here():
 
 def _encoded_documents(job: ShardJob, batch_size: int, counts: dict):
     tok = _worker_tokenizer
-    for batch in shards.iter_batches([job.source], ["text"], batch_size):
-        texts = batch.column(0).to_pylist()
-        counts["text_bytes"] += pc.sum(pc.binary_length(batch.column(0))).as_py() or 0
+    from cleancrawl.corpus.columns import iter_values
+
+    for values in iter_values([job.source], job.text_column, batch_size):
+        values = pc.fill_null(values, "")  # a null text (other tools' Parquet) is an empty document
+        texts = values.to_pylist()
+        counts["text_bytes"] += pc.sum(pc.binary_length(values)).as_py() or 0
         yield from tok.encode_batch(texts, num_threads=1)
         if _worker_progress is not None:
             _worker_progress.put(len(texts))
@@ -212,6 +218,11 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
         jobs = plan_jobs(config.corpus, local_output)
         if not jobs:
             raise UserError(f"{config.corpus}: no Parquet shards to tokenize")
+        from cleancrawl.corpus.columns import Columns
+
+        for job in jobs:  # another tool's shard without the text column: one line, before any write
+            Columns(text=config.text_column).check(shards.parquet_metadata(job.source).schema.to_arrow_schema(), job.source)
+        jobs = [dataclasses.replace(job, text_column=config.text_column) for job in jobs]
         inputs = [config.corpus, tokenizer_path]
         if remote_output:
             prepare_remote_output(config.output, config.overwrite, inputs)

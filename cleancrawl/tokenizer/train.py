@@ -56,6 +56,7 @@ class TrainConfig:
     threads: int = 16
     overwrite: bool = False
     verbose: bool = False               # trainer logs on stderr
+    text_column: str = "text"           # Parquet from other tools: the text's column (a.b: field of a struct)
 
 
 @dataclass
@@ -84,12 +85,15 @@ class TrainResult:
 # Sampling
 
 
-def estimate_text_bytes(paths: list[str]) -> int:
+def estimate_text_bytes(paths: list[str], text_column: str = "text") -> int:
     """Uncompressed size of the `text` column over all shards, from Parquet footers only."""
     total = 0
     for path in paths:
         meta = shards.parquet_metadata(path)
-        text_col = meta.schema.names.index("text")
+        leaves = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        if text_column not in leaves:  # not a plain leaf column: no estimate, keep everything
+            continue
+        text_col = leaves.index(text_column)
         for rg in range(meta.num_row_groups):
             total += meta.row_group(rg).column(text_col).total_uncompressed_size
     return total
@@ -103,17 +107,17 @@ def _hash_fraction(text: str, seed: int) -> float:
 
 
 def sample_documents(paths: list[str], sample_bytes: int | None, seed: int, stats: SampleStats,
-                     progress: bool = False) -> Iterator[str]:
+                     progress: bool = False, text_column: str = "text") -> Iterator[str]:
     """Stream the texts of a reproducible sample of at most `sample_bytes` UTF-8 bytes."""
     from tqdm import tqdm
 
-    stats.corpus_bytes_estimate = estimate_text_bytes(paths)
+    stats.corpus_bytes_estimate = estimate_text_bytes(paths, text_column)
     if sample_bytes and stats.corpus_bytes_estimate > sample_bytes:
         stats.keep_probability = sample_bytes / stats.corpus_bytes_estimate
     bar = tqdm(total=stats.corpus_bytes_estimate, unit="B", unit_scale=True, desc="reading corpus",
                disable=not progress, file=sys.stderr)
     with bar:
-        for text in shards.iter_texts(paths):
+        for text in _texts(paths, text_column):
             stats.documents_read += 1
             n_bytes = len(text.encode("utf-8"))
             bar.update(n_bytes)
@@ -126,6 +130,16 @@ def sample_documents(paths: list[str], sample_bytes: int | None, seed: int, stat
             stats.documents_sampled += 1
             stats.bytes_sampled += n_bytes
             yield text
+
+
+def _texts(paths: list[str], text_column: str) -> Iterator[str]:
+    if text_column == "text":
+        yield from shards.iter_texts(paths)
+        return
+    from cleancrawl.corpus.columns import iter_values
+
+    for values in iter_values(paths, text_column):
+        yield from (t for t in values.to_pylist() if t is not None)
 
 
 def training_sentences(texts: Iterator[str], max_bytes: int, stats: SampleStats) -> Iterator[str]:
@@ -263,6 +277,10 @@ def train_tokenizer(config: TrainConfig, progress: bool | None = None) -> TrainR
     paths = shards.list_shards(config.corpus, split="train")
     if not paths:
         raise UserError(f"{config.corpus}: no Parquet shards to train on")
+    from cleancrawl.corpus.columns import Columns
+
+    for path in paths:  # a shard from another tool without the text column: one line, before any write
+        Columns(text=config.text_column).check(shards.parquet_metadata(path).schema.to_arrow_schema(), path)
     if sum(shards.parquet_metadata(path).num_rows for path in paths) == 0:
         raise UserError(f"{config.corpus}: no documents to train on (its train split is empty)")
     created = not os.path.exists(config.output)
@@ -285,7 +303,7 @@ def train_tokenizer(config: TrainConfig, progress: bool | None = None) -> TrainR
 def _train_and_write(config: TrainConfig, paths: list[str], progress: bool, written: list[str]) -> TrainResult:
     """Train in memory, then write the tokenizer file and its metadata (`written` says what was)."""
     stats = SampleStats()
-    texts = sample_documents(paths, config.sample_bytes, config.seed, stats, progress)
+    texts = sample_documents(paths, config.sample_bytes, config.seed, stats, progress, config.text_column)
     started = time.perf_counter()
     if config.kind == "byte-bpe":
         file_name, data = HF_FILE, _train_byte_bpe(config, texts, stats, progress).encode("utf-8")
