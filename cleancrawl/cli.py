@@ -7,9 +7,14 @@ stays thin: each `func` parses nothing itself and calls one library function.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import importlib
+import io
+import os
 import sys
 
+from cleancrawl import __version__
 from cleancrawl.corpus.errors import UserError
 
 SUBCOMMAND_MODULES = [
@@ -27,11 +32,117 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cleancrawl",
         description="Turn raw web crawls into C4/WebText-style pretraining corpora.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name in SUBCOMMAND_MODULES:
+    for name in SUBCOMMAND_MODULES:  # each imports only argparse-level code: torch, Beam, ... load in `func`
         importlib.import_module(name).register(subparsers)
+    add_verbosity_options(parser)
     return parser
+
+
+def _all_parsers(parser: argparse.ArgumentParser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                yield from _all_parsers(sub)
+
+
+def add_verbosity_options(parser: argparse.ArgumentParser) -> None:
+    """-q/--quiet and -v/--verbose on the parser and every subcommand's (once; before or after the
+    command name). Subcommands default to SUPPRESS so that `cleancrawl -v build` is not undone."""
+    for i, p in enumerate(_all_parsers(parser)):
+        if any("--quiet" in a.option_strings for a in p._actions):
+            continue
+        default = False if i == 0 else argparse.SUPPRESS
+        group = p.add_argument_group("output").add_mutually_exclusive_group()
+        group.add_argument("-q", "--quiet", action="store_true", default=default,
+                           help="print nothing but errors and warnings (no summary, no progress)")
+        group.add_argument("-v", "--verbose", action="store_true", default=default,
+                           help="also show the libraries' logs and warnings (Beam, warcio, trainers)")
+
+
+_HIDDEN_UNLESS_VERBOSE = (
+    "apitools not found",  # Beam's bigquery client stub, logged on import without the gcp extra
+)
+
+
+class _NoiseFilter:
+    """Drops the known library noise from the root handler (unless -v)."""
+
+    def filter(self, record) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(_HIDDEN_UNLESS_VERBOSE))
+
+
+def configure_output(verbose: bool, quiet: bool) -> None:
+    """Logging and warnings, once at start-up. Worker processes inherit the choice through the
+    environment (see cleancrawl.pipelines.progress.apply_verbosity)."""
+    import logging
+    import warnings
+
+    os.environ["CLEANCRAWL_VERBOSITY"] = "verbose" if verbose else "quiet" if quiet else "normal"
+    root = logging.getLogger()
+    if not root.handlers:  # before any library's logging.warning() installs its own
+        handler = logging.StreamHandler()
+        from cleancrawl.corpus.safe_text import SafeFormatter  # log lines quote crawl data (URLs)
+        handler.setFormatter(SafeFormatter("%(levelname)s:%(name)s:%(message)s"))
+        handler.cleancrawl = True
+        root.addHandler(handler)
+    if not any(getattr(h, "cleancrawl", False) for h in root.handlers):
+        return  # called inside a program (or pytest) that set up logging itself: leave it be
+    if verbose:
+        root.setLevel(logging.INFO)
+        warnings.simplefilter("default")
+        return
+    root.setLevel(logging.WARNING)
+    for handler in root.handlers:
+        if not any(isinstance(f, _NoiseFilter) for f in handler.filters):
+            handler.addFilter(_NoiseFilter())
+    logging.getLogger("warcio").setLevel(logging.ERROR)  # "Replacing spaces in invalid WARC-Target-URI"
+    warnings.filterwarnings("ignore", module=r"(apache_beam|warcio|matplotlib|trafilatura)(\.|$)")
+
+
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)parser of the command that was chosen, for its option names."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and getattr(args, action.dest, None) in action.choices:
+            return _command_parser(action.choices[getattr(args, action.dest)], args)
+    return parser
+
+
+def check_unknown_options(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str],
+                          beam: bool) -> None:
+    """A UserError naming what neither cleancrawl nor (where the command passes them on) Beam
+    knows, with the nearest known option; Beam itself would only warn and drop them."""
+    beam_parser = None
+    wrong = list(unknown)
+    if beam:
+        from cleancrawl.corpus.shards import beam_option_parser
+
+        try:
+            beam_parser = beam_option_parser()
+        except ImportError:  # `python -m cleancrawl.pretrain.cli` on a machine without Beam: none are known
+            beam = False
+    if beam:
+        complaint = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(complaint):  # argparse prints all of Beam's usage first
+                wrong = beam_parser.parse_known_args(unknown)[1]
+        except SystemExit:  # a Beam option without its value, a bad choice
+            said = (complaint.getvalue().strip().splitlines()[-1:] or [""])[0]
+            raise UserError(f"Beam options {' '.join(unknown)}: {said.split('error: ', 1)[-1]}") from None
+    if not wrong:
+        return
+    known = [o for a in _command_parser(parser, args)._actions for o in a.option_strings if o.startswith("--")]
+    if beam_parser is not None:
+        known += [o for o in beam_parser._option_string_actions if o.startswith("--")]
+    hints = []
+    for word in wrong:
+        if word.startswith("--"):
+            hints += difflib.get_close_matches(word.split("=", 1)[0], known, n=1, cutoff=0.75)
+    hint = f" (did you mean {' or '.join(dict.fromkeys(hints))}?)" if hints else ""
+    raise UserError("unrecognized arguments: " + " ".join(wrong) + hint)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,19 +152,27 @@ def main(argv: list[str] | None = None) -> int:
 def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse, run the chosen subcommand's `func`, and turn a UserError into one line and exit 2.
     Shared with `python -m cleancrawl.pretrain.cli`, the same subcommands without Beam."""
+    add_verbosity_options(parser)
     args, unknown = parser.parse_known_args(argv)
+    args.quiet, args.verbose = getattr(args, "quiet", False), getattr(args, "verbose", False)
+    if args.quiet and args.verbose:
+        parser.error("-q/--quiet and -v/--verbose: give one or the other")
+    configure_output(args.verbose, args.quiet)
     # `build`-like commands pass extra arguments to Beam as pipeline options; commands that only
     # read or write remote paths accept Beam's file-system options (--s3_endpoint_url, ...).
     takes_pipeline_options = getattr(args, "accepts_pipeline_options", False)
     takes_filesystem_options = getattr(args, "accepts_filesystem_options", False)
-    if unknown and not (takes_pipeline_options or takes_filesystem_options):
-        parser.error("unrecognized arguments: " + " ".join(unknown))
     args.pipeline_args = unknown
     try:
+        if unknown:
+            check_unknown_options(parser, args, unknown, beam=takes_pipeline_options or takes_filesystem_options)
         if unknown and takes_filesystem_options:
             from cleancrawl.corpus.shards import set_filesystem_options
             set_filesystem_options(unknown)
-        return int(args.func(args) or 0)
+        with contextlib.ExitStack() as stack:
+            if args.quiet:  # -q: no summary, tables or paths on stdout; errors and warnings still show
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+            return int(args.func(args) or 0)
     except UserError as err:
         from cleancrawl.corpus.safe_text import safe  # messages name files and URLs from the data
         print(f"{parser.prog} {args.command}: error: {safe(err)}", file=sys.stderr)

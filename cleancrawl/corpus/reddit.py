@@ -138,6 +138,7 @@ class FileReport:
     max_listed: int = 1000
     format: str = ""
     lines: int = 0
+    blank: int = 0                    # blank lines (and # comments in URL lists): nothing to read
     eligible: int = 0                 # submissions that passed the link filters (any score)
     eligible_min_score: int = 0       # ... of which score >= min_score (or no score: URL lists)
     skipped: Counter = field(default_factory=Counter)      # malformed lines by reason
@@ -154,6 +155,7 @@ class FileReport:
         return {
             "format": self.format,
             "lines": self.lines,
+            "blank": self.blank,
             "skipped": dict(sorted(self.skipped.items())),
             "filtered": dict(sorted(self.filtered.items())),
             "eligible": self.eligible,
@@ -373,6 +375,7 @@ def _json_rows(stream: BinaryIO, report: FileReport) -> Iterator[tuple[int, obje
     for number, line in enumerate(stream, 1):
         report.lines = number
         if not line.strip():
+            report.blank += 1
             continue
         try:
             yield number, json.loads(line)
@@ -398,6 +401,8 @@ def _list_rows(stream: BinaryIO, report: FileReport) -> Iterator[tuple[int, obje
         text = line.decode("utf-8", "replace").strip()
         if text and not text.startswith("#"):
             yield number, text
+        else:
+            report.blank += 1
 
 
 def read_submissions(raw: BinaryIO, path: str, config: LinkFilter = LinkFilter(), url_list: bool = False,
@@ -723,6 +728,7 @@ def url_table_stats(config: UrlTableConfig, files: list[dict], parts: list[dict]
         "totals": {
             "files": len(files),
             "lines": sum(f["report"]["lines"] for f in files),
+            "blank_lines": sum(f["report"].get("blank", 0) for f in files),
             "skipped_lines": sum(skipped.values()),
             "filtered_submissions": sum(filtered.values()),
             "eligible_submissions": sum(f["report"]["eligible"] for f in files),

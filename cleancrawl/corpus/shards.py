@@ -107,12 +107,17 @@ def _not_beam_options(args: list[str]) -> list[str]:
     """The arguments Beam's own option parser leaves over (it would only warn and drop them):
     built as `PipelineOptions.get_all_options` builds it, so aliases and flags without values
     are read exactly as Beam reads them."""
+    return beam_option_parser().parse_known_args(args)[1]
+
+
+def beam_option_parser():
+    """Beam's pipeline-option parser, every option class registered (also for the CLI's "did you mean")."""
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
     parser = _BeamArgumentParser(allow_abbrev=False)
     for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
         cls._add_argparse_args(parser)
-    return parser.parse_known_args(args)[1]
+    return parser
 
 
 _filesystem_args: list[str] = []  # as given to set_filesystem_options: for worker processes
@@ -535,6 +540,7 @@ def write_errors_are_user_errors(output: str):
     """Around a run that writes `output`: a full disk, and the run id check failing inside a
     pipeline worker (Beam re-raises a DoFn's exception wrapped, or as text from another process),
     become one line (UserError) instead of a traceback."""
+    shown_again = hide_explained_beam_tracebacks()
     try:
         yield
     except UserError:

@@ -822,7 +822,8 @@ def token_summary(tokens_dir: str, split_characters: Mapping[str, dict] | None =
     manifest = _read_json(path)
     if manifest.get("format") != TOKEN_MANIFEST_FORMAT:
         raise UserError(f"{path}: not a cleancrawl token manifest (format {manifest.get('format')!r})")
-    from cleancrawl.tokenizer.token_shards import read_document_lengths  # numpy only; the format's one reader
+    from cleancrawl.tokenizer.token_shards import check_manifest, read_document_lengths  # numpy only; the format's one reader
+    check_manifest(manifest, path, need_tokenizer=False)  # one line for a malformed manifest or a shard listed twice
 
     splits, missing, failed = {}, [], []
     all_lengths = Histogram(LENGTH_EDGES)

@@ -23,7 +23,7 @@ def _run(args: argparse.Namespace) -> int:
         workers=args.workers,
         top_k=args.top,
         allow_partial=args.allow_partial,
-        progress=not args.no_progress,
+        progress=not (args.no_progress or args.quiet),
         tokens=tuple(None if t == "-" else t for t in args.tokens or ()),
         beam_metrics=tuple(None if m == "-" else m for m in args.beam_metrics or ()),
         names=tuple(n.strip() for n in args.names.split(",")) if args.names else (),
@@ -73,7 +73,7 @@ def register(subparsers) -> None:
                         help="also read a build without _SUCCESS (crashed or still running)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a shard is missing or unreadable (the stats are still written)")
-    parser.add_argument("--quiet", action="store_true", help="print no tables")
+    # -q/--quiet (every command's, added in cleancrawl/cli.py): no tables, no progress bar
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     columns.add_arguments(parser, "text and URL")
     parser.set_defaults(func=_run, accepts_filesystem_options=True)

@@ -24,44 +24,18 @@ from cleancrawl.corpus.badwords import BadwordsFilter
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.filters import C4Cleaner
 from cleancrawl.corpus.language_filter import LanguageFilter
-from cleancrawl.corpus.readers import FILE_ERROR_REASONS, read_paths_listing
+from cleancrawl.corpus.readers import FILE_LOSS_REASONS
 from cleancrawl.corpus.url_dedup import select_newest
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, SumTallies, text_bytes
-from cleancrawl.pipelines.config import SAMPLE_CRAWL, SKIPPABLE_STAGES, BuildConfig, add_build_arguments
+from cleancrawl.pipelines.config import SKIPPABLE_STAGES, BuildConfig, add_build_arguments
 from cleancrawl.pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
 from cleancrawl.pipelines.dropped import SplitDrops, WriteDropped
-from cleancrawl.pipelines.read import ReadCrawl
+from cleancrawl.pipelines.read import ReadCrawl, resolve_inputs
 from cleancrawl.pipelines.select import SelectDocuments, plan_selection
 from cleancrawl.pipelines.worker_exit import runner_for
 from cleancrawl.pipelines.write import Finalize, WriteShards
 
 # ---------------------------------------------------------------------------- inputs / output
-
-def resolve_inputs(config: BuildConfig) -> list[str]:
-    """Expand globs and the paths listing into a sorted list of files; fail early on none."""
-    paths: list[str] = []
-    if config.input_list:
-        try:
-            with FileSystems.open(config.input_list, compression_type="uncompressed") as f:
-                listing = f.read()
-        except Exception as err:
-            raise UserError(f"cannot read --input-list {config.input_list}: {err}") from None
-        paths += read_paths_listing(listing, config.input_prefix)
-    # Nothing given at all: the bundled sample crawl.
-    patterns = config.inputs or ([] if config.input_list else [SAMPLE_CRAWL])
-    for pattern in patterns:
-        try:
-            matches = FileSystems.match([pattern])[0].metadata_list
-        except Exception as err:
-            raise UserError(f"cannot list input {pattern}: {err}") from None
-        files = sorted(m.path for m in matches if not FileSystems.split(m.path)[1].startswith("."))
-        if not files:
-            raise UserError(f"no input file matches {pattern}")
-        paths += files
-    if not paths:
-        raise UserError("no input files (give --input or --input-list)")
-    return sorted(dict.fromkeys(paths))
-
 
 OUTPUT_FOLDERS = layout.CORPUS_LAYOUT.folders
 
@@ -190,7 +164,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
     all_tallies = tallies | "AllTallies" >> beam.Flatten()
     summed = (all_tallies, all_drops) | "SumTallies" >> SumTallies()
     file_errors = all_drops | "FileErrors" >> beam.FlatMap(
-        lambda d: [{"file": d.source_file, "reason": d.reason, "detail": d.detail}] if d.reason in FILE_ERROR_REASONS else []
+        lambda d: [{"file": d.source_file, "reason": d.reason, "detail": d.detail}] if d.reason in FILE_LOSS_REASONS else []
     )
     summarize_fn = functools.partial(_summarize, config=config.to_dict(), stages=stages_run)
     return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn, run_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from cleancrawl.corpus.errors import UserError
@@ -46,7 +47,9 @@ def with_direct_workers(workers: int, pipeline_args: list[str]) -> list[str]:
         raise UserError(f"--workers is for the DirectRunner; {runner} takes its own worker options")
     if any(a.split("=", 1)[0] in ("--direct_num_workers", "--direct_running_mode") for a in pipeline_args):
         raise UserError("--workers and --direct_num_workers/--direct_running_mode: give one or the other")
-    return [*pipeline_args, f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    quiet_workers = [] if os.environ.get("CLEANCRAWL_VERBOSITY") == "verbose" or any(
+        a.startswith("--default_sdk_harness_log_level") for a in pipeline_args) else ["--default_sdk_harness_log_level=ERROR"]
+    return [*pipeline_args, f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing", *quiet_workers]
 
 
 def print_summary(stats: dict, output: str, out=None) -> None:
@@ -66,11 +69,23 @@ def print_summary(stats: dict, output: str, out=None) -> None:
     print(f"wrote {safe(output)}/ (stats.json, _SUCCESS{', dropped/' if kept_dropped else ''})", file=out)
 
 
+def check_extractor() -> None:
+    """trafilatura must import before a build starts: inside Beam its ImportError is a long traceback."""
+    try:
+        import trafilatura  # noqa: F401
+    except ImportError as err:
+        raise UserError(f"trafilatura cannot be imported ({' '.join(str(err).split())}); "
+                        "`pip install lxml_html_clean`, or reinstall cleancrawl") from None
+
+
 def _run(args: argparse.Namespace) -> int:
+    from cleancrawl.pipelines import progress
     from cleancrawl.pipelines.build import run_build  # Beam is imported only when a build runs
 
     config = config_from_args(args)
-    stats = run_build(config, with_direct_workers(args.workers, args.pipeline_args))
+    check_extractor()
+    with progress.display(enabled=sys.stderr.isatty() and not args.quiet):
+        stats = run_build(config, with_direct_workers(args.workers, args.pipeline_args))
     print_summary(stats, config.output)
     if args.json_summary:
         print(json.dumps(stats["totals"]))

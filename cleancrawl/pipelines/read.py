@@ -1,15 +1,71 @@
-"""Reading crawl files in Beam: one file a task, any file system Beam knows."""
+"""Reading crawl files in Beam: one file a task, any file system Beam knows.
+
+`resolve_inputs` turns --input patterns and an --input-list into the files to read, before the
+pipeline starts; `ReadCrawl` reads them.
+"""
 from __future__ import annotations
+
+import os
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.extract import HtmlExtractor
-from cleancrawl.corpus.readers import ReaderConfig, read_crawl_file
+from cleancrawl.corpus.readers import ReaderConfig, read_crawl_file, read_paths_listing
 from cleancrawl.corpus.record import Drop
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY, text_bytes
+
+
+def resolve_inputs(config) -> list[str]:
+    """Expand globs, folders and the paths listing of a `BuildConfig` into a sorted list of files;
+    fail early (UserError) on none, on an unreadable listing, on a listed path outside the prefix."""
+    from cleancrawl.pipelines.config import SAMPLE_CRAWL
+
+    paths: list[str] = []
+    if config.input_list:
+        try:
+            with FileSystems.open(config.input_list, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                listing = f.read()
+        except Exception as err:
+            raise UserError(f"cannot read --input-list {config.input_list}: {type(err).__name__}") from None
+        paths += read_paths_listing(listing, config.input_prefix, name=config.input_list)
+    # Nothing given at all: the bundled sample crawl.
+    patterns = config.inputs or ([] if config.input_list else [SAMPLE_CRAWL])
+    for pattern in patterns:
+        files = _match(_folder_pattern(pattern))
+        if not files:
+            raise UserError(f"no input file matches {pattern}")
+        paths += files
+    if not paths:
+        raise UserError("no input files (give --input or --input-list)")
+    return sorted(dict.fromkeys(paths))
+
+
+_GLOB_CHARS = set("*?[")
+
+
+def _folder_pattern(pattern: str) -> str:
+    """`dir` and `dir/` both mean the files directly in the folder (as `dir/*`)."""
+    if _GLOB_CHARS & set(pattern):
+        return pattern
+    if pattern.endswith("/"):
+        return pattern + "*"
+    if "://" not in pattern:
+        return os.path.join(pattern, "*") if os.path.isdir(pattern) else pattern
+    if _match(pattern) == [pattern]:  # an object of that name: a file
+        return pattern
+    return pattern + "/*" if _match(pattern + "/*") else pattern
+
+
+def _match(pattern: str) -> list[str]:
+    try:
+        matches = FileSystems.match([pattern])[0].metadata_list
+    except Exception as err:
+        raise UserError(f"cannot list input {pattern}: {type(err).__name__}") from None
+    return sorted(m.path for m in matches if not FileSystems.split(m.path)[1].startswith("."))
 
 
 class _ReadFileFn(beam.DoFn):

@@ -72,7 +72,8 @@ def print_summary(stats: dict, output: str, out=None) -> None:
     out = out or sys.stdout  # looked up per call: a default bound at import outlives a replaced stdout
     t = stats["totals"]
     print(f"read {t['lines']} lines from {t['files']} file(s): {t['eligible_submissions']} link submissions counted, "
-          f"{t['filtered_submissions']} filtered, {t['skipped_lines']} malformed lines skipped", file=out)
+          f"{t['filtered_submissions']} filtered, {t['skipped_lines']} malformed lines skipped, "
+          f"{t.get('blank_lines', 0)} blank", file=out)
     for reason, n in stats["filtered"].items():
         print(f"  filtered  {reason:<18} {n}", file=out)
     for reason, n in stats["skipped"].items():

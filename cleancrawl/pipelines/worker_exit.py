@@ -87,4 +87,8 @@ if __name__ == "__main__":
     exit_with_parent()
     from apache_beam.runners.worker import sdk_worker_main
 
+    from cleancrawl.corpus.shards import hide_explained_beam_tracebacks
+
+    hide_explained_beam_tracebacks()  # the build prints them in one line
+
     sdk_worker_main.main(sys.argv)

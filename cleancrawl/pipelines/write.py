@@ -26,6 +26,7 @@ from cleancrawl.corpus import shards as layout
 from cleancrawl.corpus.dataset_card import CARD_NAME, dataset_card
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA, Document, documents_to_table, sort_key
 from cleancrawl.corpus.urls import split_for
+from cleancrawl.pipelines import progress
 from cleancrawl.pipelines.accounting import text_bytes
 
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=["language", "content_type", "source_file"],

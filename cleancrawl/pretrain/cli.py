@@ -10,6 +10,13 @@ import argparse
 
 from cleancrawl.corpus.errors import UserError
 
+# The names pretrain.objectives defines, spelt out so that building the parser imports no torch
+# (`cleancrawl --help` starts in a fraction of a second); tests/test_cli_conventions.py keeps them equal.
+OBJECTIVES = ("causal-lm", "span-corruption")
+DEFAULT_MODEL = {"causal-lm": "gpt2-tiny", "span-corruption": "t5-tiny"}
+ALL_MODELS = ["gpt2-tiny", "gpt2-mini", "gpt2-small-cpu", "gpt2-124m", "gpt2-350m",
+              "t5-tiny", "t5-mini", "t5-small", "t5-base"]
+
 
 def parse_count(text: str) -> int:
     """'2e8' -> 200000000; '1.25e7' -> 12500000; '3.1e6' -> 3100000."""
@@ -29,8 +36,6 @@ def parse_count_list(text: str) -> list[int | None]:
 
 def add_train_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
     """The training options, shared by `pretrain`, `python -m cleancrawl.pretrain.train` and `experiment repetition`."""
-    from cleancrawl.pretrain.objectives import ALL_MODELS, DEFAULT_MODEL, OBJECTIVES
-
     default_models = " or ".join(f"{m} for {o}" for o, m in DEFAULT_MODEL.items())
     parser.add_argument("--tokens", required=True, help="token directory (holding manifest.json); gs:// is staged locally")
     parser.add_argument("--out", required=True, help="run directory" + (" for the sweep" if sweep else ""))

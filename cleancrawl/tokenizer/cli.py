@@ -39,7 +39,7 @@ def _run_train(args) -> int:
         character_coverage=args.character_coverage, normalization=args.normalization,
         threads=args.threads, overwrite=args.overwrite, verbose=args.verbose, text_column=args.text_column,
     )
-    result = train_tokenizer(config)
+    result = train_tokenizer(config, progress=False if args.quiet else None)  # None: on a terminal
     sample = result.sample
     print(f"trained {result.kind} ({result.vocab_size:,} tokens) in {result.seconds:.1f} s on "
           f"{sample.documents_sampled:,} of {sample.documents_read:,} documents "
@@ -69,7 +69,7 @@ def _add_train_parser(subparsers) -> None:
     p.add_argument("--threads", type=int, default=16,
                    help="trainer threads (default 16 on any machine: SentencePiece's result depends on it)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    p.add_argument("--verbose", action="store_true", help="show the trainer's own logs")
+    # -v/--verbose (every command's, added in cleancrawl/cli.py) also shows the trainer's own logs
     columns.add_arguments(p, "text")
     p.set_defaults(func=_run_train, accepts_filesystem_options=True)
 
@@ -117,7 +117,7 @@ def _run_tokenize(args) -> int:
     result = tokenize_corpus(TokenizeConfig(
         tokenizer=args.tokenizer, corpus=args.corpus, output=args.output,
         workers=args.workers, batch_size=args.batch_size, overwrite=args.overwrite, text_column=args.text_column,
-    ))
+    ), progress=False if args.quiet else None)
     for split, entries in result.manifest["splits"].items():
         print(f"{split}: {len(entries)} shards, {sum(e['num_docs'] for e in entries):,} documents, "
               f"{sum(e['num_tokens'] for e in entries):,} tokens")

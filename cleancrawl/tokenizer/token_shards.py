@@ -357,7 +357,7 @@ def parse_manifest(raw: bytes, path: str) -> dict:
     if manifest.get("version") != MANIFEST_VERSION:
         raise TokenShardError(f"{path}: manifest version {str(manifest.get('version'))[:20]!r} is not supported "
                               f"(this reader knows {MANIFEST_VERSION})")
-    _check_manifest(manifest, path)
+    check_manifest(manifest, path)
     return manifest
 
 
@@ -365,11 +365,12 @@ def _is_count(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _check_manifest(manifest: dict, path: str) -> None:
+def check_manifest(manifest: dict, path: str, need_tokenizer: bool = True) -> None:
     """The fields readers use, with the right types; every shard a relative path inside the token
-    directory, listed once (a shard listed twice would be trained on twice as often)."""
+    directory, listed once (a shard listed twice would be trained on twice as often). Readers that
+    only count (`stats`) need no tokenizer fields."""
     tok = manifest.get("tokenizer")
-    if not (isinstance(tok, dict) and isinstance(tok.get("hash"), str) and _is_count(tok.get("vocab_size"))
+    if need_tokenizer and not (isinstance(tok, dict) and isinstance(tok.get("hash"), str) and _is_count(tok.get("vocab_size"))
             and _is_count(tok.get("eos_id")) and tok["eos_id"] < tok["vocab_size"]):
         raise TokenShardError(f"{path}: corrupt manifest (its tokenizer needs a hash, a vocab_size and an "
                               f"eos_id inside the vocabulary)")

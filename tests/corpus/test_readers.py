@@ -83,9 +83,14 @@ def test_source_option_picks_the_record_kind():
 
 
 @pytest.mark.parametrize("name,expected", [
-    ("warcio-example-bad-non-chunked.warc.gz", {"non_document_record": 1, "truncated_file": 1}),
-    ("warcio-example-wrong-chunks.warc.gz", {"truncated_record": 1, "truncated_file": 1}),
-    ("resiliparse-clipped.warc.gz", {"truncated_record": 1}),
+    # gzip as one stream for the whole file: read whole, like its plain twin warcio-example.warc
+    ("warcio-example-bad-non-chunked.warc.gz", {"non_document_record": 5, "document": 1}),
+    # records split across gzip members at odd places: still one valid stream of records
+    ("warcio-example-wrong-chunks.warc.gz", {"document": 1, "non_document_record": 1}),
+    # one gzip member cut before its end: the file is truncated
+    ("resiliparse-clipped.warc.gz", {"truncated_file": 1}),
+    # a response whose Content-Length is 6 bytes short: dropped, not cut (warcio only warned)
+    ("warcio-example-trunc.warc", {"non_document_record": 3, "bytes_after_record": 1}),
     ("warcio-example.arc.gz", {"non_document_record": 1, "document": 1}),
     ("warcio-post-test.warc.gz", {"not_html": 3, "non_document_record": 3}),
     ("jwarc-gzip_extra_sl.warc.gz", {"non_document_record": 1}),
@@ -119,8 +124,8 @@ def test_truncated_gzip_keeps_records_before_the_cut():
     items = list(read_crawl_file(io.BytesIO(data[: len(data) // 2]), "cut.warc.gz"))
     counts = outcomes(items)
     assert counts["document"] >= 15
-    assert counts["truncated_record"] + counts["truncated_file"] >= 1
-    assert sum(counts.values()) == counts["document"] + counts["truncated_record"] + counts["truncated_file"]
+    assert counts == {"document": counts["document"], "truncated_file": 1}
+    assert items[-1].reason == "truncated_file" and f"at byte {len(data) // 2}" in items[-1].detail
 
 
 def _wet_record(writer, url, payload: bytes, date="2024-05-18T00:00:00Z"):
@@ -169,12 +174,26 @@ def test_a_50_mb_page_is_dropped_without_reading_it_all(tmp_path):
 
 
 def test_paths_listing(tmp_path):
-    listing = os.path.join(COMMONCRAWL, "CC-MAIN-2024-22.warc.paths.gz")
-    paths = read_paths_listing(open(listing, "rb").read(), "s3://commoncrawl")
-    assert paths and all(p.startswith("s3://commoncrawl/") for p in paths)
-    raw = gzip.decompress(open(listing, "rb").read()).decode().split()
+    # A real Common Crawl listing of WET paths (the names of this repository's sample's kind).
+    listing = gzip.compress(b"crawl-data/CC-MAIN-2024-22/segments/1715971057216.39/wet/"
+                            b"CC-MAIN-20240517233122-20240518023122-00000.warc.wet.gz\n"
+                            b"crawl-data/CC-MAIN-2024-22/segments/1715971057216.39/wet/"
+                            b"CC-MAIN-20240517233122-20240518023122-00001.warc.wet.gz\n")
+    paths = read_paths_listing(listing, "s3://commoncrawl")
+    raw = gzip.decompress(listing).decode().split()
     assert paths == ["s3://commoncrawl/" + p for p in raw]
     assert read_paths_listing(b"a/b.warc.gz\n\n# comment\nc/d.warc.gz\n") == ["a/b.warc.gz", "c/d.warc.gz"]
+
+
+def test_paths_listing_that_names_no_crawl_files_is_refused_without_quoting_it():
+    """The cc-index listing (Parquet files) is a real Common Crawl listing, but not of crawl files."""
+    from cleancrawl.corpus.errors import UserError
+
+    listing = open(os.path.join(COMMONCRAWL, "CC-MAIN-2024-22.warc.paths.gz"), "rb").read()
+    first = gzip.decompress(listing).decode().split()[0]
+    with pytest.raises(UserError, match="line 1 does not name a WARC/WET/ARC file") as err:
+        read_paths_listing(listing, "s3://commoncrawl", name="index.paths.gz")
+    assert first not in str(err.value) and "part-00000" not in str(err.value)
 
 
 def test_pathological_responses_are_counted_not_raised():
@@ -272,5 +291,10 @@ def test_every_reason_the_reader_drops_for_is_listed():
     from cleancrawl.corpus import readers
 
     source = open(readers.__file__, encoding="utf-8").read()
-    used = set(re.findall(r'Drop\(STAGE, "([a-z_]+)"', source)) | set(re.findall(r'reason = "([a-z_]+)" if .* else "([a-z_]+)"', source)[0])
+    used = set(re.findall(r'Drop\(STAGE, "([a-z_]+)"', source))
     assert used == set(readers.RECORD_DROP_REASONS + readers.FILE_ERROR_REASONS)
+    assert set(readers.DAMAGED_RECORD_REASONS) <= set(readers.RECORD_DROP_REASONS)
+    assert readers.FILE_LOSS_REASONS == readers.FILE_ERROR_REASONS + readers.DAMAGED_RECORD_REASONS
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md"), encoding="utf-8").read()
+    read_row = next(line for line in readme.splitlines() if line.startswith("| read |"))
+    assert all(f"`{reason}`" in read_row for reason in used)

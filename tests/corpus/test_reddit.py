@@ -186,6 +186,10 @@ def test_malformed_lines_are_counted_and_listed_with_file_and_line(tmp_path):
     assert stats["skipped"] == {"bad_score": 2, "bad_url": 1, "malformed_json": 3, "missing_created_utc": 1,
                                 "missing_url": 1, "not_an_object": 1}
     assert stats["totals"]["lines"] == 14 and stats["totals"]["eligible_submissions"] == 4
+    # Every line is accounted for: counted, filtered, skipped as malformed, or blank.
+    assert stats["totals"]["blank_lines"] == 1 == stats["files"][str(path)]["blank"]
+    assert stats["totals"]["lines"] == (stats["totals"]["eligible_submissions"] + stats["totals"]["filtered_submissions"]
+                                        + stats["totals"]["skipped_lines"] + stats["totals"]["blank_lines"])
     kept = set(table["normalized_url"].to_pylist())
     ok = [json.loads(good[i]) for i in (0, 1, 2, 7)]
     assert kept == {normalize_url(r["url"]) for r, score in zip(ok, [rec["score"], 12, ok[2]["score"], ok[3]["score"]])
@@ -263,6 +267,8 @@ def test_url_lists_join_the_dump_counts(tmp_path):
         row = rows[normalize_url(r["url"].replace("&amp;", "&"))]
         assert row["reddit_score"] == r["score"] and row["reddit_submissions"] >= 2
     assert stats["files"][str(tmp_path / "urls.txt.gz")]["format"] == "urls-gzip"
+    listed_file = stats["files"][str(tmp_path / "urls.txt.gz")]
+    assert listed_file["lines"] == 8 and listed_file["blank"] == 2  # the comment and the blank line
 
 
 def test_reading_the_table_back_for_the_join(tmp_path):

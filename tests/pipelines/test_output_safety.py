@@ -255,3 +255,21 @@ def test_killed_build_takes_its_worker_processes_with_it(tmp_path):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert workers and not left
+
+
+# ---------------------------------------------------------------------------- reddit-urls
+
+def test_reddit_urls_never_deletes_a_users_file_or_its_input(tmp_path, capsys):
+    from datapaths import DATA_DIR
+
+    out = tmp_path / "urls"
+    out.mkdir()
+    dump = out / "RS_v2_2005-06.xz"
+    shutil.copy(os.path.join(DATA_DIR, "reddit", "RS_v2_2005-06.xz"), dump)
+    assert cli_main(["reddit-urls", "--submissions", str(dump), "--output", str(out), "--overwrite"]) == 2
+    one_line_error(capsys, "overlaps the input")
+    dump.rename(tmp_path / dump.name)
+    (out / "notes.txt").write_text("mine\n")
+    assert cli_main(["reddit-urls", "--submissions", str(tmp_path / dump.name), "--output", str(out), "--overwrite"]) == 2
+    one_line_error(capsys, "notes.txt", "did not write")
+    assert os.listdir(out) == ["notes.txt"]

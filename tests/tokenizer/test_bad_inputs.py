@@ -200,3 +200,23 @@ def test_a_flipped_token_in_a_tokenize_output_is_refused_before_any_step(real_to
     assert code == 2
     assert_one_line(err, shard_path, f"token {position}", "document 5", f"is id {value}", "vocabulary of 2000")
     assert not os.path.exists(os.path.join(out, "metrics.jsonl"))
+
+
+def test_stats_refuses_a_malformed_manifest_or_a_shard_listed_twice(real_tokens, corpus_dir, tmp_path, capsys):
+    tokens = shutil.copytree(real_tokens, str(tmp_path / "tokens"))
+    path = os.path.join(tokens, "manifest.json")
+    with open(path, encoding="utf-8") as f:
+        manifest = json.load(f)
+    manifest["splits"]["validation"].append(dict(manifest["splits"]["train"][0]))
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(manifest, f)
+    code, _, err = run(capsys, "stats", corpus_dir, "--tokens", tokens, "--quiet", "--workers", "1")
+    assert code == 2
+    assert_one_line(err, path, manifest["splits"]["train"][0]["path"], "twice")
+
+    manifest["splits"]["validation"][-1] = {"path": 7}
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(manifest, f)
+    code, _, err = run(capsys, "stats", corpus_dir, "--tokens", tokens, "--quiet", "--workers", "1")
+    assert code == 2
+    assert_one_line(err, path, "corrupt manifest entry")

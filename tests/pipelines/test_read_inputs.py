@@ -1,0 +1,133 @@
+"""The build's command line on damaged and wrong inputs, made from real WARC/WET bytes: the exit
+code with and without --strict, what stats.json names, and what never reaches it or the terminal."""
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from datapaths import COMMONCRAWL, DATA_DIR, SAMPLE_WET
+from cleancrawl.cli import main as cli_main
+
+CLEANCRAWL = os.path.join(os.path.dirname(sys.executable), "cleancrawl")
+WHIRLWIND_WET = os.path.join(COMMONCRAWL, "whirlwind.warc.wet.gz")
+
+
+def cleancrawl(*args):
+    return subprocess.run([CLEANCRAWL, *args], capture_output=True, text=True, timeout=600)
+
+
+def stats_of(out):
+    with open(os.path.join(out, "stats.json")) as f:
+        return json.load(f)
+
+
+def first_members(path, n):
+    """The first n gzip members (records) of a Common Crawl file."""
+    import zlib
+    data, out = open(path, "rb").read(), b""
+    for _ in range(n):
+        inflater = zlib.decompressobj(31)
+        inflater.decompress(data)
+        size = len(data) - len(inflater.unused_data)
+        out, data = out + data[:size], data[size:]
+    return out
+
+
+def test_a_cut_gzip_file_is_a_file_error_and_strict_exits_1(tmp_path):
+    data = first_members(SAMPLE_WET, 12)
+    cut = len(data) - 1500  # inside the 12th record's member
+    path = tmp_path / "cut.warc.wet.gz"
+    path.write_bytes(data[:cut])
+    out = str(tmp_path / "out")
+    run = cleancrawl("build", "--input", str(path), "--output", out, "--strict")
+    assert run.returncode == 1, run.stderr
+    stats = stats_of(out)
+    (error,) = stats["file_errors"]
+    assert error["file"] == str(path) and error["reason"] == "truncated_file"
+    assert f"the file ends at byte {cut}, inside the gzip member" in error["detail"]
+    assert stats["funnel"][0]["in"] == 12 and stats["totals"]["balanced"]  # 11 records and the file error
+    assert f"{path}: truncated_file" in run.stdout
+    # Without --strict the same build succeeds: the loss is named, the run goes on.
+    assert cli_main(["build", "--input", str(path), "--output", out, "--overwrite"]) == 0
+
+
+def test_an_overstated_length_is_named_strict_fails_and_no_record_carries_another(tmp_path):
+    plain = gzip.decompress(first_members(SAMPLE_WET, 30))
+    starts = [m.start() for m in re.finditer(rb"WARC/1\.0\r\nWARC-Date", plain)]
+    head, rest = plain[starts[5]:starts[6]].split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+    record = head.replace(b"Content-Length: %d" % length, b"Content-Length: %d" % (length + 3000)) + b"\r\n\r\n" + rest
+    path = tmp_path / "overstated.warc.wet"
+    path.write_bytes(plain[:starts[5]] + record + plain[starts[6]:])
+    out = str(tmp_path / "out")
+    run = cleancrawl("build", "--input", str(path), "--output", out, "--strict", "--skip", "clean,langid,badwords")
+    assert run.returncode == 1, run.stderr
+    stats = stats_of(out)
+    assert [(e["reason"], f"record at byte {starts[5]} " in e["detail"]) for e in stats["file_errors"]] == \
+        [("truncated_record", True)]
+    assert stats["dropped"]["read"] == {"truncated_record": {"documents": 1, "bytes": 0}}
+    assert stats["totals"]["kept"] == 29 and stats["totals"]["balanced"]
+    import pyarrow.parquet as pq
+    texts = [t for split in ("train", "validation") if os.path.isdir(os.path.join(out, split))
+             for t in pq.read_table(os.path.join(out, split)).column("text").to_pylist()]
+    assert len(texts) == 29 and not any("WARC/1.0" in t or "WARC-Record-ID" in t for t in texts)
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_text_file_is_not_warc_and_its_contents_never_reach_stats_or_the_terminal(tmp_path, gzipped):
+    text = open(os.path.join(DATA_DIR, "text", "botchan.txt"), "rb").read()
+    path = tmp_path / ("notes.txt.gz" if gzipped else "notes.txt")
+    path.write_bytes(gzip.compress(text) if gzipped else text)
+    out = str(tmp_path / "out")
+    run = cleancrawl("build", "--input", str(path), "--input", WHIRLWIND_WET, "--output", out, "--strict")
+    assert run.returncode == 1
+    stats = stats_of(out)
+    assert [(e["file"], e["reason"]) for e in stats["file_errors"]] == [(str(path), "not_warc")]
+    assert "bad_http_headers" not in stats["dropped"].get("read", {})
+    first_line = text.split(b"\n")[0].decode().strip()
+    printed = run.stdout + run.stderr + open(os.path.join(out, "stats.json")).read()
+    assert first_line and first_line[:25] not in printed
+
+
+def test_input_folder_with_and_without_slash_reads_the_same_files(tmp_path):
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    for name in ("whirlwind.warc.wet.gz", "CC-MAIN-2022-05-one-page.warc.gz"):
+        (folder / name).write_bytes(open(os.path.join(COMMONCRAWL, name), "rb").read())
+    results = []
+    for i, given in enumerate([str(folder), str(folder) + "/"]):
+        out = str(tmp_path / f"out{i}")
+        assert cli_main(["build", "--input", given, "--output", out, "--strict"]) == 0
+        stats = stats_of(out)
+        results.append((sorted(stats["files"]), stats["totals"]))
+    assert results[0] == results[1] and len(results[0][0]) == 2
+
+
+def test_input_list_of_a_private_file_is_refused_without_quoting_it(tmp_path):
+    shadow = tmp_path / "shadow"
+    shadow.write_text("root:$6$Zs3cr3tSalt$hash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n")
+    run = cleancrawl("build", "--input-list", str(shadow), "--output", str(tmp_path / "out"))
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "line 1 does not name a WARC/WET/ARC file" in run.stderr
+    assert "s3cr3t" not in run.stderr + run.stdout and "99999" not in run.stderr + run.stdout
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_input_list_entries_may_not_leave_the_prefix(tmp_path):
+    prefix = tmp_path / "crawl"
+    prefix.mkdir()
+    (prefix / "a.warc.wet.gz").write_bytes(open(WHIRLWIND_WET, "rb").read())
+    listing = tmp_path / "wet.paths"
+    for bad in ("../outside.warc.gz", "x/../../outside.warc.gz", "/etc/outside.warc.gz"):
+        listing.write_text(f"a.warc.wet.gz\n{bad}\n")
+        run = cleancrawl("build", "--input-list", str(listing), "--input-prefix", str(prefix),
+                         "--output", str(tmp_path / "out"))
+        assert run.returncode == 2, bad
+        assert run.stderr.count("\n") == 1 and "line 2 leaves --input-prefix" in run.stderr
+    listing.write_text("a.warc.wet.gz\nsub/../a.warc.wet.gz\n")  # stays inside: fine
+    assert cli_main(["build", "--input-list", str(listing), "--input-prefix", str(prefix),
+                     "--output", str(tmp_path / "ok"), "--strict"]) == 0
