@@ -16,6 +16,7 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.extract import HtmlExtractor
 from cleancrawl.corpus.readers import ReaderConfig, read_crawl_file, read_paths_listing
 from cleancrawl.corpus.record import Drop
+from cleancrawl.pipelines import progress
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY, text_bytes
 
 
@@ -96,7 +97,7 @@ class _ReadFileFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DROPPED, Drop("read", "read_error", path, detail=f"{type(err).__name__}: {err}"[:300]))
         if fileobj is not None:
             with fileobj:
-                for item in read_crawl_file(fileobj, path, self._config, self._extractor, count):
+                for item in progress.counted(read_crawl_file(fileobj, path, self._config, self._extractor, count)):
                     records += 1
                     if isinstance(item, Drop):
                         Metrics.counter(METRICS_NAMESPACE, f"read/{item.reason}").inc()
