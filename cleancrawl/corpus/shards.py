@@ -557,3 +557,38 @@ def write_errors_are_user_errors(output: str):
                 raise UserError(line.split("UserError: ", 1)[-1][:600]) from None
             cause = cause.__cause__ or cause.__context__
         raise
+    finally:
+        shown_again()
+
+
+# where Beam logs a failing DoFn: in this process, and a worker process's log forwarded here
+_BEAM_ERROR_LOGGERS = ("apache_beam.runners.common", "apache_beam.runners.portability.local_job_service",
+                       "apache_beam.runners.worker.sdk_worker")
+
+
+def hide_explained_beam_tracebacks():
+    """Beam logs a failing DoFn's traceback before re-raising it; for a full disk and a lost
+    output folder, explained in one line by `write_errors_are_user_errors`, it is left out (also
+    in `--workers` processes, which log to the same terminal). Returns the undo function."""
+    import logging
+
+    quiet = _ExplainedFailures()
+    loggers = [logging.getLogger(name) for name in _BEAM_ERROR_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(quiet)
+
+    def undo():
+        for logger in loggers:
+            logger.removeFilter(quiet)
+    return undo
+
+
+class _ExplainedFailures:
+    """A logging filter: drops Beam's traceback of the failures explained in one line above."""
+
+    def filter(self, record) -> bool:
+        err = record.exc_info[1] if record.exc_info else None
+        if err is not None and (is_disk_full(err) or isinstance(err, UserError)):
+            return False
+        text = record.getMessage()
+        return not (is_disk_full(RuntimeError(text)) or _TAKEN_OVER in text)
