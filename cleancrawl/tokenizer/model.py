@@ -220,19 +220,6 @@ def load_tokenizer(path: str) -> Tokenizer:
     tokenizer by that hash); a file that cannot be parsed is refused in one line, not a traceback.
     """
     file_path, kind = resolve_tokenizer_file(path)
-    if file_path.endswith(".json"):
-        try:
-            with open(file_path, encoding="utf-8") as f:
-                json.load(f)
-        except (ValueError, UnicodeDecodeError) as err:
-            reason = (f"{err.msg} at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError)
-                      else "not UTF-8 text")
-            raise UserError(f"{file_path}: not a valid {what} ({reason}): truncated or corrupt") from None
-    try:
-        return cls(file_path, kind, sha256)
-    except Exception:  # tokenizers raises a bare Exception, sentencepiece a RuntimeError or OSError
-        # The libraries' messages may quote the file; name the file and what was expected instead.
-        raise UserError(f"{file_path}: not a valid {what} (it cannot be parsed): truncated or corrupt") from None
     meta = _sibling_metadata(file_path)
     try:
         sha256 = file_sha256(file_path)
@@ -250,6 +237,19 @@ def load_tokenizer(path: str) -> Tokenizer:
 def _parsed(cls, file_path: str, kind: str, sha256: str, what: str) -> Tokenizer:
     if os.path.getsize(file_path) == 0:
         raise UserError(f"{file_path}: empty file (0 bytes), not a {what}")
+    if file_path.endswith(".json"):
+        try:
+            with open(file_path, encoding="utf-8") as f:
+                json.load(f)
+        except (ValueError, UnicodeDecodeError) as err:
+            reason = (f"{err.msg} at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError)
+                      else "not UTF-8 text")
+            raise UserError(f"{file_path}: not a valid {what} ({reason}): truncated or corrupt") from None
+    try:
+        return cls(file_path, kind, sha256)
+    except Exception:  # tokenizers raises a bare Exception, sentencepiece a RuntimeError or OSError
+        # The libraries' messages may quote the file; name the file and what was expected instead.
+        raise UserError(f"{file_path}: not a valid {what} (it cannot be parsed): truncated or corrupt") from None
 
 
 def tokenizer_info(tok: Tokenizer) -> TokenizerInfo:
