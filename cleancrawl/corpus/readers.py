@@ -208,11 +208,12 @@ def _read_arc(fileobj, source_file, wanted, config, extractor, count) -> Iterato
 # a gzip member reports the member's compressed offset as `source_offset` (seek there and read);
 # any other record the offset of its header in the decompressed bytes.
 
-_CHUNK = 1 << 20               # bytes read from the file at a time
+_CHUNK = 1 << 16               # bytes read from the file at a time (zlib copies what follows each member)
 _MAX_INFLATE = 8 << 20         # decompressed bytes made a step (a gzip bomb stays bounded)
 _HEADER_LIMIT = 1 << 20        # a WARC header longer than this is not one
 _HOLD = 64 << 20               # a record block up to this size is held in memory; beyond, streamed
 _HEADER_END = re.compile(rb"\n\r?\n")
+_BLANK = re.compile(rb"[\r\n]*")
 _NEXT_HEADER = re.compile(rb"\nWARC/1\.\d\r?\n")
 _CONTENT_LENGTH = re.compile(rb"^content-length:[ \t]*(\d{1,15})[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 
@@ -350,8 +351,7 @@ class _Source:
 
     def skip_blank(self) -> None:
         while self._fill(1):
-            rest = len(self._buf) - self._pos
-            self._pos += rest - len(self._buf[self._pos:].lstrip(b"\r\n"))
+            self._pos = _BLANK.match(self._buf, self._pos).end()  # no copy of the buffer
             if len(self._buf) > self._pos:
                 return
 
