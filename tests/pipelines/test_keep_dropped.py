@@ -130,3 +130,20 @@ def test_stats_report_shows_examples_per_reason_and_drops_per_domain(builds):
     text = report.render_text(doc)
     assert "Sample documents" in text and "Drop reasons per top domain" in text
     assert "dropped: language ID" in text and "not_english" in text
+
+
+def test_stats_json_line_counters_equal_the_references_on_every_sample_page(builds, sample_documents):
+    # The clean stage sees every page the reader made (URL dedup drops none of the sample's).
+    from c4_reference import reference_counters
+    plain, _ = builds
+    stats = json.load(open(os.path.join(plain, "stats.json")))
+    assert stats["dropped"].get("url_dedup", {}) == {}
+    names = {"too_long_word": "line-filtered:too_long_word", "no_end_mark": "line-filtered:no_endmark",
+             "too_few_words": "line-filtered:too_short", "javascript": "line-filtered:javascript",
+             "policy": "line-filtered:policy", "kept": "line-passed"}
+    ours = {names[rule]: n for rule, n in stats["lines"]["clean"].items()}
+    reference = {k: n for k, n in reference_counters([d.text for d in sample_documents]).items() if k.startswith("line-")}
+    assert ours == reference
+    # ... and the page counters agree with the drop reasons.
+    assert stats["dropped"]["clean"]["curly_bracket"]["documents"] == reference_counters(
+        [d.text for d in sample_documents])["filtered:squigglybracket"]
