@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -200,6 +201,9 @@ def _run_export(args) -> int:
     result = export_tokens(args.tokens, args.output, args.format, overwrite=args.overwrite)
     for entry in result.files:
         print(f"{entry['split']}: {entry['num_tokens']:,} tokens → {os.path.join(result.output, entry['path'])}")
+        if entry["num_tokens"] == 0:
+            print(f"cleancrawl tokens export: warning: {entry['path']} holds no tokens (the {entry['split']} split "
+                  "is empty); a trainer cannot read from it", file=sys.stderr)
     print(f"wrote {os.path.join(result.output, EXPORT_MANIFEST)}")
     return 0
 
