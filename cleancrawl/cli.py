@@ -11,10 +11,11 @@ import contextlib
 import difflib
 import importlib
 import io
+import logging
 import os
 import sys
 
-from cleancrawl import __version__
+from cleancrawl import __version__, verbosity
 from cleancrawl.corpus.errors import UserError
 
 SUBCOMMAND_MODULES = [
@@ -61,46 +62,6 @@ def add_verbosity_options(parser: argparse.ArgumentParser) -> None:
                            help="print nothing but errors and warnings (no summary, no progress)")
         group.add_argument("-v", "--verbose", action="store_true", default=default,
                            help="also show the libraries' logs and warnings (Beam, warcio, trainers)")
-
-
-_HIDDEN_UNLESS_VERBOSE = (
-    "apitools not found",  # Beam's bigquery client stub, logged on import without the gcp extra
-)
-
-
-class _NoiseFilter:
-    """Drops the known library noise from the root handler (unless -v)."""
-
-    def filter(self, record) -> bool:
-        return not (isinstance(record.msg, str) and record.msg.startswith(_HIDDEN_UNLESS_VERBOSE))
-
-
-def configure_output(verbose: bool, quiet: bool) -> None:
-    """Logging and warnings, once at start-up. Worker processes inherit the choice through the
-    environment (see cleancrawl.pipelines.progress.apply_verbosity)."""
-    import logging
-    import warnings
-
-    os.environ["CLEANCRAWL_VERBOSITY"] = "verbose" if verbose else "quiet" if quiet else "normal"
-    root = logging.getLogger()
-    if not root.handlers:  # before any library's logging.warning() installs its own
-        handler = logging.StreamHandler()
-        from cleancrawl.corpus.safe_text import SafeFormatter  # log lines quote crawl data (URLs)
-        handler.setFormatter(SafeFormatter("%(levelname)s:%(name)s:%(message)s"))
-        handler.cleancrawl = True
-        root.addHandler(handler)
-    if not any(getattr(h, "cleancrawl", False) for h in root.handlers):
-        return  # called inside a program (or pytest) that set up logging itself: leave it be
-    if verbose:
-        root.setLevel(logging.INFO)
-        warnings.simplefilter("default")
-        return
-    root.setLevel(logging.WARNING)
-    for handler in root.handlers:
-        if not any(isinstance(f, _NoiseFilter) for f in handler.filters):
-            handler.addFilter(_NoiseFilter())
-    logging.getLogger("warcio").setLevel(logging.ERROR)  # "Replacing spaces in invalid WARC-Target-URI"
-    warnings.filterwarnings("ignore", module=r"(apache_beam|warcio|matplotlib|trafilatura)(\.|$)")
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
@@ -157,7 +118,8 @@ def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
     args.quiet, args.verbose = getattr(args, "quiet", False), getattr(args, "verbose", False)
     if args.quiet and args.verbose:
         parser.error("-q/--quiet and -v/--verbose: give one or the other")
-    configure_output(args.verbose, args.quiet)
+    from cleancrawl.corpus.safe_text import SafeFormatter  # log lines quote crawl data (URLs)
+    verbosity.configure(args.verbose, args.quiet, SafeFormatter(logging.BASIC_FORMAT))
     # `build`-like commands pass extra arguments to Beam as pipeline options; commands that only
     # read or write remote paths accept Beam's file-system options (--s3_endpoint_url, ...).
     takes_pipeline_options = getattr(args, "accepts_pipeline_options", False)

@@ -243,3 +243,17 @@ def test_unknown_option_without_beam_installed_is_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr == ("python -m cleancrawl.pretrain.cli pretrain: error: unrecognized arguments: "
                            "--modle gpt2-tiny (did you mean --model?)\n")
+
+
+
+@pytest.mark.slow
+def test_worker_processes_are_quiet_unless_verbose(tmp_path):
+    """--workers N: Beam's worker processes print their start-up logs (and their own "apitools
+    not found") to the same terminal; without -v nothing of it shows."""
+    quiet = _cli("build", "--workers", "2", "--input", SAMPLE_WET, "--output", str(tmp_path / "quiet"))
+    assert quiet.returncode == 0 and "read 323 records" in quiet.stdout
+    assert quiet.stderr == ""
+    loud = _cli("build", "-v", "--workers", "2", "--input", SAMPLE_WET, "--output", str(tmp_path / "loud"))
+    assert loud.returncode == 0
+    assert loud.stderr.count("apitools not found") >= 2  # the build's and its workers'
+    assert "sdk_worker" in loud.stderr

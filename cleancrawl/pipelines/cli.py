@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from cleancrawl.corpus.errors import UserError
@@ -47,9 +46,7 @@ def with_direct_workers(workers: int, pipeline_args: list[str]) -> list[str]:
         raise UserError(f"--workers is for the DirectRunner; {runner} takes its own worker options")
     if any(a.split("=", 1)[0] in ("--direct_num_workers", "--direct_running_mode") for a in pipeline_args):
         raise UserError("--workers and --direct_num_workers/--direct_running_mode: give one or the other")
-    quiet_workers = [] if os.environ.get("CLEANCRAWL_VERBOSITY") == "verbose" or any(
-        a.startswith("--default_sdk_harness_log_level") for a in pipeline_args) else ["--default_sdk_harness_log_level=ERROR"]
-    return [*pipeline_args, f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing", *quiet_workers]
+    return [*pipeline_args, f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
 
 
 def print_summary(stats: dict, output: str, out=None) -> None:

@@ -20,6 +20,8 @@ import threading
 import time
 from typing import Iterable, Iterator, TypeVar
 
+from cleancrawl import verbosity
+
 ENV = "CLEANCRAWL_PROGRESS_DIR"
 INTERVAL = 0.25  # seconds between writes of a process's counts, and between redraws
 
@@ -64,18 +66,10 @@ def _current() -> _Counts | None:
     return _counts
 
 
-def apply_verbosity() -> None:
-    """In a worker process: hide warcio's warnings unless the CLI ran with -v (the CLI process
-    itself sets this up in cleancrawl.cli.configure_output)."""
-    if os.environ.get("CLEANCRAWL_VERBOSITY", "verbose") != "verbose":
-        import logging
-        logging.getLogger("warcio").setLevel(logging.ERROR)
-
-
 def counted(records: Iterable[T]) -> Iterator[T]:
     """The records of one input file, each counted as read, then the file as done."""
     counts = _current()
-    apply_verbosity()
+    verbosity.configure_worker()  # worker processes: warcio's warnings only with -v
     if counts is None:
         yield from records
         return
