@@ -598,7 +598,8 @@ def _warc_document(record, common, config, extractor, count) -> Document | Drop:
         try:
             http = record.http_headers = _HTTP_PARSER.parse(record.raw_stream)
         except (EOFError, ValueError, StatusAndHeadersParserException) as err:
-            return Drop(STAGE, "bad_http_headers", source_file, url=url, detail=_one_line(err))
+            return Drop(STAGE, "bad_http_headers", source_file, url=url,
+                        detail=f"{type(err).__name__}: the block does not begin with an HTTP response header")
     if http is not None:
         status = http.get_statuscode() or ""
         if status != "200":
