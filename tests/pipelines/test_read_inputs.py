@@ -138,3 +138,25 @@ def test_input_list_entries_may_not_leave_the_prefix(tmp_path):
     listing.write_text("a.warc.wet.gz\nsub/../a.warc.wet.gz\n")  # stays inside: fine
     assert cli_main(["build", "--input-list", str(listing), "--input-prefix", str(prefix),
                      "--output", str(tmp_path / "ok"), "--strict"]) == 0
+
+
+def test_a_remote_folder_with_and_without_slash_lists_the_same_files():
+    pytest.importorskip("moto.server", reason="dev dependency: pip install -e '.[dev]'")
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from test_remote import reset_filesystem_options, s3
+
+    from cleancrawl.pipelines.build import BuildConfig, resolve_inputs
+
+    server = s3.__wrapped__()
+    client, options = next(server)
+    try:
+        client.upload_file(WHIRLWIND_WET, "crawl", "cc/segment-0/whirlwind.warc.wet.gz")
+        FileSystems.set_options(PipelineOptions(options))
+        folder = ["s3://crawl/cc/segment-0/pages.warc.wet.gz", "s3://crawl/cc/segment-0/whirlwind.warc.wet.gz"]
+        assert resolve_inputs(BuildConfig(inputs=["s3://crawl/cc/segment-0"])) == folder
+        assert resolve_inputs(BuildConfig(inputs=["s3://crawl/cc/segment-0/"])) == folder
+        assert resolve_inputs(BuildConfig(inputs=[folder[1]])) == folder[1:]
+    finally:
+        next(server, None)
+        reset_filesystem_options()
