@@ -129,6 +129,7 @@ from cleancrawl.corpus import shards as layout
 from cleancrawl.corpus.accounting import STAGE_ORDER
 from cleancrawl.corpus.columns import Columns
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.safe_text import safe
 
 SCHEMA_VERSION = 1
 DEFAULT_TOP_K = 50
@@ -900,7 +901,7 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
         with open_source(shards[0][0]) as source:
             config.columns.check(pq.ParquetFile(source).schema_arrow, shards[0][0],
                                  required=[k for k, v in config.columns.mapping().items() if k != v])
-    tally, failed = scan_shards(shards, config.workers, config.progress, label=name or path, names=config.columns)
+    tally, failed = scan_shards(shards, config.workers, config.progress, label=safe(name or path), names=config.columns)
     problems += [f"missing shard: {m}" for m in missing]
     problems += [f"unreadable shard: {f['path']}: {f['error']}" for f in failed]
 
