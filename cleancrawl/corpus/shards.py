@@ -469,8 +469,11 @@ class OutputLock:
             return age > 10
         if holder.get("host") != socket.gethostname():
             return False  # cannot tell whether a process on another machine lives
-        pid = int(holder.get("pid", 0))
-        return pid == os.getpid() or not _alive(pid, holder.get("pid_start"))
+        try:
+            pid = int(holder.get("pid") or 0)
+        except (TypeError, ValueError):
+            pid = 0
+        return pid <= 0 or pid == os.getpid() or not _alive(pid, holder.get("pid_start"))
 
     def owned(self) -> bool:
         return _read_lock(self.path).get("run_id") == self.run_id
@@ -495,9 +498,11 @@ def _read_lock(path: str) -> dict:
     try:
         if _is_remote(path):
             with filesystems().open(path) as f:
-                return json.loads(f.read().decode("utf-8"))
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+                found = json.loads(f.read().decode("utf-8"))
+        else:
+            with open(path, encoding="utf-8") as f:
+                found = json.load(f)
+        return found if isinstance(found, dict) else {}
     except (OSError, ValueError):
         return {}
     except Exception:  # a remote "not found"
@@ -553,7 +558,8 @@ def write_errors_are_user_errors(output: str):
         while cause is not None and id(cause) not in seen:
             seen.add(id(cause))
             if isinstance(cause, UserError) or _TAKEN_OVER in str(cause):
-                line = next((l for l in str(cause).splitlines() if _TAKEN_OVER in l), str(cause).splitlines()[0])
+                lines = str(cause).splitlines() or [type(cause).__name__]
+                line = next((l for l in lines if _TAKEN_OVER in l), lines[0])
                 raise UserError(line.split("UserError: ", 1)[-1][:600]) from None
             cause = cause.__cause__ or cause.__context__
         raise

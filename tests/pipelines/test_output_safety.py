@@ -273,3 +273,20 @@ def test_reddit_urls_never_deletes_a_users_file_or_its_input(tmp_path, capsys):
     assert cli_main(["reddit-urls", "--submissions", str(tmp_path / dump.name), "--output", str(out), "--overwrite"]) == 2
     one_line_error(capsys, "notes.txt", "did not write")
     assert os.listdir(out) == ["notes.txt"]
+
+
+def test_a_lock_from_another_host_is_never_broken_and_a_garbled_one_is(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / layout.LOCK_FILE
+    lock.write_text(json.dumps({"run_id": "x", "host": "another-machine", "pid": 1, "command": "build",
+                                "started": "2026-01-01T00:00:00Z"}))
+    assert cli_main(["build", "--input", SAMPLE_WET, "--output", str(out), "--overwrite"]) == 2
+    one_line_error(capsys, "pid 1 on another-machine", f"delete {lock} if that run is gone")
+    assert json.loads(lock.read_text())["host"] == "another-machine"
+    # A lock without a usable pid (written by hand, or cut short long ago) on this host: replaced.
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": "?"}))
+    held = layout.OutputLock.acquire(str(out), "build")
+    assert held.owned()
+    held.release()
+    assert not lock.exists()
