@@ -214,6 +214,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
         raise UserError(f"{config.tokenizer}: tokenizer has no end-of-document token (<eos>, <|endoftext|>, </s>)")
     remote_output = "://" in config.output
     local_output = tempfile.mkdtemp(prefix="cleancrawl-tokens-") if remote_output else config.output
+    held = None  # the output folder's lock
     try:
         jobs = plan_jobs(config.corpus, local_output)
         if not jobs:
@@ -224,10 +225,10 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
             Columns(text=config.text_column).check(shards.parquet_metadata(job.source).schema.to_arrow_schema(), job.source)
         jobs = [dataclasses.replace(job, text_column=config.text_column) for job in jobs]
         inputs = [config.corpus, tokenizer_path]
-        if remote_output:
-            prepare_remote_output(config.output, config.overwrite, inputs)
+        if remote_output:  # one writer at a time: the lock is released below
+            held = prepare_remote_output(config.output, config.overwrite, inputs, lock=True)
         else:
-            prepare_output_dir(config.output, config.overwrite, inputs, kind=TOKENS_LAYOUT)
+            held = prepare_output_dir(config.output, config.overwrite, inputs, kind=TOKENS_LAYOUT, lock=True)
 
         started = time.perf_counter()
         with shards.write_errors_are_user_errors(config.output):
@@ -251,6 +252,8 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
     finally:
         if remote_output:
             shutil.rmtree(local_output, ignore_errors=True)
+        if held:
+            held.release()
     return TokenizeResult(
         output=config.output, manifest=manifest,
         documents=sum(h.num_docs for _, h, _ in results), tokens=sum(h.num_tokens for _, h, _ in results),
@@ -268,10 +271,11 @@ TOKENS_LAYOUT = shards.OutputLayout(
     marker=MANIFEST_NAME, noun="token directory")
 
 
-def prepare_remote_output(output: str, overwrite: bool, inputs=()) -> None:
+def prepare_remote_output(output: str, overwrite: bool, inputs=(), lock: bool = False):
     """Refuse a remote prefix that overlaps an input or holds files `tokenize` did not write (named,
-    never deleted), or earlier token output unless `overwrite`; then delete only that output."""
-    shards.prepare_output_folder(output, TOKENS_LAYOUT, overwrite, inputs, lock=False)
+    never deleted), or earlier token output unless `overwrite`; then delete only that output.
+    With `lock`, returns the held `corpus.shards.OutputLock` (object stores: see its limits)."""
+    return shards.prepare_output_folder(output, TOKENS_LAYOUT, overwrite, inputs, lock=lock)
 
 
 def upload_token_dir(local_dir: str, output: str, relatives: list[str]) -> None:

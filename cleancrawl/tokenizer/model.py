@@ -39,12 +39,14 @@ _UNK_NAMES = ("<unk>", "[UNK]", "<|unk|>")
 _PAD_NAMES = ("<pad>", "[PAD]", "<|pad|>")
 
 
-def prepare_output_dir(output: str, overwrite: bool, inputs=(), kind=None) -> None:
+def prepare_output_dir(output: str, overwrite: bool, inputs=(), kind=None, lock: bool = False):
     """A local output directory holding nothing but `kind`'s own files (default: a trained
     tokenizer's): refused when it overlaps an input or holds anything else (nothing is deleted),
-    or holds earlier output unless `overwrite`; then only that output is deleted."""
-    shards.prepare_output_folder(output, kind or TOKENIZER_LAYOUT, overwrite, inputs, lock=False)
+    or holds earlier output unless `overwrite`; then only that output is deleted. With `lock`,
+    returns the folder's held `corpus.shards.OutputLock` (release it when done), else None."""
+    held = shards.prepare_output_folder(output, kind or TOKENIZER_LAYOUT, overwrite, inputs, lock=lock)
     os.makedirs(output, exist_ok=True)
+    return held
 
 
 def file_sha256(path: str) -> str:

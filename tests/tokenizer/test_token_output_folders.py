@@ -115,3 +115,25 @@ def test_pretrain_out_inside_its_tokens_is_refused(corpus_dir, byte_bpe, tmp_pat
     assert main(["experiment", "repetition", "--tokens", tokens, "--out", tokens, "--unique-tokens", "1e3"]) == 2
     one_line_error(capsys, "overlaps the input --tokens")
     assert snapshot(tokens) == before
+
+
+def test_a_second_tokenize_into_a_folder_being_written_is_refused(corpus_dir, byte_bpe, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # a live run's lock (this host, a running process)
+        (tokens / "_cleancrawl.lock").write_text(
+            '{"run_id": "r", "command": "tokenize", "host": "%s", "pid": %d}' % (__import__("socket").gethostname(), holder.pid))
+        assert main(["tokenize", "--tokenizer", byte_bpe, "--corpus", corpus_dir, "--output", str(tokens),
+                     "--overwrite", "--workers", "1"]) == 2
+        one_line_error(capsys, "being written by another run")
+    finally:
+        holder.kill()
+        holder.wait()
+    # Its process gone: the lock is stale, replaced, and released at the end.
+    assert main(["tokenize", "--tokenizer", byte_bpe, "--corpus", corpus_dir, "--output", str(tokens),
+                 "--overwrite", "--workers", "1"]) == 0
+    assert sorted(os.listdir(tokens)) == ["manifest.json", "train", "validation"]
