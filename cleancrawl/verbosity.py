@@ -42,6 +42,9 @@ def configure(verbose: bool, quiet: bool, formatter: logging.Formatter | None = 
     (or pytest) that calls the CLI in-process has set up its own handlers."""
     import warnings
 
+    from cleancrawl.corpus.safe_text import install_log_escaping
+    install_log_escaping()  # libraries log crawl data (warcio: the URL of a record)
+
     os.environ[ENV] = "verbose" if verbose else "quiet" if quiet else "normal"
     root = logging.getLogger()
     if not root.handlers:  # before a library's logging.warning() calls basicConfig
@@ -63,6 +66,8 @@ def configure(verbose: bool, quiet: bool, formatter: logging.Formatter | None = 
 def configure_worker() -> None:
     """In a worker process started by the CLI's build: the CLI's choice, from the environment.
     Beam's worker sets its root logger to INFO; our handler shows only warnings and above."""
+    from cleancrawl.corpus.safe_text import install_log_escaping
+    install_log_escaping()  # -v or not: a logged URL carries no escape sequence to the terminal
     root = logging.getLogger()
     if os.environ.get(ENV, "verbose") == "verbose":
         return

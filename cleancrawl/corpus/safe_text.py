@@ -48,3 +48,25 @@ class SafeFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return safe_lines(super().format(record))
+
+
+def install_log_escaping() -> None:
+    """Every log record of this process gets its message escaped (`safe_lines`) when it is made,
+    whatever handler later prints it: also in Beam worker processes, whose handlers are Beam's.
+    Records below the loggers' level are never made, so this costs nothing for them."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "cleancrawl_safe", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error handling
+            return record
+        if not is_safe(message.replace("\n", "")):
+            record.msg, record.args = safe_lines(message), None
+        return record
+
+    factory.cleancrawl_safe = True
+    logging.setLogRecordFactory(factory)

@@ -101,10 +101,13 @@ def test_stats_tables_and_report_carry_no_escape_sequences(hostile_build, tmp_pa
     assert page.count(b"<script") == 1                            # only the report's own script
 
 
-def test_verbose_logs_of_libraries_carry_no_escape_sequences(hostile_build, tmp_path):
-    # With -v, warcio logs "Replacing spaces in invalid WARC-Target-URI: <the URL>", escapes and all.
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_verbose_logs_of_libraries_carry_no_escape_sequences(hostile_build, tmp_path, workers):
+    # With -v, warcio logs "Replacing spaces in invalid WARC-Target-URI: <the URL>", escapes and all,
+    # in this process or (--workers 2) in Beam's worker processes, through Beam's own log handlers.
     _, _, inputs = hostile_build
-    result = cleancrawl("build", "-v", "--input", str(inputs / "pages.warc.wet.gz"), "--output", str(tmp_path / "out"))
+    result = cleancrawl("build", "-v", "--workers", workers, "--input", str(inputs / "pages.warc.wet.gz"),
+                        "--output", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert b"Replacing spaces in invalid WARC-Target-URI: http://spaced.example.com/a b\\x1b[2J" in result.stderr
     assert_no_control_bytes(result)
