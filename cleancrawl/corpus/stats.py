@@ -921,7 +921,6 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
         funnel = funnel_from_stats(build_stats)
         build = {"config": build_stats.get("config") or {}, "cleancrawl_version": build_stats.get("cleancrawl_version"),
                  "finished_at": build_stats.get("finished_at")}
-
     if beam_metrics:
         from_metrics = funnel_from_beam_counters(load_beam_metrics(beam_metrics))
         if funnel is None:

@@ -109,7 +109,6 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
         if rows is not None:
             dropped_rows.append(rows)
 
-
     read = pipeline | "InputFiles" >> beam.Create(input_files) | "Read" >> ReadCrawl(config.reader_config())
     add_drops(read[DROPPED])
     tallies.append(read[TALLY])

@@ -17,7 +17,7 @@ def test_punkt_splits_with_english_abbreviations():
 def test_nltk_is_imported_without_scipy_and_scipy_still_imports_after():
     code = (
         "import sys\n"
-        "from corpus.sentences import count_sentences\n"
+        "from cleancrawl.corpus.sentences import count_sentences\n"
         "assert count_sentences('One here. Two there. Three.') == 3\n"
         "assert 'nltk' in sys.modules and 'scipy' not in sys.modules, sorted(m for m in sys.modules if 'scipy' in m)\n"
         "import scipy.stats\n"

@@ -62,7 +62,7 @@ def test_build_from_s3_to_s3_matches_a_local_build(s3, tmp_path):
     client, options = s3
     stats = run_build(BuildConfig(inputs=["s3://crawl/cc/*/*.warc.wet.gz"], output="s3://crawl/out"), options)
     assert stats["totals"]["balanced"] and stats["totals"]["read"] == 323
-    assert keys(client, "out/") == ["out/_SUCCESS", "out/duplicates/part-00000-of-00001.parquet", "out/stats.json",
+    assert keys(client, "out/") == ["out/README.md", "out/_SUCCESS", "out/duplicates/part-00000-of-00001.parquet", "out/stats.json",
                                     "out/train/part-00000-of-00001.parquet", "out/validation/part-00000-of-00001.parquet"]
     assert layout.list_shards("s3://crawl/out") == ["s3://crawl/out/train/part-00000-of-00001.parquet"]
     assert layout.read_stats("s3://crawl/out")["totals"] == stats["totals"]
