@@ -39,7 +39,7 @@ from common import OUT_DIR, SAMPLE_WET
 
 from cleancrawl.corpus.readers import read_local_file
 from cleancrawl.corpus.record import Document, documents_to_table
-from cleancrawl.corpus.stats import BATCH_ROWS, CONTENT_COLUMNS, StatsConfig, corpus_stats
+from cleancrawl.stats.collect import BATCH_ROWS, CONTENT_COLUMNS, StatsConfig, corpus_stats
 from cleancrawl.pipelines.write import PARQUET_OPTIONS
 
 

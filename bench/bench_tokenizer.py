@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import OUT_DIR, Timer, sample_records  # noqa: E402
 
 from cleancrawl.corpus.record import Document, documents_to_table  # noqa: E402
-from cleancrawl.corpus.shards import SUCCESS_MARKER, iter_texts, list_shards, shard_name  # noqa: E402
+from cleancrawl.layout import SUCCESS_MARKER, list_shards, shard_name  # noqa: E402
+from cleancrawl.storage import iter_texts  # noqa: E402
 from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus  # noqa: E402
 from cleancrawl.tokenizer.model import load_tokenizer  # noqa: E402
 from cleancrawl.tokenizer.train import TrainConfig, training_sentences, SampleStats, train_tokenizer  # noqa: E402

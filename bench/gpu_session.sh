@@ -49,7 +49,7 @@ step "3. repetition sweep: $SWEEP_MODEL, budget $BUDGET, unique $UNIQUE"
 TOKENS=$(mktemp -d)/tokens
 $PY -c "import sys; sys.path.insert(0, 'bench'); from bench_pretrain import write_text_tokens; write_text_tokens('$TOKENS', 257)"
 SWEEP=$(mktemp -d)/sweep
-timeout 200 $PY -m cleancrawl.pretrain.cli experiment repetition --tokens "$TOKENS" --model "$SWEEP_MODEL" \
+timeout 200 $PY -m cleancrawl.pretrain experiment repetition --tokens "$TOKENS" --model "$SWEEP_MODEL" \
   --budget-tokens "$BUDGET" --unique-tokens "$UNIQUE" --validation-tokens 65536 $SWEEP_ARGS --out "$SWEEP" \
   --log-every 50 2>&1 | tee "$OUT/sweep.log"
 # The sweep wrote its report; at most 8 files come back from a device run: these 8.

@@ -26,13 +26,13 @@ HEAVY = ("torch", "apache_beam", "matplotlib", "trafilatura")
 
 def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     """`cleancrawl ARGS` in a fresh interpreter (as the console script runs it)."""
-    return subprocess.run([sys.executable, "-m", "cleancrawl.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cleancrawl", *args], capture_output=True, text=True,
                           timeout=300, **kwargs)
 
 
 def _imported(*args: str) -> set[str]:
     """Top-level packages a fresh `cleancrawl ARGS` imported (from -X importtime)."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "cleancrawl.cli", *args],
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "cleancrawl", *args],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
@@ -75,7 +75,8 @@ def test_stats_runs_without_torch_beam_or_matplotlib(text_shards, tmp_path):
 
 def test_pretrain_option_names_match_the_models():
     """pretrain/cli.py spells the model names out (no torch to build the parser): they stay equal."""
-    from cleancrawl.pretrain import cli, objectives
+    from cleancrawl.pretrain import objectives
+    from cleancrawl.cli import pretrain as cli
 
     assert cli.OBJECTIVES == tuple(objectives.OBJECTIVES)
     assert cli.DEFAULT_MODEL == objectives.DEFAULT_MODEL
@@ -167,7 +168,7 @@ def test_quiet_and_verbose_together_are_refused(text_shards):
 def _run_on_a_terminal(args: list[str]) -> tuple[int, str, str]:
     """`cleancrawl ARGS` with stderr on a pseudo-terminal: (exit code, stdout, what the terminal showed)."""
     primary, secondary = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "cleancrawl.cli", *args], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "cleancrawl", *args], stdout=subprocess.PIPE,
                             stderr=secondary, stdin=subprocess.DEVNULL)
     os.close(secondary)
     shown = b""
@@ -235,13 +236,13 @@ def test_trafilatura_import_failure_is_one_line(tmp_path):
 
 
 def test_unknown_option_without_beam_installed_is_one_line(tmp_path):
-    """`python -m cleancrawl.pretrain.cli` on a GPU machine without Beam: refused by cleancrawl's names."""
-    code = ("import sys; sys.modules['apache_beam'] = None; from cleancrawl.pretrain.cli import main; "
-            "raise SystemExit(main(sys.argv[1:]))")
+    """`python -m cleancrawl.pretrain` on a GPU machine without Beam: refused by cleancrawl's names."""
+    code = ("import runpy, sys; sys.modules['apache_beam'] = None; "
+            "runpy.run_module('cleancrawl.pretrain', run_name='__main__')")
     done = subprocess.run([sys.executable, "-c", code, "pretrain", "--tokens", str(tmp_path), "--out",
                            str(tmp_path / "run"), "--modle", "gpt2-tiny"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
-    assert done.stderr == ("python -m cleancrawl.pretrain.cli pretrain: error: unrecognized arguments: "
+    assert done.stderr == ("python -m cleancrawl.pretrain pretrain: error: unrecognized arguments: "
                            "--modle gpt2-tiny (did you mean --model?)\n")
 
 

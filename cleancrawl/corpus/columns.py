@@ -145,14 +145,14 @@ def _describe(schema: pa.Schema) -> list[str]:
 
 def iter_values(paths: Iterable[str], name: str, batch_size: int = 1024) -> Iterator[pa.Array]:
     """Batches of one column or struct path's values over Parquet shards, in stored order."""
-    from cleancrawl.corpus import shards
+    from cleancrawl import storage
 
     for path in paths:
-        schema = shards.parquet_metadata(path).schema.to_arrow_schema()
+        schema = storage.parquet_metadata(path).schema.to_arrow_schema()
         top = _path(schema, name)
         if top is None:
             raise KeyError(name)
-        for batch in shards.iter_batches([path], [top[0]], batch_size):
+        for batch in storage.iter_batches([path], [top[0]], batch_size):
             yield extract(batch, name)
 
 

@@ -11,7 +11,7 @@ visible escape (`\\x1b`, `\\u202e`), so the line shows what the data holds and d
     U+200F, U+061C, and the line/paragraph separators U+2028, U+2029
 
 Everything else, including non-ASCII letters, is printed as it is. Used by every terminal
-table and message built from data (`corpus.report`, the build/dedup/reddit summaries, the
+table and message built from data (`cleancrawl.stats.report`, the build/dedup/reddit summaries, the
 CLI's one-line errors); the HTML report uses it too, before escaping HTML.
 """
 from __future__ import annotations

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 _SCHEME_WWW = re.compile(r"https?:\/\/(www\.)?")
 _TRACKING_TAIL = re.compile(r"\?(utm_|ref|feed).*")
@@ -28,3 +29,32 @@ def url_hash(normalized_url: str) -> int:
 def split_for(normalized_url: str, validation_modulus: int = 1000) -> str:
     """C4's split: validation when md5(normalized_url) % 1000 == 0, else train."""
     return "validation" if url_hash(normalized_url) % validation_modulus == 0 else "train"
+
+
+# ---------------------------------------------------------------------------- registered domains
+
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+
+@lru_cache(maxsize=1)
+def offline_extractor():
+    """tldextract on its bundled public-suffix snapshot: never fetch the list, never write a cache."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True,
+                                 include_psl_private_domains=False)
+
+
+@lru_cache(maxsize=1 << 16)
+def split_host(host: str) -> tuple[str, str]:
+    """host → (registered domain, tld). IPs and suffix-less hosts are their own domain."""
+    host = host.strip().rstrip(".").lower()
+    if not host:
+        return "(no host)", "(no host)"
+    if host.startswith("[") or _IPV4.match(host):
+        return host, "(ip)"
+    parts = offline_extractor()(host)
+    if not parts.suffix:
+        return host, host.rsplit(".", 1)[-1]
+    domain = f"{parts.domain}.{parts.suffix}" if parts.domain else host
+    return domain, parts.suffix.rsplit(".", 1)[-1]

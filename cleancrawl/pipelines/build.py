@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from cleancrawl.corpus import shards as layout
+from cleancrawl import layout, storage
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.badwords import BadwordsFilter
 from cleancrawl.corpus.errors import UserError
@@ -43,8 +43,8 @@ OUTPUT_FOLDERS = layout.CORPUS_LAYOUT.folders
 def _files_under(output: str) -> list[str]:
     """The files of a build in `output` (shards, temporary files of a crashed run, stats.json,
     _SUCCESS, the lock), as paths; anything else there is not a build's and is never listed."""
-    ours, _ = layout.output_files(output, layout.CORPUS_LAYOUT)
-    return [layout.join(output, relative) for relative in ours]
+    ours, _ = storage.output_files(output, layout.CORPUS_LAYOUT)
+    return [storage.join(output, relative) for relative in ours]
 
 
 def prepare_output(output: str, overwrite: bool, inputs: list[str] = (), command: str = "build"):
@@ -56,8 +56,8 @@ def prepare_output(output: str, overwrite: bool, inputs: list[str] = (), command
     live run is writing. --overwrite removes every file of the old build, so stale shards of
     another shard count cannot mix with the new ones. Then checks that the folder is writable.
     """
-    lock = layout.prepare_output_folder(output, layout.corpus_layout(command), overwrite, inputs)
-    probe = layout.join(output, layout.WRITE_PROBE)
+    lock = storage.prepare_output_folder(output, layout.corpus_layout(command), overwrite, inputs)
+    probe = storage.join(output, storage.WRITE_PROBE)
     try:
         with FileSystems.create(probe) as f:
             f.write(b"probe")  # not empty: S3 refuses to complete an upload of zero parts
@@ -207,7 +207,7 @@ def run_build(config: BuildConfig, pipeline_args: list[str] | None = None) -> di
     if config.select.enabled:
         plan_selection(config.select)  # a missing URL table or a bad allowlist fails before the output is touched
     lock = prepare_output(config.output, config.overwrite, [*input_files, config.input_list, *_select_inputs(config)])
-    with lock, layout.write_errors_are_user_errors(config.output):
+    with lock, storage.write_errors_are_user_errors(config.output):
         with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
             build_pipeline(pipeline, config, input_files, run_id=lock.run_id)
     return layout.read_stats(config.output)

@@ -31,13 +31,14 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from cleancrawl.corpus import shards as layout
+from cleancrawl import layout, storage
 from cleancrawl.corpus.dedup import METHODS, NEAR_DUPLICATE, STAGE, DedupConfig, document_id, document_key
 from cleancrawl.corpus.dedup import audit, components, lines, minhash, spans
 from cleancrawl.corpus.record import Document, Drop
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY
 from cleancrawl.pipelines.dedup_config import add_dedup_arguments, add_minhash_arguments, dedup_config_from_args  # noqa: F401
-from cleancrawl.pipelines.write import shard_of, write_atomically
+from cleancrawl.pipelines.write import shard_of
+from cleancrawl.storage import write_atomically
 
 DUPLICATES = "duplicates"
 DUPLICATES_DIR = "duplicates"
@@ -483,7 +484,7 @@ class _FillDuplicateShardsFn(beam.DoFn):
 
 
 def _duplicates_path(output: str, index: int, count: int) -> str:
-    return layout.join(output, DUPLICATES_DIR, layout.shard_name(index, count))
+    return storage.join(output, DUPLICATES_DIR, layout.shard_name(index, count))
 
 
 def _encode(records: list[dict]) -> bytes:

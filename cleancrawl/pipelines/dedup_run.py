@@ -16,7 +16,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from cleancrawl.corpus import shards as layout
+from cleancrawl import layout, storage
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.columns import Columns
@@ -72,7 +72,7 @@ def _schema(path: str) -> pa.Schema:
 
 def _check_output(inputs: list[str], output: str) -> None:
     """An output that is, holds or lies inside an input corpus (or a shard's folder) is refused."""
-    layout.check_not_input(output, [item.rsplit("/", 1)[0] if item.endswith(".parquet") and "/" in item
+    storage.check_not_input(output, [item.rsplit("/", 1)[0] if item.endswith(".parquet") and "/" in item
                                     else "." if item.endswith(".parquet") else item for item in inputs])
 
 
@@ -164,7 +164,7 @@ def run_dedup(config: DedupRunConfig, pipeline_args: list[str] | None = None) ->
     shard_paths = resolve_shards(config.inputs, config.allow_partial, config.columns)
     lock = prepare_output(config.output, config.overwrite, [*config.inputs, *shard_paths], command="dedup")
     options = PipelineOptions(pipeline_args or [])
-    with lock, layout.write_errors_are_user_errors(config.output):
+    with lock, storage.write_errors_are_user_errors(config.output):
         with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
             dedup_pipeline(pipeline, config, shard_paths, run_id=lock.run_id)
     return layout.read_stats(config.output)

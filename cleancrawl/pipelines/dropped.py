@@ -23,9 +23,10 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cleancrawl.corpus import shards as layout
+from cleancrawl import layout, storage
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA, Document, Drop, documents_to_table, sort_key
-from cleancrawl.pipelines.write import PARQUET_OPTIONS, WriteShards, write_atomically
+from cleancrawl.pipelines.write import PARQUET_OPTIONS, WriteShards
+from cleancrawl.storage import write_atomically
 
 FOLDER = "dropped"
 DROPPED_SCHEMA = pa.schema(
@@ -123,7 +124,7 @@ class _FillGapsFn(beam.DoFn):
         done = {index for folder, index, _, _ in written if folder == FOLDER}
         for index in range(count):
             if index not in done:
-                write_atomically(layout.join(self._output, FOLDER, layout.shard_name(index, count)), encode([]))
+                write_atomically(storage.join(self._output, FOLDER, layout.shard_name(index, count)), encode([]))
                 yield FOLDER, index, count, 0
         yield from written
 

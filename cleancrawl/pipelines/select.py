@@ -43,10 +43,10 @@ from apache_beam.utils.shared import Shared
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from cleancrawl.corpus.domains import DomainSelector, load_allowlist
+from cleancrawl.selection.domains import DomainSelector, load_allowlist
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Document, Drop
-from cleancrawl.corpus.reddit import Karma, count_url_table, list_url_table, merge_karma, read_url_table
+from cleancrawl.selection.reddit import Karma, count_url_table, list_url_table, merge_karma, read_url_table
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY, ApplyStage
 from cleancrawl.pipelines.select_config import (  # noqa: F401 (re-exported)
     DEFAULT_SIDE_INPUT_MAX_URLS, JOIN_MODES, SelectConfig, add_select_arguments, select_config_from_args,

@@ -85,11 +85,11 @@ def exit_with_parent() -> None:
 
 if __name__ == "__main__":
     exit_with_parent()
-    from cleancrawl.verbosity import configure_worker
+    from cleancrawl.cli.verbosity import configure_worker
     configure_worker()  # the CLI's -q/-v, before Beam's import logs anything
     from apache_beam.runners.worker import sdk_worker_main
 
-    from cleancrawl.corpus.shards import hide_explained_beam_tracebacks
+    from cleancrawl.storage import hide_explained_beam_tracebacks
 
     hide_explained_beam_tracebacks()  # the build prints them in one line
 

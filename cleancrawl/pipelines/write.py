@@ -15,19 +15,17 @@ import hashlib
 import io
 import json
 import math
-import uuid
 
 import apache_beam as beam
 import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
-from cleancrawl.corpus import shards as layout
+from cleancrawl import layout, storage
 from cleancrawl.corpus.dataset_card import CARD_NAME, dataset_card
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA, Document, documents_to_table, sort_key
 from cleancrawl.corpus.urls import split_for
 from cleancrawl.pipelines import progress
 from cleancrawl.pipelines.accounting import text_bytes
+from cleancrawl.storage import write_atomically
 
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=["language", "content_type", "source_file"],
                        write_statistics=True, row_group_size=10_000)
@@ -56,25 +54,6 @@ def encode_table(docs: list[Document]) -> bytes:
     return buffer.getvalue()
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Write to a unique temporary name beside `path`, then rename over it."""
-    directory, name = path.rsplit("/", 1)
-    tmp = f"{directory}/.{name}.tmp-{uuid.uuid4().hex}"
-    try:
-        with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(data)
-    except BaseException:  # a full disk, a lost connection: leave no temporary file behind
-        try:
-            if FileSystems.exists(tmp):
-                FileSystems.delete([tmp])
-        except Exception:
-            pass
-        raise
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
-
-
 class _WriteShardFn(beam.DoFn):
     def __init__(self, output: str, encode=None, order=None):
         self._output = output
@@ -84,7 +63,7 @@ class _WriteShardFn(beam.DoFn):
     def process(self, element):
         (split, index, count), docs = element
         docs = sorted(docs, key=self._order)
-        path = layout.join(self._output, split, layout.shard_name(index, count))
+        path = storage.join(self._output, split, layout.shard_name(index, count))
         write_atomically(path, self._encode(docs))
         progress.shard_written(split, len(docs))  # the terminal's progress line, when there is one
         yield split, index, count, len(docs)
@@ -100,23 +79,23 @@ class _FinalizeFn(beam.DoFn):
 
     def process(self, _, written, shard_counts, tallies, file_errors):
         if self._run_id:  # the folder is still this run's: else another run's shards may be mixed in
-            layout.check_lock_owner(self._output, self._run_id)
+            storage.check_lock_owner(self._output, self._run_id)
         done = {(split, index) for split, index, _, _ in written}
         splits = {}
         for split in layout.SPLITS:
             count = shard_counts.get(split, 1)
             for index in range(count):
                 if (split, index) not in done:
-                    path = layout.join(self._output, split, layout.shard_name(index, count))
+                    path = storage.join(self._output, split, layout.shard_name(index, count))
                     write_atomically(path, encode_table([]))
             splits[split] = {"shards": count}
         documents = {s: sum(n for split, _, _, n in written if split == s) for s in layout.SPLITS}
-        write_atomically(layout.join(self._output, CARD_NAME), dataset_card(documents))  # for HF datasets
+        write_atomically(storage.join(self._output, CARD_NAME), dataset_card(documents))  # for HF datasets
         stats = self._summarize(tallies, file_errors, splits)
         data = (json.dumps(stats, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8")
-        write_atomically(layout.join(self._output, layout.STATS_FILE), data)
+        write_atomically(storage.join(self._output, layout.STATS_FILE), data)
         # Not empty: object stores (S3) refuse zero-byte multipart uploads.
-        write_atomically(layout.join(self._output, layout.SUCCESS_MARKER), layout.SUCCESS_CONTENT)
+        write_atomically(storage.join(self._output, layout.SUCCESS_MARKER), layout.SUCCESS_CONTENT)
         yield stats["totals"]
 
 
@@ -171,7 +150,7 @@ class WriteShards(beam.PTransform):
 
 class Finalize(beam.PTransform):
     """Waits for every shard, then writes stats.json and `_SUCCESS`; with `run_id` (the output
-    lock's, `corpus.shards.OutputLock`) it first checks that the run still holds the folder."""
+    lock's, `storage.OutputLock`) it first checks that the run still holds the folder."""
 
     def __init__(self, output: str, summarize, run_id: str = ""):
         super().__init__()

@@ -83,7 +83,7 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
     """
     if "://" not in tokens_dir:
         return tokens_dir
-    from cleancrawl.corpus.shards import filesystems  # Beam's FileSystems: the project's one remote-file layer
+    from cleancrawl.storage import filesystems  # Beam's FileSystems: the project's one remote-file layer
 
     FileSystems = filesystems()
     manifest_path = tokens_dir.rstrip("/") + "/manifest.json"

@@ -1,8 +1,8 @@
 """The pretraining loop: one process, or one per device under `torchrun` (DDP, or FSDP).
 
-    python -m cleancrawl.pretrain.train --tokens tokens/ --model gpt2-tiny --budget-tokens 2e6 --out runs/base
-    torchrun --nproc-per-node 8 -m cleancrawl.pretrain.train --tokens tokens/ --model gpt2-124m ... --out runs/x
-    python -m cleancrawl.pretrain.train --tokens tokens/ --objective span-corruption --model t5-tiny ... --out runs/t5
+    cleancrawl pretrain --tokens tokens/ --model gpt2-tiny --budget-tokens 2e6 --out runs/base
+    torchrun --nproc-per-node 8 -m cleancrawl.pretrain pretrain --tokens tokens/ --model gpt2-124m ... --out runs/x
+    cleancrawl pretrain --tokens tokens/ --objective span-corruption --model t5-tiny ... --out runs/t5
 
 The objective (`pretrain.objectives`: a GPT on next tokens, or T5's span corruption on an
 encoder-decoder) decides the model and what a batch is; the loop only calls `model(*batch)`.
@@ -26,7 +26,6 @@ import os
 import random
 import signal
 import struct
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -765,28 +764,3 @@ def format_record(record: dict, total_steps: int) -> str:
     if record["mfu"] is not None:
         parts.append(f"MFU {100 * record['mfu']:.1f}%")
     return " | ".join(parts)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from cleancrawl.pretrain.cli import add_train_arguments, train_config_from_args
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m cleancrawl.pretrain.train", description=__doc__.split("\n")[0])
-    add_train_arguments(parser)
-    args, filesystem_options = parser.parse_known_args(argv)  # Beam's, for --tokens s3://... (each rank)
-    try:
-        if filesystem_options:
-            from cleancrawl.corpus.shards import set_filesystem_options
-            set_filesystem_options(filesystem_options)
-        summary = train(train_config_from_args(args))
-    except UserError as err:
-        print(f"pretrain: error: {err}", file=sys.stderr)
-        return 2
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    return 0 if summary.get("finished") else 3  # 3: stopped early, continue with --resume
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import pyarrow.compute as pc
 
-from cleancrawl.corpus import shards
+from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.tokenizer.model import load_tokenizer, prepare_output_dir, resolve_tokenizer_file, tokenizer_info
 from cleancrawl.tokenizer.token_shards import MANIFEST_NAME, SHARD_SUFFIX, TokenShardHeader, write_manifest, write_token_shard
@@ -69,16 +69,16 @@ def plan_jobs(corpus: str, output: str) -> list[ShardJob]:
 
     A built corpus gives both splits; a bare split directory (`out/validation`) gives one,
     named after the directory when it is a split name, else "train". Local or remote (gs://,
-    s3://): the listing goes through `corpus.shards`, which refuses an unfinished build.
+    s3://): the listing goes through `cleancrawl.layout`, which refuses an unfinished build.
     """
     if "://" not in corpus:
         corpus = os.path.normpath(corpus)  # `out/validation/.` is the validation split too
     top = corpus.rstrip("/") or "/"
     top_name = _basename(top)
     jobs = []
-    for path in shards.list_shards(corpus, split=None):
+    for path in layout.list_shards(corpus, split=None):
         parent = _dirname(path)
-        split = _basename(parent) if parent != top else (top_name if top_name in shards.SPLITS else "train")
+        split = _basename(parent) if parent != top else (top_name if top_name in layout.SPLITS else "train")
         relative = f"{split}/{token_shard_name(path)}"
         jobs.append(ShardJob(split, path, os.path.join(output, relative), relative))
     return jobs
@@ -107,7 +107,7 @@ def _init_worker(tokenizer_path: str, progress_queue, filesystem_args: list[str]
     # One core per process: no rayon threads on top of the process pool.
     os.environ.update(_SINGLE_THREAD_ENV)
     if filesystem_args:  # a spawned process starts without the parent's remote settings
-        shards.set_filesystem_options(filesystem_args)
+        storage.set_filesystem_options(filesystem_args)
     _worker_tokenizer = load_tokenizer(tokenizer_path)
     _worker_progress = progress_queue
 
@@ -159,7 +159,7 @@ def _encode_shard_star(args):
 
 
 def _count_documents(jobs: list[ShardJob]) -> int:
-    return sum(shards.parquet_metadata(j.source).num_rows for j in jobs)
+    return sum(storage.parquet_metadata(j.source).num_rows for j in jobs)
 
 
 def _run_jobs(config: TokenizeConfig, tokenizer_path: str, jobs: list[ShardJob], progress: bool) -> list:
@@ -180,7 +180,7 @@ def _run_jobs(config: TokenizeConfig, tokenizer_path: str, jobs: list[ShardJob],
         ctx = mp.get_context("spawn")
         progress_queue = ctx.Manager().Queue() if progress else None
         with ctx.Pool(workers, initializer=_init_worker,
-                      initargs=(tokenizer_path, progress_queue, shards.filesystem_args())) as pool:
+                      initargs=(tokenizer_path, progress_queue, storage.filesystem_args())) as pool:
             pending = pool.map_async(_encode_shard_star, [(j, config.batch_size) for j in jobs], chunksize=1)
             while not pending.ready():
                 _drain(progress_queue, bar, timeout=0.2)
@@ -222,7 +222,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
         from cleancrawl.corpus.columns import Columns
 
         for job in jobs:  # another tool's shard without the text column: one line, before any write
-            Columns(text=config.text_column).check(shards.parquet_metadata(job.source).schema.to_arrow_schema(), job.source)
+            Columns(text=config.text_column).check(storage.parquet_metadata(job.source).schema.to_arrow_schema(), job.source)
         jobs = [dataclasses.replace(job, text_column=config.text_column) for job in jobs]
         inputs = [config.corpus, tokenizer_path]
         if remote_output:  # one writer at a time: the lock is released below
@@ -231,7 +231,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
             held = prepare_output_dir(config.output, config.overwrite, inputs, kind=TOKENS_LAYOUT, lock=True)
 
         started = time.perf_counter()
-        with shards.write_errors_are_user_errors(config.output):
+        with storage.write_errors_are_user_errors(config.output):
             results = _run_jobs(config, tokenizer_path, jobs, progress)
 
         splits: dict[str, list[dict]] = {}
@@ -245,7 +245,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
             "corpus": config.corpus if "://" in config.corpus else os.path.abspath(config.corpus),
         }
         seconds = time.perf_counter() - started  # encoding only: MB/s is the tokenizer's speed
-        with shards.write_errors_are_user_errors(config.output):
+        with storage.write_errors_are_user_errors(config.output):
             write_manifest(local_output, manifest)
             if remote_output:
                 upload_token_dir(local_output, config.output, [job.relative for job in jobs])
@@ -266,7 +266,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
 
 
 _TOKEN_FILE = r"^\.?[^/]+\.tok(\.tmp-\d+)?$"
-TOKENS_LAYOUT = shards.OutputLayout(
+TOKENS_LAYOUT = layout.OutputLayout(
     "tokenize", r"^manifest\.json(\.tmp-\d+)?$", {"train": _TOKEN_FILE, "validation": _TOKEN_FILE},
     marker=MANIFEST_NAME, noun="token directory")
 
@@ -274,13 +274,13 @@ TOKENS_LAYOUT = shards.OutputLayout(
 def prepare_remote_output(output: str, overwrite: bool, inputs=(), lock: bool = False):
     """Refuse a remote prefix that overlaps an input or holds files `tokenize` did not write (named,
     never deleted), or earlier token output unless `overwrite`; then delete only that output.
-    With `lock`, returns the held `corpus.shards.OutputLock` (object stores: see its limits)."""
-    return shards.prepare_output_folder(output, TOKENS_LAYOUT, overwrite, inputs, lock=lock)
+    With `lock`, returns the held `storage.OutputLock` (object stores: see its limits)."""
+    return storage.prepare_output_folder(output, TOKENS_LAYOUT, overwrite, inputs, lock=lock)
 
 
 def upload_token_dir(local_dir: str, output: str, relatives: list[str]) -> None:
     """Copy the shards, then the manifest: readers look for the manifest first."""
-    FileSystems = shards.filesystems()
+    FileSystems = storage.filesystems()
     for relative in [*relatives, MANIFEST_NAME]:
         with open(os.path.join(local_dir, relative), "rb") as source, \
                 FileSystems.create(output.rstrip("/") + "/" + relative) as target:

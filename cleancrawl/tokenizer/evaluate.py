@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from cleancrawl.corpus import shards
+from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.tokenizer.model import Tokenizer, load_tokenizer
 
@@ -48,11 +48,11 @@ def load_eval_texts(corpus: str, max_bytes: int | None = None) -> list[str]:
 
     Stops after `max_bytes` of UTF-8 text (documents kept whole, in stored order).
     """
-    paths = shards.list_shards(corpus, split="validation")
+    paths = layout.list_shards(corpus, split="validation")
     if not paths:
         raise UserError(f"{corpus}: no Parquet shards to evaluate on")
     texts, total = [], 0
-    for text in shards.iter_texts(paths):
+    for text in storage.iter_texts(paths):
         if max_bytes and total >= max_bytes:
             break
         texts.append(text)

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from cleancrawl.corpus import shards
+from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
 
 METADATA_NAME = "cleancrawl-tokenizer.json"
@@ -30,7 +30,7 @@ SENTENCEPIECE_FILE = "tokenizer.model"
 HF_FILE = "tokenizer.json"
 KINDS = ("sentencepiece-unigram", "sentencepiece-bpe", "byte-bpe")
 # Names an end-of-document token goes by in tokenizers we did not train (first match wins).
-TOKENIZER_LAYOUT = shards.OutputLayout(
+TOKENIZER_LAYOUT = layout.OutputLayout(
     "tokenizer train", r"^(tokenizer\.json|tokenizer\.model|cleancrawl-tokenizer\.json"
     r"|tokenizer_config\.json|special_tokens_map\.json|spiece\.model)(\.tmp-\d+)?$",
     marker=METADATA_NAME, noun="tokenizer")
@@ -43,8 +43,8 @@ def prepare_output_dir(output: str, overwrite: bool, inputs=(), kind=None, lock:
     """A local output directory holding nothing but `kind`'s own files (default: a trained
     tokenizer's): refused when it overlaps an input or holds anything else (nothing is deleted),
     or holds earlier output unless `overwrite`; then only that output is deleted. With `lock`,
-    returns the folder's held `corpus.shards.OutputLock` (release it when done), else None."""
-    held = shards.prepare_output_folder(output, kind or TOKENIZER_LAYOUT, overwrite, inputs, lock=lock)
+    returns the folder's held `storage.OutputLock` (release it when done), else None."""
+    held = storage.prepare_output_folder(output, kind or TOKENIZER_LAYOUT, overwrite, inputs, lock=lock)
     os.makedirs(output, exist_ok=True)
     return held
 

@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
-from cleancrawl.corpus import shards
+from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.tokenizer.model import (
     HF_FILE, KINDS, METADATA_NAME, SENTENCEPIECE_FILE, file_sha256, load_tokenizer, prepare_output_dir,
@@ -89,7 +89,7 @@ def estimate_text_bytes(paths: list[str], text_column: str = "text") -> int:
     """Uncompressed size of the `text` column over all shards, from Parquet footers only."""
     total = 0
     for path in paths:
-        meta = shards.parquet_metadata(path)
+        meta = storage.parquet_metadata(path)
         leaves = [meta.schema.column(i).path for i in range(meta.num_columns)]
         if text_column not in leaves:  # not a plain leaf column: no estimate, keep everything
             continue
@@ -134,7 +134,7 @@ def sample_documents(paths: list[str], sample_bytes: int | None, seed: int, stat
 
 def _texts(paths: list[str], text_column: str) -> Iterator[str]:
     if text_column == "text":
-        yield from shards.iter_texts(paths)
+        yield from storage.iter_texts(paths)
         return
     from cleancrawl.corpus.columns import iter_values
 
@@ -274,14 +274,14 @@ def train_tokenizer(config: TrainConfig, progress: bool | None = None) -> TrainR
     """Train one tokenizer from a corpus and write it, with its metadata, to `config.output`."""
     _check_config(config)
     progress = sys.stderr.isatty() if progress is None else progress
-    paths = shards.list_shards(config.corpus, split="train")
+    paths = layout.list_shards(config.corpus, split="train")
     if not paths:
         raise UserError(f"{config.corpus}: no Parquet shards to train on")
     from cleancrawl.corpus.columns import Columns
 
     for path in paths:  # a shard from another tool without the text column: one line, before any write
-        Columns(text=config.text_column).check(shards.parquet_metadata(path).schema.to_arrow_schema(), path)
-    if sum(shards.parquet_metadata(path).num_rows for path in paths) == 0:
+        Columns(text=config.text_column).check(storage.parquet_metadata(path).schema.to_arrow_schema(), path)
+    if sum(storage.parquet_metadata(path).num_rows for path in paths) == 0:
         raise UserError(f"{config.corpus}: no documents to train on (its train split is empty)")
     created = not os.path.exists(config.output)
     prepare_output_dir(config.output, config.overwrite, inputs=[config.corpus])

@@ -11,7 +11,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from cleancrawl.cli import main as cli_main
 from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
-from cleancrawl.corpus import shards as layout
+from cleancrawl import layout
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA
 from cleancrawl.pipelines.build import BuildConfig, build_pipeline, resolve_inputs, run_build
@@ -215,7 +215,7 @@ def test_beam_metrics_name_the_drop_reasons():
 
 
 def test_realnews_like_selection_runs_before_the_c4_filters(tmp_path):
-    from cleancrawl.corpus.shards import list_shards
+    from cleancrawl.layout import list_shards
     allowlist = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                              "cleancrawl", "corpus", "data", "realnews_domains_example.json")
     out = str(tmp_path / "rn")
@@ -251,7 +251,7 @@ def test_workers_option_runs_worker_processes_with_identical_output(sample_build
 
 
 def test_workers_option_is_for_the_direct_runner_only():
-    from cleancrawl.pipelines.cli import with_direct_workers
+    from cleancrawl.cli.build import with_direct_workers
 
     assert with_direct_workers(1, ["--runner=DataflowRunner"]) == ["--runner=DataflowRunner"]
     assert with_direct_workers(3, []) == ["--direct_num_workers=3", "--direct_running_mode=multi_processing"]

@@ -12,7 +12,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from cleancrawl.cli import main as cli_main
-from cleancrawl.corpus import shards as layout
+from cleancrawl import layout
 from cleancrawl.corpus.dedup import NEAR_DUPLICATE, DedupConfig, document_key
 from cleancrawl.corpus.dedup.audit import DUPLICATE_SCHEMA
 from cleancrawl.corpus.dedup.components import union_find_components

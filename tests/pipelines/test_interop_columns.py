@@ -18,8 +18,8 @@ import pytest
 from cleancrawl.cli import main as cli_main
 from cleancrawl.corpus.columns import Columns, extract
 from cleancrawl.corpus.record import documents_to_table
-from cleancrawl.corpus.shards import SUCCESS_MARKER, list_shards, shard_name
-from cleancrawl.corpus.stats import StatsConfig, corpus_stats
+from cleancrawl.layout import SUCCESS_MARKER, list_shards, shard_name
+from cleancrawl.stats.collect import StatsConfig, corpus_stats
 from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
 from cleancrawl.tokenizer.token_shards import TokenShard, read_manifest
 from cleancrawl.tokenizer.train import TrainConfig, train_tokenizer

@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 
 from cleancrawl.cli import main as cli_main  # noqa: E402
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA, Document  # noqa: E402
-from cleancrawl.corpus.shards import list_shards  # noqa: E402
+from cleancrawl.layout import list_shards  # noqa: E402
 from cleancrawl.pipelines.write import encode_table  # noqa: E402
 
 datasets = pytest.importorskip("datasets")

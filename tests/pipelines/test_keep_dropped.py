@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from cleancrawl.cli import main
-from cleancrawl.corpus import report
+from cleancrawl.stats import report
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA
-from cleancrawl.corpus.stats import StatsConfig, corpus_stats
+from cleancrawl.stats.collect import StatsConfig, corpus_stats
 from cleancrawl.pipelines.build import run_build
 from cleancrawl.pipelines.config import BuildConfig
 from cleancrawl.pipelines.dropped import DROPPED_SCHEMA, sampled

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datapaths import SAMPLE_WET
-from cleancrawl.corpus import shards as layout
+from cleancrawl import layout, storage
 from cleancrawl.corpus.dedup import DedupConfig
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pipelines.build import BuildConfig, run_build
@@ -51,7 +51,7 @@ def reset_filesystem_options() -> None:
 
     FileSystems.set_options(None)
     RuntimeValueProvider.set_runtime_options(None)  # a DirectRunner run leaves its options there too
-    layout._filesystem_args.clear()
+    storage._filesystem_args.clear()
 
 
 def keys(client, prefix):
@@ -103,7 +103,7 @@ def test_a_missing_remote_file_is_a_counted_read_error(s3):
 def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
     """build → s3 corpus → tokenize → s3 token directory → staged by pretraining: the same bytes
     as tokenizing a local build of the same crawl."""
-    from cleancrawl.corpus.shards import set_filesystem_options
+    from cleancrawl.storage import set_filesystem_options
     from cleancrawl.pretrain.data import load_corpus, stage_tokens
     from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
     from cleancrawl.tokenizer.train import TrainConfig, train_tokenizer
@@ -162,7 +162,7 @@ def test_stats_cli_reads_s3_with_file_system_options_and_rejects_unknown_ones(s3
     assert corpus["problems"] == [] and corpus["contents"]["documents"] == corpus["funnel"]["documents"]["kept"]
     capsys.readouterr()
     with pytest.raises(UserError, match="unrecognized arguments: --s3_endpoint=http://x stray$"):
-        from cleancrawl.corpus.shards import set_filesystem_options
+        from cleancrawl.storage import set_filesystem_options
         set_filesystem_options(["--s3_endpoint=http://x", "stray", "--project", "p"])
     with pytest.raises(UserError, match="unrecognized arguments: stray$"):  # a flag takes no value
         set_filesystem_options(["--s3_disable_ssl", "stray"])

@@ -52,7 +52,7 @@ def write_hostile_wet(path, pages):
 
 
 def cleancrawl(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "cleancrawl.cli", *args], capture_output=True, timeout=600, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "cleancrawl", *args], capture_output=True, timeout=600, cwd=cwd)
 
 
 def assert_no_control_bytes(result):

@@ -23,7 +23,7 @@ from datapaths import DATA_DIR, SAMPLE_WET
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.readers import ReaderConfig, read_local_file
-from cleancrawl.corpus.reddit import UrlTableConfig, build_url_table
+from cleancrawl.selection.reddit import UrlTableConfig, build_url_table
 from cleancrawl.corpus.record import Document
 from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies

@@ -83,7 +83,7 @@ def test_a_flipped_token_is_refused_before_any_step(tokens, tmp_path, capsys):
 def test_a_flipped_token_through_python_m_pretrain_train(tokens, tmp_path):
     """The module entry point that torchrun starts, as a real process."""
     flip_token(os.path.join(tokens, "validation/part-00000-of-00001.tok"), document=0, offset=0, bit=15)
-    command = [sys.executable, "-m", "cleancrawl.pretrain.train",
+    command = [sys.executable, "-m", "cleancrawl.pretrain", "pretrain",
                *as_cli_args(tiny_config(tokens, str(tmp_path / "run")))]
     done = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from cleancrawl.cli import main
-from cleancrawl.pretrain.cli import parse_count, parse_count_list
+from cleancrawl.cli.pretrain import parse_count, parse_count_list
 from cleancrawl.pretrain.experiment import run_name, short_count
 
 BUDGET = 100 * 16 * 64  # 100 steps of 16 sequences of 64 tokens
@@ -93,12 +93,12 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_pretrain_cli_runs_without_beam(tmp_path):
-    """`python -m cleancrawl.pretrain.cli` is what a GPU machine without Beam runs (bench/gpu_session.sh)."""
+    """`python -m cleancrawl.pretrain` is what a GPU machine without Beam runs (bench/gpu_session.sh)."""
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['apache_beam'] = None; from cleancrawl.pretrain.cli import main; "
-            "raise SystemExit(main(sys.argv[1:]))")
+    code = ("import runpy, sys; sys.modules['apache_beam'] = None; "
+            "runpy.run_module('cleancrawl.pretrain', run_name='__main__')")
     result = subprocess.run([sys.executable, "-c", code, "experiment", "repetition", "--tokens", str(tmp_path / "none"),
                              "--out", str(tmp_path / "sweep"), "--unique-tokens", "1e3"], capture_output=True, text=True)
     assert result.returncode == 2, result.stderr

@@ -270,7 +270,7 @@ def test_stopped_and_resumed_span_corruption_run_gives_the_same_curve(t5_run, tm
 def test_killed_span_corruption_run_resumes_to_the_same_curve(t5_run, tmp_path):
     config, _ = t5_run
     out = str(tmp_path / "killed")
-    command = [sys.executable, "-m", "cleancrawl.pretrain.train", *as_cli_args(dataclasses.replace(config, out=out))]
+    command = [sys.executable, "-m", "cleancrawl.pretrain", "pretrain", *as_cli_args(dataclasses.replace(config, out=out))]
     kill_after_first_checkpoint(command, out)
     assert len(read_metrics(out)) < 30
     train(dataclasses.replace(config, out=out, resume=True))

@@ -74,7 +74,7 @@ def assert_two_gloo_processes_match_one(config: TrainConfig, out: str) -> None:
     """Rerun `config` (micro-batch 8 of 16) as 2 gloo processes under torchrun: the same curve.
     2 processes × micro-batch 8 × 1 accumulation step = 1 process × 8 × 2 steps = 16 sequences."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "cleancrawl.pretrain.train", *as_cli_args(dataclasses.replace(config, out=out))]
+               "-m", "cleancrawl.pretrain", "pretrain", *as_cli_args(dataclasses.replace(config, out=out))]
     done = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
@@ -136,7 +136,7 @@ def test_stopped_and_resumed_run_gives_the_same_curve_exactly(reference_run, tmp
 def test_killed_run_resumes_to_the_same_curve(reference_run, tmp_path):
     config, _ = reference_run
     out = str(tmp_path / "killed")
-    kill_after_first_checkpoint([sys.executable, "-m", "cleancrawl.pretrain.train",
+    kill_after_first_checkpoint([sys.executable, "-m", "cleancrawl.pretrain", "pretrain",
                                  *as_cli_args(dataclasses.replace(config, out=out))], out)
     assert len(read_metrics(out)) < 30
     train(dataclasses.replace(config, out=out, resume=True, unique_tokens=2_300))
@@ -153,7 +153,7 @@ def test_sigterm_checkpoints_and_stops_then_resume_finishes(reference_run, tmp_p
     config, _ = reference_run
     out = str(tmp_path / "signalled")
     longer = dataclasses.replace(config, out=out, budget_tokens=400 * 16 * 64, checkpoint_every=1000)
-    command = [sys.executable, "-m", "cleancrawl.pretrain.train", *as_cli_args(longer)]
+    command = [sys.executable, "-m", "cleancrawl.pretrain", "pretrain", *as_cli_args(longer)]
     process = subprocess.Popen(command, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     metrics = os.path.join(out, "metrics.jsonl")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.corpus.shards import SUCCESS_MARKER, iter_texts, list_shards
+from cleancrawl.layout import SUCCESS_MARKER, list_shards
+from cleancrawl.storage import iter_texts
 from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
 from cleancrawl.tokenizer.model import load_tokenizer
 from cleancrawl.tokenizer.token_shards import TokenShard, TokenShardError, read_manifest

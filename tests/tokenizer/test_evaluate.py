@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from cleancrawl.corpus.shards import iter_texts, list_shards
+from cleancrawl.layout import list_shards
+from cleancrawl.storage import iter_texts
 from cleancrawl.tokenizer.evaluate import evaluate, format_table, load_eval_texts, write_results
 
 from tokenizer_testdata import KINDS

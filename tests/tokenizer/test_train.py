@@ -7,7 +7,8 @@ import os
 import pytest
 
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.corpus.shards import SUCCESS_MARKER, iter_texts, list_shards
+from cleancrawl.layout import SUCCESS_MARKER, list_shards
+from cleancrawl.storage import iter_texts
 from cleancrawl.tokenizer.model import METADATA_NAME, file_sha256, load_tokenizer
 from cleancrawl.tokenizer.train import SampleStats, TrainConfig, sample_documents, train_tokenizer
 

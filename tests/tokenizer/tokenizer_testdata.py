@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from warcio.archiveiterator import ArchiveIterator
 
 from cleancrawl.corpus.record import Document, documents_to_table
-from cleancrawl.corpus.shards import SUCCESS_MARKER, shard_name
+from cleancrawl.layout import SUCCESS_MARKER, shard_name
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 TEXT_DIR = os.path.join(ROOT, "tests", "data", "text")

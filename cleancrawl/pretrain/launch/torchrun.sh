@@ -13,4 +13,4 @@ if [ -z "${NPROC:-}" ]; then
 fi
 # Data loading is one thread of numpy per rank; leave the rest of the cores to the others.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / NPROC > 0 ? $(nproc) / NPROC : 1 ))}
-exec torchrun --standalone --nproc-per-node "$NPROC" -m cleancrawl.pretrain.train --resume "$@"
+exec torchrun --standalone --nproc-per-node "$NPROC" -m cleancrawl.pretrain pretrain --resume "$@"

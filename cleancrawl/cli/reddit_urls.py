@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cleancrawl.corpus.reddit import LinkFilter, UrlTableConfig, build_url_table
+from cleancrawl.selection.reddit import LinkFilter, UrlTableConfig, build_url_table
 from cleancrawl.corpus.safe_text import safe
 
 

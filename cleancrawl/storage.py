@@ -1,16 +1,13 @@
-"""The on-disk layout of a built corpus, and how to read it back.
+"""Storage: every path cleancrawl reads or writes, local or remote, goes through here.
 
-    OUT/
-      train/part-00000-of-00004.parquet ...      documents, DOCUMENT_SCHEMA, zstd
-      validation/part-00000-of-00001.parquet
-      duplicates/part-....parquet                (dedup audit trail, when dedup ran)
-      stats.json                                 the funnel: read, kept, dropped by stage and reason
-      _SUCCESS                                   written last: its absence means a crashed/partial run
+One module for what datatrove's `DataFolder` does: join, list, exists, open Parquet, atomic
+writes, file-system options (set once, passed on to worker processes), and the output-folder
+rules every command shares (never write into an input, never delete a file the command did not
+write, one writer per folder, a full disk as one line). Remote paths (gs://, s3://) go through
+Beam's FileSystems, imported only when a path is remote, so local use needs no Beam.
 
-Every reader of a corpus (stats, dedup, tokenizer) goes through `list_shards` so that a
-partial output is never mistaken for a finished one. Paths may be local or any file system
-Beam knows (gs://, s3://): listing goes through `apache_beam.io.filesystems` only when the
-path is remote, so this module stays importable without Beam for local use.
+What a command's output folder holds (shard names, split folders, `_SUCCESS`) is
+`cleancrawl.layout`'s business, not this module's.
 """
 from __future__ import annotations
 
@@ -25,36 +22,26 @@ import pyarrow.parquet as pq
 
 from cleancrawl.corpus.errors import UserError
 
-SUCCESS_MARKER = "_SUCCESS"
-SUCCESS_CONTENT = b"cleancrawl: complete\n"  # never empty: S3 refuses zero-byte multipart uploads
-STATS_FILE = "stats.json"
-SPLITS = ("train", "validation")
-_SHARD_NAME = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
 
-
-def shard_name(index: int, count: int) -> str:
-    return f"part-{index:05d}-of-{count:05d}.parquet"
-
-
-def _is_remote(path: str) -> bool:
+def is_remote(path: str) -> bool:
     return "://" in path
 
 
 def join(*parts: str) -> str:
-    if _is_remote(parts[0]):
+    if is_remote(parts[0]):
         return "/".join(p.strip("/") if i else p.rstrip("/") for i, p in enumerate(parts))
     return os.path.join(*parts)
 
 
 def exists(path: str) -> bool:
-    if _is_remote(path):
+    if is_remote(path):
         return filesystems().exists(path)
     return os.path.exists(path)
 
 
 def list_dir(path: str) -> list[str]:
     """Sorted names in a directory (local) or under a prefix (remote); [] when there is none."""
-    if _is_remote(path):
+    if is_remote(path):
         found = filesystems().match([path.rstrip("/") + "/*"])[0].metadata_list
         return sorted(m.path.rstrip("/").rsplit("/", 1)[-1] for m in found)
     if not os.path.isdir(path):
@@ -128,86 +115,9 @@ def filesystem_args() -> list[str]:
     return list(_filesystem_args)
 
 
-def is_complete(output_dir: str) -> bool:
-    return exists(join(output_dir, SUCCESS_MARKER))
-
-
-def list_shards(corpus_dir: str, split: str | None = "train", allow_partial: bool = False) -> list[str]:
-    """Sorted Parquet shard paths of one split of a built corpus (all splits if split is None).
-
-    Also accepts a split directory itself (`out/train`) or a plain directory of Parquet
-    files with `url` and `text` columns written by another tool. Raises UserError for a
-    corpus whose `_SUCCESS` marker is missing (a crashed or running build) unless
-    `allow_partial`.
-    """
-    corpus_dir = corpus_dir.rstrip("/") or "/"
-    # On an object store a "directory" is only a key prefix: it exists when something is under it.
-    entries = list_dir(corpus_dir)
-    if not entries and not exists(corpus_dir) and not any(list_dir(join(corpus_dir, s)) for s in SPLITS):
-        raise UserError(f"{corpus_dir}: no such corpus directory")
-    # Probe the split folders by name: object stores (gs://, s3://) list files, not folders.
-    split_dirs = [s for s in SPLITS if s in entries or (_is_remote(corpus_dir) and list_dir(join(corpus_dir, s)))]
-    if split_dirs:  # a cleancrawl build output
-        if not allow_partial and SUCCESS_MARKER not in entries:
-            raise UserError(
-                f"{corpus_dir}: no {SUCCESS_MARKER} marker: the build that wrote it did not finish "
-                "(rerun it with --overwrite)"
-            )
-        wanted = split_dirs if split is None else [split]
-        names = {s: [n for n in list_dir(join(corpus_dir, s)) if _SHARD_NAME.match(n)] for s in wanted}
-        if SUCCESS_MARKER in entries and STATS_FILE in entries:
-            extra, missing = shards_not_of_run(corpus_dir, names)
-            if extra or missing:
-                raise UserError(f"{corpus_dir}: {mixed_shards_message(extra, missing)}")
-        return [join(corpus_dir, s, n) for s in wanted for n in names[s]]
-    # a split directory, or any directory of parquet files
-    return [join(corpus_dir, n) for n in entries if n.endswith(".parquet")]
-
-
-def shards_not_of_run(corpus_dir: str, names_by_split: dict[str, list[str]]) -> tuple[list[str], list[str]]:
-    """(shards present that the run recorded in stats.json did not write, shards it wrote that are
-    missing), as `split/name`. The run's shards are `part-i-of-N` for i < N, N its `splits.*.shards`;
-    a stats.json without shard counts (another tool, an old build) checks nothing."""
-    try:
-        splits = read_stats(corpus_dir).get("splits") or {}
-    except Exception:
-        return [], []
-    extra, missing = [], []
-    for split, present in names_by_split.items():
-        count = (splits.get(split) or {}).get("shards")
-        if not isinstance(count, int):
-            continue
-        expected = {shard_name(i, count) for i in range(count)}
-        extra += [f"{split}/{n}" for n in sorted(set(present) - expected)]
-        missing += [f"{split}/{n}" for n in sorted(expected - set(present))]
-    return extra, missing
-
-
-def mixed_shards_message(extra: list[str], missing: list[str]) -> str:
-    def some(names: list[str]) -> str:
-        return names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "")
-
-    parts = []
-    if extra:
-        parts.append(f"shard {some(extra)} not written by the run recorded in stats.json: "
-                     "two runs wrote into this folder")
-    if missing:
-        parts.append(f"shard {some(missing)} of the run recorded in stats.json is missing")
-    return "; ".join(parts) + "; rebuild it with --overwrite"
-
-
-def read_stats(corpus_dir: str) -> dict:
-    path = join(corpus_dir, STATS_FILE)
-    if _is_remote(path):
-        with filesystems().open(path) as f:
-            return json.loads(f.read().decode("utf-8"))
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def parquet_metadata(path: str):
     """A Parquet file's footer (row counts, row groups, schema), local or remote."""
-    if _is_remote(path):
+    if is_remote(path):
         with filesystems().open(path) as f:
             return pq.ParquetFile(f).metadata
     return pq.ParquetFile(path).metadata
@@ -216,7 +126,7 @@ def parquet_metadata(path: str):
 def iter_batches(paths: Iterable[str], columns: list[str], batch_size: int = 1024) -> Iterator:
     """Stream record batches of the given columns from Parquet shards, one shard at a time."""
     for path in paths:
-        if _is_remote(path):
+        if is_remote(path):
             with filesystems().open(path) as f:
                 yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns)
         else:
@@ -246,14 +156,14 @@ def iter_texts(paths: Iterable[str], batch_size: int = 1024) -> Iterator[str]:
 
 LOCK_FILE = "_cleancrawl.lock"
 WRITE_PROBE = ".cleancrawl-write-probe"
-_TEMP = r"(\.tmp-[^/]+)?"  # a temporary name of a file being written (…tmp-<uuid> or …tmp-<pid>)
+TEMP_SUFFIX = r"(\.tmp-[^/]+)?"  # a temporary name of a file being written (…tmp-<uuid> or …tmp-<pid>)
 
 
 class OutputLayout:
     """The files one command writes into its output folder: top-level names and sub-folders."""
 
     def __init__(self, command: str, top: str, folders: dict[str, str] | None = None,
-                 marker: str = SUCCESS_MARKER, noun: str = "run"):
+                 marker: str = "_SUCCESS", noun: str = "run"):
         self.command = command
         self.marker = marker  # written last: present when the run finished
         self.noun = noun
@@ -275,21 +185,10 @@ class OutputLayout:
         return bool(pattern and pattern.match(name))
 
 
-_SHARD_FILE = r"^\.?part-\d{5}-of-\d{5}\.parquet" + _TEMP + "$"
-
-
-def corpus_layout(command: str = "build") -> OutputLayout:
-    """A built corpus, as `build` and `dedup` write it (the layout at the top of this module)."""
-    return OutputLayout(command, r"^\.?(stats\.json|_SUCCESS|README\.md)" + _TEMP + "$",  # README: dataset card
-                        {"train": _SHARD_FILE, "validation": _SHARD_FILE, "duplicates": _SHARD_FILE,
-                         "dropped": _SHARD_FILE}, noun="build")  # dropped/: --keep-dropped
-
-
-CORPUS_LAYOUT = corpus_layout()
 
 
 def _absolute(path: str) -> str:
-    if _is_remote(path):
+    if is_remote(path):
         return path.rstrip("/")
     return os.path.realpath(os.path.expanduser(path))
 
@@ -317,7 +216,7 @@ def output_files(output: str, layout: OutputLayout) -> tuple[list[str], str | No
     Locally only the top level and the layout's own folders are listed: a foreign folder is
     named, never walked. Remote prefixes are listed whole (objects, not folders)."""
     ours, foreign = [], []
-    if _is_remote(output):
+    if is_remote(output):
         prefix = output.rstrip("/") + "/"
         try:
             found = filesystems().match([prefix + "**"])[0].metadata_list
@@ -375,7 +274,7 @@ def prepare_output_folder(output: str, layout: OutputLayout, overwrite: bool, in
 
 
 def _delete(paths: list[str]) -> None:
-    if paths and _is_remote(paths[0]):
+    if paths and is_remote(paths[0]):
         filesystems().delete(paths)
         return
     for path in paths:
@@ -439,7 +338,7 @@ class OutputLock:
 
     def _try_create(self, data: bytes) -> dict | None:
         """Create the lock file; None when created, else what the existing lock says."""
-        if _is_remote(self.path):  # no atomic create on object stores: check, then write
+        if is_remote(self.path):  # no atomic create on object stores: check, then write
             fs = filesystems()
             if fs.exists(self.path):
                 return _read_lock(self.path)
@@ -463,7 +362,7 @@ class OutputLock:
 
         if not holder:  # empty or unreadable: a run killed between create and write, if old enough
             try:
-                age = time.time() - os.path.getmtime(self.path) if not _is_remote(self.path) else 60
+                age = time.time() - os.path.getmtime(self.path) if not is_remote(self.path) else 60
             except OSError:
                 return True
             return age > 10
@@ -496,7 +395,7 @@ class OutputLock:
 
 def _read_lock(path: str) -> dict:
     try:
-        if _is_remote(path):
+        if is_remote(path):
             with filesystems().open(path) as f:
                 found = json.loads(f.read().decode("utf-8"))
         else:
@@ -598,3 +497,46 @@ class _ExplainedFailures:
             return False
         text = record.getMessage()
         return not (is_disk_full(RuntimeError(text)) or _TAKEN_OVER in text)
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write to a unique temporary name beside `path`, then rename over it (local or remote)."""
+    import uuid
+
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    directory, name = path.rsplit("/", 1)
+    tmp = f"{directory}/.{name}.tmp-{uuid.uuid4().hex}"
+    try:
+        with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(data)
+    except BaseException:  # a full disk, a lost connection: leave no temporary file behind
+        try:
+            if FileSystems.exists(tmp):
+                FileSystems.delete([tmp])
+        except Exception:
+            pass
+        raise
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([tmp], [path])
+
+
+def open_seekable(path: str):
+    """A seekable binary file for a local or remote path: pyarrow's own file systems for
+    gs:// and s3:// (ranged reads of just the needed columns), Beam's for other schemes or when
+    file-system options were given as Beam options (pyarrow knows none of them). Use it as a
+    context manager; `pq.ParquetFile(source)` reads from it."""
+    import pyarrow as pa
+
+    if not is_remote(path):
+        return pa.OSFile(path, "rb")   # native reads, not through a Python file object
+    if filesystem_args():
+        return filesystems().open(path, compression_type="uncompressed")
+    try:
+        from pyarrow import fs as pafs
+        filesystem, inner = pafs.FileSystem.from_uri(path)
+        return filesystem.open_input_file(inner)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ImportError):
+        return filesystems().open(path, compression_type="uncompressed")

@@ -22,19 +22,13 @@ import json
 import logging
 from typing import Mapping
 
-import tldextract
 
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Document, Drop
+from cleancrawl.corpus.urls import offline_extractor
 
 STAGE = "select"
 REASON = "domain_not_allowed"
-
-
-def offline_extractor() -> tldextract.TLDExtract:
-    """tldextract on its bundled public-suffix snapshot: no network, no cache directory."""
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True,
-                                 include_psl_private_domains=False)
 
 
 def parse_allowlist(data: object, source: str = "allowlist") -> dict[str, frozenset[str] | None]:

@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 
 from datapaths import DATA_DIR
-from cleancrawl.corpus.domains import DomainAllowlist, DomainSelector, load_allowlist, offline_extractor, parse_allowlist
+from cleancrawl.corpus.urls import offline_extractor
+from cleancrawl.selection.domains import DomainAllowlist, DomainSelector, load_allowlist, parse_allowlist
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Drop
 from cleancrawl.corpus.urls import normalize_url

@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zstandard
 
-from cleancrawl.corpus import shards as layout
+from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.urls import normalize_url
 
@@ -628,7 +628,7 @@ URL_TABLE_LAYOUT = layout.OutputLayout(
 def prepare_output(output: str, overwrite: bool, inputs: Iterable[str] = ()) -> None:
     """Refuse an output that holds an input, or any file reddit-urls did not write (even with
     `overwrite`: a user's file is never deleted), or an existing table unless `overwrite`."""
-    layout.prepare_output_folder(output, URL_TABLE_LAYOUT, overwrite, inputs, lock=False)
+    storage.prepare_output_folder(output, URL_TABLE_LAYOUT, overwrite, inputs, lock=False)
     if "://" not in output:
         os.makedirs(output, exist_ok=True)
 
@@ -660,7 +660,7 @@ def _reduce_partition(task) -> dict:
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd", row_group_size=100_000)
     name = layout.shard_name(index, partitions)
-    _write_bytes(layout.join(output, name), buffer.getvalue())
+    _write_bytes(storage.join(output, name), buffer.getvalue())
     return {"part": name, **counts}
 
 
@@ -710,8 +710,8 @@ def build_url_table(config: UrlTableConfig, progress: Callable[[str], None] = la
         shutil.rmtree(spill_dir, ignore_errors=True)
     stats = url_table_stats(config, files, parts)
     data = (json.dumps(stats, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    _write_bytes(layout.join(config.output, STATS_FILE), data)
-    _write_bytes(layout.join(config.output, layout.SUCCESS_MARKER), layout.SUCCESS_CONTENT)
+    _write_bytes(storage.join(config.output, STATS_FILE), data)
+    _write_bytes(storage.join(config.output, layout.SUCCESS_MARKER), layout.SUCCESS_CONTENT)
     return stats
 
 

@@ -69,7 +69,7 @@ def _add_train_parser(subparsers) -> None:
     p.add_argument("--threads", type=int, default=16,
                    help="trainer threads (default 16 on any machine: SentencePiece's result depends on it)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    # -v/--verbose (every command's, added in cleancrawl/cli.py) also shows the trainer's own logs
+    # -v/--verbose (every command's, added in cleancrawl/cli/__init__.py) also shows the trainer's own logs
     columns.add_arguments(p, "text")
     p.set_defaults(func=_run_train, accepts_filesystem_options=True)
 

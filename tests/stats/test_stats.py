@@ -16,7 +16,7 @@ import pytest
 import tldextract
 
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.corpus.stats import (
+from cleancrawl.stats.collect import (
     LENGTH_EDGES, Histogram, StatsConfig, compare_funnels, corpus_stats, funnel_from_beam_counters,
     funnel_from_stats, load_beam_metrics, text_metrics,
 )

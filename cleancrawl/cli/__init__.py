@@ -1,8 +1,12 @@
-"""`cleancrawl` — one console command; each subcommand lives beside the code it runs.
+"""`cleancrawl` — one console command; one module per subcommand in this folder.
 
 Every module in SUBCOMMAND_MODULES has `register(subparsers)`, which adds its parsers and
 sets `func` to a function taking the parsed arguments and returning an exit code. The CLI
 stays thin: each `func` parses nothing itself and calls one library function.
+
+`python -m cleancrawl` is the same command; `python -m cleancrawl.pretrain` (torchrun's entry,
+and GPU machines that hold only torch, numpy and pyarrow) is the same runner with only the
+pretraining subcommands registered.
 """
 from __future__ import annotations
 
@@ -15,28 +19,29 @@ import logging
 import os
 import sys
 
-from cleancrawl import __version__, verbosity
+from cleancrawl import __version__
+from cleancrawl.cli import verbosity
 from cleancrawl.corpus.errors import UserError
 
 SUBCOMMAND_MODULES = [
-    "cleancrawl.pipelines.cli",
-    "cleancrawl.pipelines.dedup_cli",
-    "cleancrawl.pipelines.reddit_cli",
-    "cleancrawl.tokenizer.cli",
-    "cleancrawl.pretrain.cli",
-    "cleancrawl.corpus.stats_cli",
+    "cleancrawl.cli.build",
+    "cleancrawl.cli.dedup",
+    "cleancrawl.cli.reddit_urls",
+    "cleancrawl.cli.tokenizer",
+    "cleancrawl.cli.pretrain",
+    "cleancrawl.cli.stats",
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: list[str] = SUBCOMMAND_MODULES, prog: str = "cleancrawl") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cleancrawl",
+        prog=prog,
         description="Turn raw web crawls into C4/WebText-style pretraining corpora.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name in SUBCOMMAND_MODULES:  # each imports only argparse-level code: torch, Beam, ... load in `func`
+    for name in modules:  # each imports only argparse-level code: torch, Beam, ... load in `func`
         importlib.import_module(name).register(subparsers)
     add_verbosity_options(parser)
     return parser
@@ -79,11 +84,11 @@ def check_unknown_options(parser: argparse.ArgumentParser, args: argparse.Namesp
     beam_parser = None
     wrong = list(unknown)
     if beam:
-        from cleancrawl.corpus.shards import beam_option_parser
+        from cleancrawl.storage import beam_option_parser
 
         try:
             beam_parser = beam_option_parser()
-        except ImportError:  # `python -m cleancrawl.pretrain.cli` on a machine without Beam: none are known
+        except ImportError:  # `python -m cleancrawl.pretrain` on a machine without Beam: none are known
             beam = False
     if beam:
         complaint = io.StringIO()
@@ -112,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse, run the chosen subcommand's `func`, and turn a UserError into one line and exit 2.
-    Shared with `python -m cleancrawl.pretrain.cli`, the same subcommands without Beam."""
+    Shared with `python -m cleancrawl.pretrain`, the pretraining subcommands without Beam."""
     add_verbosity_options(parser)
     args, unknown = parser.parse_known_args(argv)
     args.quiet, args.verbose = getattr(args, "quiet", False), getattr(args, "verbose", False)
@@ -129,7 +134,7 @@ def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
         if unknown:
             check_unknown_options(parser, args, unknown, beam=takes_pipeline_options or takes_filesystem_options)
         if unknown and takes_filesystem_options:
-            from cleancrawl.corpus.shards import set_filesystem_options
+            from cleancrawl.storage import set_filesystem_options
             set_filesystem_options(unknown)
         with contextlib.ExitStack() as stack:
             if args.quiet:  # -q: no summary, tables or paths on stdout; errors and warnings still show

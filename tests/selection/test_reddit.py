@@ -14,7 +14,7 @@ import zstandard
 from cleancrawl.cli import main as cli_main
 from datapaths import DATA_DIR
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.corpus.reddit import (
+from cleancrawl.selection.reddit import (
     STATS_FILE, URL_TABLE_SCHEMA, Karma, LinkFilter, UrlTableConfig, aggregate_submissions, build_url_table,
     count_url_table, link_filter_reason, list_url_table, merge_karma, parse_submission, read_submissions,
     read_url_table,
@@ -302,7 +302,7 @@ def test_a_plain_list_and_a_foreign_parquet_table_read_as_url_sources(tmp_path):
 
 
 def test_aggregate_of_nothing_is_an_empty_table():
-    from cleancrawl.corpus.reddit import SUBMISSION_SCHEMA
+    from cleancrawl.selection.reddit import SUBMISSION_SCHEMA
     table, counts = aggregate_submissions(SUBMISSION_SCHEMA.empty_table(), 3)
     assert table.num_rows == 0 and table.schema == URL_TABLE_SCHEMA and counts["urls"] == 0
 

@@ -1,6 +1,6 @@
 """Showing corpus stats: terminal tables, the JSON file, and an offline HTML report with plots.
 
-Everything here reads only the stats document of `corpus.stats` (its schema is documented
+Everything here reads only the stats document of `cleancrawl.stats.collect` (its schema is documented
 there), so a report can be redrawn from a saved JSON. With several corpora every table has
 a column (group) per corpus and every plot draws them together, in the same colours.
 

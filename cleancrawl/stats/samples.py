@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 
 import pyarrow.parquet as pq
 
-from cleancrawl.corpus import shards as layout
+from cleancrawl import storage
 from cleancrawl.corpus.accounting import STAGE_ORDER
 
 DROPPED_DIR = "dropped"
@@ -40,14 +40,13 @@ def _host(url: str) -> str:
 
 
 def _parquet_files(directory: str) -> list[str]:
-    return [layout.join(directory, n) for n in layout.list_dir(directory) if n.endswith(".parquet") and not n.startswith(".")]
+    return [storage.join(directory, n) for n in storage.list_dir(directory) if n.endswith(".parquet") and not n.startswith(".")]
 
 
 def _read_texts(path: str, rows: list[int]) -> dict[int, str]:
     """Text of the given row numbers of one Parquet file, reading only their row groups."""
-    from cleancrawl.corpus.stats import open_source  # local and remote alike
     out = {}
-    with open_source(path) as source:
+    with storage.open_seekable(path) as source:
         parquet = pq.ParquetFile(source)
         start = 0
         wanted = sorted(rows)
@@ -63,10 +62,10 @@ def _read_texts(path: str, rows: list[int]) -> dict[int, str]:
 
 
 def dropped_summary(corpus: str, examples: int = EXAMPLES, top_domains: int = TOP_DOMAINS) -> dict | None:
-    """DROPPED (see corpus.stats) from `corpus/dropped/*.parquet`, or None when there is none."""
-    from cleancrawl.corpus.stats import open_source, split_host
-    directory = layout.join(corpus, DROPPED_DIR)
-    if not layout.exists(directory):
+    """DROPPED (see cleancrawl.stats.collect) from `corpus/dropped/*.parquet`, or None when there is none."""
+    from cleancrawl.corpus.urls import split_host
+    directory = storage.join(corpus, DROPPED_DIR)
+    if not storage.exists(directory):
         return None
     paths = _parquet_files(directory)
     if not paths:
@@ -77,7 +76,7 @@ def dropped_summary(corpus: str, examples: int = EXAMPLES, top_domains: int = TO
     failed, rows = [], 0
     for file_index, path in enumerate(paths):
         try:
-            with open_source(path) as source:
+            with storage.open_seekable(path) as source:
                 parquet = pq.ParquetFile(source)
                 row = 0
                 for batch in parquet.iter_batches(batch_size=65536, columns=_KEY_COLUMNS):
@@ -148,13 +147,12 @@ class _Reverse:
 
 def kept_examples(corpus: str, examples: int = EXAMPLES) -> list[dict]:
     """The first `examples` documents of the train split (its first shard, sorted as written)."""
-    from cleancrawl.corpus.stats import open_source
-    directory = layout.join(corpus, "train")
-    if not layout.exists(directory):
+    directory = storage.join(corpus, "train")
+    if not storage.exists(directory):
         return []
     for path in _parquet_files(directory):
         try:
-            with open_source(path) as source:
+            with storage.open_seekable(path) as source:
                 parquet = pq.ParquetFile(source)
                 names = parquet.schema_arrow.names
                 if "text" not in names:

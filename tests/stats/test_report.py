@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from cleancrawl.cli import main
-from cleancrawl.corpus import report
-from cleancrawl.corpus.stats import SCHEMA_VERSION, StatsConfig, corpus_stats
+from cleancrawl.stats import report
+from cleancrawl.stats.collect import SCHEMA_VERSION, StatsConfig, corpus_stats
 from stats_testdata import build_sample, webtext_like
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "artifacts")

@@ -1,7 +1,7 @@
 """Corpus statistics: the build's funnel, and the contents computed from the shards themselves.
 
 `corpus_stats(paths, config)` returns one JSON-able document for one or more corpora; the
-terminal tables, the JSON file and the HTML report (`corpus.report`) are all drawn from it.
+terminal tables, the JSON file and the HTML report (`cleancrawl.stats.report`) are all drawn from it.
 Scanning reads only the columns it needs (pyarrow), one task per shard over a process pool;
 every task returns a partial aggregate (`ContentTally`) that merges exactly into the total.
 
@@ -116,7 +116,6 @@ import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -124,11 +123,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cleancrawl.corpus import samples
-from cleancrawl.corpus import shards as layout
+from cleancrawl.stats import samples
+from cleancrawl import layout, storage
 from cleancrawl.corpus.accounting import STAGE_ORDER
 from cleancrawl.corpus.columns import Columns
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.urls import split_host
 from cleancrawl.corpus.safe_text import safe
 
 SCHEMA_VERSION = 1
@@ -301,31 +301,6 @@ def text_metrics(texts: pa.Array) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------- domains
 
 _HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*)")
-_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
-
-
-@lru_cache(maxsize=1)
-def _tld_extractor():
-    import tldextract
-    # The bundled public-suffix snapshot only: never fetch the list, never write a cache.
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-
-
-@lru_cache(maxsize=1 << 16)
-def split_host(host: str) -> tuple[str, str]:
-    """host → (registered domain, tld). IPs and suffix-less hosts are their own domain."""
-    host = host.strip().rstrip(".").lower()
-    if not host:
-        return "(no host)", "(no host)"
-    if host.startswith("[") or _IPV4.match(host):
-        return host, "(ip)"
-    parts = _tld_extractor()(host)
-    if not parts.suffix:
-        return host, host.rsplit(".", 1)[-1]
-    domain = f"{parts.domain}.{parts.suffix}" if parts.domain else host
-    return domain, parts.suffix.rsplit(".", 1)[-1]
-
-
 def _host_counts(urls: pa.Array) -> Counter:
     hosts = pc.extract_regex(urls, _HOST.pattern).field("host")
     hosts = pc.fill_null(hosts, "")
@@ -471,22 +446,6 @@ def _months(counts: Counter) -> dict:
 
 # ---------------------------------------------------------------------------- reading shards
 
-def open_source(path: str):
-    """A seekable binary file for a local or remote path: pyarrow's own file systems for
-    gs:// and s3:// (ranged reads of just the needed columns), Beam's for other schemes.
-    Use it as a context manager; `pq.ParquetFile(source)` reads from it."""
-    if "://" not in path:
-        return pa.OSFile(path, "rb")   # native reads, not through a Python file object
-    if layout.filesystem_args():       # endpoint, keys, ... given as Beam options: pyarrow knows none
-        return layout.filesystems().open(path, compression_type="uncompressed")
-    try:
-        from pyarrow import fs as pafs
-        filesystem, inner = pafs.FileSystem.from_uri(path)
-        return filesystem.open_input_file(inner)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ImportError):
-        return layout.filesystems().open(path, compression_type="uncompressed")
-
-
 @dataclass
 class ShardResult:
     path: str
@@ -499,7 +458,7 @@ def scan_shard(path: str, split: str, names: Columns | None = None) -> ShardResu
     """One shard → its partial aggregate, or the error that stopped it (never raises).
     `names`: where text and URL are in another tool's Parquet (`corpus.columns`)."""
     try:
-        with open_source(path) as source:
+        with storage.open_seekable(path) as source:
             parquet = pq.ParquetFile(source)
             columns = [c for c in CONTENT_COLUMNS if c in parquet.schema_arrow.names]
             if names is not None and not names.is_default:
@@ -541,8 +500,8 @@ def scan_shards(shards: list[tuple[str, str]], workers: int = 0, progress: bool 
             for shard in shards:
                 absorb(scan_shard(*shard, names))
         else:
-            settings = layout.filesystem_args()
-            with ProcessPoolExecutor(max_workers=workers, initializer=layout.set_filesystem_options if settings else None,
+            settings = storage.filesystem_args()
+            with ProcessPoolExecutor(max_workers=workers, initializer=storage.set_filesystem_options if settings else None,
                                      initargs=(settings,) if settings else ()) as pool:
                 futures = [pool.submit(scan_shard, *shard, names) for shard in shards]
                 for future in as_completed(futures):
@@ -554,37 +513,37 @@ def list_corpus_shards(corpus: str, splits: Iterable[str] | None, allow_partial:
     """(path, split) of every shard to scan, and the shards whose names say they should exist
     but do not (`part-00002-of-00004` absent while its siblings are there).
 
-    Same rules as `corpus.shards.list_shards` (a build output needs `_SUCCESS`; a split
+    Same rules as `layout.list_shards` (a build output needs `_SUCCESS`; a split
     directory or any directory of Parquet files also works), but each split directory is
     listed by itself: on object stores a match of `out/*` returns objects, never "folders".
     """
     corpus = corpus.rstrip("/") or "/"
     try:
-        by_split = {split: [n for n in layout.list_dir(layout.join(corpus, split)) if _SHARD_NAME.match(n)]
+        by_split = {split: [n for n in storage.list_dir(storage.join(corpus, split)) if _SHARD_NAME.match(n)]
                     for split in layout.SPLITS}
         # On an object store a "directory" is only a key prefix: it exists when something is under it.
-        found = any(by_split.values()) or layout.exists(corpus) or bool(layout.list_dir(corpus))
+        found = any(by_split.values()) or storage.exists(corpus) or bool(storage.list_dir(corpus))
     except Exception as err:  # no file system for the scheme, no credentials, ...
         raise UserError(f"{corpus}: cannot list: {type(err).__name__}: {err}"[:400]) from None
     if not found:
         raise UserError(f"{corpus}: no such corpus directory")
     if any(by_split.values()):   # a cleancrawl build output
-        if not allow_partial and not layout.exists(layout.join(corpus, layout.SUCCESS_MARKER)):
+        if not allow_partial and not storage.exists(storage.join(corpus, layout.SUCCESS_MARKER)):
             raise UserError(f"{corpus}: no {layout.SUCCESS_MARKER} marker: the build that wrote it did not "
                             "finish (rerun it with --overwrite, or pass --allow-partial)")
         extra, _ = layout.shards_not_of_run(corpus, by_split)  # missing ones are reported below
         if extra:
             raise UserError(f"{corpus}: {layout.mixed_shards_message(extra, [])}")
-        directories = [(layout.join(corpus, split), split, names) for split, names in by_split.items()
+        directories = [(storage.join(corpus, split), split, names) for split, names in by_split.items()
                        if names and (splits is None or split in splits)]
     else:                        # a split directory, or any directory of Parquet files
         name = _display_name(corpus)
         directories = [(corpus, name if name in layout.SPLITS else "all",
-                        [n for n in layout.list_dir(corpus) if n.endswith(".parquet")])]
+                        [n for n in storage.list_dir(corpus) if n.endswith(".parquet")])]
     shards, missing = [], []
     for directory, split, names in directories:
-        shards += [(layout.join(directory, n), split) for n in names]
-        missing += [layout.join(directory, n) for n in _missing_names(names)]
+        shards += [(storage.join(directory, n), split) for n in names]
+        missing += [storage.join(directory, n) for n in _missing_names(names)]
     return shards, missing
 
 
@@ -754,17 +713,17 @@ def compare_funnels(from_stats: dict, from_metrics: dict) -> dict:
 
 def duplicate_summary(corpus: str) -> dict | None:
     """DUPLICATES from `corpus/duplicates/*.parquet`, or None when there is no side output."""
-    directory = layout.join(corpus, DUPLICATES_DIR)
-    if not layout.exists(directory):
+    directory = storage.join(corpus, DUPLICATES_DIR)
+    if not storage.exists(directory):
         return None
-    paths = [layout.join(directory, name) for name in layout.list_dir(directory) if name.endswith(".parquet")]
+    paths = [storage.join(directory, name) for name in storage.list_dir(directory) if name.endswith(".parquet")]
     if not paths:
         return None
     tally = _DuplicateTally()
     failed = []
     for path in paths:
         try:
-            with open_source(path) as source:
+            with storage.open_seekable(path) as source:
                 tally.add_file(pq.ParquetFile(source))
         except Exception as err:  # reported by name; the other files still count
             failed.append({"path": path, "error": f"{type(err).__name__}: {err}"[:500]})
@@ -817,8 +776,8 @@ def token_summary(tokens_dir: str, split_characters: Mapping[str, dict] | None =
     """TOKENS from a token directory's manifest.json (written last by the tokenizer, so its
     presence means the token shards are complete). Counts include each document's EOS; the
     length histograms come from each shard's document index (8 bytes a document, tokens unread)."""
-    path = layout.join(tokens_dir, TOKEN_MANIFEST)
-    if not layout.exists(path):
+    path = storage.join(tokens_dir, TOKEN_MANIFEST)
+    if not storage.exists(path):
         raise UserError(f"{tokens_dir}: no {TOKEN_MANIFEST} (not a token directory, or tokenizing did not finish)")
     manifest = _read_json(path)
     if manifest.get("format") != TOKEN_MANIFEST_FORMAT:
@@ -837,12 +796,12 @@ def token_summary(tokens_dir: str, split_characters: Mapping[str, dict] | None =
         for entry in entries:
             if "path" not in entry:
                 continue
-            path = layout.join(tokens_dir, entry["path"])
-            if not layout.exists(path):
+            path = storage.join(tokens_dir, entry["path"])
+            if not storage.exists(path):
                 missing.append(path)
                 continue
             try:
-                with open_source(path) as source:
+                with storage.open_seekable(path) as source:
                     lengths.add(read_document_lengths(source, path))
             except Exception as err:  # a corrupt shard is named; the manifest's totals still stand
                 failed.append({"path": path, "error": f"{type(err).__name__}: {err}"[:500]})
@@ -867,7 +826,7 @@ def token_summary(tokens_dir: str, split_characters: Mapping[str, dict] | None =
 def _read_json(path: str) -> dict:
     try:
         if "://" in path:
-            with layout.filesystems().open(path, compression_type="uncompressed") as f:
+            with storage.filesystems().open(path, compression_type="uncompressed") as f:
                 return json.loads(f.read().decode("utf-8"))
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -898,7 +857,7 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
     if not shards and not missing:
         raise UserError(f"{path}: no Parquet shards to read")
     if shards and not config.columns.is_default:  # a wrong --text-column/--url-column: one line, not N problems
-        with open_source(shards[0][0]) as source:
+        with storage.open_seekable(shards[0][0]) as source:
             config.columns.check(pq.ParquetFile(source).schema_arrow, shards[0][0],
                                  required=[k for k, v in config.columns.mapping().items() if k != v])
     tally, failed = scan_shards(shards, config.workers, config.progress, label=safe(name or path), names=config.columns)
@@ -915,8 +874,8 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
     }
 
     funnel = metrics_check = build = None
-    stats_path = layout.join(path, layout.STATS_FILE)
-    if layout.exists(stats_path):
+    stats_path = storage.join(path, layout.STATS_FILE)
+    if storage.exists(stats_path):
         build_stats = _read_json(stats_path)
         funnel = funnel_from_stats(build_stats)
         build = {"config": build_stats.get("config") or {}, "cleancrawl_version": build_stats.get("cleancrawl_version"),
@@ -936,8 +895,8 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
     duplicates = duplicate_summary(path)
     if duplicates:
         problems += [f"unreadable duplicates file: {f['path']}: {f['error']}" for f in duplicates["failed"]]
-    if tokens_dir is None and layout.exists(layout.join(path, TOKENS_DIR, TOKEN_MANIFEST)):
-        tokens_dir = layout.join(path, TOKENS_DIR)
+    if tokens_dir is None and storage.exists(storage.join(path, TOKENS_DIR, TOKEN_MANIFEST)):
+        tokens_dir = storage.join(path, TOKENS_DIR)
     tokens = token_summary(tokens_dir, contents["splits"]) if tokens_dir else None
     if tokens:
         problems += [f"missing token shard: {m}" for m in tokens["missing_shards"]]

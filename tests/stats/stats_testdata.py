@@ -28,7 +28,7 @@ def build_sample(out: str, num_shards: int = 3) -> tuple[dict, dict]:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from cleancrawl.corpus import shards
+    from cleancrawl import layout
     from cleancrawl.pipelines.build import BuildConfig, build_pipeline, prepare_output, resolve_inputs
 
     config = BuildConfig(output=out, num_shards=num_shards)
@@ -40,7 +40,7 @@ def build_sample(out: str, num_shards: int = 3) -> tuple[dict, dict]:
     result.wait_until_finish()
     counters = {r.key.metric.name: r.committed for r in result.metrics().query()["counters"]
                 if r.key.metric.namespace == "cleancrawl"}
-    return shards.read_stats(out), counters
+    return layout.read_stats(out), counters
 
 
 def sample_documents():

@@ -35,7 +35,7 @@ def parse_count_list(text: str) -> list[int | None]:
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
-    """The training options, shared by `pretrain`, `python -m cleancrawl.pretrain.train` and `experiment repetition`."""
+    """The training options, shared by `pretrain` (also `python -m cleancrawl.pretrain pretrain`, torchrun's entry) and `experiment repetition`."""
     default_models = " or ".join(f"{m} for {o}" for o, m in DEFAULT_MODEL.items())
     parser.add_argument("--tokens", required=True, help="token directory (holding manifest.json); gs:// is staged locally")
     parser.add_argument("--out", required=True, help="run directory" + (" for the sweep" if sweep else ""))
@@ -174,20 +174,3 @@ def register(subparsers) -> None:
                             description="Write results.md, results.csv, PNG plots and report.html into the sweep directory.")
     report.add_argument("sweep_dir")
     report.set_defaults(func=_run_report)
-
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m cleancrawl.pretrain.cli pretrain|experiment ...`: the same subcommands without the rest of
-    cleancrawl's CLI (no Beam), for GPU machines that hold only torch, numpy and pyarrow."""
-    from cleancrawl.cli import run_parser  # imports no subcommand module by itself
-
-    parser = argparse.ArgumentParser(prog="python -m cleancrawl.pretrain.cli", description=__doc__.split("\n")[0])
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    subparsers.required = True
-    register(subparsers)
-    return run_parser(parser, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

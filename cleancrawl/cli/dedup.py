@@ -18,7 +18,7 @@ import argparse
 
 from cleancrawl.corpus import columns
 from cleancrawl.corpus.safe_text import safe
-from cleancrawl.pipelines.cli import add_workers_argument, with_direct_workers
+from cleancrawl.cli.build import add_workers_argument, with_direct_workers
 from cleancrawl.pipelines.dedup_config import DedupRunConfig, add_minhash_arguments, dedup_config_from_args
 
 def print_summary(stats: dict, output: str) -> None:

@@ -4,16 +4,17 @@
     cleancrawl stats out/ --json stats.json --html report/  + JSON document + HTML report with plots
     cleancrawl stats out/ webtextlike/ --html compare/      corpora side by side
 
-Parses options and calls `corpus.stats.corpus_stats`, then `corpus.report`.
+Parses options and calls `cleancrawl.stats.collect.corpus_stats`, then `cleancrawl.stats.report`.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from cleancrawl.corpus import columns, report
+from cleancrawl.corpus import columns
+from cleancrawl.stats import report
 from cleancrawl.corpus.safe_text import safe
-from cleancrawl.corpus.stats import DEFAULT_TOP_K, StatsConfig, corpus_stats
+from cleancrawl.stats.collect import DEFAULT_TOP_K, StatsConfig, corpus_stats
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -54,7 +55,7 @@ def register(subparsers) -> None:
     parser.add_argument("corpora", nargs="+", metavar="CORPUS",
                         help="build output directory (or a split directory, or any directory of Parquet "
                              "shards with a text column); local, gs:// or s3://")
-    parser.add_argument("--json", metavar="PATH", help="write the stats document (schema: corpus/stats.py)")
+    parser.add_argument("--json", metavar="PATH", help="write the stats document (schema: cleancrawl/stats/collect.py)")
     parser.add_argument("--html", metavar="DIR", help="write DIR/index.html with PNG plots (opens offline)")
     parser.add_argument("--split", choices=("all", "train", "validation"), default="all",
                         help="which split's shards to scan (default: %(default)s)")
@@ -73,7 +74,7 @@ def register(subparsers) -> None:
                         help="also read a build without _SUCCESS (crashed or still running)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a shard is missing or unreadable (the stats are still written)")
-    # -q/--quiet (every command's, added in cleancrawl/cli.py): no tables, no progress bar
+    # -q/--quiet (every command's, added in cleancrawl/cli/__init__.py): no tables, no progress bar
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     columns.add_arguments(parser, "text and URL")
     parser.set_defaults(func=_run, accepts_filesystem_options=True)
