@@ -133,6 +133,19 @@ def iter_batches(paths: Iterable[str], columns: list[str], batch_size: int = 102
             yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns)
 
 
+def iter_values(paths: Iterable[str], name: str, batch_size: int = 1024) -> Iterator:
+    """Batches of one column or struct path's values over Parquet shards, in stored order."""
+    from cleancrawl.corpus.columns import column_path, extract
+
+    for path in paths:
+        schema = parquet_metadata(path).schema.to_arrow_schema()
+        top = column_path(schema, name)
+        if top is None:
+            raise KeyError(name)
+        for batch in iter_batches([path], [top[0]], batch_size):
+            yield extract(batch, name)
+
+
 def iter_texts(paths: Iterable[str], batch_size: int = 1024) -> Iterator[str]:
     """Every document's text, shard by shard, in stored order (deterministic)."""
     for batch in iter_batches(paths, ["text"], batch_size):

@@ -12,7 +12,7 @@ as usual. Only pyarrow is needed here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,7 +24,7 @@ OPTIONS = {"text": "--text-column", "url": "--url-column", "record_id": "--id-co
 _WORDS = {"text": "text", "url": "url", "record_id": "id"}
 
 
-def _path(schema: pa.Schema, name: str) -> tuple[str, ...] | None:
+def column_path(schema: pa.Schema, name: str) -> tuple[str, ...] | None:
     """The field path `name` denotes in `schema`, or None when there is none."""
     if name in schema.names:
         return (name,)
@@ -45,7 +45,7 @@ def _path(schema: pa.Schema, name: str) -> tuple[str, ...] | None:
 
 
 def field_type(schema: pa.Schema, name: str) -> pa.DataType | None:
-    path = _path(schema, name)
+    path = column_path(schema, name)
     if path is None:
         return None
     kind = schema.field(path[0]).type
@@ -56,7 +56,7 @@ def field_type(schema: pa.Schema, name: str) -> pa.DataType | None:
 
 def extract(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
     """The values of column or struct path `name` (nulls where a parent struct is null)."""
-    path = _path(batch.schema, name)
+    path = column_path(batch.schema, name)
     if path is None:
         raise KeyError(name)
     values = batch.column(path[0])
@@ -99,7 +99,7 @@ class Columns:
         """Top-level columns to read for cleancrawl columns `wanted` (those present) plus `others`."""
         columns = []
         for ours in wanted:
-            path = _path(schema, self.mapping()[ours])
+            path = column_path(schema, self.mapping()[ours])
             if path is not None:
                 columns.append(path[0])
         columns += [c for c in others if c in schema.names]
@@ -110,7 +110,7 @@ class Columns:
         columns in `keep` that have no mapping of their own (and do not clash)."""
         arrays, names = [], []
         for ours, name in self.mapping().items():
-            if _path(batch.schema, name) is not None:
+            if column_path(batch.schema, name) is not None:
                 values = extract(batch, name)
                 if ours == "record_id" and not pa.types.is_string(values.type):  # datatrove ids may be numbers
                     values = pc.cast(values, pa.string())
@@ -141,19 +141,6 @@ def _describe(schema: pa.Schema) -> list[str]:
         if pa.types.is_struct(field.type):
             walk(field.name, field.type)
     return names[:20] + (["…"] if len(names) > 20 else [])
-
-
-def iter_values(paths: Iterable[str], name: str, batch_size: int = 1024) -> Iterator[pa.Array]:
-    """Batches of one column or struct path's values over Parquet shards, in stored order."""
-    from cleancrawl import storage
-
-    for path in paths:
-        schema = storage.parquet_metadata(path).schema.to_arrow_schema()
-        top = _path(schema, name)
-        if top is None:
-            raise KeyError(name)
-        for batch in storage.iter_batches([path], [top[0]], batch_size):
-            yield extract(batch, name)
 
 
 def add_arguments(parser, what: str = "text, URL and id") -> None:

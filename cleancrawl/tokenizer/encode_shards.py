@@ -129,7 +129,7 @@ def _single_threaded_here():
 
 def _encoded_documents(job: ShardJob, batch_size: int, counts: dict):
     tok = _worker_tokenizer
-    from cleancrawl.corpus.columns import iter_values
+    from cleancrawl.storage import iter_values
 
     for values in iter_values([job.source], job.text_column, batch_size):
         values = pc.fill_null(values, "")  # a null text (other tools' Parquet) is an empty document

@@ -136,7 +136,7 @@ def _texts(paths: list[str], text_column: str) -> Iterator[str]:
     if text_column == "text":
         yield from storage.iter_texts(paths)
         return
-    from cleancrawl.corpus.columns import iter_values
+    from cleancrawl.storage import iter_values
 
     for values in iter_values(paths, text_column):
         yield from (t for t in values.to_pylist() if t is not None)
