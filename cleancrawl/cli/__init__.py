@@ -20,7 +20,7 @@ import os
 import sys
 
 from cleancrawl import __version__
-from cleancrawl.cli import verbosity
+from cleancrawl import verbosity
 from cleancrawl.corpus.errors import UserError
 
 SUBCOMMAND_MODULES = [

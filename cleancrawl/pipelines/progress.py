@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Iterable, Iterator, TypeVar
 
-from cleancrawl.cli import verbosity
+from cleancrawl import verbosity
 
 ENV = "CLEANCRAWL_PROGRESS_DIR"
 INTERVAL = 0.25  # seconds between writes of a process's counts, and between redraws

@@ -85,7 +85,7 @@ def exit_with_parent() -> None:
 
 if __name__ == "__main__":
     exit_with_parent()
-    from cleancrawl.cli.verbosity import configure_worker
+    from cleancrawl.verbosity import configure_worker
     configure_worker()  # the CLI's -q/-v, before Beam's import logs anything
     from apache_beam.runners.worker import sdk_worker_main
 
