@@ -11,19 +11,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-# Stage order of the build; the funnel follows it.
-STAGE_ORDER = ("read", "url_dedup", "select", "clean", "dedup", "langid", "badwords")
+# The stages and their order are the build's (pipelines.stages.STAGES): a caller passes them in
+# (`stages` that ran, or the registry's `order`), so corpus/ needs no list of its own.
 
 STATS_VERSION = 1
 
 
 def summarize(tallies, file_errors=(), config: dict | None = None, splits: dict | None = None,
-              stages: list[str] | None = None) -> dict:
+              stages: list[str] | None = None, order: tuple[str, ...] = ()) -> dict:
     """tallies: iterable of (key tuple, (count, bytes)) as produced by the pipeline.
 
-    `stages`: the stages that ran, in order (default: every stage that dropped something);
-    the funnel lists those, each with documents and, where the stage reported them, text
-    bytes in and out.
+    `stages`: the stages that ran, in order (default: "read" and every stage that dropped
+    something, in `order`, then by name); the funnel lists those, each with documents and,
+    where the stage reported them, text bytes in and out.
     """
     read_by_file: dict[str, int] = defaultdict(int)
     kept_by_file: dict[str, int] = defaultdict(int)
@@ -82,7 +82,7 @@ def summarize(tallies, file_errors=(), config: dict | None = None, splits: dict 
 
     funnel = []
     remaining = total_read
-    ran = list(stages) if stages is not None else [s for s in STAGE_ORDER if s in dropped or s == "read"]
+    ran = list(stages) if stages is not None else ["read"] + [s for s in order if s in dropped and s != "read"]
     ran += sorted(set(dropped) - set(ran))  # a stage that dropped documents is always shown
     for stage in ran:
         reasons = dropped.get(stage, {})

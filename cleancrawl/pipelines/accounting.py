@@ -45,7 +45,65 @@ def _global(value) -> WindowedValue:
     return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
 
 
-class StageFn(beam.DoFn):
+class CountingFn(beam.DoFn):
+    """The base of every DoFn that counts: drops, events, lines and stage flow, one way.
+
+    A subclass calls `self.dropped(drop)` (returns the tagged output to yield, and increments the
+    Beam counter `cleancrawl:<stage>/<reason>`), `self.count_event(name)`, `self.count_lines(rule, n)`,
+    `self.count_flow("in" | "out", documents, bytes)` or `self.count_read(source_file, records)`.
+    Tallies are summed per bundle and emitted once, on the `tally` output, in `finish_bundle`;
+    event and line tallies also increment `cleancrawl:<stage>/event/<name>` and
+    `<stage>/lines/<rule>`. Each counter is declared once per DoFn instance. `stage` is the
+    default stage name of the tallies (a class attribute or set in `__init__`).
+    """
+
+    stage = ""
+
+    def start_bundle(self):
+        self._tallies: dict[tuple, list[int]] = {}
+
+    def _counter(self, name: str):
+        counters = self.__dict__.setdefault("_counters", {})
+        counter = counters.get(name)
+        if counter is None:
+            counter = counters[name] = Metrics.counter(METRICS_NAMESPACE, name)
+        return counter
+
+    def tally(self, key: tuple, n: int = 1, size: int = 0, keep_zero: bool = False) -> None:
+        """Add (n, size) to the tally `key` (see the module docstring); zeros are not emitted
+        unless `keep_zero` (a file with no record still counts as read)."""
+        if n or size or keep_zero:
+            slot = self._tallies.setdefault(key, [0, 0])
+            slot[0] += n
+            slot[1] += size
+
+    def dropped(self, drop: Drop):
+        """Count `drop` (Beam counter) and return it as the `dropped` output; the stats tally
+        of a drop is made from the Drop itself (`SumTallies`)."""
+        self._counter(f"{drop.stage}/{drop.reason}").inc()
+        return beam.pvalue.TaggedOutput(DROPPED, drop)
+
+    def count_event(self, name: str, n: int = 1, size: int = 0, stage: str | None = None) -> None:
+        self.tally(("event", stage or self.stage, name), n, size)
+
+    def count_lines(self, rule: str, n: int = 1, stage: str | None = None) -> None:
+        self.tally(("lines", stage or self.stage, rule), n)
+
+    def count_flow(self, direction: str, documents: int, size: int, stage: str | None = None) -> None:
+        self.tally(("stage", stage or self.stage, direction), documents, size, keep_zero=True)
+
+    def count_read(self, source_file: str, records: int) -> None:
+        self.tally(("read", source_file), records, keep_zero=True)
+
+    def finish_bundle(self):
+        for key, (n, size) in sorted(self._tallies.items()):
+            if key[0] in ("event", "lines") and n:
+                self._counter(f"{key[1]}/{key[0]}/{key[2]}").inc(n)
+            yield beam.pvalue.TaggedOutput(TALLY, _global((key, (n, size))))
+        self._tallies.clear()
+
+
+class StageFn(CountingFn):
     """Runs one corpus stage (`Document -> Document | Drop`) over a PCollection.
 
     `make_stage` is called in `setup` (once per DoFn instance, on the worker), so heavy
@@ -56,51 +114,37 @@ class StageFn(beam.DoFn):
 
     def __init__(self, make_stage, stage_name: str):
         self._make_stage = make_stage
-        self._stage_name = stage_name
-        self._metrics: dict[str, object] = {}
+        self.stage = stage_name
 
     def setup(self):
         self._stage = self._make_stage()
 
     def start_bundle(self):
+        super().start_bundle()
         counts = getattr(self._stage, "line_counts", None)
         if counts is not None:
             counts.clear()
-        self._flow = [0, 0, 0, 0]  # documents in, bytes in, documents out, bytes out
-
-    def _count_drop(self, drop: Drop) -> None:
-        counter = self._metrics.get(drop.reason)
-        if counter is None:
-            counter = self._metrics[drop.reason] = Metrics.counter(METRICS_NAMESPACE, f"{drop.stage}/{drop.reason}")
-        counter.inc()
 
     def process(self, doc: Document):
-        flow = self._flow
-        flow[0] += 1
-        flow[1] += text_bytes(doc)
+        self.count_flow("in", 1, text_bytes(doc))
+        self.count_flow("out", 0, 0)  # a stage that drops everything still reports 0 out
         try:
             result = self._stage(doc)
         except Exception as err:  # one strange page must not fail the whole run: count it
-            result = doc.drop(self._stage_name, "stage_error", detail=f"{type(err).__name__}: {err}"[:300])
+            result = doc.drop(self.stage, "stage_error", detail=f"{type(err).__name__}: {err}"[:300])
         if isinstance(result, Drop):
-            self._count_drop(result)
-            yield beam.pvalue.TaggedOutput(DROPPED, result)
+            yield self.dropped(result)
         else:
-            flow[2] += 1
-            flow[3] += text_bytes(result)
+            self.count_flow("out", 1, text_bytes(result))
             yield result
 
     def finish_bundle(self):
-        docs_in, bytes_in, docs_out, bytes_out = self._flow
-        if docs_in:
-            yield beam.pvalue.TaggedOutput(TALLY, _global((("stage", self._stage_name, "in"), (docs_in, bytes_in))))
-            yield beam.pvalue.TaggedOutput(TALLY, _global((("stage", self._stage_name, "out"), (docs_out, bytes_out))))
         counts: Counter | None = getattr(self._stage, "line_counts", None)
         if counts:
-            for rule, n in sorted(counts.items()):
-                Metrics.counter(METRICS_NAMESPACE, f"{self._stage_name}/lines/{rule}").inc(n)
-                yield beam.pvalue.TaggedOutput(TALLY, _global((("lines", self._stage_name, rule), (n, 0))))
+            for rule, n in counts.items():
+                self.count_lines(rule, n)
             counts.clear()
+        yield from super().finish_bundle()
 
 
 class ApplyStage(beam.PTransform):

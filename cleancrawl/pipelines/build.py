@@ -4,7 +4,9 @@
      │        │           │         │        │          │            │         └ stats.json, _SUCCESS
      └────────┴───────────┴─────────┴── dropped documents, counted by stage and reason ┘
 
-Each box is a composite transform over a pure `corpus/` stage; `run_build(config)` is what
+Each box is a composite transform over a pure `corpus/` stage, listed once, in order, in
+`pipelines.stages.STAGES` (name, report title, --skip, how it is built from the config);
+`build_pipeline` walks that list. `run_build(config)` is what
 `cleancrawl build` calls. Any Beam pipeline option passes through (`--runner`,
 `--direct_num_workers`, `--project`, …).
 """
@@ -20,18 +22,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from cleancrawl import layout, storage
 from cleancrawl.corpus.accounting import summarize
-from cleancrawl.corpus.badwords import BadwordsFilter
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.corpus.filters import C4Cleaner
-from cleancrawl.corpus.language_filter import LanguageFilter
 from cleancrawl.corpus.readers import FILE_LOSS_REASONS
 from cleancrawl.corpus.url_dedup import select_newest
-from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, SumTallies, text_bytes
-from cleancrawl.pipelines.config import SKIPPABLE_STAGES, BuildConfig, add_build_arguments
-from cleancrawl.pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn, SumTallies, text_bytes
+from cleancrawl.pipelines.config import BuildConfig, add_build_arguments
 from cleancrawl.pipelines.dropped import SplitDrops, WriteDropped
 from cleancrawl.pipelines.read import ReadCrawl, resolve_inputs
-from cleancrawl.pipelines.select import SelectDocuments, plan_selection
+from cleancrawl.pipelines.select import plan_selection
+from cleancrawl.pipelines.stages import STAGES, resolve_skip
 from cleancrawl.pipelines.worker_exit import runner_for
 from cleancrawl.pipelines.write import Finalize, WriteShards
 
@@ -82,82 +81,59 @@ class DedupUrls(beam.PTransform):
         )
 
 
-class _KeepNewestFn(beam.DoFn):
+class _KeepNewestFn(CountingFn):
+    stage = "url_dedup"
+
     def process(self, element):
         _, pages = element
         pages = list(pages)
         best, drops = select_newest(pages)
         yield best
         for drop in drops:
-            yield beam.pvalue.TaggedOutput(DROPPED, drop)
-        yield beam.pvalue.TaggedOutput(TALLY, (("stage", "url_dedup", "in"), (len(pages), sum(map(text_bytes, pages)))))
-        yield beam.pvalue.TaggedOutput(TALLY, (("stage", "url_dedup", "out"), (1, text_bytes(best))))
+            yield self.dropped(drop)
+        self.count_flow("in", len(pages), sum(map(text_bytes, pages)))
+        self.count_flow("out", 1, text_bytes(best))
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: list[str], run_id: str = ""):
+def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: list[str], run_id: str = "",
+                   stages=STAGES):
     """Add the build's transforms to `pipeline`. Returns the PCollection of totals.
 
-    `run_id`: the output lock's; the run checks it still holds the folder before it writes
-    stats.json and _SUCCESS (none given: no check)."""
-    skip = set(config.skip)
+    The stages are those of `stages` (the registry `pipelines.stages.STAGES`) that `config`
+    enables and does not --skip, in their order. `run_id`: the output lock's; the run checks it
+    still holds the folder before it writes stats.json and _SUCCESS (none given: no check)."""
+    skip = resolve_skip(config.skip, stages)
     drops, tallies = [], []
     dropped_rows = []  # --keep-dropped: the dropped documents, for OUT/dropped/
+    also_written = []  # side outputs (dedup's audit shards, dropped documents) _SUCCESS waits for
+    stages_run = []
 
-    def add_drops(stage_drops):  # the documents leave the drops right here (see pipelines.dropped)
-        bare, rows = stage_drops | f"SplitDrops{len(drops)}" >> SplitDrops(config.keep_dropped, config.keep_dropped_seed)
+    def add(out, stage_name):  # the documents leave the drops right here (see pipelines.dropped)
+        bare, rows = out[DROPPED] | f"SplitDrops{len(drops)}" >> SplitDrops(config.keep_dropped, config.keep_dropped_seed)
         drops.append(bare)
         if rows is not None:
             dropped_rows.append(rows)
-
-    read = pipeline | "InputFiles" >> beam.Create(input_files) | "Read" >> ReadCrawl(config.reader_config())
-    add_drops(read[DROPPED])
-    tallies.append(read[TALLY])
-    docs = read[KEPT]
-
-    if "url-dedup" not in skip:
-        dedup_urls = docs | "DedupUrls" >> DedupUrls()
-        add_drops(dedup_urls[DROPPED])
-        tallies.append(dedup_urls[TALLY])
-        docs = dedup_urls[KEPT]
-
-    if config.select.enabled:  # WebText-like / RealNews-like: before the C4 filters, as the reference
-        selected = docs | "Select" >> SelectDocuments(config.select)
-        add_drops(selected[DROPPED])
-        tallies.append(selected[TALLY])
-        docs = selected[KEPT]
-
-    stages_run = ["read"] + (["url_dedup"] if "url-dedup" not in skip else []) + (["select"] if config.select.enabled else [])
-
-    def apply(docs, label, stage_name, make_stage):
-        out = docs | label >> ApplyStage(make_stage, stage_name)
-        add_drops(out[DROPPED])
         tallies.append(out[TALLY])
         stages_run.append(stage_name)
         return out[KEPT]
 
-    if "clean" not in skip:
-        docs = apply(docs, "Clean", "clean", functools.partial(C4Cleaner, config.clean_config()))
-    duplicates_written = []
-    if config.dedup.methods and "dedup" not in skip:  # after clean, before language ID, as C4 does
-        dedup = docs | "Dedup" >> DedupDocuments(config.dedup)
-        add_drops(dedup[DROPPED])
-        tallies.append(dedup[TALLY])
-        stages_run.append("dedup")
-        docs = dedup[KEPT]
-        duplicates_written.append(dedup[DUPLICATES] | "WriteDuplicates" >> WriteDuplicates(config.output))
-    if "langid" not in skip:
-        docs = apply(docs, "IdentifyLanguage", "langid", functools.partial(LanguageFilter, config.language_config()))
-    if "badwords" not in skip:
-        docs = apply(docs, "FilterBadwords", "badwords", functools.partial(BadwordsFilter, config.language))
+    docs = add(pipeline | "InputFiles" >> beam.Create(input_files) | "Read" >> ReadCrawl(config.reader_config()), "read")
+    for stage in stages:
+        if stage.name == "read" or not stage.runs(config, skip):
+            continue
+        out = docs | stage.label >> stage.transform(config)
+        docs = add(out, stage.name)
+        if stage.writes is not None:
+            also_written.append(stage.writes(out, config))
 
     written, shard_counts, kept_tally = docs | "Write" >> WriteShards(
         config.output, config.num_shards, config.shard_bytes, config.validation_modulus
     )
     if dropped_rows:  # --keep-dropped: OUT/dropped/, which _SUCCESS waits for too
         rows = dropped_rows | "AllDroppedDocuments" >> beam.Flatten()
-        duplicates_written.append(rows | "WriteDropped" >> WriteDropped(config.output, config.shard_bytes))
-    if duplicates_written:  # _SUCCESS also waits for the audit shards
-        written = [written, *duplicates_written] | "AllWritten" >> beam.Flatten()
+        also_written.append(rows | "WriteDropped" >> WriteDropped(config.output, config.shard_bytes))
+    if also_written:  # _SUCCESS also waits for the audit shards
+        written = [written, *also_written] | "AllWritten" >> beam.Flatten()
     tallies.append(kept_tally)
     all_drops = drops | "AllDrops" >> beam.Flatten()
     all_tallies = tallies | "AllTallies" >> beam.Flatten()
@@ -196,9 +172,7 @@ class BuildOptions(PipelineOptions):
 
 def run_build(config: BuildConfig, pipeline_args: list[str] | None = None) -> dict:
     """Run the build and return the stats it wrote (also `OUT/stats.json`)."""
-    unknown = set(config.skip) - set(SKIPPABLE_STAGES)
-    if unknown:
-        raise UserError(f"--skip: unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(SKIPPABLE_STAGES)}")
+    resolve_skip(config.skip)  # an unknown stage: one line, before anything is read
     options = PipelineOptions(pipeline_args or [])
     # Remote file systems (s3 endpoint and credentials, gcs project) take their settings from
     # the pipeline options, also for the listing and checks done here before the run.

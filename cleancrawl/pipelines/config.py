@@ -17,7 +17,7 @@ from cleancrawl.pipelines.dedup_config import add_dedup_arguments, dedup_config_
 from cleancrawl.pipelines.select_config import SelectConfig, add_select_arguments, select_config_from_args
 
 SAMPLE_CRAWL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "data", "sample", "pages.warc.wet.gz")
-SKIPPABLE_STAGES = ("url-dedup", "clean", "dedup", "langid", "badwords")
+from cleancrawl.pipelines.stages import SKIPPABLE_STAGES  # noqa: E402 (the stage registry: pipelines.stages)
 
 
 @dataclass
@@ -29,7 +29,7 @@ class BuildConfig:
     input_prefix: str = ""                 # joined to each listed path (e.g. s3://commoncrawl/)
     output: str = "cleancrawl-out"
     source: str = "auto"                   # wet | warc | auto
-    skip: tuple[str, ...] = ()             # stages turned off: url-dedup, clean, dedup, langid, badwords
+    skip: tuple[str, ...] = ()             # stages turned off: pipelines.stages.SKIPPABLE_STAGES (url-dedup = url_dedup)
     select: SelectConfig = field(default_factory=SelectConfig)  # WebText-like / RealNews-like selection
     dedup: DedupConfig = field(default_factory=DedupConfig)     # c4-lines + minhash by default
     # read
@@ -100,7 +100,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
     stages = parser.add_argument_group("stages (defaults are C4's)")
     stages.add_argument("--skip", default="",
-                        help="comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES)
+                        help="comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES) + " (url-dedup = url_dedup)"
                              + " (clean,dedup,badwords: the T5 paper's 'C4, unfiltered'; dedup here equals --dedup none)")
     stages.add_argument("--max-text-chars", type=int, default=_DEFAULTS.max_text_chars,
                         help="drop pages with longer text (default: %(default)s)")

@@ -26,16 +26,12 @@ import math
 import typing
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 
 from cleancrawl import layout, storage
 from cleancrawl.corpus.dedup import METHODS, NEAR_DUPLICATE, STAGE, DedupConfig, document_id, document_key
 from cleancrawl.corpus.dedup import audit, components, lines, minhash, spans
-from cleancrawl.corpus.record import Document, Drop
-from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY
+from cleancrawl.corpus.record import Document
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn
 from cleancrawl.pipelines.dedup_config import add_dedup_arguments, add_minhash_arguments, dedup_config_from_args  # noqa: F401
 from cleancrawl.pipelines.write import shard_of
 from cleancrawl.storage import write_atomically
@@ -46,27 +42,14 @@ DUPLICATES_DIR = "duplicates"
 
 # ---------------------------------------------------------------------------- counting
 
-class _CountingFn(beam.DoFn):
-    """A DoFn that counts into tallies (summed per bundle) and Beam counters at once."""
+class _CountingFn(CountingFn):
+    """A DoFn of the dedup stage: tallies and counters through `pipelines.accounting.CountingFn`."""
 
-    def start_bundle(self):
-        self._tallies: dict[tuple, list[int]] = {}
+    stage = STAGE
 
     def count(self, kind: str, name: str, n: int = 1, size: int = 0) -> None:
         """kind "lines" or "event" (see pipelines.accounting); n and size are added up."""
-        if n or size:
-            slot = self._tallies.setdefault((kind, STAGE, name), [0, 0])
-            slot[0] += n
-            slot[1] += size
-
-    def count_drop(self, drop: Drop) -> None:
-        Metrics.counter(METRICS_NAMESPACE, f"{drop.stage}/{drop.reason}").inc()
-
-    def finish_bundle(self):
-        for key, (n, size) in sorted(self._tallies.items()):
-            Metrics.counter(METRICS_NAMESPACE, f"{STAGE}/{key[0]}/{key[2]}").inc(n)
-            yield beam.pvalue.TaggedOutput(TALLY, WindowedValue((key, (n, size)), MIN_TIMESTAMP, [GlobalWindow()]))
-        self._tallies.clear()
+        self.tally((kind, STAGE, name), n, size)
 
 
 def keyed_row(doc: Document) -> tuple[bytes, tuple]:
@@ -112,8 +95,7 @@ class _RewritePagesFn(_CountingFn):
                 self.count("event" if rule in self._events else "lines", f"{self._method}:{rule}", n)
             if outcome.text is None:
                 drop = doc.drop(STAGE, outcome.reason, detail=f"{self._method}: {outcome.detail}")
-                self.count_drop(drop)
-                yield beam.pvalue.TaggedOutput(DROPPED, drop)
+                yield self.dropped(drop)
             elif outcome.changed:
                 self.count("event", f"{self._method}:removed_bytes", lines.removed_bytes(doc.text, outcome.text))
                 yield doc.replace(text=outcome.text)
@@ -363,8 +345,7 @@ class _DropNearDuplicatesFn(_CountingFn):
                 continue
             kept_url, kept_id, size = kept[0]
             drop = doc.drop(STAGE, NEAR_DUPLICATE, detail=kept_id)
-            self.count_drop(drop)
-            yield beam.pvalue.TaggedOutput(DROPPED, drop)
+            yield self.dropped(drop)
             yield beam.pvalue.TaggedOutput(DUPLICATES, audit.duplicate_record(
                 doc.url, document_id(doc), doc.source_file, kept_url, kept_id, size))
 

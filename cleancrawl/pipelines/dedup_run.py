@@ -22,7 +22,8 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.columns import Columns
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA, table_to_documents
 from cleancrawl.corpus.urls import normalize_url
-from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn, SumTallies
+from cleancrawl.pipelines.stages import STAGE_NAMES
 from cleancrawl.pipelines.build import prepare_output
 from cleancrawl.pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
 from cleancrawl.pipelines.dedup_config import DedupRunConfig
@@ -76,8 +77,10 @@ def _check_output(inputs: list[str], output: str) -> None:
                                     else "." if item.endswith(".parquet") else item for item in inputs])
 
 
-class _ReadShardFn(beam.DoFn):
+class _ReadShardFn(CountingFn):
     """A Parquet shard → Documents, plus ("read", source_file) tallies so that stats balance."""
+
+    stage = "read"
 
     def __init__(self, batch_size: int = 4096, columns: Columns = Columns()):
         self._batch_size = batch_size
@@ -97,8 +100,8 @@ class _ReadShardFn(beam.DoFn):
                     read[doc.source_file] = read.get(doc.source_file, 0) + 1
                     yield doc
         for source_file, n in sorted(read.items()):
-            yield beam.pvalue.TaggedOutput(TALLY, (("read", source_file), (n, 0)))
-        yield beam.pvalue.TaggedOutput(TALLY, (("event", "read", "input_shards"), (1, 0)))
+            self.count_read(source_file, n)
+        self.count_event("input_shards")
 
 
 def _complete(doc, path: str, row: int):
@@ -153,7 +156,7 @@ def dedup_pipeline(pipeline: beam.Pipeline, config: DedupRunConfig, shard_paths:
 
 
 def _summarize(tallies, file_errors, splits, config):
-    return summarize(tallies, file_errors, config=config, splits=splits)
+    return summarize(tallies, file_errors, config=config, splits=splits, order=STAGE_NAMES)
 
 
 def run_dedup(config: DedupRunConfig, pipeline_args: list[str] | None = None) -> dict:

@@ -17,7 +17,7 @@ from cleancrawl.corpus.extract import HtmlExtractor
 from cleancrawl.corpus.readers import ReaderConfig, read_crawl_file, read_paths_listing
 from cleancrawl.corpus.record import Drop
 from cleancrawl.pipelines import progress
-from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY, text_bytes
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY, CountingFn, text_bytes
 
 
 def resolve_inputs(config) -> list[str]:
@@ -69,8 +69,10 @@ def _match(pattern: str) -> list[str]:
     return sorted(m.path for m in matches if not FileSystems.split(m.path)[1].startswith("."))
 
 
-class _ReadFileFn(beam.DoFn):
+class _ReadFileFn(CountingFn):
     """path → Documents (main), Drops (`dropped`), and ("read", path) / event tallies."""
+
+    stage = "read"
 
     def __init__(self, config: ReaderConfig):
         self._config = config
@@ -83,35 +85,27 @@ class _ReadFileFn(beam.DoFn):
 
     def process(self, path: str):
         self._files.inc()
-        events: dict[str, int] = {}
-
-        def count(name: str) -> None:
-            events[name] = events.get(name, 0) + 1
-
         records = docs_out = bytes_out = 0
         try:
             fileobj = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
         except Exception as err:  # any file system's "cannot open": counted, the run goes on
             fileobj = None
             records += 1
-            yield beam.pvalue.TaggedOutput(DROPPED, Drop("read", "read_error", path, detail=f"{type(err).__name__}: {err}"[:300]))
+            yield self.dropped(Drop("read", "read_error", path, detail=f"{type(err).__name__}: {err}"[:300]))
         if fileobj is not None:
             with fileobj:
-                for item in progress.counted(read_crawl_file(fileobj, path, self._config, self._extractor, count)):
+                for item in progress.counted(read_crawl_file(fileobj, path, self._config, self._extractor, self.count_event)):
                     records += 1
                     if isinstance(item, Drop):
-                        Metrics.counter(METRICS_NAMESPACE, f"read/{item.reason}").inc()
-                        yield beam.pvalue.TaggedOutput(DROPPED, item)
+                        yield self.dropped(item)
                     else:
                         self._documents.inc()
                         docs_out += 1
                         bytes_out += text_bytes(item)
                         yield item
         self._records.inc(records)
-        yield beam.pvalue.TaggedOutput(TALLY, (("read", path), (records, 0)))
-        yield beam.pvalue.TaggedOutput(TALLY, (("stage", "read", "out"), (docs_out, bytes_out)))
-        for name, n in sorted(events.items()):
-            yield beam.pvalue.TaggedOutput(TALLY, (("event", "read", name), (n, 0)))
+        self.count_read(path, records)
+        self.count_flow("out", docs_out, bytes_out)
 
 
 class ReadCrawl(beam.PTransform):

@@ -37,17 +37,13 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.shared import Shared
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
 
 from cleancrawl.selection.domains import DomainSelector, load_allowlist
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Document, Drop
 from cleancrawl.selection.reddit import Karma, count_url_table, list_url_table, merge_karma, read_url_table
-from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY, ApplyStage
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, CountingFn
 from cleancrawl.pipelines.select_config import (  # noqa: F401 (re-exported)
     DEFAULT_SIDE_INPUT_MAX_URLS, JOIN_MODES, SelectConfig, add_select_arguments, select_config_from_args,
 )
@@ -127,8 +123,10 @@ def load_lookup(files: tuple[str, ...]) -> _Lookup:
     return table
 
 
-class _LookUpFn(beam.DoFn):
+class _LookUpFn(CountingFn):
     """Side-input join: the table is loaded once per worker process (shared by its threads)."""
+
+    stage = STAGE
 
     def __init__(self, files: tuple[str, ...], shared_table: Shared):
         self._files = files
@@ -136,13 +134,11 @@ class _LookUpFn(beam.DoFn):
 
     def setup(self):
         self._table = self._shared_table.acquire(lambda: load_lookup(self._files))
-        self._dropped = Metrics.counter(METRICS_NAMESPACE, f"{STAGE}/{NOT_IN_URL_LIST}")
 
     def process(self, doc: Document):
         karma = self._table.get(doc.normalized_url)
         if karma is None:
-            self._dropped.inc()
-            yield beam.pvalue.TaggedOutput(DROPPED, not_in_url_list(doc))
+            yield self.dropped(not_in_url_list(doc))
         else:
             yield with_karma(doc, karma)
 
@@ -163,15 +159,11 @@ class _ReadUrlTableFn(beam.DoFn):
             yield from read_url_table(f)
 
 
-class _CoGroupJoinFn(beam.DoFn):
+class _CoGroupJoinFn(CountingFn):
     """CoGroupByKey join: one normalised URL, its documents and its table row(s). Counts the
     table's distinct URLs and those found in the crawl per bundle, as tallies."""
 
-    def setup(self):
-        self._dropped = Metrics.counter(METRICS_NAMESPACE, f"{STAGE}/{NOT_IN_URL_LIST}")
-
-    def start_bundle(self):
-        self._urls = self._found = 0
+    stage = STAGE
 
     def process(self, element):
         _, grouped = element
@@ -180,19 +172,12 @@ class _CoGroupJoinFn(beam.DoFn):
         found = False
         for doc in grouped["docs"]:
             if karma is None:
-                self._dropped.inc()
-                yield beam.pvalue.TaggedOutput(DROPPED, not_in_url_list(doc))
+                yield self.dropped(not_in_url_list(doc))
             else:
                 found = True
                 yield with_karma(doc, karma)
-        self._urls += karma is not None
-        self._found += found
-
-    def finish_bundle(self):
-        for name, n in (("url_list_urls", self._urls), ("url_list_urls_found", self._found)):
-            if n:
-                tally = WindowedValue((("event", STAGE, name), (n, 0)), MIN_TIMESTAMP, [GlobalWindow()])
-                yield beam.pvalue.TaggedOutput(TALLY, tally)
+        self.count_event("url_list_urls", karma is not None)
+        self.count_event("url_list_urls_found", found)
 
 
 class JoinUrlTable(beam.PTransform):

@@ -125,7 +125,7 @@ import pyarrow.parquet as pq
 
 from cleancrawl.stats import samples
 from cleancrawl import layout, storage
-from cleancrawl.corpus.accounting import STAGE_ORDER
+from cleancrawl.pipelines.stages import STAGE_NAMES as STAGE_ORDER  # the build's stage registry, Beam-free
 from cleancrawl.corpus.columns import Columns
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.urls import split_host

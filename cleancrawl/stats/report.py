@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from cleancrawl.corpus.safe_text import safe
 
-STAGE_LABELS = {"url_dedup": "URL dedup", "langid": "language ID"}
+from cleancrawl.pipelines.stages import STAGE_TITLES as STAGE_LABELS  # the stage registry's titles
 
 
 @dataclass

@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 import pyarrow.parquet as pq
 
 from cleancrawl import storage
-from cleancrawl.corpus.accounting import STAGE_ORDER
+from cleancrawl.pipelines.stages import STAGE_NAMES as STAGE_ORDER  # the build's stage registry, Beam-free
 
 DROPPED_DIR = "dropped"
 EXAMPLES = 3             # examples per reason

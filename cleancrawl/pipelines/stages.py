@@ -1,0 +1,144 @@
+"""The build's stages, in order: the one list the pipeline, `--skip`, the funnel and the report use.
+
+    STAGES = (Stage("read", ...), Stage("url_dedup", ...), Stage("select", ...), Stage("clean", ...), ...)
+
+Each `Stage` names itself once: its name is the `stats.json` key, the `--skip` value and the
+`Drop.stage` of what it drops; `title` is the report's label; `enabled(config)` says whether a
+build config runs it; `build(config)` makes its Beam transform, whose outputs are the
+`pipelines.accounting` triple `kept` / `dropped` / `tally`. A page filter — a `corpus` callable
+`Document -> Document | Drop` — needs no Beam code at all: `Stage("name", "title",
+filter=lambda config: MyFilter(...))` runs it through `ApplyStage`, which counts it.
+
+Adding a filter is one file in `corpus/` and one line here (README, "Stages"). This module
+imports no Beam and no `corpus` filter at module level, so the CLI's parser stays quick to
+import; the builders import what they need when a pipeline is built.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+def _always(config) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str                                   # stats.json key, --skip value, Drop.stage
+    title: str = ""                             # the report's label (default: the name, spaced)
+    build: Callable | None = None               # BuildConfig -> PTransform (kept, dropped, tally)
+    filter: Callable | None = None              # or: BuildConfig -> a corpus page filter (run on workers)
+    skippable: bool = True                      # may be turned off with --skip
+    enabled: Callable = _always                 # BuildConfig -> runs in this build?
+    label: str = ""                             # Beam label (default: CamelCase of the name)
+    aliases: tuple[str, ...] = ()               # other --skip spellings
+    writes: Callable | None = None              # (outputs, config) -> PCollection _SUCCESS waits for
+
+    def __post_init__(self):
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+            raise ValueError(f"stage name {self.name!r}: lower case, digits and _ only (it is a stats.json key)")
+        if self.title == "":
+            object.__setattr__(self, "title", self.name.replace("_", " "))
+        if self.label == "":
+            object.__setattr__(self, "label", "".join(part.capitalize() for part in self.name.split("_")))
+
+    def transform(self, config):
+        """The Beam transform of this stage for `config`."""
+        if self.build is not None:
+            return self.build(config)
+        if self.filter is not None:
+            from cleancrawl.pipelines.accounting import ApplyStage
+
+            return ApplyStage(functools.partial(self.filter, config), self.name)
+        raise ValueError(f"stage {self.name!r} has neither build nor filter")
+
+    def runs(self, config, skip: set[str]) -> bool:
+        return self.enabled(config) and not (self.skippable and self.name in skip)
+
+
+# ---------------------------------------------------------------------------- the built-in stages
+
+def _url_dedup(config):
+    from cleancrawl.pipelines.build import DedupUrls
+
+    return DedupUrls()
+
+
+def _select(config):
+    from cleancrawl.pipelines.select import SelectDocuments
+
+    return SelectDocuments(config.select)
+
+
+def _clean(config):
+    from cleancrawl.corpus.filters import C4Cleaner
+
+    return C4Cleaner(config.clean_config())
+
+
+def _dedup(config):
+    from cleancrawl.pipelines.dedup import DedupDocuments
+
+    return DedupDocuments(config.dedup)
+
+
+def _write_duplicates(outputs, config):
+    from cleancrawl.pipelines.dedup import DUPLICATES, WriteDuplicates
+
+    return outputs[DUPLICATES] | "WriteDuplicates" >> WriteDuplicates(config.output)
+
+
+def _langid(config):
+    from cleancrawl.corpus.language_filter import LanguageFilter
+
+    return LanguageFilter(config.language_config())
+
+
+def _badwords(config):
+    from cleancrawl.corpus.badwords import BadwordsFilter
+
+    return BadwordsFilter(config.language)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("read", "read", skippable=False),  # the source: built by build_pipeline from the input files
+    Stage("url_dedup", "URL dedup", build=_url_dedup, label="DedupUrls", aliases=("url-dedup",)),
+    Stage("select", "select", build=_select, skippable=False, enabled=lambda c: c.select.enabled),  # WebText / RealNews
+    Stage("clean", "clean", filter=_clean),
+    Stage("dedup", "dedup", build=_dedup, enabled=lambda c: bool(c.dedup.methods), writes=_write_duplicates),
+    Stage("langid", "language ID", filter=_langid, label="IdentifyLanguage"),
+    Stage("badwords", "badwords", filter=_badwords, label="FilterBadwords"),
+)
+
+STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)           # the funnel's order
+STAGE_TITLES: dict[str, str] = {s.name: s.title for s in STAGES}       # the report's labels
+
+
+def skippable_stages(stages=STAGES) -> tuple[str, ...]:
+    """The names `--skip` accepts (aliases not included)."""
+    return tuple(s.name for s in stages if s.skippable)
+
+
+SKIPPABLE_STAGES = skippable_stages()
+
+
+def resolve_skip(names, stages=STAGES) -> frozenset[str]:
+    """--skip values → stage names (`url-dedup` → `url_dedup`); an unknown name is one UserError line."""
+    from cleancrawl.corpus.errors import UserError
+
+    spelling = {alias: s.name for s in stages if s.skippable for alias in (s.name, *s.aliases)}
+    unknown = sorted(set(names) - set(spelling))
+    if unknown:
+        raise UserError(f"--skip: unknown stage(s) {', '.join(unknown)}; choose from {', '.join(skippable_stages(stages))}")
+    return frozenset(spelling[n] for n in names)
+
+
+def with_stage(stage: Stage, after: str, stages=STAGES) -> tuple[Stage, ...]:
+    """A copy of `stages` with `stage` inserted after the stage named `after` (tests, experiments)."""
+    names = [s.name for s in stages]
+    if stage.name in names:
+        raise ValueError(f"stage {stage.name!r} is already registered")
+    i = names.index(after) + 1
+    return (*stages[:i], stage, *stages[i:])
