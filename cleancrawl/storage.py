@@ -512,8 +512,33 @@ class _ExplainedFailures:
         return not (is_disk_full(RuntimeError(text)) or _TAKEN_OVER in text)
 
 
+def open_binary(path: str):
+    """A binary file object for reading a local path or any file system Beam knows, as stored
+    (no decompression by file name: callers look at the bytes)."""
+    if not is_remote(path):
+        return open(path, "rb")
+    from apache_beam.io.filesystem import CompressionTypes
+
+    return filesystems().open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def match_files(pattern: str) -> list[tuple[str, int]]:
+    """(path, size) of the files a glob matches, local or remote, sorted; [] when none."""
+    if is_remote(pattern):
+        try:
+            found = filesystems().match([pattern])[0].metadata_list
+        except Exception as err:
+            raise UserError(f"cannot list {pattern}: {err}") from None
+        return sorted((m.path, m.size_in_bytes) for m in found)
+    import glob
+
+    return sorted((p, os.path.getsize(p)) for p in glob.glob(os.path.expanduser(pattern)) if os.path.isfile(p))
+
+
 def write_atomically(path: str, data: bytes) -> None:
-    """Write to a unique temporary name beside `path`, then rename over it (local or remote)."""
+    """Write to a unique temporary name beside `path`, then rename over it (local or remote,
+    through Beam's FileSystems). A failed write (a full disk, a lost connection) leaves no
+    temporary file behind."""
     import uuid
 
     from apache_beam.io.filesystem import CompressionTypes

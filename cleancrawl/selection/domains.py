@@ -23,6 +23,7 @@ import logging
 from typing import Mapping
 
 
+from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Document, Drop
 from cleancrawl.corpus.urls import offline_extractor
@@ -67,13 +68,8 @@ def parse_allowlist(data: object, source: str = "allowlist") -> dict[str, frozen
 def load_allowlist(path: str) -> dict[str, frozenset[str] | None]:
     """Read an allowlist JSON file (local path or any Beam file system)."""
     try:
-        if "://" in path:
-            from apache_beam.io.filesystems import FileSystems
-            with FileSystems.open(path) as f:
-                text = f.read().decode("utf-8")
-        else:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
+        with storage.open_binary(path) as f:
+            text = f.read().decode("utf-8")
         data = json.loads(text)
     except (OSError, ValueError) as err:
         raise UserError(f"cannot read domain allowlist {path}: {err}") from None

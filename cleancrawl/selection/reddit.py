@@ -29,7 +29,6 @@ number are listed in `OUT/_stats.json`.
 from __future__ import annotations
 
 import bz2
-import glob
 import gzip
 import io
 import json
@@ -181,15 +180,6 @@ def sniff_format(head: bytes) -> str:
         if head.startswith(magic):
             return name
     return "plain"
-
-
-def open_input(path: str) -> BinaryIO:
-    """A binary, seekable-if-possible file object for a local path or any Beam file system."""
-    if "://" in path:
-        from apache_beam.io.filesystem import CompressionTypes
-        from apache_beam.io.filesystems import FileSystems
-        return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-    return open(path, "rb")
 
 
 def decompressed(raw: BinaryIO, container: str) -> BinaryIO:
@@ -579,14 +569,7 @@ def expand_paths(patterns: Iterable[str]) -> list[tuple[str, int]]:
     """Globs → sorted (path, size) pairs; a pattern matching nothing is a UserError."""
     found: dict[str, int] = {}
     for pattern in patterns:
-        if "://" in pattern:
-            from apache_beam.io.filesystems import FileSystems
-            try:
-                matches = [(m.path, m.size_in_bytes) for m in FileSystems.match([pattern])[0].metadata_list]
-            except Exception as err:
-                raise UserError(f"cannot list {pattern}: {err}") from None
-        else:
-            matches = [(p, os.path.getsize(p)) for p in glob.glob(os.path.expanduser(pattern)) if os.path.isfile(p)]
+        matches = storage.match_files(pattern)
         if not matches:
             raise UserError(f"no file matches {pattern}")
         found.update(matches)
@@ -597,39 +580,15 @@ def auto_partitions(total_bytes: int) -> int:
     return max(1, min(MAX_PARTITIONS, math.ceil(total_bytes / PARTITION_INPUT_BYTES)))
 
 
-def _write_bytes(path: str, data: bytes) -> None:
-    """Write a file whole: a local temporary name renamed into place, or a remote create."""
-    if "://" in path:
-        from apache_beam.io.filesystems import FileSystems
-        with FileSystems.create(path) as f:
-            f.write(data)
-        return
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def _list_output(output: str) -> list[str]:
-    if "://" in output:
-        from apache_beam.io.filesystems import FileSystems
-        if not FileSystems.exists(output):
-            return []
-        return [m.path for m in FileSystems.match([output.rstrip("/") + "/*"])[0].metadata_list]
-    if not os.path.isdir(output):
-        return []
-    return [os.path.join(output, name) for name in os.listdir(output)]
-
-
-URL_TABLE_LAYOUT = layout.OutputLayout(
-    "reddit-urls", r"^(part-\d{5}-of-\d{5}\.parquet|_stats\.json|_SUCCESS)(\.tmp-\d+)?$", noun="URL table")
+URL_TABLE_LAYOUT = storage.OutputLayout(
+    "reddit-urls", r"^\.?(part-\d{5}-of-\d{5}\.parquet|_stats\.json|_SUCCESS)" + storage.TEMP_SUFFIX + "$", noun="URL table")
 
 
 def prepare_output(output: str, overwrite: bool, inputs: Iterable[str] = ()) -> None:
     """Refuse an output that holds an input, or any file reddit-urls did not write (even with
     `overwrite`: a user's file is never deleted), or an existing table unless `overwrite`."""
     storage.prepare_output_folder(output, URL_TABLE_LAYOUT, overwrite, inputs, lock=False)
-    if "://" not in output:
+    if not storage.is_remote(output):
         os.makedirs(output, exist_ok=True)
 
 
@@ -638,7 +597,7 @@ def _map_file(task) -> dict:
     index, path, url_list, spill_dir, partitions, link_filter, max_listed = task
     spill = _Spill(spill_dir, f"f{index:06d}.arrow", partitions)
     try:
-        raw = open_input(path)
+        raw = storage.open_binary(path)
     except Exception as err:
         report = FileReport(path, max_listed=max_listed)
         report.error = {"file": path, "reason": "read_error", "detail": _one_line(err)}
@@ -660,7 +619,7 @@ def _reduce_partition(task) -> dict:
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd", row_group_size=100_000)
     name = layout.shard_name(index, partitions)
-    _write_bytes(storage.join(output, name), buffer.getvalue())
+    storage.write_atomically(storage.join(output, name), buffer.getvalue())
     return {"part": name, **counts}
 
 
@@ -710,8 +669,8 @@ def build_url_table(config: UrlTableConfig, progress: Callable[[str], None] = la
         shutil.rmtree(spill_dir, ignore_errors=True)
     stats = url_table_stats(config, files, parts)
     data = (json.dumps(stats, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    _write_bytes(storage.join(config.output, STATS_FILE), data)
-    _write_bytes(storage.join(config.output, layout.SUCCESS_MARKER), layout.SUCCESS_CONTENT)
+    storage.write_atomically(storage.join(config.output, STATS_FILE), data)
+    storage.write_atomically(storage.join(config.output, layout.SUCCESS_MARKER), layout.SUCCESS_CONTENT)
     return stats
 
 
@@ -754,7 +713,7 @@ def list_url_table(path: str) -> list[str]:
 
     A directory with `part-*` files but no `_SUCCESS` is an unfinished reddit-urls run: refused.
     """
-    entries = _list_output(path.rstrip("/")) if not any(c in path for c in "*?[") else []
+    entries = [storage.join(path.rstrip("/"), n) for n in storage.list_dir(path.rstrip("/"))] if not any(c in path for c in "*?[") else []
     if entries:
         names = {p.rsplit("/", 1)[-1] for p in entries}
         if any(n.startswith("part-") for n in names) and layout.SUCCESS_MARKER not in names:
