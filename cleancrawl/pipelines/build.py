@@ -24,13 +24,13 @@ from cleancrawl import layout, storage
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.readers import FILE_LOSS_REASONS
-from cleancrawl.corpus.url_dedup import select_newest
-from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn, SumTallies, text_bytes
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
 from cleancrawl.pipelines.config import BuildConfig, add_build_arguments
 from cleancrawl.pipelines.dropped import SplitDrops, WriteDropped
 from cleancrawl.pipelines.read import ReadCrawl, resolve_inputs
 from cleancrawl.pipelines.select import plan_selection
 from cleancrawl.pipelines.stages import STAGES, resolve_skip
+from cleancrawl.pipelines.url_dedup import DedupUrls  # noqa: F401 (re-exported)
 from cleancrawl.pipelines.worker_exit import runner_for
 from cleancrawl.pipelines.write import Finalize, WriteShards
 
@@ -68,32 +68,6 @@ def prepare_output(output: str, overwrite: bool, inputs: list[str] = (), command
 
 
 # ---------------------------------------------------------------------------- stages
-
-class DedupUrls(beam.PTransform):
-    """Among pages with the same normalised URL keep the newest (C4's select_newest_page)."""
-
-    def expand(self, docs):
-        return (
-            docs
-            | "KeyByUrl" >> beam.Map(lambda d: (d.normalized_url, d))
-            | "GroupByUrl" >> beam.GroupByKey()
-            | "KeepNewest" >> beam.ParDo(_KeepNewestFn()).with_outputs(DROPPED, TALLY, main=KEPT)
-        )
-
-
-class _KeepNewestFn(CountingFn):
-    stage = "url_dedup"
-
-    def process(self, element):
-        _, pages = element
-        pages = list(pages)
-        best, drops = select_newest(pages)
-        yield best
-        for drop in drops:
-            yield self.dropped(drop)
-        self.count_flow("in", len(pages), sum(map(text_bytes, pages)))
-        self.count_flow("out", 1, text_bytes(best))
-
 
 def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: list[str], run_id: str = "",
                    stages=STAGES):
@@ -170,9 +144,10 @@ class BuildOptions(PipelineOptions):
         add_build_arguments(parser)
 
 
-def run_build(config: BuildConfig, pipeline_args: list[str] | None = None) -> dict:
-    """Run the build and return the stats it wrote (also `OUT/stats.json`)."""
-    resolve_skip(config.skip)  # an unknown stage: one line, before anything is read
+def run_build(config: BuildConfig, pipeline_args: list[str] | None = None, stages=STAGES) -> dict:
+    """Run the build and return the stats it wrote (also `OUT/stats.json`). `stages`: the
+    registry to build from (default `pipelines.stages.STAGES`)."""
+    resolve_skip(config.skip, stages)  # an unknown stage: one line, before anything is read
     options = PipelineOptions(pipeline_args or [])
     # Remote file systems (s3 endpoint and credentials, gcs project) take their settings from
     # the pipeline options, also for the listing and checks done here before the run.
@@ -183,7 +158,7 @@ def run_build(config: BuildConfig, pipeline_args: list[str] | None = None) -> di
     lock = prepare_output(config.output, config.overwrite, [*input_files, config.input_list, *_select_inputs(config)])
     with lock, storage.write_errors_are_user_errors(config.output):
         with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
-            build_pipeline(pipeline, config, input_files, run_id=lock.run_id)
+            build_pipeline(pipeline, config, input_files, run_id=lock.run_id, stages=stages)
     return layout.read_stats(config.output)
 
 

@@ -28,7 +28,7 @@ import typing
 import apache_beam as beam
 
 from cleancrawl import layout, storage
-from cleancrawl.corpus.dedup import METHODS, NEAR_DUPLICATE, STAGE, DedupConfig, document_id, document_key
+from cleancrawl.corpus.dedup import METHODS, NEAR_DUPLICATE, STAGE, DedupConfig, document_id, document_key, method
 from cleancrawl.corpus.dedup import audit, components, lines, minhash, spans
 from cleancrawl.corpus.record import Document
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn
@@ -38,6 +38,26 @@ from cleancrawl.storage import write_atomically
 
 DUPLICATES = "duplicates"
 DUPLICATES_DIR = "duplicates"
+
+# ---------------------------------------------------------------------------- the methods' composites
+
+# name -> (Beam label, PTransform class taking a DedupConfig); filled by @dedup_method below.
+TRANSFORMS: dict[str, tuple[str, type]] = {}
+
+
+def dedup_method(name: str, label: str):
+    """Register the Beam composite of the dedup method `name` (declared in
+    `corpus.dedup.METHOD_REGISTRY`). It takes a DedupConfig and returns KEPT, DROPPED, TALLY,
+    and DUPLICATES when the method's `audit` is set."""
+    registered = method(name)  # the pure side must know it: an unknown name fails at import
+
+    def register(cls):
+        if registered.name in TRANSFORMS:
+            raise ValueError(f"dedup method {name!r} registered twice")
+        TRANSFORMS[registered.name] = (label, cls)
+        return cls
+    return register
+
 
 
 # ---------------------------------------------------------------------------- counting
@@ -128,6 +148,7 @@ class _KeeperDedup(beam.PTransform):
         )
 
 
+@dedup_method(lines.METHOD, "C4Lines")
 class C4LineDedup(_KeeperDedup):
     """C4 v2.2+/v3.1 repeated-line removal (`corpus.dedup.lines`)."""
 
@@ -140,6 +161,7 @@ class C4LineDedup(_KeeperDedup):
         )
 
 
+@dedup_method(spans.METHOD, "C4Spans")
 class C4SpanDedup(_KeeperDedup):
     """C4 v1.0.0 three-sentence-span removal (`corpus.dedup.spans`)."""
 
@@ -350,6 +372,7 @@ class _DropNearDuplicatesFn(_CountingFn):
                 doc.url, document_id(doc), doc.source_file, kept_url, kept_id, size))
 
 
+@dedup_method(minhash.METHOD, "MinHash")
 class MinHashDedup(beam.PTransform):
     """MinHash LSH near-duplicate removal: one survivor per cluster (the smallest key)."""
 
@@ -419,14 +442,12 @@ class DedupDocuments(beam.PTransform):
     def expand(self, docs):
         pipeline = docs.pipeline
         drops, tallies, duplicates = [], [], []
-        transforms = {"c4-lines": ("C4Lines", C4LineDedup), "c4-spans": ("C4Spans", C4SpanDedup),
-                      "minhash": ("MinHash", MinHashDedup)}
-        for method in self._config.methods:
-            label, transform = transforms[method]
+        for name in self._config.methods:
+            label, transform = TRANSFORMS[name]
             out = docs | label >> transform(self._config)
             drops.append(out[DROPPED])
             tallies.append(out[TALLY])
-            if method == minhash.METHOD:
+            if method(name).audit:
                 duplicates.append(out[DUPLICATES])
             docs = out[KEPT]
         return {

@@ -61,7 +61,7 @@ class Stage:
 # ---------------------------------------------------------------------------- the built-in stages
 
 def _url_dedup(config):
-    from cleancrawl.pipelines.build import DedupUrls
+    from cleancrawl.pipelines.url_dedup import DedupUrls
 
     return DedupUrls()
 

@@ -28,7 +28,6 @@ from cleancrawl.corpus.errors import UserError
 METADATA_NAME = "cleancrawl-tokenizer.json"
 SENTENCEPIECE_FILE = "tokenizer.model"
 HF_FILE = "tokenizer.json"
-KINDS = ("sentencepiece-unigram", "sentencepiece-bpe", "byte-bpe")
 # Names an end-of-document token goes by in tokenizers we did not train (first match wins).
 TOKENIZER_LAYOUT = layout.OutputLayout(
     "tokenizer train", r"^(tokenizer\.json|tokenizer\.model|cleancrawl-tokenizer\.json"
@@ -168,6 +167,41 @@ class HFTokenizer:
 Tokenizer = SentencePieceTokenizer | HFTokenizer
 
 
+# ---------------------------------------------------------------------------- the kinds
+
+@dataclass(frozen=True)
+class Kind:
+    """One tokenizer kind: the file `train` writes, the class that loads it, the `TrainConfig`
+    fields only this kind reads (its options), whether its vocabulary always holds the 256 bytes.
+    Its trainer registers under the same name in `train.py` (`@trainer("name")`)."""
+
+    name: str
+    file: str
+    loader: type
+    what: str                          # how an error names the file
+    options: tuple[str, ...] = ()
+    byte_vocab: bool = False           # True: 256 byte tokens whatever the options
+
+
+_SENTENCEPIECE_OPTIONS = ("byte_fallback", "character_coverage", "normalization", "max_sentence_bytes", "threads")
+KIND_REGISTRY: dict[str, Kind] = {k.name: k for k in (
+    Kind("sentencepiece-unigram", SENTENCEPIECE_FILE, SentencePieceTokenizer, "SentencePiece model", _SENTENCEPIECE_OPTIONS),
+    Kind("sentencepiece-bpe", SENTENCEPIECE_FILE, SentencePieceTokenizer, "SentencePiece model", _SENTENCEPIECE_OPTIONS),
+    Kind("byte-bpe", HF_FILE, HFTokenizer, "tokenizer.json (HuggingFace tokenizers)", ("unk", "min_frequency"),
+         byte_vocab=True),
+)}
+KINDS = tuple(KIND_REGISTRY)
+
+
+def kind_of_file(file_path: str) -> Kind:
+    """The kind whose file type this is (by extension; a tokenizer.json is HF's, anything else
+    SentencePiece's, as for T5's spiece.model)."""
+    for kind in KIND_REGISTRY.values():
+        if os.path.splitext(kind.file)[1] == os.path.splitext(file_path)[1]:
+            return kind
+    return KIND_REGISTRY["sentencepiece-unigram"]
+
+
 def _none_if_negative(value: int) -> int | None:
     return None if value < 0 else value
 
@@ -200,7 +234,7 @@ def _read_metadata(meta_path: str) -> dict:
     except (OSError, ValueError) as err:
         reason = f"{err.msg} at line {err.lineno}" if isinstance(err, json.JSONDecodeError) else type(err).__name__
         raise UserError(f"{meta_path}: unreadable tokenizer metadata ({reason}): corrupt or truncated") from None
-    if not (isinstance(meta, dict) and meta.get("kind") in KINDS and meta.get("file") in (HF_FILE, SENTENCEPIECE_FILE)
+    if not (isinstance(meta, dict) and meta.get("kind") in KINDS and meta.get("file") in {k.file for k in KIND_REGISTRY.values()}
             and isinstance(meta.get("sha256"), str)):
         raise UserError(f"{meta_path}: corrupt tokenizer metadata (needs kind, file and sha256)")
     return meta
@@ -231,9 +265,8 @@ def load_tokenizer(path: str) -> Tokenizer:
         meta_path = os.path.join(os.path.dirname(os.path.abspath(file_path)), METADATA_NAME)
         raise UserError(f"{file_path}: sha256 {sha256[:12]}… is not the {meta['sha256'][:12]}… recorded in "
                         f"{meta_path}: the file was changed or damaged after training (restore it or train again)")
-    if file_path.endswith(".json"):
-        return _parsed(HFTokenizer, file_path, kind, sha256, "tokenizer.json (HuggingFace tokenizers)")
-    return _parsed(SentencePieceTokenizer, file_path, kind, sha256, "SentencePiece model")
+    loads = kind_of_file(file_path)
+    return _parsed(loads.loader, file_path, kind, sha256, loads.what)
 
 
 def _parsed(cls, file_path: str, kind: str, sha256: str, what: str) -> Tokenizer:

@@ -13,6 +13,9 @@ Lossless by default, so that decode(encode(text)) == text:
     back to a byte). Ids follow T5: <pad>=0, <eos>=1, <unk>=2; sentinels are control symbols.
   - byte-bpe: GPT-2's recipe: bytes mapped to printable unicode, GPT-2's pre-tokenisation
     regex, merges learned over bytes, so no input is ever unknown.
+
+A kind is a `Kind` line in `model.KIND_REGISTRY` (its file, loader and options) and one
+`@trainer("name")` function here; `--kind` choices and loading follow from them.
 """
 from __future__ import annotations
 
@@ -24,12 +27,12 @@ import re
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.tokenizer.model import (
-    HF_FILE, KINDS, METADATA_NAME, SENTENCEPIECE_FILE, file_sha256, load_tokenizer, prepare_output_dir,
+    KIND_REGISTRY, KINDS, METADATA_NAME, file_sha256, load_tokenizer, prepare_output_dir,
 )
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
@@ -162,7 +165,24 @@ def _sentinel_names(n: int) -> list[str]:
     return [f"<extra_id_{i}>" for i in range(n)]
 
 
-def _train_sentencepiece(config: TrainConfig, texts: Iterator[str], stats: SampleStats) -> bytes:
+# name -> (config, texts, stats, progress) -> the tokenizer file's bytes; filled by @trainer below.
+TRAINERS: dict[str, Callable[[TrainConfig, Iterator[str], SampleStats, bool], bytes]] = {}
+
+
+def trainer(*kinds: str):
+    """Register the trainer of the tokenizer kinds `kinds` (declared in `model.KIND_REGISTRY`,
+    which names the file it writes, its loader and its options)."""
+    def register(train):
+        for kind in kinds:
+            if kind not in KIND_REGISTRY or kind in TRAINERS:
+                raise ValueError(f"tokenizer kind {kind!r}: not in model.KIND_REGISTRY, or registered twice")
+            TRAINERS[kind] = train
+        return train
+    return register
+
+
+@trainer("sentencepiece-unigram", "sentencepiece-bpe")
+def _train_sentencepiece(config: TrainConfig, texts: Iterator[str], stats: SampleStats, progress: bool = False) -> bytes:
     import sentencepiece as spm
 
     model = io.BytesIO()
@@ -219,7 +239,8 @@ def _no_text(config: TrainConfig, stats: SampleStats) -> str:
             f"--sample-bytes)")
 
 
-def _train_byte_bpe(config: TrainConfig, texts: Iterator[str], stats: SampleStats, progress: bool) -> str:
+@trainer("byte-bpe")
+def _train_byte_bpe(config: TrainConfig, texts: Iterator[str], stats: SampleStats, progress: bool) -> bytes:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     special = ([PAD] if config.pad else []) + [EOS] + ([UNK] if config.unk else [])
@@ -242,7 +263,7 @@ def _train_byte_bpe(config: TrainConfig, texts: Iterator[str], stats: SampleStat
                         f"found only {tok.get_vocab_size(with_added_tokens=True):,} tokens (pairs seen "
                         f"--min-frequency {config.min_frequency} times) in the {stats.bytes_sampled:,} bytes "
                         f"sampled (lower --vocab-size, or train on more text)")
-    return tok.to_str(pretty=True)
+    return tok.to_str(pretty=True).encode("utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +285,7 @@ def _write_atomic(path: str, data: bytes) -> None:
 def _check_config(config: TrainConfig) -> None:
     if config.kind not in KINDS:
         raise UserError(f"unknown tokenizer kind {config.kind!r} (choose from {', '.join(KINDS)})")
-    if config.vocab_size < 300 and (config.kind == "byte-bpe" or config.byte_fallback):
+    if config.vocab_size < 300 and (KIND_REGISTRY[config.kind].byte_vocab or config.byte_fallback):
         raise UserError(f"--vocab-size {config.vocab_size} is too small: 256 byte tokens come first")
     if config.sample_bytes is not None and config.sample_bytes <= 0:
         raise UserError("--sample-bytes must be positive")
@@ -305,10 +326,8 @@ def _train_and_write(config: TrainConfig, paths: list[str], progress: bool, writ
     stats = SampleStats()
     texts = sample_documents(paths, config.sample_bytes, config.seed, stats, progress, config.text_column)
     started = time.perf_counter()
-    if config.kind == "byte-bpe":
-        file_name, data = HF_FILE, _train_byte_bpe(config, texts, stats, progress).encode("utf-8")
-    else:
-        file_name, data = SENTENCEPIECE_FILE, _train_sentencepiece(config, texts, stats)
+    file_name = KIND_REGISTRY[config.kind].file
+    data = TRAINERS[config.kind](config, texts, stats, progress)
     seconds = time.perf_counter() - started
     if stats.documents_sampled == 0:
         raise UserError(_no_text(config, stats))

@@ -27,7 +27,26 @@ from dataclasses import dataclass, replace
 from cleancrawl.corpus.errors import UserError
 
 STAGE = "dedup"
-METHODS = ("c4-lines", "c4-spans", "minhash")          # also the order they run in
+@dataclass(frozen=True)
+class Method:
+    """One dedup method: its `--dedup` name, the module that decides, the `DedupConfig` fields it
+    reads (its options) and whether it writes audit rows to OUT/duplicates/. Its Beam composite
+    registers under the same name in `pipelines.dedup` (`@dedup_method("name")`)."""
+
+    name: str
+    module: str
+    options: tuple[str, ...] = ()
+    audit: bool = False
+
+
+# The methods, in the order they run when several are chosen: one line a method.
+METHOD_REGISTRY: tuple[Method, ...] = (
+    Method("c4-lines", "corpus.dedup.lines", options=("min_sentences",)),
+    Method("c4-spans", "corpus.dedup.spans", options=("min_sentences", "span_sentences")),
+    Method("minhash", "corpus.dedup.minhash", audit=True,
+           options=("ngram", "num_perm", "bands", "rows", "threshold", "verify", "seed", "cc_rounds", "all_pairs_bucket")),
+)
+METHODS = tuple(m.name for m in METHOD_REGISTRY)       # also the order they run in
 DEFAULT_METHODS = ("c4-lines", "minhash")
 VERIFY_MODES = ("exact", "signature", "none")
 
@@ -70,6 +89,10 @@ class DedupConfig:
         if self.ngram < 1 or self.cc_rounds < 1 or self.all_pairs_bucket < 2:
             raise UserError("ngram and cc_rounds must be >= 1, all_pairs_bucket >= 2")
         object.__setattr__(self, "methods", tuple(m for m in METHODS if m in self.methods))
+
+    def options_of(self, name: str) -> dict:
+        """The values of the options method `name` reads, e.g. for a log line or a test."""
+        return {f: getattr(self, f) for f in method(name).options}
 
     def with_threshold(self, threshold: float) -> "DedupConfig":
         """The same config at another Jaccard threshold, with b x r chosen for it."""
