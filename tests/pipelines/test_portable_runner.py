@@ -85,6 +85,7 @@ def worker_pool(tmp_path):
     finally:
         pool.kill()  # its workers end with it (worker_exit: PR_SET_PDEATHSIG / parent watch)
         pool.wait(timeout=30)
+        pool.stdout.close()
 
 
 def test_portable_runner_with_worker_processes_gives_the_direct_runners_bytes(direct_build, worker_pool, tmp_path,
