@@ -48,6 +48,15 @@ METHOD_REGISTRY: tuple[Method, ...] = (
 )
 METHODS = tuple(m.name for m in METHOD_REGISTRY)       # also the order they run in
 DEFAULT_METHODS = ("c4-lines", "minhash")
+
+
+def method(name: str) -> Method:
+    """The registered method called `name` (UserError naming the choices otherwise)."""
+    for m in METHOD_REGISTRY:
+        if m.name == name:
+            return m
+    raise UserError(f"unknown dedup method(s) {name}; choose from {', '.join(METHODS)} or none")
+
 VERIFY_MODES = ("exact", "signature", "none")
 
 # Drop reasons of the stage.
