@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 
-from cleancrawl import __version__
+from cleancrawl import __version__, options
 from cleancrawl import verbosity
 from cleancrawl.corpus.errors import UserError
 
@@ -30,6 +30,7 @@ SUBCOMMAND_MODULES = [
     "cleancrawl.cli.tokenizer",
     "cleancrawl.cli.pretrain",
     "cleancrawl.cli.stats",
+    "cleancrawl.cli.overlap",
 ]
 
 
@@ -125,12 +126,16 @@ def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
         parser.error("-q/--quiet and -v/--verbose: give one or the other")
     from cleancrawl.corpus.safe_text import SafeFormatter  # log lines quote crawl data (URLs)
     verbosity.configure(args.verbose, args.quiet, SafeFormatter(logging.BASIC_FORMAT))
-    # `build`-like commands pass extra arguments to Beam as pipeline options; commands that only
-    # read or write remote paths accept Beam's file-system options (--s3_endpoint_url, ...).
-    takes_pipeline_options = getattr(args, "accepts_pipeline_options", False)
-    takes_filesystem_options = getattr(args, "accepts_filesystem_options", False)
-    args.pipeline_args = unknown
     try:
+        if getattr(args, options.CONFIG_DEST, None):  # --config FILE: its values become the defaults, then parse again
+            options.apply_config_file(_command_parser(parser, args), getattr(args, options.CONFIG_DEST))
+            args, unknown = parser.parse_known_args(argv)
+            args.quiet, args.verbose = getattr(args, "quiet", False), getattr(args, "verbose", False)
+        # `build`-like commands pass extra arguments to Beam as pipeline options; commands that only
+        # read or write remote paths accept Beam's file-system options (--s3_endpoint_url, ...).
+        takes_pipeline_options = getattr(args, "accepts_pipeline_options", False)
+        takes_filesystem_options = getattr(args, "accepts_filesystem_options", False)
+        args.pipeline_args = unknown
         if unknown:
             check_unknown_options(parser, args, unknown, beam=takes_pipeline_options or takes_filesystem_options)
         if unknown and takes_filesystem_options:

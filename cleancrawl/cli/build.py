@@ -12,7 +12,8 @@ import sys
 
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.safe_text import safe
-from cleancrawl.pipelines.config import add_build_arguments, config_from_args
+from cleancrawl import options
+from cleancrawl.pipelines.config import BuildConfig
 
 
 BUILD_DESCRIPTION = """\
@@ -79,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     from cleancrawl.pipelines import progress
     from cleancrawl.pipelines.build import run_build  # Beam is imported only when a build runs
 
-    config = config_from_args(args)
+    config = options.from_args(BuildConfig, args)
     check_extractor()
     with progress.display(enabled=sys.stderr.isatty() and not args.quiet):
         stats = run_build(config, with_direct_workers(args.workers, args.pipeline_args))
@@ -98,7 +99,7 @@ def register(subparsers) -> None:
         description=BUILD_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_build_arguments(parser)
+    options.add_arguments(parser, BuildConfig)
     add_workers_argument(parser)
     parser.add_argument("--json-summary", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(func=_run, accepts_pipeline_options=True)

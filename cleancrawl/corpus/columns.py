@@ -11,6 +11,7 @@ as usual. Only pyarrow is needed here.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -22,6 +23,7 @@ from cleancrawl.corpus.errors import UserError
 # cleancrawl's column → the option that names another one
 OPTIONS = {"text": "--text-column", "url": "--url-column", "record_id": "--id-column"}
 _WORDS = {"text": "text", "url": "url", "record_id": "id"}
+GROUP = ("input columns", "for Parquet from other tools: where the text, URL and id are (a.b = field b of struct column a)")
 
 
 def column_path(schema: pa.Schema, name: str) -> tuple[str, ...] | None:
@@ -71,9 +73,13 @@ def extract(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
 class Columns:
     """Where text, URL and id are; cleancrawl's own names by default."""
 
-    text: str = "text"
-    url: str = "url"
-    record_id: str = "record_id"
+    # field metadata: the command-line options (cleancrawl/options.py)
+    text: str = dataclasses.field(default="text", metadata=dict(
+        flag="--text-column", metavar="NAME", group=GROUP, help="document text (default: text)"))
+    url: str = dataclasses.field(default="url", metadata=dict(
+        flag="--url-column", metavar="NAME", group=GROUP, help="document URL (default: url; datatrove: metadata.url)"))
+    record_id: str = dataclasses.field(default="record_id", metadata=dict(
+        flag="--id-column", metavar="NAME", group=GROUP, help="document id (default: record_id; datatrove: id)"))
 
     def mapping(self) -> dict[str, str]:
         return {"text": self.text, "url": self.url, "record_id": self.record_id}

@@ -2,10 +2,9 @@
 CLI can build its parser quickly)."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cleancrawl.corpus.dedup import DedupConfig
 from cleancrawl.corpus.errors import UserError
@@ -13,8 +12,8 @@ from cleancrawl.corpus.extract import EXTRACTION_MODES
 from cleancrawl.corpus.filters import CleanConfig
 from cleancrawl.corpus.language_filter import LanguageConfig
 from cleancrawl.corpus.readers import ReaderConfig
-from cleancrawl.pipelines.dedup_config import add_dedup_arguments, dedup_config_from_args
-from cleancrawl.pipelines.select_config import SelectConfig, add_select_arguments, select_config_from_args
+from cleancrawl.options import option
+from cleancrawl.pipelines.select_config import SelectConfig
 
 SAMPLE_CRAWL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "data", "sample", "pages.warc.wet.gz")
 from cleancrawl.pipelines.stages import SKIPPABLE_STAGES  # noqa: E402 (the stage registry: pipelines.stages)
@@ -24,34 +23,66 @@ from cleancrawl.pipelines.stages import SKIPPABLE_STAGES  # noqa: E402 (the stag
 class BuildConfig:
     """Everything a build needs; defaults are C4's (TFDS `c4/en` v3.1.0)."""
 
-    inputs: list[str] = field(default_factory=list)   # files/globs; none and no input_list: the bundled sample
-    input_list: str | None = None          # a Common Crawl *.paths.gz listing
-    input_prefix: str = ""                 # joined to each listed path (e.g. s3://commoncrawl/)
-    output: str = "cleancrawl-out"
-    source: str = "auto"                   # wet | warc | auto
-    skip: tuple[str, ...] = ()             # stages turned off: pipelines.stages.SKIPPABLE_STAGES (url-dedup = url_dedup)
-    select: SelectConfig = field(default_factory=SelectConfig)  # WebText-like / RealNews-like selection
-    dedup: DedupConfig = field(default_factory=DedupConfig)     # c4-lines + minhash by default
+    OPTION_GROUPS = (IO := "input and output", SELECT := "selection (WebText-like / RealNews-like; before the C4 filters)",
+                     DEDUP := "deduplication (after clean, before language ID)", STAGES := "stages (defaults are C4's)")
+
+    inputs: list[str] = option(  # files/globs; none and no input_list: the bundled sample
+        flag="--input", list="repeat", metavar="PATH_OR_GLOB", group=IO, default_factory=list, help=(
+            "WARC/WET file(s), gzip or plain; local, gs://, s3://; repeatable "
+            "(default: the bundled sample crawl, 323 real pages as WET)"))
+    input_list: str | None = option(None, group=IO, help="a Common Crawl *.paths(.gz) listing, one relative path a line")
+    input_prefix: str = option("", group=IO, help="prefix joined to each listed path, e.g. s3://commoncrawl/")
+    output: str = option("cleancrawl-out", group=IO, help="output directory (default: %(default)s)")
+    source: str = option("auto", choices=("auto", "wet", "warc"), group=IO, help=(
+        "which records become documents: WET conversion records, WARC HTML responses, "
+        "or whichever each file holds (default: %(default)s)"))
+    skip: tuple[str, ...] = option((), group=STAGES, help=(  # stages turned off
+        "comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES)
+        + " (clean,dedup,badwords: the T5 paper's 'C4, unfiltered'; dedup here equals --dedup none)"))
+    select: SelectConfig = option(default_factory=SelectConfig, group=SELECT, help="WebText-like / RealNews-like selection")
+    dedup: DedupConfig = option(  # c4-lines + minhash by default; --min-sentences is the build's own (below)
+        default_factory=DedupConfig, group=DEDUP, exclude=("min_sentences",), help="the dedup methods and their options")
     # read
-    max_text_chars: int = 190_000
-    max_html_bytes: int = 5_000_000
-    extraction: str = "full"               # WARC: trafilatura mode (full | fast | precision)
+    max_text_chars: int = option(190_000, group=STAGES, help="drop pages with longer text (default: %(default)s)")
+    max_html_bytes: int = option(5_000_000, group=STAGES, help="WARC: do not parse larger HTML payloads (default: %(default)s)")
+    extraction: str = option("full", choices=EXTRACTION_MODES, group=STAGES, help=(  # WARC: trafilatura mode
+        "WARC: trafilatura with its fallbacks (full), without them (fast: 1.1-1.7x faster, "
+        "less text on some pages), or favouring precision (default: %(default)s)"))
     # clean
-    min_words_per_line: int = 5
-    min_sentences: int = 3
-    max_word_length: int = 1000
+    min_words_per_line: int = option(5, group=STAGES, help=(
+        "clean: keep only lines with at least this many words (default: %(default)s)"))
+    min_sentences: int = option(3, group=STAGES, help=(
+        "clean, and c4-lines/c4-spans dedup: drop pages with fewer Punkt sentences (default: %(default)s)"))
+    max_word_length: int = option(1000, group=STAGES, help=(
+        "clean: drop lines with a longer whitespace token (default: %(default)s)"))
     # language ID
-    language: str = "en"
-    min_language_score: float = 0.99
-    langdetect_seed: int = 0
+    language: str = option("en", group=STAGES, help="target language (default: %(default)s)")
+    min_language_score: float = option(0.99, group=STAGES, help=(
+        "langid: keep pages whose language probability is at least this (default: %(default)s)"))
+    langdetect_seed: int = option(0, group=STAGES, help="langid: langdetect's seed (default: %(default)s)")
     # write
-    num_shards: int = 0                    # train shards; 0 = size by --shard-bytes
-    shard_bytes: int = 256 << 20
-    validation_modulus: int = 1000
-    overwrite: bool = False
-    strict: bool = False
-    keep_dropped: float = 0.0              # write this fraction of the dropped documents to OUT/dropped/
-    keep_dropped_seed: int = 0             # which sample --keep-dropped FRACTION < 1 takes
+    num_shards: int = option(0, group=IO, help=(  # 0 = size by --shard-bytes
+        "train shards (default 0: one per --shard-bytes of text); validation is sized by bytes"))
+    shard_bytes: int = option(256 << 20, group=IO, help="target text bytes a shard (default: %(default)s)")
+    validation_modulus: int = option(1000, group=STAGES, help=(
+        "validation split when md5(normalized_url) %% N == 0 (default: %(default)s)"))
+    overwrite: bool = option(False, group=IO, help="replace an existing output directory")
+    strict: bool = option(False, group=IO, help="exit 1 when any input file was unreadable (the run still completes)")
+    keep_dropped: float = option(0.0, nargs="?", const=1.0, metavar="FRACTION", group=IO, help=(
+        "also write the dropped documents, with stage, reason and detail, to OUTPUT/dropped/ "
+        "(Parquet); FRACTION < 1 keeps a deterministic sample (default without a value: 1.0)"))
+    keep_dropped_seed: int = option(0, group=IO, help="which sample --keep-dropped FRACTION takes")
+
+    def __post_init__(self):
+        if not 0 <= self.keep_dropped <= 1:
+            raise UserError(f"--keep-dropped {self.keep_dropped:g}: give a fraction between 0 and 1")
+
+    @classmethod
+    def from_options(cls, values: dict) -> "BuildConfig":
+        """From command-line / --config values: --min-sentences is also the C4 dedup methods'."""
+        if "dedup" in values and "min_sentences" in values:
+            values = {**values, "dedup": dataclasses.replace(values["dedup"], min_sentences=values["min_sentences"])}
+        return cls(**values)
 
     def reader_config(self) -> ReaderConfig:
         return ReaderConfig(source=self.source, max_text_chars=self.max_text_chars, max_html_bytes=self.max_html_bytes,
@@ -65,90 +96,3 @@ class BuildConfig:
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
-
-
-# ---------------------------------------------------------------------------- command-line options
-
-_DEFAULTS = BuildConfig()
-
-
-def add_build_arguments(parser: argparse.ArgumentParser) -> None:
-    """The build's own options (shared by the CLI and `BuildOptions`)."""
-    io = parser.add_argument_group("input and output")
-    io.add_argument("--input", action="append", dest="inputs", metavar="PATH_OR_GLOB",
-                    help="WARC/WET file(s), gzip or plain; local, gs://, s3://; repeatable "
-                         "(default: the bundled sample crawl, 323 real pages as WET)")
-    io.add_argument("--input-list", help="a Common Crawl *.paths(.gz) listing, one relative path a line")
-    io.add_argument("--input-prefix", default="", help="prefix joined to each listed path, e.g. s3://commoncrawl/")
-    io.add_argument("--output", default=_DEFAULTS.output, help="output directory (default: %(default)s)")
-    io.add_argument("--source", choices=("auto", "wet", "warc"), default="auto",
-                    help="which records become documents: WET conversion records, WARC HTML responses, "
-                         "or whichever each file holds (default: %(default)s)")
-    io.add_argument("--num-shards", type=int, default=0,
-                    help="train shards (default 0: one per --shard-bytes of text); validation is sized by bytes")
-    io.add_argument("--shard-bytes", type=int, default=_DEFAULTS.shard_bytes, help="target text bytes a shard (default: %(default)s)")
-    io.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    io.add_argument("--strict", action="store_true",
-                    help="exit 1 when any input file was unreadable (the run still completes)")
-    io.add_argument("--keep-dropped", type=float, nargs="?", const=1.0, default=0.0, metavar="FRACTION",
-                    help="also write the dropped documents, with stage, reason and detail, to OUTPUT/dropped/ "
-                         "(Parquet); FRACTION < 1 keeps a deterministic sample (default without a value: 1.0)")
-    io.add_argument("--keep-dropped-seed", type=int, default=0, help="which sample --keep-dropped FRACTION takes")
-
-    add_select_arguments(parser)
-    add_dedup_arguments(parser)
-
-    stages = parser.add_argument_group("stages (defaults are C4's)")
-    stages.add_argument("--skip", default="",
-                        help="comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES) + " (url-dedup = url_dedup)"
-                             + " (clean,dedup,badwords: the T5 paper's 'C4, unfiltered'; dedup here equals --dedup none)")
-    stages.add_argument("--max-text-chars", type=int, default=_DEFAULTS.max_text_chars,
-                        help="drop pages with longer text (default: %(default)s)")
-    stages.add_argument("--max-html-bytes", type=int, default=_DEFAULTS.max_html_bytes,
-                        help="WARC: do not parse larger HTML payloads (default: %(default)s)")
-    stages.add_argument("--extraction", choices=EXTRACTION_MODES, default=_DEFAULTS.extraction,
-                        help="WARC: trafilatura with its fallbacks (full), without them (fast: 1.1-1.7x faster, "
-                             "less text on some pages), or favouring precision (default: %(default)s)")
-    stages.add_argument("--min-words-per-line", type=int, default=_DEFAULTS.min_words_per_line)
-    stages.add_argument("--min-sentences", type=int, default=_DEFAULTS.min_sentences)
-    stages.add_argument("--max-word-length", type=int, default=_DEFAULTS.max_word_length)
-    stages.add_argument("--language", default=_DEFAULTS.language, help="target language (default: %(default)s)")
-    stages.add_argument("--min-language-score", type=float, default=_DEFAULTS.min_language_score)
-    stages.add_argument("--langdetect-seed", type=int, default=_DEFAULTS.langdetect_seed)
-    stages.add_argument("--validation-modulus", type=int, default=_DEFAULTS.validation_modulus,
-                        help="validation split when md5(normalized_url) %% N == 0 (default: %(default)s)")
-
-
-def config_from_args(args: argparse.Namespace) -> BuildConfig:
-    return BuildConfig(
-        inputs=args.inputs or [],
-        input_list=args.input_list,
-        input_prefix=args.input_prefix,
-        output=args.output,
-        source=args.source,
-        skip=tuple(s.strip() for s in args.skip.split(",") if s.strip()),
-        select=select_config_from_args(args),
-        dedup=dedup_config_from_args(args),
-        max_text_chars=args.max_text_chars,
-        max_html_bytes=args.max_html_bytes,
-        extraction=args.extraction,
-        min_words_per_line=args.min_words_per_line,
-        min_sentences=args.min_sentences,
-        max_word_length=args.max_word_length,
-        language=args.language,
-        min_language_score=args.min_language_score,
-        langdetect_seed=args.langdetect_seed,
-        num_shards=args.num_shards,
-        shard_bytes=args.shard_bytes,
-        validation_modulus=args.validation_modulus,
-        overwrite=args.overwrite,
-        strict=args.strict,
-        keep_dropped=_fraction("--keep-dropped", args.keep_dropped),
-        keep_dropped_seed=args.keep_dropped_seed,
-    )
-
-
-def _fraction(option: str, value: float) -> float:
-    if not 0 <= value <= 1:
-        raise UserError(f"{option} {value:g}: give a fraction between 0 and 1")
-    return value

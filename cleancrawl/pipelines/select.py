@@ -45,7 +45,7 @@ from cleancrawl.corpus.record import Document, Drop
 from cleancrawl.selection.reddit import Karma, count_url_table, list_url_table, merge_karma, read_url_table
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, CountingFn
 from cleancrawl.pipelines.select_config import (  # noqa: F401 (re-exported)
-    DEFAULT_SIDE_INPUT_MAX_URLS, JOIN_MODES, SelectConfig, add_select_arguments, select_config_from_args,
+    DEFAULT_SIDE_INPUT_MAX_URLS, JOIN_MODES, SelectConfig,
 )
 
 STAGE = "select"

@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.pretrain.config import TrainConfig  # noqa: F401 (its options, torch-free)
 from cleancrawl.pretrain.data import DataPlan, TokenStream, batch_indices, load_corpus, plan_data, stage_tokens
 from cleancrawl.pretrain.encoder_decoder import DecoderBlock
 from cleancrawl.pretrain.model import Block
@@ -45,55 +46,6 @@ CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CONFIG = "config.json"
-
-
-@dataclass
-class TrainConfig:
-    """One run. Token counts (budget, unique, validation) are raw tokens of the stream whatever
-    the objective: with span corruption a sequence consumes more raw tokens (568) than its
-    encoder input (`seq_len`, 512), and the budget, tokens seen and epochs count the 568, so that
-    runs of either objective at one budget and one unique-token count see the same text as often.
-    """
-    tokens: str                          # token directory (tokens/manifest.json); gs:// is staged locally
-    out: str                             # run directory
-    model: str = "gpt2-tiny"             # a size in pretrain.model (causal-lm) or pretrain.encoder_decoder
-    objective: str = "causal-lm"         # or "span-corruption" (T5's, on a t5-* encoder-decoder)
-    noise_density: float = 0.15          # span corruption: share of raw tokens dropped...
-    mean_noise_span: float = 3.0         # ...in spans of this mean length
-    budget_tokens: int = 200_000_000     # training tokens; steps = budget // (batch_size · tokens a sequence reads)
-    unique_tokens: int | None = None     # repeat a fixed subset of this many tokens; None: all data
-    seq_len: int | None = None           # None: the model size's; span corruption: the encoder input length
-    positions: str | None = None         # None: the model size's ("learned" or "rotary")
-    batch_size: int = 32                 # sequences per optimiser step, over all ranks
-    micro_batch: int | None = None       # sequences per forward pass per rank; None: batch / world
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1            # cosine decays to lr · this
-    warmup_steps: int | None = None      # None: 5% of the steps
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
-    validation_tokens: int = 262_144     # tokens evaluated each time (and held out, if need be)
-    eval_every: int = 100                # steps; the last step is always evaluated
-    log_every: int = 10
-    checkpoint_every: int = 500
-    resume: bool = False                 # continue from out/checkpoint.pt when there is one
-    stop_after_steps: int | None = None  # stop early without finishing, as if killed (tests, time slices)
-    seed: int = 0                        # model init and data order; the subset depends only on it
-    device: str = "auto"                 # "auto": cuda when available, else cpu
-    dtype: str = "auto"                  # "auto": bfloat16 autocast on cuda, float32 on cpu
-    compile: bool = False                # torch.compile the model
-    fsdp: bool = False                   # shard parameters and optimiser state (FSDP2) instead of DDP
-    peak_flops: float | None = None      # per device, for MFU; None: from the GPU table
-    prefetch: bool | None = None         # make the next micro-batch in a thread; None: on GPU only
-    tokens_cache: str = "/tmp/cleancrawl-tokens"  # where remote token directories are staged
-
-    # Fields that define what a run computes: a resume must not change them.
-    RUN_DEFINING = ("model", "objective", "noise_density", "mean_noise_span", "budget_tokens",
-                    "unique_tokens", "seq_len", "positions", "batch_size", "lr", "min_lr_ratio",
-                    "warmup_steps", "weight_decay", "betas", "grad_clip", "validation_tokens", "seed")
-
-    def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from cleancrawl import layout, storage
+from cleancrawl.options import option
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.urls import normalize_url
 
@@ -103,11 +104,12 @@ URL_TABLE_SCHEMA = pa.schema(
 class LinkFilter:
     """Which submissions count. Defaults: WebText's (score >= 3, no self posts, no media)."""
 
-    min_score: int = 3
-    keep_self_posts: bool = False
-    keep_reddit_links: bool = False
-    keep_media_links: bool = False
-    drop_over_18: bool = False
+    # field metadata: the command-line options (cleancrawl/options.py)
+    min_score: int = option(3, help="keep a URL whose best submission scored at least this (default: %(default)s)")
+    keep_self_posts: bool = option(False, help="count self (text) posts")
+    keep_reddit_links: bool = option(False, help="count links to reddit.com / redd.it")
+    keep_media_links: bool = option(False, help="count links to image/video hosts (imgur, youtube, …) and media files")
+    drop_over_18: bool = option(False, help="do not count submissions marked NSFW")
 
 
 class Submission(NamedTuple):
@@ -551,15 +553,25 @@ def read_spilled(paths: Iterable[str]) -> pa.Table:
 class UrlTableConfig:
     """`cleancrawl reddit-urls`: inputs, output, filters, parallelism."""
 
-    submissions: tuple[str, ...] = ()   # dumps (JSON lines, any compression) or Parquet; globs
-    url_lists: tuple[str, ...] = ()     # plain URL lists, one URL a line; globs
-    output: str = "reddit-urls"
-    link_filter: LinkFilter = LinkFilter()
-    partitions: int = 0                 # reduce partitions = output parts; 0: one per 512 MB of input
-    workers: int = 0                    # processes; 0: one per core (at most one per task)
-    max_listed: int = 1000              # skipped lines listed by file and line number, per file
-    overwrite: bool = False
-    tmp_dir: str | None = None          # local spill directory (default: the system's)
+    OPTION_GROUPS = (IO := "input and output", RULES := "which submissions count (defaults: GPT-2's WebText)",
+                     RUN := "execution")
+
+    submissions: tuple[str, ...] = option((), list="repeat", metavar="PATH_OR_GLOB", group=IO, help=(
+        "Pushshift submissions dumps: JSON lines, zstd (long window)/xz/bz2/gzip/plain, "
+        "or Parquet with the same fields; local, gs://, s3://; repeatable"))
+    url_lists: tuple[str, ...] = option((), flag="--url-list", list="repeat", metavar="PATH_OR_GLOB", group=IO, help=(
+        "plain URL lists, one URL a line (as OpenWebText distributes); no score, "
+        "so --min-score does not apply to them; repeatable"))
+    output: str = option("reddit-urls", required=True, cli_default=None, group=IO, help="output directory for the URL table")
+    link_filter: LinkFilter = option(LinkFilter(), group=RULES, help="which submissions count")
+    partitions: int = option(0, group=RUN, help=(  # reduce partitions = output parts
+        "output parts = aggregation partitions (default: one per 512 MB of input); "
+        "memory per worker is about one partition's submissions"))
+    workers: int = option(0, group=RUN, help="processes (default: one per core)")  # at most one per task
+    max_listed: int = option(1000, flag="--max-skipped-listed", group=RUN, help=(
+        "skipped lines listed with file and line number, per file (all are counted)"))
+    overwrite: bool = option(False, group=IO, help="replace an existing URL table in --output")
+    tmp_dir: str | None = option(None, group=RUN, help="local directory for the spill files (default: system temp)")
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}

@@ -108,6 +108,7 @@ rows + 1 (the kept document, which is not a row). Without a key column only `row
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -125,6 +126,7 @@ import pyarrow.parquet as pq
 
 from cleancrawl.stats import samples
 from cleancrawl import layout, storage
+from cleancrawl.options import option
 from cleancrawl.pipelines.stages import STAGE_NAMES as STAGE_ORDER  # the build's stage registry, Beam-free
 from cleancrawl.corpus.columns import Columns
 from cleancrawl.corpus.errors import UserError
@@ -836,17 +838,36 @@ def _read_json(path: str) -> dict:
 
 # ---------------------------------------------------------------------------- whole corpora
 
+def _split_option(text: str) -> tuple[str, ...] | None:
+    """--split all|train|validation → the splits to scan (None: every one)."""
+    if text not in ("all", "train", "validation"):
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from all, train, validation)")
+    return None if text == "all" else (text,)
+
+
+def _none_for_dash(text: str) -> str | None:
+    return None if text == "-" else text
+
+
 @dataclass
 class StatsConfig:
-    splits: tuple[str, ...] | None = None    # None: every split
-    workers: int = 0                         # processes for scanning; 0 = one per core
-    top_k: int = DEFAULT_TOP_K               # entries kept in each ranked list
-    allow_partial: bool = False              # scan a build without _SUCCESS
-    progress: bool = True                    # tqdm bar on stderr (only when it is a terminal)
-    tokens: tuple[str | None, ...] = ()      # token directory per corpus (None: CORPUS/tokens if any)
-    beam_metrics: tuple[str | None, ...] = ()  # Beam counters JSON per corpus
-    names: tuple[str, ...] = ()              # display names; default: directory names
-    columns: Columns = field(default_factory=Columns)  # text/URL columns of other tools' Parquet
+    # field metadata: the command-line options of `cleancrawl stats` (cleancrawl/options.py)
+    splits: tuple[str, ...] | None = option(  # None: every split
+        None, flag="--split", type=_split_option, metavar="{all,train,validation}",
+        help="which split's shards to scan (default: all)")
+    workers: int = option(0, help="processes scanning shards in parallel (default 0: one per core)")
+    top_k: int = option(DEFAULT_TOP_K, flag="--top", help=(
+        "entries kept in each ranked list: domains, TLDs, subreddits (default: %(default)s)"))
+    allow_partial: bool = option(False, help="also read a build without _SUCCESS (crashed or still running)")
+    progress: bool = option(True, flag="--no-progress", action="store_false", help="no progress bar")  # tqdm, on a terminal
+    tokens: tuple[str | None, ...] = option((), list="repeat", type=_none_for_dash, metavar="DIR", help=(
+        "token directory (with manifest.json) of a corpus; repeat once per corpus, "
+        "in order, '-' for none (default: CORPUS/tokens when it exists)"))
+    beam_metrics: tuple[str | None, ...] = option((), list="repeat", type=_none_for_dash, metavar="FILE", help=(
+        "the build's Beam counters as JSON (e.g. from a Dataflow job); repeat once per "
+        "corpus, '-' for none. Checked against stats.json, or used for the funnel when it is missing"))
+    names: tuple[str, ...] = option((), metavar="NAMES", help="comma-separated display names, one per corpus")
+    columns: Columns = option(default_factory=Columns, exclude=("record_id",), help="text/URL columns of other tools' Parquet")
 
 
 def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
@@ -928,9 +949,9 @@ def corpus_stats(paths: list[str], config: StatsConfig | None = None) -> dict:
         raise UserError("give at least one corpus directory")
     if config.names and len(config.names) != len(paths):
         raise UserError(f"--names: {len(config.names)} name(s) for {len(paths)} corpora")
-    for option, values in (("--tokens", config.tokens), ("--beam-metrics", config.beam_metrics)):
+    for flag, values in (("--tokens", config.tokens), ("--beam-metrics", config.beam_metrics)):
         if len(values) > len(paths):
-            raise UserError(f"{option}: {len(values)} given for {len(paths)} corpora (one per corpus, in order)")
+            raise UserError(f"{flag}: {len(values)} given for {len(paths)} corpora (one per corpus, in order)")
     corpora = []
     for i, path in enumerate(paths):
         corpora.append(summarize_corpus(

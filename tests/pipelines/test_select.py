@@ -20,6 +20,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from warcio.warcwriter import WARCWriter
 
 from datapaths import DATA_DIR, SAMPLE_WET
+from cleancrawl import options
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.readers import ReaderConfig, read_local_file
@@ -30,7 +31,7 @@ from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
 from cleancrawl.pipelines.build import DedupUrls
 from cleancrawl.pipelines.read import ReadCrawl
 from cleancrawl.pipelines.select import (
-    SelectConfig, SelectDocuments, add_select_arguments, plan_selection, select_config_from_args,
+    SelectConfig, SelectDocuments, plan_selection,
 )
 
 DUMPS = [os.path.join(DATA_DIR, "reddit", n) for n in ("RS_v2_2005-06.xz", "RS_v2_2005-07.xz")]
@@ -154,9 +155,9 @@ def test_select_in_the_build_funnel(setting):
 
 def test_options():
     parser = argparse.ArgumentParser()
-    add_select_arguments(parser)
-    assert not select_config_from_args(parser.parse_args([])).enabled
-    config = select_config_from_args(parser.parse_args(
+    options.add_arguments(parser, SelectConfig)
+    assert not options.from_args(SelectConfig, parser.parse_args([])).enabled
+    config = options.from_args(SelectConfig, parser.parse_args(
         ["--select-urls", "urls/", "--select-domains", "news.json", "--select-join", "cogroup", "--side-input-max-urls", "5"]))
     assert config == SelectConfig(urls="urls/", domains="news.json", join="cogroup", side_input_max_urls=5)
     assert config.enabled and config.to_dict()["join"] == "cogroup"

@@ -1,0 +1,369 @@
+"""Options written once: a command's config dataclass is the single source of its options.
+
+    @dataclass
+    class BuildConfig:
+        min_sentences: int = option(3, help="drop pages with fewer Punkt sentences (default: %(default)s)")
+        select: SelectConfig = option(default_factory=SelectConfig, help="...")   # nested: its own fields
+
+`add_arguments(parser, BuildConfig)` adds one argparse option per field: the flag from the field
+name (`--min-sentences`) or metadata `flag=`, the type from the annotation (int, float, str;
+bool: `store_true`, or `store_false` under a `--no-…` flag; `X | None`; tuple/list of str as a
+comma-separated value, `list="comma"`, or a repeatable option, `list="repeat"`), the default from
+the field, help (required: every option has some), `choices=`, `metavar=`, `group=` (argument group
+title) and `type=` (a str → value function, e.g. "500M" → 500000000) from the metadata. A field
+whose type is a dataclass is expanded with its own fields (metadata `prefix=` before their flags,
+`exclude=` names kept off the command line, `override={name: {metadata}}` for this use only).
+Metadata `cli=False` keeps a field off the command line (a `--config` file can still set it);
+`cli_default=` is the command line's default where it differs from the field's (None: "derived").
+
+`from_args(BuildConfig, args)` turns the parsed namespace back into the (nested) dataclass. Where a
+conversion has logic (bands x rows from a threshold, a default model per objective), the class
+has a `from_options(values: dict)` classmethod; `from_args` calls it instead of the constructor.
+
+`--config FILE` (YAML, TOML or JSON; a stats.json or run config.json: its `config` section) fills
+the same fields, nested keys for nested configs; options given on the command line win. Its
+values are checked against the annotations here, so a wrong key or type is one line, not a
+traceback. Only the standard library is imported (PyYAML when a YAML file is read).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+import os
+import types
+import typing
+from dataclasses import MISSING
+
+from cleancrawl.corpus.errors import UserError
+
+CONFIG_DEST = "config_file"
+_CLASS = "_options_class"  # parser default: the config class whose fields `--config` may set
+
+
+def option(default=MISSING, *, help: str, default_factory=MISSING, **metadata) -> dataclasses.Field:
+    """A dataclass field with its command-line metadata (see the module docstring)."""
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"help": help, **metadata})
+
+
+# ---------------------------------------------------------------------------------------------
+# the fields of a (nested) config class
+
+
+@dataclasses.dataclass
+class _Option:
+    path: tuple[str, ...]        # ("dedup", "threshold")
+    kind: object                 # the resolved annotation
+    meta: dict
+    default: object              # MISSING when the field has none
+    nested: bool
+
+    @property
+    def dest(self) -> str:
+        return ".".join(self.path)
+
+    @property
+    def on_cli(self) -> bool:
+        return self.meta.get("cli", True) is not False
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        flag = self.meta.get("flag") or "--" + self.meta.get("_prefix", "") + self.path[-1].replace("_", "-")
+        return (flag,) if isinstance(flag, str) else tuple(flag)
+
+
+def _default_of(f: dataclasses.Field, instance=None):
+    if instance is not None:
+        return getattr(instance, f.name)
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return MISSING
+
+
+def _options(cls, path: tuple[str, ...] = (), instance=None, meta: dict | None = None) -> list[_Option]:
+    """Every field of `cls`, nested ones followed by theirs (`instance`: the defaults to use)."""
+    meta = meta or {}
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        m = {**f.metadata, **meta.get("override", {}).get(f.name, {})}
+        if f.name in meta.get("exclude", ()):
+            m["cli"] = False
+        if meta.get("cli", True) is False:
+            m["cli"] = False
+        if "group" not in m and "group" in meta:
+            m["group"] = meta["group"]
+        m["_prefix"] = meta.get("prefix", "")
+        default = _default_of(f, instance)
+        nested = dataclasses.is_dataclass(kind)
+        out.append(_Option(path + (f.name,), kind, m, default, nested))
+        if nested:
+            out += _options(kind, path + (f.name,), default if default is not MISSING else None, m)
+    return out
+
+
+def _base(kind) -> tuple[object, bool]:
+    """(X, True) for `X | None`, else (kind, False)."""
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return (rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]), True
+    return kind, False
+
+
+def _is_list(kind) -> bool:
+    return typing.get_origin(kind) in (list, tuple)
+
+
+def _element(kind):
+    element, _ = _base(typing.get_args(kind)[0])
+    return element
+
+
+# ---------------------------------------------------------------------------------------------
+# config class → argparse options
+
+
+class _Repeat(argparse.Action):
+    """A repeatable option whose first use replaces the default (a --config file's list included)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest, None)
+        items = [] if current is None or current is self.default else list(current)
+        setattr(namespace, self.dest, items + [values])
+
+
+def comma_list(convert=str):
+    def parse(text: str) -> tuple:
+        return tuple(convert(part.strip()) for part in text.split(",") if part.strip())
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls, *, config_file: bool = True, groups: dict | None = None) -> None:
+    """One option per field of `cls` (nested dataclasses expanded), plus `--config FILE`."""
+    groups = {} if groups is None else groups
+    for title in getattr(cls, "OPTION_GROUPS", ()):  # the order the help shows them in
+        _group(parser, groups, title)
+    for opt in _options(cls):
+        if opt.nested or not opt.on_cli:
+            continue
+        _add(_group(parser, groups, opt.meta.get("group")), opt)
+    if config_file:
+        parser.add_argument("--config", dest=CONFIG_DEST, metavar="FILE", default=None,
+                            help="read options from a YAML, TOML or JSON file (keys: the option names with "
+                                 "_ for -, nested as in stats.json's config section; a stats.json or a run's "
+                                 "config.json is read too); options given here win")
+        parser.set_defaults(**{_CLASS: cls})
+
+
+def _group(parser, groups: dict, title):
+    if not title:
+        return parser
+    if isinstance(title, tuple):
+        title, description = title
+    else:
+        description = None
+    if title not in groups:
+        groups[title] = parser.add_argument_group(title, description)
+    return groups[title]
+
+
+def _add(target, opt: _Option) -> None:
+    meta = opt.meta
+    if not meta.get("help"):
+        raise TypeError(f"option {opt.dest}: no help text")
+    kind, optional = _base(opt.kind)
+    default = meta.get("cli_default", opt.default)
+    kwargs: dict = {"dest": opt.dest, "help": meta["help"]}
+    if meta.get("required"):
+        kwargs["help"] += " (required)"
+    if kind is bool and "type" not in meta:
+        action = meta.get("action") or ("store_true" if not default else argparse.BooleanOptionalAction)
+        kwargs.update(action=action, default=bool(default) if action != argparse.BooleanOptionalAction else default)
+        target.add_argument(*opt.flags, **kwargs)
+        return
+    convert = meta.get("type")
+    if _is_list(kind):
+        if meta.get("list") == "repeat":
+            kwargs["action"] = _Repeat
+            default = None if default is MISSING else list(default)
+            convert = convert or _element(kind)
+        else:  # one comma-separated value; the default shown (and parsed) as one
+            convert = convert or comma_list(_element(kind))
+            default = ",".join(map(str, default)) if default not in (MISSING, None) else default
+    else:
+        convert = convert or (kind if kind in (int, float) else None)
+    if convert is not None:
+        kwargs["type"] = convert
+    for key in ("choices", "nargs", "const"):
+        if key in meta:
+            kwargs[key] = meta[key]
+    if "choices" not in meta:
+        kwargs["metavar"] = meta.get("metavar") or opt.flags[0].lstrip("-").replace("-", "_").upper()
+    kwargs["default"] = None if default is MISSING else default
+    target.add_argument(*opt.flags, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# parsed options → config
+
+
+def from_args(cls, args: argparse.Namespace, path: tuple[str, ...] = (), instance=None, meta: dict | None = None):
+    """The (nested) `cls` of the parsed options; fields absent from `args` keep their defaults."""
+    values, missing = {}, []
+    for opt in _options(cls, path, instance, meta):
+        if len(opt.path) != len(path) + 1:
+            continue  # a nested class's own fields: its from_args takes them
+        name = opt.path[-1]
+        if opt.nested:
+            values[name] = from_args(opt.kind, args, opt.path, opt.default if opt.default is not MISSING else None, opt.meta)
+            continue
+        if not hasattr(args, opt.dest):
+            if opt.default is MISSING:
+                missing.append(opt)
+            continue
+        value = getattr(args, opt.dest)
+        if (opt.meta.get("required") or opt.default is MISSING) and value in (None, [], ()):
+            missing.append(opt)
+            continue
+        if isinstance(value, list) and typing.get_origin(_base(opt.kind)[0]) is tuple:
+            value = tuple(value)
+        values[name] = value
+    if missing:
+        raise UserError("the following arguments are required: " + ", ".join(o.flags[0] for o in missing))
+    make = getattr(cls, "from_options", None)
+    return make(values) if make else cls(**values)
+
+
+# ---------------------------------------------------------------------------------------------
+# --config FILE
+
+
+def load_file(path: str) -> dict:
+    """A YAML, TOML or JSON file as a dict (by its suffix; JSON, then YAML, otherwise)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as err:
+        raise UserError(f"--config {path}: {err.strerror or err}") from None
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if suffix == ".toml":
+            import tomllib
+            data = tomllib.loads(raw.decode("utf-8"))
+        elif suffix == ".json":
+            data = json.loads(raw)
+        else:
+            import yaml  # PyYAML comes with Beam; JSON is YAML too
+            data = yaml.safe_load(raw)
+    except Exception as err:  # a parse error: one line with the parser's own words
+        said = " ".join(str(err).split())
+        raise UserError(f"--config {path}: not valid {suffix.lstrip('.').upper() or 'YAML'}: {said}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"--config {path}: expected a mapping of option names to values, got {type(data).__name__}")
+    return data
+
+
+def config_section(data: dict, cls) -> dict:
+    """The options in a file: itself, or the `config` section of a stats.json / run config.json
+    (a tokenizer's `training.config`)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    if not names & set(data):
+        if isinstance(data.get("config"), dict):
+            return dict(data["config"])
+        if isinstance(data.get("training"), dict) and isinstance(data["training"].get("config"), dict):
+            return dict(data["training"]["config"])
+    return dict(data)
+
+
+def apply_config_file(parser: argparse.ArgumentParser, path: str) -> None:
+    """Make the file's values the defaults of `parser` (the command's), so that options given on
+    the command line still win."""
+    cls = parser.get_default(_CLASS)
+    data = config_section(load_file(path), cls)
+    command = data.pop("command", None)
+    name = parser.prog.split()[-1]
+    if command is not None and command != name:
+        raise UserError(f"--config {path}: the config of `{command}`, not of `{name}`")
+    values: dict = {}
+    _file_values(cls, data, (), path, values)
+    parser.set_defaults(**values)
+
+
+def _file_values(cls, data: dict, path: tuple[str, ...], source: str, values: dict) -> None:
+    fields = {o.path[-1]: o for o in _options(cls, path) if len(o.path) == len(path) + 1}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        where = ".".join(path + (name,))
+        opt = fields.get(name)
+        if opt is None:
+            flags = {o.flags[0].lstrip("-"): o.dest for o in _options(cls, path) if not o.nested}
+            close = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.6)
+            hint = (f" (did you mean {'.'.join(path + (close[0],))}?)" if close else
+                    f" (did you mean {flags[str(key)]}?)" if str(key) in flags else "")
+            raise UserError(f"--config {source}: unknown option {where!r}{hint}")
+        if opt.nested:
+            if not isinstance(value, dict):
+                raise UserError(f"--config {source}: {where}: expected a mapping of its options, got {value!r}")
+            _file_values(opt.kind, value, opt.path, source, values)
+            continue
+        values[opt.dest] = _checked(opt, value, source, where)
+
+
+def _checked(opt: _Option, value, source: str, where: str):
+    """`value` from a file as the namespace holds it (what argparse's type gives), or a UserError."""
+    kind, optional = _base(opt.kind)
+    convert = opt.meta.get("type")
+    try:
+        if isinstance(value, str) and convert is not None:
+            return convert(value)
+        if value is None and (optional or opt.meta.get("cli_default", 0) is None):
+            return None
+        if _is_list(kind):
+            if isinstance(value, str) and opt.meta.get("list") != "repeat":
+                value = comma_list()(value)
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
+            element = _element(kind)
+            items = [_scalar(element, v) if element in (int, float, str, bool) else v for v in value]
+            if (typing.get_args(kind)[-1:] != (...,) and typing.get_origin(kind) is tuple
+                    and len(items) != len(typing.get_args(kind))):
+                raise TypeError
+            return items if opt.meta.get("list") == "repeat" else tuple(items)
+        return _scalar(kind, value)
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
+        said = f": {err}" if isinstance(err, argparse.ArgumentTypeError) or str(err) else ""
+        raise UserError(f"--config {source}: {where}: expected {_describe(opt.kind)}, got {value!r}{said}") from None
+
+
+def _scalar(kind, value):
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    else:
+        return value
+    raise TypeError
+
+
+def _describe(kind) -> str:
+    base, optional = _base(kind)
+    if _is_list(base):
+        text = f"a list of {_describe(_element(base))}"
+    else:
+        text = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(base, str(base))
+    return text + (" or null" if optional else "")

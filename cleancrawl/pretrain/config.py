@@ -1,0 +1,122 @@
+"""A pretraining run's options: `TrainConfig` (one run) and `RepetitionConfig` (a sweep), without
+torch, so that the CLI builds its parser in a fraction of a second.
+
+The fields' metadata are the command-line options (`cleancrawl/options.py` generates them;
+plain `field(metadata=...)` here, as pretrain/ imports nothing of the project but token shards).
+The model names are spelt out as in `pretrain.objectives` (tests/test_cli_conventions.py keeps
+them equal). Counts accept scientific notation (`--budget-tokens 2e8`).
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, fields
+
+OBJECTIVES = ("causal-lm", "span-corruption")
+DEFAULT_MODEL = {"causal-lm": "gpt2-tiny", "span-corruption": "t5-tiny"}
+ALL_MODELS = ["gpt2-tiny", "gpt2-mini", "gpt2-small-cpu", "gpt2-124m", "gpt2-350m",
+              "t5-tiny", "t5-mini", "t5-small", "t5-base"]
+_DEFAULT_MODELS = " or ".join(f"{m} for {o}" for o, m in DEFAULT_MODEL.items())
+
+
+def parse_count(text: str) -> int:
+    """'2e8' -> 200000000; '1.25e7' -> 12500000; '3.1e6' -> 3100000."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive count: {text!r}")
+    return int(round(value))
+
+
+def parse_count_list(text: str) -> list[int | None]:
+    """Comma-separated counts; 'all' means every training token."""
+    return [None if part.strip() == "all" else parse_count(part) for part in text.split(",") if part.strip()]
+
+
+def _opt(default=None, **metadata):
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class TrainConfig:
+    """One run. Token counts (budget, unique, validation) are raw tokens of the stream whatever
+    the objective: with span corruption a sequence consumes more raw tokens (568) than its
+    encoder input (`seq_len`, 512), and the budget, tokens seen and epochs count the 568, so that
+    runs of either objective at one budget and one unique-token count see the same text as often.
+    """
+    tokens: str = field(metadata=dict(help="token directory (holding manifest.json); gs:// is staged locally"))
+    out: str = field(metadata=dict(help="run directory"))
+    model: str = _opt("gpt2-tiny", choices=ALL_MODELS, cli_default=None, help=f"default {_DEFAULT_MODELS}")
+    objective: str = _opt("causal-lm", choices=list(OBJECTIVES), help=(
+        "causal-lm: a GPT predicts the next token (gpt2-* models); span-corruption: "
+        "T5's objective on an encoder-decoder (t5-* models). Default causal-lm"))
+    noise_density: float = _opt(0.15, help="span corruption: share of the tokens dropped (default 0.15)")
+    mean_noise_span: float = _opt(3.0, help="span corruption: mean length of a dropped span (default 3)")
+    budget_tokens: int = _opt(200_000_000, type=parse_count, help=(  # steps = budget // (batch_size · tokens a sequence reads)
+        "training tokens (default 2e8); for span corruption, raw tokens before corruption"))
+    unique_tokens: int | None = _opt(None, type=parse_count, help=(  # None: all data
+        "repeat a fixed subset of this many tokens until the budget is spent"))
+    seq_len: int | None = _opt(None, help=(
+        "context length (default: the model size's); for span corruption, the encoder's input length after corruption"))
+    positions: str | None = _opt(None, choices=["learned", "rotary"], help="position encoding (default: the model size's)")
+    batch_size: int = _opt(32, help="sequences per optimiser step, all ranks together")
+    micro_batch: int | None = _opt(None, help="sequences per forward pass per rank")  # None: batch / world
+    lr: float = _opt(1e-3, help="peak learning rate (default: %(default)s)")
+    min_lr_ratio: float = _opt(0.1, help="the cosine schedule decays to lr x this (default: %(default)s)")
+    warmup_steps: int | None = _opt(None, help="default: 5%% of the steps")
+    weight_decay: float = _opt(0.1, help="AdamW weight decay (default: %(default)s)")
+    betas: tuple[float, float] = _opt((0.9, 0.95), cli=False, help="AdamW betas")
+    grad_clip: float = _opt(1.0, help="clip the gradient norm to this (default: %(default)s)")
+    validation_tokens: int = _opt(262_144, type=parse_count, help=(
+        "tokens per evaluation; held out of train by hash if the validation split is smaller"))
+    eval_every: int = _opt(100, help="evaluate every this many steps; the last step always (default: %(default)s)")
+    log_every: int = _opt(10, help="log every this many steps (default: %(default)s)")
+    checkpoint_every: int = _opt(500, help="checkpoint every this many steps (default: %(default)s)")
+    resume: bool = _opt(False, help="continue from OUT/checkpoint.pt if present")
+    stop_after_steps: int | None = _opt(None, help=(  # tests, time slices
+        "stop early without finishing, as if killed (resume later with --resume)"))
+    seed: int = _opt(0, help="model init and data order; the subset depends only on it (default: %(default)s)")
+    device: str = _opt("auto", choices=["auto", "cuda", "cpu"], help="auto: cuda when available, else cpu")
+    dtype: str = _opt("auto", choices=["auto", "bfloat16", "float32"], help="auto: bf16 autocast on GPU, float32 on CPU")
+    compile: bool = _opt(False, help="torch.compile the model")
+    fsdp: bool = _opt(False, help="shard with FSDP instead of DDP (larger models)")
+    peak_flops: float | None = _opt(None, type=parse_count, help=(
+        "peak FLOP/s per device for MFU (default: looked up for known GPUs)"))
+    prefetch: bool | None = _opt(None, cli=False, help="make the next micro-batch in a thread; None: on GPU only")
+    tokens_cache: str = _opt("/tmp/cleancrawl-tokens", help=(
+        "local directory where a remote --tokens (gs://, s3://) is staged, per node"))
+
+    # Fields that define what a run computes: a resume must not change them.
+    RUN_DEFINING = ("model", "objective", "noise_density", "mean_noise_span", "budget_tokens",
+                    "unique_tokens", "seq_len", "positions", "batch_size", "lr", "min_lr_ratio",
+                    "warmup_steps", "weight_decay", "betas", "grad_clip", "validation_tokens", "seed")
+
+    @classmethod
+    def from_options(cls, values: dict) -> "TrainConfig":
+        """From command-line / --config values: no --model is the objective's default model."""
+        values = dict(values)
+        if values.get("model") is None:
+            values["model"] = DEFAULT_MODEL[values.get("objective", "causal-lm")]
+        if isinstance(values.get("betas"), list):
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class RepetitionConfig:
+    """`cleancrawl experiment repetition`: one TrainConfig per (model, unique-token count)."""
+
+    train: TrainConfig = field(metadata=dict(
+        help="the runs' options", exclude=("model", "unique_tokens", "resume", "stop_after_steps"),
+        override={"out": dict(help="run directory for the sweep")}))
+    models: str | None = _opt(None, flag="--model", help=(
+        f"one or more of {', '.join(ALL_MODELS)}, comma-separated (default {_DEFAULT_MODELS})"))
+    unique_tokens: tuple[int | None, ...] = field(default=(), metadata=dict(
+        type=parse_count_list, required=True, help="unique-data sizes to sweep, comma-separated ('all' for every token)"))
+
+    def model_names(self) -> list[str]:
+        return [m.strip() for m in (self.models or DEFAULT_MODEL[self.train.objective]).split(",") if m.strip()]
