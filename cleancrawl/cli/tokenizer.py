@@ -122,6 +122,8 @@ def _run_tokenize(args) -> int:
         print(f"{split}: {len(entries)} shards, {sum(e['num_docs'] for e in entries):,} documents, "
               f"{sum(e['num_tokens'] for e in entries):,} tokens")
     rate = result.text_bytes / 1e6 / result.seconds if result.seconds else 0.0
+    encoder = f" (not tiktoken: {result.encoder_reason})" if result.encoder_reason else ""
+    print(f"encoded with {result.encoder}{encoder}")
     print(f"{result.text_bytes / 1e6:,.1f} MB of text in {result.seconds:.1f} s ({rate:.2f} MB/s); "
           f"wrote {os.path.join(result.output, 'manifest.json')}")
     return 0

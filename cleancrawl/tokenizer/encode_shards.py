@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.tokenizer.fast_bpe import fastest_encoding
 from cleancrawl.tokenizer.model import load_tokenizer, prepare_output_dir, resolve_tokenizer_file, tokenizer_info
 from cleancrawl.tokenizer.token_shards import MANIFEST_NAME, SHARD_SUFFIX, TokenShardHeader, write_manifest, write_token_shard
 
@@ -57,6 +58,8 @@ class TokenizeResult:
     tokens: int
     text_bytes: int
     seconds: float
+    encoder: str = ""            # what encoded the text: tiktoken, tokenizers or sentencepiece
+    encoder_reason: str = ""     # why not tiktoken, for a byte-level BPE that went to tokenizers
 
 
 def token_shard_name(parquet_path: str) -> str:
@@ -102,13 +105,15 @@ _worker_progress: "mp.Queue | None" = None
 _SINGLE_THREAD_ENV = {"TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
 
 
-def _init_worker(tokenizer_path: str, progress_queue, filesystem_args: list[str] | None = None) -> None:
+def _init_worker(tokenizer_path: str, progress_queue, filesystem_args: list[str] | None = None,
+                 encoder: str | None = None) -> None:
     global _worker_tokenizer, _worker_progress
     # One core per process: no rayon threads on top of the process pool.
     os.environ.update(_SINGLE_THREAD_ENV)
     if filesystem_args:  # a spawned process starts without the parent's remote settings
         storage.set_filesystem_options(filesystem_args)
-    _worker_tokenizer = load_tokenizer(tokenizer_path)
+    # The driver's choice of encoder (fast_bpe: tiktoken when exact), so every worker encodes alike.
+    _worker_tokenizer = fastest_encoding(load_tokenizer(tokenizer_path), encoder)
     _worker_progress = progress_queue
 
 
@@ -162,7 +167,8 @@ def _count_documents(jobs: list[ShardJob]) -> int:
     return sum(storage.parquet_metadata(j.source).num_rows for j in jobs)
 
 
-def _run_jobs(config: TokenizeConfig, tokenizer_path: str, jobs: list[ShardJob], progress: bool) -> list:
+def _run_jobs(config: TokenizeConfig, tokenizer_path: str, jobs: list[ShardJob], progress: bool,
+              encoder: str | None = None) -> list:
     from tqdm import tqdm
 
     bar = tqdm(total=_count_documents(jobs), unit="doc", desc="tokenizing", disable=not progress, file=sys.stderr)
@@ -170,7 +176,7 @@ def _run_jobs(config: TokenizeConfig, tokenizer_path: str, jobs: list[ShardJob],
     with bar:
         if workers == 1:  # in this process: simpler to debug, no start-up cost
             with _single_threaded_here():
-                _init_worker(tokenizer_path, None)
+                _init_worker(tokenizer_path, None, None, encoder)
                 results = []
                 for job in jobs:
                     results.append(_encode_shard(job, config.batch_size))
@@ -180,7 +186,7 @@ def _run_jobs(config: TokenizeConfig, tokenizer_path: str, jobs: list[ShardJob],
         ctx = mp.get_context("spawn")
         progress_queue = ctx.Manager().Queue() if progress else None
         with ctx.Pool(workers, initializer=_init_worker,
-                      initargs=(tokenizer_path, progress_queue, storage.filesystem_args())) as pool:
+                      initargs=(tokenizer_path, progress_queue, storage.filesystem_args(), encoder)) as pool:
             pending = pool.map_async(_encode_shard_star, [(j, config.batch_size) for j in jobs], chunksize=1)
             while not pending.ready():
                 _drain(progress_queue, bar, timeout=0.2)
@@ -209,7 +215,8 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
     """
     progress = sys.stderr.isatty() if progress is None else progress
     tokenizer_path, _ = resolve_tokenizer_file(config.tokenizer)
-    info = tokenizer_info(load_tokenizer(tokenizer_path))
+    fast = fastest_encoding(load_tokenizer(tokenizer_path))  # tiktoken for a byte-level BPE when exact
+    info = tokenizer_info(fast.tokenizer)
     if info.eos_id is None:
         raise UserError(f"{config.tokenizer}: tokenizer has no end-of-document token (<eos>, <|endoftext|>, </s>)")
     remote_output = "://" in config.output
@@ -232,7 +239,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
 
         started = time.perf_counter()
         with storage.write_errors_are_user_errors(config.output):
-            results = _run_jobs(config, tokenizer_path, jobs, progress)
+            results = _run_jobs(config, tokenizer_path, jobs, progress, fast.encoder)
 
         splits: dict[str, list[dict]] = {}
         for job, header, _ in results:
@@ -240,7 +247,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
                 {"path": job.relative, "num_tokens": header.num_tokens, "num_docs": header.num_docs})
         manifest = {
             "tokenizer": {"path": os.path.abspath(config.tokenizer), "kind": info.kind, "hash": info.sha256,
-                          "vocab_size": info.vocab_size, "eos_id": info.eos_id},
+                          "vocab_size": info.vocab_size, "eos_id": info.eos_id, "encoder": fast.encoder},
             "splits": splits,
             "corpus": config.corpus if "://" in config.corpus else os.path.abspath(config.corpus),
         }
@@ -258,6 +265,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
         output=config.output, manifest=manifest,
         documents=sum(h.num_docs for _, h, _ in results), tokens=sum(h.num_tokens for _, h, _ in results),
         text_bytes=sum(b for _, _, b in results), seconds=seconds,
+        encoder=fast.encoder, encoder_reason=fast.encoder_reason,
     )
 
 
