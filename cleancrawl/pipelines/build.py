@@ -20,12 +20,12 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from cleancrawl import layout, storage
+from cleancrawl import layout, options, storage
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.readers import FILE_LOSS_REASONS
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
-from cleancrawl.pipelines.config import BuildConfig, add_build_arguments
+from cleancrawl.pipelines.config import BuildConfig
 from cleancrawl.pipelines.dropped import SplitDrops, WriteDropped
 from cleancrawl.pipelines.read import ReadCrawl, resolve_inputs
 from cleancrawl.pipelines.select import plan_selection
@@ -141,7 +141,7 @@ class BuildOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        add_build_arguments(parser)
+        options.add_arguments(parser, BuildConfig, config_file=False)
 
 
 def run_build(config: BuildConfig, pipeline_args: list[str] | None = None, stages=STAGES) -> dict:

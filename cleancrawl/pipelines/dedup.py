@@ -32,7 +32,6 @@ from cleancrawl.corpus.dedup import METHODS, NEAR_DUPLICATE, STAGE, DedupConfig,
 from cleancrawl.corpus.dedup import audit, components, lines, minhash, spans
 from cleancrawl.corpus.record import Document
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn
-from cleancrawl.pipelines.dedup_config import add_dedup_arguments, add_minhash_arguments, dedup_config_from_args  # noqa: F401
 from cleancrawl.pipelines.write import shard_of
 from cleancrawl.storage import write_atomically
 
@@ -540,5 +539,5 @@ class WriteDuplicates(beam.PTransform):
 
 __all__ = [
     "C4LineDedup", "C4SpanDedup", "MinHashDedup", "ConnectedComponents", "VerifyPairs", "DedupDocuments",
-    "WriteDuplicates", "add_dedup_arguments", "add_minhash_arguments", "dedup_config_from_args", "METHODS",
+    "WriteDuplicates", "METHODS",
 ]

@@ -22,7 +22,7 @@ not depend on the order pages arrive in, so every runner picks the same survivor
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from cleancrawl.corpus.errors import UserError
 
@@ -68,22 +68,61 @@ TOO_FEW_SENTENCES = "too_few_sentences"  # nothing removed, but C4's re-count of
 
 @dataclass(frozen=True)
 class DedupConfig:
-    """Which methods run and their parameters. Defaults: C4 lines + FineWeb-like MinHash."""
+    """Which methods run and their parameters. Defaults: C4 lines + FineWeb-like MinHash.
+    Field metadata: the command-line options (cleancrawl/options.py)."""
 
-    methods: tuple[str, ...] = DEFAULT_METHODS
+    methods: tuple[str, ...] = field(default=DEFAULT_METHODS, metadata=dict(
+        flag="--dedup", metavar="METHODS", type=lambda text: parse_methods(text),
+        help="comma-separated, run in this order: c4-lines (C4's repeated-line removal), c4-spans (C4 paper's "
+             "three-sentence spans), minhash (near-duplicate documents); or none (default: %(default)s)"))
     # C4 (lines and spans)
-    min_sentences: int = 3
-    span_sentences: int = 3
+    min_sentences: int = field(default=3, metadata=dict(
+        help="c4-lines/c4-spans: drop pages left with fewer Punkt sentences (default: %(default)s)"))
+    span_sentences: int = field(default=3, metadata=dict(cli=False, help="c4-spans: sentences a span"))
     # MinHash LSH
-    ngram: int = 5                  # words per shingle
-    num_perm: int = 112             # signature length
-    bands: int = 14                 # b: LSH bands ...
-    rows: int = 8                   # r: ... of r rows each (b * r <= num_perm)
-    threshold: float = 0.8          # Jaccard at which two documents are near-duplicates
-    verify: str = "exact"           # exact: Jaccard of shingle sets; signature: estimate; none
-    seed: int = 1
-    cc_rounds: int = 10             # large-star + small-star round pairs (LSH graphs: 2-4; a path of 3,000: 10)
-    all_pairs_bucket: int = 8       # buckets up to this size give all pairs, larger ones a star
+    ngram: int = field(default=5, metadata=dict(  # words per shingle
+        flag="--minhash-ngram", metavar="N",
+        help="words per shingle, after lowercasing and removing punctuation (default: %(default)s)"))
+    num_perm: int = field(default=112, metadata=dict(  # signature length
+        flag="--minhash-num-perm", metavar="N", help="signature length, >= bands x rows (default: %(default)s)"))
+    bands: int = field(default=14, metadata=dict(  # b: LSH bands ...
+        flag="--minhash-bands", metavar="B", cli_default=None,
+        help="LSH bands (default: 14, or chosen for --minhash-threshold)"))
+    rows: int = field(default=8, metadata=dict(  # r: ... of r rows each (b * r <= num_perm)
+        flag="--minhash-rows", metavar="R", cli_default=None,
+        help="signature values per band (default: 8, or chosen for --minhash-threshold)"))
+    threshold: float = field(default=0.8, metadata=dict(  # Jaccard at which two documents are near-duplicates
+        flag="--minhash-threshold", metavar="J", cli_default=None,
+        help="Jaccard similarity at which two documents are near-duplicates (default: 0.8); "
+             "without --minhash-bands/--minhash-rows, also chooses bands x rows for it"))
+    verify: str = field(default="exact", metadata=dict(  # exact: Jaccard of shingle sets; signature: estimate; none
+        flag="--minhash-verify", choices=VERIFY_MODES,
+        help="check candidate pairs before merging them: exact Jaccard of the shingle sets, the signature "
+             "estimate, or none (every LSH candidate is a duplicate) (default: %(default)s)"))
+    seed: int = field(default=1, metadata=dict(flag="--minhash-seed", help="seed of the hash functions (default: %(default)s)"))
+    cc_rounds: int = field(default=10, metadata=dict(  # (LSH graphs: 2-4; a path of 3,000: 10)
+        flag="--minhash-cc-rounds", metavar="N",
+        help="large-star/small-star round pairs for the clusters (default: %(default)s)"))
+    all_pairs_bucket: int = field(default=8, metadata=dict(  # buckets up to this size give all pairs, larger ones a star
+        cli=False, help="LSH buckets up to this size give all pairs, larger ones a star"))
+
+    @classmethod
+    def from_options(cls, values: dict) -> "DedupConfig":
+        """From command-line / --config values, where bands, rows and threshold may be None (not
+        given). Bands x rows: both given, used as given; one given, the other fills num_perm;
+        neither, 14 x 8, or chosen for the threshold when that is given."""
+        values = dict(values)
+        threshold, bands, rows = (values.pop(k, None) for k in ("threshold", "bands", "rows"))
+        num_perm = values.get("num_perm", cls.num_perm)
+        derive = threshold is not None and bands is None and rows is None
+        if bands is None and rows is None:
+            bands, rows = cls.bands, cls.rows
+        elif bands is None:
+            bands = max(1, num_perm // rows)
+        elif rows is None:
+            rows = max(1, num_perm // bands)
+        config = cls(**values, bands=bands, rows=rows, threshold=cls.threshold if threshold is None else threshold)
+        return config.with_threshold(threshold) if derive else config
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS]
