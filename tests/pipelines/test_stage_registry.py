@@ -49,8 +49,10 @@ def test_one_list_gives_skip_funnel_order_and_report_labels():
     from cleancrawl.pipelines.config import SKIPPABLE_STAGES as config_skippable
     from cleancrawl.stats import collect, report, samples
 
-    assert STAGE_NAMES == ("read", "url_dedup", "select", "clean", "dedup", "langid", "badwords")
-    assert SKIPPABLE_STAGES == config_skippable == ("url_dedup", "clean", "dedup", "langid", "badwords")
+    c4 = ["read", "url_dedup", "select", "clean", "dedup", "langid", "badwords"]
+    assert [name for name in STAGE_NAMES if name in c4] == c4  # other stages may sit between, in their place
+    assert SKIPPABLE_STAGES == config_skippable == tuple(s.name for s in STAGES if s.skippable)
+    assert {"url_dedup", "clean", "dedup", "langid", "badwords"} <= set(SKIPPABLE_STAGES)
     assert collect.STAGE_ORDER == samples.STAGE_ORDER == STAGE_NAMES
     assert report.STAGE_LABELS is STAGE_TITLES and report._stage_label("url_dedup") == "URL dedup"
     assert report._stage_label("langid") == "language ID"
