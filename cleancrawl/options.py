@@ -137,6 +137,26 @@ class _Repeat(argparse.Action):
         setattr(namespace, self.dest, items + [values])
 
 
+TEXT_COLUMN = ("input columns", "for Parquet from other tools: where the text is (a.b = field b of struct column a)")
+
+
+def byte_count(value: str) -> int:
+    """'1000000', '500M', '2G', '64k' → bytes (decimal units)."""
+    units = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+    text = value.strip().lower().removesuffix("b")
+    try:
+        if text and text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a byte count: {value!r} (e.g. 500M, 2G)") from None
+
+
+def byte_count_or_all(value: str) -> int | None:
+    """As `byte_count`; 0 → None (all)."""
+    return byte_count(value) or None
+
+
 def comma_list(convert=str):
     def parse(text: str) -> tuple:
         return tuple(convert(part.strip()) for part in text.split(",") if part.strip())

@@ -147,21 +147,3 @@ def _describe(schema: pa.Schema) -> list[str]:
         if pa.types.is_struct(field.type):
             walk(field.name, field.type)
     return names[:20] + (["…"] if len(names) > 20 else [])
-
-
-def add_arguments(parser, what: str = "text, URL and id") -> None:
-    """--text-column/--url-column/--id-column on a subcommand's parser."""
-    group = parser.add_argument_group(
-        "input columns", f"for Parquet from other tools: where the {what} are (a.b = field b of struct column a)")
-    group.add_argument("--text-column", default="text", metavar="NAME", help="document text (default: text)")
-    if "URL" in what:
-        group.add_argument("--url-column", default="url", metavar="NAME",
-                           help="document URL (default: url; datatrove: metadata.url)")
-    if "id" in what:
-        group.add_argument("--id-column", default="record_id", metavar="NAME",
-                           help="document id (default: record_id; datatrove: id)")
-
-
-def from_args(args) -> Columns:
-    return Columns(text=getattr(args, "text_column", "text"), url=getattr(args, "url_column", "url"),
-                   record_id=getattr(args, "id_column", "record_id"))

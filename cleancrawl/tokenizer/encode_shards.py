@@ -19,12 +19,13 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow.compute as pc
 
 from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.options import TEXT_COLUMN, option
 from cleancrawl.tokenizer.fast_bpe import fastest_encoding
 from cleancrawl.tokenizer.model import load_tokenizer, prepare_output_dir, resolve_tokenizer_file, tokenizer_info
 from cleancrawl.tokenizer.token_shards import MANIFEST_NAME, SHARD_SUFFIX, TokenShardHeader, write_manifest, write_token_shard
@@ -32,13 +33,15 @@ from cleancrawl.tokenizer.token_shards import MANIFEST_NAME, SHARD_SUFFIX, Token
 
 @dataclass
 class TokenizeConfig:
-    tokenizer: str               # tokenizer directory (or bare tokenizer.json / .model)
-    corpus: str                  # built corpus, or one split directory of Parquet shards
-    output: str                  # token directory to write
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    batch_size: int = 256        # documents encoded per call
-    overwrite: bool = False
-    text_column: str = "text"    # Parquet from other tools: the text's column (a.b: field of a struct)
+    # field metadata: the options of `cleancrawl tokenize` (cleancrawl/options.py)
+    tokenizer: str = option(help="tokenizer directory (from `tokenizer train`) or file")  # or bare tokenizer.json / .model
+    corpus: str = option(help="built corpus (both splits) or one split directory")
+    output: str = option(help="token directory to write")
+    workers: int = option(default_factory=lambda: os.cpu_count() or 1, help="processes, one shard each at a time")
+    batch_size: int = option(256, help="documents per encode call")
+    overwrite: bool = option(False, help="replace an existing output directory")
+    text_column: str = option("text", flag="--text-column", metavar="NAME", group=TEXT_COLUMN, help=(
+        "document text (default: text)"))  # Parquet from other tools (a.b: field of a struct)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from typing import Callable, Iterator
 
 from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.options import TEXT_COLUMN, byte_count_or_all, option
 from cleancrawl.tokenizer.model import (
     KIND_REGISTRY, KINDS, METADATA_NAME, file_sha256, load_tokenizer, prepare_output_dir,
 )
@@ -40,26 +41,33 @@ PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 
 @dataclass
 class TrainConfig:
-    corpus: str                         # built corpus (its train split is used) or a directory of Parquet shards
-    output: str                         # tokenizer directory to write
-    kind: str = "sentencepiece-unigram"
-    vocab_size: int = 32000
-    sample_bytes: int | None = 1_000_000_000  # at most this many UTF-8 bytes of text; None = all
-    seed: int = 0
-    byte_fallback: bool = True          # SentencePiece only (byte-bpe never needs it)
-    pad: bool = True                    # add <pad>
-    unk: bool = False                   # byte-bpe: add <unk> (never produced); SentencePiece always has one
-    sentinels: int = 0                  # <extra_id_0> ... for T5-style span corruption
-    character_coverage: float = 0.9995  # SentencePiece: characters below this coverage go to bytes/unk
-    normalization: str = "identity"     # SentencePiece normalisation rule; "nmt_nfkc" is T5's (lossy)
-    max_sentence_bytes: int = 16384     # SentencePiece: longer lines are split
-    min_frequency: int = 2              # byte-bpe: a pair must occur this often to be merged
+    # field metadata: the options of `cleancrawl tokenizer train` (cleancrawl/options.py)
+    corpus: str = option(help="built corpus (its train split) or a directory of Parquet shards")
+    output: str = option(help="tokenizer directory to write")
+    kind: str = option("sentencepiece-unigram", choices=KINDS, help="tokenizer kind (default: %(default)s)")
+    vocab_size: int = option(32000, help="vocabulary size, special tokens included (default: %(default)s)")
+    sample_bytes: int | None = option(  # at most this many UTF-8 bytes of text; None = all
+        1_000_000_000, type=byte_count_or_all, help="train on a reproducible sample of at most this much text (default 1G; 0 = all)")
+    seed: int = option(0, help="sampling seed")
+    byte_fallback: bool = option(True, flag="--no-byte-fallback", action="store_false", help=(  # SentencePiece only
+        "SentencePiece: map unseen characters to <unk> instead of byte pieces"))
+    pad: bool = option(True, flag="--no-pad", action="store_false", help="no <pad> token")
+    unk: bool = option(False, help="byte-bpe: add an <unk> token (SentencePiece always has one)")  # never produced
+    sentinels: int = option(0, metavar="N", help=(
+        "add N sentinel tokens <extra_id_0>... for span corruption (T5 uses 100)"))
+    character_coverage: float = option(0.9995, help=(
+        "SentencePiece: characters below this coverage go to bytes/<unk> (default: %(default)s)"))
+    normalization: str = option("identity", help=(
+        "SentencePiece normalisation rule (identity keeps text lossless; nmt_nfkc is T5's)"))
+    max_sentence_bytes: int = option(16384, cli=False, help="SentencePiece: longer lines are split")
+    min_frequency: int = option(2, cli=False, help="byte-bpe: a pair must occur this often to be merged")
     # SentencePiece's result depends on its thread count (work is split per thread), so the
     # default is a fixed number, not this machine's cores: same corpus → same file anywhere.
-    threads: int = 16
-    overwrite: bool = False
-    verbose: bool = False               # trainer logs on stderr
-    text_column: str = "text"           # Parquet from other tools: the text's column (a.b: field of a struct)
+    threads: int = option(16, help="trainer threads (default 16 on any machine: SentencePiece's result depends on it)")
+    overwrite: bool = option(False, help="replace an existing output directory")
+    verbose: bool = option(False, cli=False, help="trainer logs on stderr (the command's -v)")
+    text_column: str = option("text", flag="--text-column", metavar="NAME", group=TEXT_COLUMN, help=(
+        "document text (default: text)"))  # Parquet from other tools (a.b: field of a struct)
 
 
 @dataclass
