@@ -323,10 +323,10 @@ def _file_values(cls, data: dict, path: tuple[str, ...], source: str, values: di
         where = ".".join(path + (name,))
         opt = fields.get(name)
         if opt is None:
-            flags = {o.flags[0].lstrip("-"): o.dest for o in _options(cls, path) if not o.nested}
+            flags = {f.lstrip("-").replace("-", "_"): o.dest for o in _options(cls, path) if not o.nested for f in o.flags}
             close = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.6)
-            hint = (f" (did you mean {'.'.join(path + (close[0],))}?)" if close else
-                    f" (did you mean {flags[str(key)]}?)" if str(key) in flags else "")
+            hint = (f" (did you mean {flags[name]}?)" if name in flags else  # a flag's name for a nested field
+                    f" (did you mean {'.'.join(path + (close[0],))}?)" if close else "")
             raise UserError(f"--config {source}: unknown option {where!r}{hint}")
         if opt.nested:
             if not isinstance(value, dict):
