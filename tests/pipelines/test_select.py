@@ -30,6 +30,7 @@ from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
 from cleancrawl.pipelines.build import DedupUrls
 from cleancrawl.pipelines.read import ReadCrawl
+from cleancrawl.pipelines.stages import STAGE_NAMES
 from cleancrawl.pipelines.select import (
     SelectConfig, SelectDocuments, plan_selection,
 )
@@ -134,7 +135,7 @@ def test_select_in_the_build_funnel(setting):
         kept_tally = out[KEPT] | beam.Map(lambda d: (("kept", "train", d.source_file), (1, 0)))
         tallies = (read[TALLY], out[TALLY], kept_tally) | "Tallies" >> beam.Flatten()
         drops = (read[DROPPED], dedup[DROPPED], out[DROPPED]) | "Drops" >> beam.Flatten()
-        stats = (tallies, drops) | SumTallies() | beam.Map(summarize)
+        stats = (tallies, drops) | SumTallies() | beam.Map(summarize, order=STAGE_NAMES)  # the registry's order
 
         def check(results):
             (s,) = results
