@@ -78,6 +78,17 @@ def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     return parser
 
 
+def _command_prog(parser: argparse.ArgumentParser, argv: list[str]) -> str:
+    """`cleancrawl tokenizer train`: the prog of the (sub)command `argv` names."""
+    for word in argv:
+        subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subparsers:
+            break
+        if word in subparsers[0].choices:
+            parser = subparsers[0].choices[word]
+    return parser.prog
+
+
 def check_unknown_options(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str],
                           beam: bool) -> None:
     """A UserError naming what neither cleancrawl nor (where the command passes them on) Beam
@@ -120,7 +131,13 @@ def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
     """Parse, run the chosen subcommand's `func`, and turn a UserError into one line and exit 2.
     Shared with `python -m cleancrawl.pretrain`, the pretraining subcommands without Beam."""
     add_verbosity_options(parser)
-    args, unknown = parser.parse_known_args(argv)
+    try:
+        args, unknown = parser.parse_known_args(argv)
+    except UserError as err:  # a value's own check while parsing (--dedup simhash): one line too
+        from cleancrawl.corpus.safe_text import safe
+
+        print(f"{_command_prog(parser, sys.argv[1:] if argv is None else argv)}: error: {safe(err)}", file=sys.stderr)
+        return 2
     args.quiet, args.verbose = getattr(args, "quiet", False), getattr(args, "verbose", False)
     if args.quiet and args.verbose:
         parser.error("-q/--quiet and -v/--verbose: give one or the other")
