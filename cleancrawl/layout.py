@@ -5,6 +5,7 @@
       validation/part-00000-of-00001.parquet
       duplicates/part-....parquet                (dedup audit trail, when dedup ran)
       dropped/part-....parquet                   (dropped documents, with --keep-dropped)
+      contamination/part-....parquet             (decontamination audit, with --decontaminate)
       stats.json                                 the funnel: read, kept, dropped by stage and reason
       README.md                                  dataset card (Hugging Face `configs:` of the splits)
       _SUCCESS                                   written last: its absence means a crashed/partial run
@@ -119,7 +120,8 @@ def corpus_layout(command: str = "build") -> OutputLayout:
     """A built corpus, as `build` and `dedup` write it (the layout at the top of this module)."""
     return OutputLayout(command, r"^\.?(stats\.json|_SUCCESS|README\.md)" + TEMP_SUFFIX + "$",  # README: dataset card
                         {"train": _SHARD_FILE, "validation": _SHARD_FILE, "duplicates": _SHARD_FILE,
-                         "dropped": _SHARD_FILE}, noun="build")  # dropped/: --keep-dropped
+                         "dropped": _SHARD_FILE, "contamination": _SHARD_FILE},
+                        noun="build")  # dropped/: --keep-dropped; contamination/: --decontaminate's audit
 
 
 CORPUS_LAYOUT = corpus_layout()
