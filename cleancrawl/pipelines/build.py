@@ -163,4 +163,7 @@ def run_build(config: BuildConfig, pipeline_args: list[str] | None = None, stage
 
 
 def _select_inputs(config: BuildConfig) -> list[str]:
-    return [p for p in (config.select.urls, config.select.domains) if p]
+    from cleancrawl.pipelines.overlap import eval_paths  # --decontaminate's eval files: checked before the output is touched
+
+    return [p for p in (config.select.urls, config.select.domains) if p] + eval_paths(config.decontaminate, "--decontaminate",
+                                                                                        config.decontaminate_ngram)

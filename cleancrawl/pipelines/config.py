@@ -60,6 +60,11 @@ class BuildConfig:
     min_language_score: float = option(0.99, group=STAGES, help=(
         "langid: keep pages whose language probability is at least this (default: %(default)s)"))
     langdetect_seed: int = option(0, group=STAGES, help="langid: langdetect's seed (default: %(default)s)")
+    decontaminate: list[str] = option(flag="--decontaminate", list="repeat", metavar="PATH", group=STAGES,
+                                      default_factory=list, help=(
+        "after langid, drop every document sharing one n-gram with these eval documents (NAME=PATH or PATH: a "
+        "text file, one document a line; Parquet with a text column; a corpus); audit in OUTPUT/contamination/; repeatable"))
+    decontaminate_ngram: int = option(13, group=STAGES, help="--decontaminate: words per n-gram (default: %(default)s)")
     # write
     num_shards: int = option(0, group=IO, help=(  # 0 = size by --shard-bytes
         "train shards (default 0: one per --shard-bytes of text); validation is sized by bytes"))

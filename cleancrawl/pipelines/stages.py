@@ -102,6 +102,18 @@ def _badwords(config):
     return BadwordsFilter(config.language)
 
 
+def _decontaminate(config):  # --decontaminate: its eval index is loaded on the workers, in setup
+    from cleancrawl.pipelines.decontaminate import Decontaminate
+
+    return Decontaminate(config.decontaminate, config.decontaminate_ngram)
+
+
+def _write_contamination(outputs, config):
+    from cleancrawl.pipelines.decontaminate import CONTAMINATION, WriteContamination
+
+    return outputs[CONTAMINATION] | "WriteContamination" >> WriteContamination(config.output, config.shard_bytes)
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("read", "read", skippable=False),  # the source: built by build_pipeline from the input files
     Stage("url_dedup", "URL dedup", build=_url_dedup, label="DedupUrls", aliases=("url-dedup",)),
@@ -109,6 +121,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("clean", "clean", filter=_clean),
     Stage("dedup", "dedup", build=_dedup, enabled=lambda c: bool(c.dedup.methods), writes=_write_duplicates),
     Stage("langid", "language ID", filter=_langid, label="IdentifyLanguage"),
+    Stage("decontaminate", "decontamination", build=_decontaminate, skippable=False,
+          enabled=lambda c: bool(c.decontaminate), writes=_write_contamination),  # OUT/contamination/
     Stage("badwords", "badwords", filter=_badwords, label="FilterBadwords"),
 )
 
