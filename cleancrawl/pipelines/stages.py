@@ -10,8 +10,8 @@ build config runs it; `build(config)` makes its Beam transform, whose outputs ar
 filter=lambda config: MyFilter(...))` runs it through `ApplyStage`, which counts it.
 
 Adding a filter is one file in `corpus/` and one line here (README, "Stages"). This module
-imports no Beam and no `corpus` filter at module level, so the CLI's parser stays quick to
-import; the builders import what they need when a pipeline is built.
+imports no Beam at module level, so the CLI's parser stays quick to import; the built-in
+stages' builders import their (heavier) modules when a pipeline is built.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import functools
 import re
 from dataclasses import dataclass
 from typing import Callable
+
 
 def _always(config) -> bool:
     return True
