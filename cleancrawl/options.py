@@ -294,11 +294,10 @@ def config_section(data: dict, cls) -> dict:
     """The options in a file: itself, or the `config` section of a stats.json / run config.json
     (a tokenizer's `training.config`)."""
     names = {f.name for f in dataclasses.fields(cls)}
-    if not names & set(data):
-        if isinstance(data.get("config"), dict):
-            return dict(data["config"])
-        if isinstance(data.get("training"), dict) and isinstance(data["training"].get("config"), dict):
-            return dict(data["training"]["config"])
+    for section in ("config", "training"):
+        if section not in names and isinstance(data.get(section), dict):
+            inner = data[section]
+            return dict(inner["config"] if section == "training" and isinstance(inner.get("config"), dict) else inner)
     return dict(data)
 
 

@@ -263,7 +263,8 @@ def test_run_records_are_read_back(tmp_path):
         dataclasses.replace(recorded, out="again")
     tok = tmp_path / "meta.json"
     trained = tokenizer_train.TrainConfig(corpus="c", output="t", kind="byte-bpe", sample_bytes=None, pad=False)
-    tok.write_text(json.dumps({"training": {"config": dataclasses.asdict(trained)}}))
+    tok.write_text(json.dumps({"kind": "byte-bpe", "file": "tokenizer.json", "vocab_size": 32000,  # as train writes it
+                               "training": {"config": dataclasses.asdict(trained), "seconds": 1.0}}))
     assert _config(tokenizer_train.TrainConfig, "tokenizer train", ["--config", str(tok)]) == trained
 
 
@@ -277,7 +278,7 @@ def _hashes(root) -> dict:
     return found
 
 
-def test_a_build_repeated_from_its_stats_json_writes_the_same_shards(tmp_path, capsys):
+def test_a_build_and_a_tokenizer_repeated_from_their_records_are_the_same_bytes(tmp_path, capsys):
     first, again = tmp_path / "first", tmp_path / "again"
     assert main(["build", "--input", SAMPLE_WET, "--output", str(first), "--skip", "langid",
                  "--minhash-threshold", "0.7", "--min-sentences", "4", "--keep-dropped", "0.5"]) == 0
@@ -288,3 +289,11 @@ def test_a_build_repeated_from_its_stats_json_writes_the_same_shards(tmp_path, c
     repeated = json.loads((again / "stats.json").read_text())["config"]
     assert {**recorded, "output": str(again)} == repeated
     assert recorded["dedup"]["threshold"] == 0.7 and recorded["keep_dropped"] == 0.5
+    # a tokenizer trained on it, repeated from its cleancrawl-tokenizer.json: the same file
+    tok, tok_again = tmp_path / "tok", tmp_path / "tok-again"
+    assert main(["tokenizer", "train", "--corpus", str(first), "--output", str(tok), "--kind", "byte-bpe",
+                 "--vocab-size", "600", "--no-pad"]) == 0
+    assert main(["tokenizer", "train", "--config", str(tok / "cleancrawl-tokenizer.json"), "--output", str(tok_again)]) == 0
+    assert (tok / "tokenizer.json").read_bytes() == (tok_again / "tokenizer.json").read_bytes()
+    meta = json.loads((tok_again / "cleancrawl-tokenizer.json").read_text())
+    assert meta["training"]["config"]["pad"] is False and meta["kind"] == "byte-bpe"
