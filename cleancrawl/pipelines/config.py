@@ -37,8 +37,8 @@ class BuildConfig:
         "which records become documents: WET conversion records, WARC HTML responses, "
         "or whichever each file holds (default: %(default)s)"))
     skip: tuple[str, ...] = option((), group=STAGES, help=(  # stages turned off
-        "comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES)
-        + " (clean,dedup,badwords: the T5 paper's 'C4, unfiltered'; dedup here equals --dedup none)"))
+        "comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES) + " (url-dedup = url_dedup;"
+        + " clean,dedup,badwords: the T5 paper's 'C4, unfiltered'; dedup here equals --dedup none)"))
     select: SelectConfig = option(default_factory=SelectConfig, group=SELECT, help="WebText-like / RealNews-like selection")
     dedup: DedupConfig = option(  # c4-lines + minhash by default; --min-sentences is the build's own (below)
         default_factory=DedupConfig, group=DEDUP, exclude=("min_sentences",), help="the dedup methods and their options")
