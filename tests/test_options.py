@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from datapaths import SAMPLE_WET
+from datapaths import DATA_DIR, SAMPLE_WET
 
 from cleancrawl import options
 from cleancrawl.cli import build_parser, main
@@ -297,3 +297,18 @@ def test_a_build_and_a_tokenizer_repeated_from_their_records_are_the_same_bytes(
     assert (tok / "tokenizer.json").read_bytes() == (tok_again / "tokenizer.json").read_bytes()
     meta = json.loads((tok_again / "cleancrawl-tokenizer.json").read_text())
     assert meta["training"]["config"]["pad"] is False and meta["kind"] == "byte-bpe"
+
+
+def test_dedup_and_reddit_urls_repeated_from_their_records(tmp_path, capsys):
+    corpus, first, again = tmp_path / "corpus", tmp_path / "first", tmp_path / "again"
+    assert main(["build", "--input", SAMPLE_WET, "--output", str(corpus), "--dedup", "none"]) == 0
+    assert main(["dedup", "--input", str(corpus), "--output", str(first), "--minhash-threshold", "0.5"]) == 0
+    assert main(["dedup", "--config", str(first / "stats.json"), "--output", str(again)]) == 0
+    assert _hashes(first) and _hashes(again) == _hashes(first)
+    dump = os.path.join(DATA_DIR, "reddit", "RS_v2_2005-06.xz")
+    urls, urls_again = tmp_path / "urls", tmp_path / "urls-again"
+    assert main(["reddit-urls", "--submissions", dump, "--output", str(urls), "--min-score", "2", "--workers", "1"]) == 0
+    assert main(["reddit-urls", "--config", str(urls / "_stats.json"), "--output", str(urls_again)]) == 0
+    capsys.readouterr()
+    assert _hashes(urls) and _hashes(urls_again) == _hashes(urls)
+    assert json.loads((urls_again / "_stats.json").read_text())["config"]["link_filter"]["min_score"] == 2
