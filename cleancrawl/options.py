@@ -125,17 +125,7 @@ def _element(kind):
 
 
 # ---------------------------------------------------------------------------------------------
-# config class → argparse options
-
-
-class _Repeat(argparse.Action):
-    """A repeatable option whose first use replaces the default (a --config file's list included)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        current = getattr(namespace, self.dest, None)
-        items = [] if current is None or current is self.default else list(current)
-        setattr(namespace, self.dest, items + [values])
-
+# values given as text (metadata `type=`) and shared metadata
 
 TEXT_COLUMN = ("input columns", "for Parquet from other tools: where the text is (a.b = field b of struct column a)")
 
@@ -163,6 +153,19 @@ def comma_list(convert=str):
     return parse
 
 
+# ---------------------------------------------------------------------------------------------
+# config class → argparse options
+
+
+class _Repeat(argparse.Action):
+    """A repeatable option whose first use replaces the default (a --config file's list included)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest, None)
+        items = [] if current is None or current is self.default else list(current)
+        setattr(namespace, self.dest, items + [values])
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls, *, config_file: bool = True, groups: dict | None = None) -> None:
     """One option per field of `cls` (nested dataclasses expanded), plus `--config FILE`."""
     groups = {} if groups is None else groups
@@ -174,9 +177,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls, *, config_file: bool = T
         _add(_group(parser, groups, opt.meta.get("group")), opt)
     if config_file:
         parser.add_argument("--config", dest=CONFIG_DEST, metavar="FILE", default=None,
-                            help="read options from a YAML, TOML or JSON file (keys: the option names with "
-                                 "_ for -, nested as in stats.json's config section; a stats.json or a run's "
-                                 "config.json is read too); options given here win")
+                            help="read options from a YAML, TOML or JSON file: the config's field names as keys, "
+                                 "nested for nested configs, as in a stats.json's config section (a stats.json, a "
+                                 "run's config.json or a tokenizer's record is read too); options given here win")
         parser.set_defaults(**{_CLASS: cls})
 
 
