@@ -121,6 +121,11 @@ def tiktoken_ranks(spec: dict) -> tuple[dict[bytes, int] | None, str]:
             return None, f"token ids do not follow merge order (merge {rank}, {result!r})"
         last = vocab[result]
         ranks[token_bytes] = vocab[result]
+    if model.get("ignore_merges"):  # a whole word in the vocabulary is taken as is, merges or not
+        added = {a.get("content") for a in spec.get("added_tokens") or []}
+        for token in vocab:
+            if token not in added and as_bytes(token) not in ranks:
+                return None, f"ignore_merges with token {token!r}, which no merge makes"
     return ranks, ""
 
 

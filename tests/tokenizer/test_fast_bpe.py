@@ -132,6 +132,8 @@ def _spec(trained) -> dict:
     (lambda s: s["added_tokens"].append({"id": 1999, "content": "hello", "special": False}), "is not special"),
     (lambda s: s["model"]["merges"].reverse(), "token ids do not follow merge order"),
     (lambda s: s["model"]["vocab"].pop("Ā"), "byte 0x00 has no token"),
+    (lambda s: (s["model"].update(ignore_merges=True), s["model"]["vocab"].update({"Ġzzyzx": 1999})),
+     "ignore_merges with token 'Ġzzyzx', which no merge makes"),
 ])
 def test_tokenizer_json_tiktoken_cannot_represent_is_named(trained, change, reason):
     spec = copy.deepcopy(_spec(trained))
