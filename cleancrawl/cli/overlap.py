@@ -37,6 +37,6 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    options.add_arguments(parser, OverlapConfig, config_file=False)
+    options.add_arguments(parser, OverlapConfig)
     add_workers_argument(parser)
     parser.set_defaults(func=_run, accepts_pipeline_options=True)

@@ -105,3 +105,6 @@ def test_a_missing_eval_file_is_one_line_before_the_output_is_touched(tmp_path, 
     assert cli_main(["build", "--output", str(out), "--decontaminate", str(tmp_path / "e.txt"),
                      "--decontaminate-ngram", "0"]) == 2
     assert "--decontaminate-ngram 0" in capsys.readouterr().err and not out.exists()
+    # An eval file is an input: an output folder holding it is refused.
+    assert cli_main(["build", "--output", str(tmp_path), "--decontaminate", str(tmp_path / "e.txt")]) == 2
+    assert "overlaps the input" in capsys.readouterr().err
