@@ -255,28 +255,29 @@ def run_overlap(config: OverlapConfig, pipeline_args: list[str] | None = None) -
     index = build_index(list(config.evals), config.ngram)
     bloom_shape = (config.bloom_bits, config.bloom_hashes) if config.bloom else None
     beam = _beam()[0]
+    import pickle
+    import uuid
+
+    from apache_beam.options.pipeline_options import GoogleCloudOptions
+
+    # The merged result comes back through one small file: under --temp_location when given (a
+    # remote runner's workers cannot write this machine's /tmp), else a local temporary folder.
+    remote_temp = options.view_as(GoogleCloudOptions).temp_location
     with tempfile.TemporaryDirectory(prefix="cleancrawl-overlap-") as tmp:
-        result = os.path.join(tmp, "scan.pickle")
+        result = storage.join(remote_temp or tmp, f"cleancrawl-overlap-{uuid.uuid4().hex}.pickle")
         with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
             scan = overlap_pipeline(pipeline, index, shards, bloom_shape)
-            scan | "Keep" >> beam.Map(_save, result)
-        import pickle
-
-        with open(result, "rb") as f:
-            merged = pickle.load(f)
+            scan | "Keep" >> beam.Map(lambda merged: storage.write_atomically(result, pickle.dumps(merged)))
+        with storage.open_binary(result) as f:
+            merged = pickle.loads(f.read())
+        if remote_temp:
+            FileSystems.delete([result])
     report = finish(index, merged, config.corpus, len(shards))
     report["config"] = asdict(config)
     if config.json:
         storage.write_atomically(config.json if storage.is_remote(config.json) else os.path.abspath(config.json),
                                  (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return report
-
-
-def _save(scan, path):
-    import pickle
-
-    with open(path, "wb") as f:
-        pickle.dump(scan, f)
 
 
 def overlap_local(config: OverlapConfig) -> dict:

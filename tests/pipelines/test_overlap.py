@@ -90,7 +90,7 @@ def test_cli_writes_the_json_and_the_table_for_every_eval_form(corpus, eval_file
 
 @pytest.mark.slow
 def test_bloom_mode_only_over_counts_and_states_its_rate(corpus, eval_file):
-    path, lines, texts = eval_file
+    path, _, _ = eval_file
     exact = overlap_local(OverlapConfig(corpus=corpus, evals=[path], ngram=8))
     bloom = run_overlap(OverlapConfig(corpus=corpus, evals=[path], ngram=8, bloom=True, bloom_bits=1 << 16, bloom_hashes=3))
     e, b = exact["evals"]["held"], bloom["evals"]["held"]
