@@ -151,6 +151,8 @@ def test_a_remote_folder_with_and_without_slash_lists_the_same_files():
     server = s3.__wrapped__()
     client, options = next(server)
     try:
+        # moto's servers in one process share one store: the object goes again in `finally`, or a
+        # later test module in this worker would find a second file under cc/segment-0/.
         client.upload_file(WHIRLWIND_WET, "crawl", "cc/segment-0/whirlwind.warc.wet.gz")
         FileSystems.set_options(PipelineOptions(options))
         folder = ["s3://crawl/cc/segment-0/pages.warc.wet.gz", "s3://crawl/cc/segment-0/whirlwind.warc.wet.gz"]
@@ -158,5 +160,6 @@ def test_a_remote_folder_with_and_without_slash_lists_the_same_files():
         assert resolve_inputs(BuildConfig(inputs=["s3://crawl/cc/segment-0/"])) == folder
         assert resolve_inputs(BuildConfig(inputs=[folder[1]])) == folder[1:]
     finally:
+        client.delete_object(Bucket="crawl", Key="cc/segment-0/whirlwind.warc.wet.gz")
         next(server, None)
         reset_filesystem_options()
