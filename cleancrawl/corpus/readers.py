@@ -259,7 +259,7 @@ class _Source:
 
     def replay(self) -> BinaryIO:
         """The file again from its first byte (ARC files go to warcio whole)."""
-        return io.BufferedReader(_Chain(b"".join(self._raw_head or []), self._raw))
+        return io.BufferedReader(Prepended(b"".join(self._raw_head or []), self._raw))
 
     def format_known(self) -> None:
         self._raw_head = None
@@ -397,8 +397,8 @@ class _Source:
         return f"byte {self._raw_read}"
 
 
-class _Chain(io.RawIOBase):
-    """Bytes already read, then the rest of the file."""
+class Prepended(io.RawIOBase):
+    """Bytes already read (to sniff a format), then the rest of the stream."""
 
     def __init__(self, head: bytes, rest: BinaryIO):
         self._head, self._rest = head, rest

@@ -20,13 +20,11 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cleancrawl import layout, storage
 from cleancrawl.corpus.ngrams import REASON, STAGE, Decontaminator
 from cleancrawl.corpus.record import Document
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, StageFn, text_bytes
 from cleancrawl.pipelines.overlap import build_index
-from cleancrawl.pipelines.write import PARQUET_OPTIONS, WriteShards
-from cleancrawl.storage import write_atomically
+from cleancrawl.pipelines.write import PARQUET_OPTIONS, WriteFolderShards
 
 FOLDER = "contamination"
 CONTAMINATION = "contamination"
@@ -104,35 +102,8 @@ class Decontaminate(beam.PTransform):
         return docs | beam.ParDo(_DecontaminateFn(make, STAGE)).with_outputs(DROPPED, TALLY, CONTAMINATION, main=KEPT)
 
 
-class _FillGapsFn(beam.DoFn):
-    """Once, after the audit shards: an empty shard for each index that got no row (one when none)."""
-
-    def __init__(self, output: str):
-        self._output = output
-
-    def process(self, _, written, shard_counts):
-        count = shard_counts.get(FOLDER, 1)
-        done = {index for folder, index, _, _ in written if folder == FOLDER}
-        for index in range(count):
-            if index not in done:
-                write_atomically(storage.join(self._output, FOLDER, layout.shard_name(index, count)), encode([]))
-                yield FOLDER, index, count, 0
-        yield from written
-
-
-class WriteContamination(beam.PTransform):
+class WriteContamination(WriteFolderShards):
     """Audit rows → OUT/contamination/part-*.parquet; returns the written shards, for `_SUCCESS`."""
 
     def __init__(self, output: str, shard_bytes: int):
-        super().__init__()
-        self._output, self._shard_bytes = output, shard_bytes
-
-    def expand(self, rows):
-        written, shard_counts, _ = rows | "Shards" >> WriteShards(
-            self._output, shard_bytes=self._shard_bytes, folder=FOLDER, encode=encode, order=order)
-        return (
-            rows.pipeline
-            | "Once" >> beam.Create([None])
-            | "FillGaps" >> beam.ParDo(_FillGapsFn(self._output), written=beam.pvalue.AsList(written),
-                                       shard_counts=beam.pvalue.AsDict(shard_counts))
-        )
+        super().__init__(output, FOLDER, encode, order, shard_bytes)

@@ -23,10 +23,8 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cleancrawl import layout, storage
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA, Document, Drop, documents_to_table, sort_key
-from cleancrawl.pipelines.write import PARQUET_OPTIONS, WriteShards
-from cleancrawl.storage import write_atomically
+from cleancrawl.pipelines.write import PARQUET_OPTIONS, WriteFolderShards
 
 FOLDER = "dropped"
 DROPPED_SCHEMA = pa.schema(
@@ -112,36 +110,8 @@ class SplitDrops(beam.PTransform):
         return bare, rows
 
 
-class _FillGapsFn(beam.DoFn):
-    """Once, after the dropped shards: an empty shard for each index that got no document (and
-    one empty shard when nothing was dropped), so the folder always holds all N of N."""
-
-    def __init__(self, output: str):
-        self._output = output
-
-    def process(self, _, written, shard_counts):
-        count = shard_counts.get(FOLDER, 1)
-        done = {index for folder, index, _, _ in written if folder == FOLDER}
-        for index in range(count):
-            if index not in done:
-                write_atomically(storage.join(self._output, FOLDER, layout.shard_name(index, count)), encode([]))
-                yield FOLDER, index, count, 0
-        yield from written
-
-
-class WriteDropped(beam.PTransform):
+class WriteDropped(WriteFolderShards):
     """Rows → OUT/dropped/part-XXXXX-of-NNNNN.parquet; returns the written shards, for `_SUCCESS` to wait on."""
 
     def __init__(self, output: str, shard_bytes: int):
-        super().__init__()
-        self._output, self._shard_bytes = output, shard_bytes
-
-    def expand(self, rows):
-        written, shard_counts, _ = rows | "Shards" >> WriteShards(
-            self._output, shard_bytes=self._shard_bytes, folder=FOLDER, encode=encode, order=order)
-        return (
-            rows.pipeline
-            | "Once" >> beam.Create([None])
-            | "FillGaps" >> beam.ParDo(_FillGapsFn(self._output), written=beam.pvalue.AsList(written),
-                                       shard_counts=beam.pvalue.AsDict(shard_counts))
-        )
+        super().__init__(output, FOLDER, encode, order, shard_bytes)

@@ -172,3 +172,41 @@ class Finalize(beam.PTransform):
             )
         )
 
+
+class _FillGapsFn(beam.DoFn):
+    """Once, after a side folder's shards: an empty shard for each index that got no row (one
+    empty shard when there were none), so the folder always holds all N of N."""
+
+    def __init__(self, output: str, folder: str, encode):
+        self._output, self._folder, self._encode = output, folder, encode
+
+    def process(self, _, written, shard_counts):
+        count = shard_counts.get(self._folder, 1)
+        done = {index for folder, index, _, _ in written if folder == self._folder}
+        for index in range(count):
+            if index not in done:
+                path = storage.join(self._output, self._folder, layout.shard_name(index, count))
+                write_atomically(path, self._encode([]))
+                yield self._folder, index, count, 0
+        yield from written
+
+
+class WriteFolderShards(beam.PTransform):
+    """Rows of a side folder (`dropped/`, `contamination/`) → `OUT/FOLDER/part-XXXXX-of-NNNNN.parquet`,
+    sharded and sorted as the splits are, every shard present; returns the written shards, for
+    `_SUCCESS` to wait on."""
+
+    def __init__(self, output: str, folder: str, encode, order, shard_bytes: int):
+        super().__init__()
+        self._output, self._folder, self._encode, self._order = output, folder, encode, order
+        self._shard_bytes = shard_bytes
+
+    def expand(self, rows):
+        written, shard_counts, _ = rows | "Shards" >> WriteShards(
+            self._output, shard_bytes=self._shard_bytes, folder=self._folder, encode=self._encode, order=self._order)
+        return (
+            rows.pipeline
+            | "Once" >> beam.Create([None])
+            | "FillGaps" >> beam.ParDo(_FillGapsFn(self._output, self._folder, self._encode),
+                                       written=beam.pvalue.AsList(written), shard_counts=beam.pvalue.AsDict(shard_counts))
+        )

@@ -53,6 +53,7 @@ import zstandard
 from cleancrawl import layout, storage
 from cleancrawl.options import option
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.readers import Prepended
 from cleancrawl.corpus.urls import normalize_url
 
 # Reddit's own hosts: links there are discussions, not web pages (self posts point here too).
@@ -204,26 +205,7 @@ def _peek(raw: BinaryIO, n: int = 8) -> tuple[bytes, BinaryIO]:
     if raw.seekable():
         raw.seek(0)
         return head, raw
-    return head, _Prepended(head, raw)
-
-
-class _Prepended(io.RawIOBase):
-    """`head` followed by the rest of a non-seekable stream."""
-
-    def __init__(self, head: bytes, rest: BinaryIO):
-        self._head, self._rest = head, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n], self._head = self._head[:n], self._head[n:]
-            return n
-        data = self._rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+    return head, Prepended(head, raw)
 
 
 # Errors a truncated or corrupt compressed stream raises part-way through.

@@ -54,7 +54,7 @@ def test_dropped_and_duplicate_shards_and_their_gap_fillers_rewrite_the_same_byt
                for a, b in zip(reversed(docs[1:]), reversed(docs[:-1]))]  # not in the shard's order
     fns = [
         (write._WriteShardFn(str(tmp_path), dropped.encode, dropped.order), (((dropped.FOLDER, 1, 3), rows),)),
-        (dropped._FillGapsFn(str(tmp_path)), (None, [(dropped.FOLDER, 1, 3, len(rows))], {dropped.FOLDER: 3})),
+        (write._FillGapsFn(str(tmp_path), dropped.FOLDER, dropped.encode), (None, [(dropped.FOLDER, 1, 3, len(rows))], {dropped.FOLDER: 3})),
         (dedup._WriteDuplicateShardFn(str(tmp_path)), (((0, 2), records),)),
         (dedup._FillDuplicateShardsFn(str(tmp_path)), (None, [(dedup.DUPLICATES_DIR, 0, 2, len(records))], 2)),
     ]
@@ -94,7 +94,7 @@ def test_a_build_whose_bundles_fail_once_after_writing_gives_the_same_output(tmp
     marks.mkdir()
     for cls, method in [(write._WriteShardFn, "process"), (write._FinalizeFn, "process"),
                         (dedup._FillDuplicateShardsFn, "process"),  # (the sample has no near-duplicate to write)
-                        (dropped._FillGapsFn, "process"),
+                        (write._FillGapsFn, "process"),  # the side folders' gap fillers (dropped/ here)
                         (accounting.StageFn, "finish_bundle")]:  # the tallies of a bundle, for stats.json
         _fail_once(monkeypatch, marks, cls, method)
     retried = str(tmp_path / "retried")
