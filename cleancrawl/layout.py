@@ -29,7 +29,7 @@ SUCCESS_MARKER = "_SUCCESS"
 SUCCESS_CONTENT = b"cleancrawl: complete\n"  # never empty: S3 refuses zero-byte multipart uploads
 STATS_FILE = "stats.json"
 SPLITS = ("train", "validation")
-_SHARD_NAME = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
+SHARD_NAME = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
 
 
 def shard_name(index: int, count: int) -> str:
@@ -62,7 +62,7 @@ def list_shards(corpus_dir: str, split: str | None = "train", allow_partial: boo
                 "(rerun it with --overwrite)"
             )
         wanted = split_dirs if split is None else [split]
-        names = {s: [n for n in list_dir(join(corpus_dir, s)) if _SHARD_NAME.match(n)] for s in wanted}
+        names = {s: [n for n in list_dir(join(corpus_dir, s)) if SHARD_NAME.match(n)] for s in wanted}
         if SUCCESS_MARKER in entries and STATS_FILE in entries:
             extra, missing = shards_not_of_run(corpus_dir, names)
             if extra or missing:

@@ -111,4 +111,5 @@ def test_pretrain_reads_token_shards_and_nothing_else_of_the_project():
     for module in (m for m in MODULES if m.startswith("cleancrawl.pretrain")):
         allowed = ("cleancrawl.pretrain", "cleancrawl.tokenizer.token_shards", "cleancrawl.corpus.errors",
                    "cleancrawl.storage", "cleancrawl.cli")
-        assert all(d.startswith(allowed) for d in GRAPH[module]), (module, sorted(GRAPH[module]))
+        # `from cleancrawl import storage` names the package itself too (its __init__ holds only __version__)
+        assert all(d.startswith(allowed) or d == "cleancrawl" for d in GRAPH[module]), (module, sorted(GRAPH[module]))

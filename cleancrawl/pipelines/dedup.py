@@ -36,7 +36,6 @@ from cleancrawl.pipelines.write import shard_of
 from cleancrawl.storage import write_atomically
 
 DUPLICATES = "duplicates"
-DUPLICATES_DIR = "duplicates"
 
 # ---------------------------------------------------------------------------- the methods' composites
 
@@ -467,7 +466,7 @@ class _WriteDuplicateShardFn(beam.DoFn):
         (index, count), records = element
         records = sorted(records, key=audit.sort_key)
         write_atomically(_duplicates_path(self._output, index, count), _encode(records))
-        yield DUPLICATES_DIR, index, count, len(records)
+        yield layout.DUPLICATES_DIR, index, count, len(records)
 
 
 class _FillDuplicateShardsFn(beam.DoFn):
@@ -481,11 +480,11 @@ class _FillDuplicateShardsFn(beam.DoFn):
         for index in range(count):
             if index not in done:
                 write_atomically(_duplicates_path(self._output, index, count), _encode([]))
-            yield DUPLICATES_DIR, index, count, done.get(index, 0)
+            yield layout.DUPLICATES_DIR, index, count, done.get(index, 0)
 
 
 def _duplicates_path(output: str, index: int, count: int) -> str:
-    return storage.join(output, DUPLICATES_DIR, layout.shard_name(index, count))
+    return storage.join(output, layout.DUPLICATES_DIR, layout.shard_name(index, count))
 
 
 def _encode(records: list[dict]) -> bytes:

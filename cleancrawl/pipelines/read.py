@@ -12,6 +12,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.extract import HtmlExtractor
 from cleancrawl.corpus.readers import ReaderConfig, read_crawl_file, read_paths_listing
@@ -54,7 +55,7 @@ def _folder_pattern(pattern: str) -> str:
         return pattern
     if pattern.endswith("/"):
         return pattern + "*"
-    if "://" not in pattern:
+    if not storage.is_remote(pattern):
         return os.path.join(pattern, "*") if os.path.isdir(pattern) else pattern
     if _match(pattern) == [pattern]:  # an object of that name: a file
         return pattern

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.tokenizer.token_shards import TokenShard, parse_manifest, read_manifest
 
@@ -81,7 +82,7 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
     right size, then the manifest; a cache holding another manifest (the directory was tokenized
     again) is emptied first. Call it on one process per node. Local paths are returned unchanged.
     """
-    if "://" not in tokens_dir:
+    if not storage.is_remote(tokens_dir):
         return tokens_dir
     from cleancrawl.storage import filesystems  # Beam's FileSystems: the project's one remote-file layer
 

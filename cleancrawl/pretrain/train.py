@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pretrain.config import TrainConfig  # noqa: F401 (its options, torch-free)
 from cleancrawl.pretrain.data import DataPlan, TokenStream, batch_indices, load_corpus, plan_data, stage_tokens
@@ -427,7 +428,7 @@ def train(config: TrainConfig) -> dict:
     barrier(world)
 
     # ---- data -------------------------------------------------------------------------------
-    if "://" in config.tokens:
+    if storage.is_remote(config.tokens):
         scheme, location = config.tokens.split("://", 1)
         cache = os.path.join(config.tokens_cache, f"{scheme}_{location.strip('/').replace('/', '_')}")
         if world.local_rank == 0:
@@ -675,7 +676,7 @@ def gradient_sync(model, *, enabled: bool, sharded: bool, world: World):
 
 def check_out_not_tokens(out: str, tokens: str) -> None:
     """A run directory that is, holds or lies inside the token directory it reads is refused."""
-    if "://" in tokens or "://" in out:
+    if storage.is_remote(tokens) or storage.is_remote(out):
         return
     o, t = os.path.realpath(out), os.path.realpath(tokens)
     if o == t or o.startswith(t.rstrip(os.sep) + os.sep) or t.startswith(o.rstrip(os.sep) + os.sep):

@@ -143,7 +143,6 @@ CONTENT_COLUMNS = ("text", "url", "timestamp", "language", "language_score",
 KEY_COLUMNS = ("cluster_id", "kept_id", "cluster", "duplicate_of", "kept_url",
                "canonical_url", "original_url", "canonical")
 SIZE_COLUMN = "cluster_size"
-DUPLICATES_DIR = "duplicates"
 TOKENS_DIR = "tokens"
 TOKEN_MANIFEST = "manifest.json"
 TOKEN_MANIFEST_FORMAT = "cleancrawl-tokens"
@@ -521,7 +520,7 @@ def list_corpus_shards(corpus: str, splits: Iterable[str] | None, allow_partial:
     """
     corpus = corpus.rstrip("/") or "/"
     try:
-        by_split = {split: [n for n in storage.list_dir(storage.join(corpus, split)) if _SHARD_NAME.match(n)]
+        by_split = {split: [n for n in storage.list_dir(storage.join(corpus, split)) if layout.SHARD_NAME.match(n)]
                     for split in layout.SPLITS}
         # On an object store a "directory" is only a key prefix: it exists when something is under it.
         found = any(by_split.values()) or storage.exists(corpus) or bool(storage.list_dir(corpus))
@@ -549,13 +548,12 @@ def list_corpus_shards(corpus: str, splits: Iterable[str] | None, allow_partial:
     return shards, missing
 
 
-_SHARD_NAME = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
 
 
 def _missing_names(names: list[str]) -> list[str]:
     present: dict[int, set[int]] = {}
     for name in names:
-        match = _SHARD_NAME.match(name)
+        match = layout.SHARD_NAME.match(name)
         if match:
             present.setdefault(int(match.group(2)), set()).add(int(match.group(1)))
     return [layout.shard_name(i, count) for count, found in sorted(present.items())
@@ -715,7 +713,7 @@ def compare_funnels(from_stats: dict, from_metrics: dict) -> dict:
 
 def duplicate_summary(corpus: str) -> dict | None:
     """DUPLICATES from `corpus/duplicates/*.parquet`, or None when there is no side output."""
-    directory = storage.join(corpus, DUPLICATES_DIR)
+    directory = storage.join(corpus, layout.DUPLICATES_DIR)
     if not storage.exists(directory):
         return None
     paths = [storage.join(directory, name) for name in storage.list_dir(directory) if name.endswith(".parquet")]
@@ -827,7 +825,7 @@ def token_summary(tokens_dir: str, split_characters: Mapping[str, dict] | None =
 
 def _read_json(path: str) -> dict:
     try:
-        if "://" in path:
+        if storage.is_remote(path):
             with storage.filesystems().open(path, compression_type="uncompressed") as f:
                 return json.loads(f.read().decode("utf-8"))
         with open(path, encoding="utf-8") as f:
@@ -925,7 +923,7 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
 
     return {
         "name": name or _display_name(path),
-        "path": path if "://" in path else os.path.abspath(path),
+        "path": path if storage.is_remote(path) else os.path.abspath(path),
         "build": build,
         "funnel": funnel,
         "beam_metrics_check": metrics_check,

@@ -77,7 +77,7 @@ def plan_jobs(corpus: str, output: str) -> list[ShardJob]:
     named after the directory when it is a split name, else "train". Local or remote (gs://,
     s3://): the listing goes through `cleancrawl.layout`, which refuses an unfinished build.
     """
-    if "://" not in corpus:
+    if not storage.is_remote(corpus):
         corpus = os.path.normpath(corpus)  # `out/validation/.` is the validation split too
     top = corpus.rstrip("/") or "/"
     top_name = _basename(top)
@@ -91,11 +91,11 @@ def plan_jobs(corpus: str, output: str) -> list[ShardJob]:
 
 
 def _dirname(path: str) -> str:
-    return path.rsplit("/", 1)[0] if "://" in path else os.path.dirname(path)
+    return path.rsplit("/", 1)[0] if storage.is_remote(path) else os.path.dirname(path)
 
 
 def _basename(path: str) -> str:
-    return path.rsplit("/", 1)[-1] if "://" in path else os.path.basename(path)
+    return path.rsplit("/", 1)[-1] if storage.is_remote(path) else os.path.basename(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,7 +222,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
     info = tokenizer_info(fast.tokenizer)
     if info.eos_id is None:
         raise UserError(f"{config.tokenizer}: tokenizer has no end-of-document token (<eos>, <|endoftext|>, </s>)")
-    remote_output = "://" in config.output
+    remote_output = storage.is_remote(config.output)
     local_output = tempfile.mkdtemp(prefix="cleancrawl-tokens-") if remote_output else config.output
     held = None  # the output folder's lock
     try:
@@ -252,7 +252,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
             "tokenizer": {"path": os.path.abspath(config.tokenizer), "kind": info.kind, "hash": info.sha256,
                           "vocab_size": info.vocab_size, "eos_id": info.eos_id, "encoder": fast.encoder},
             "splits": splits,
-            "corpus": config.corpus if "://" in config.corpus else os.path.abspath(config.corpus),
+            "corpus": config.corpus if storage.is_remote(config.corpus) else os.path.abspath(config.corpus),
         }
         seconds = time.perf_counter() - started  # encoding only: MB/s is the tokenizer's speed
         with storage.write_errors_are_user_errors(config.output):

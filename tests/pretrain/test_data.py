@@ -129,21 +129,21 @@ def test_a_remote_token_directory_is_staged_to_local_disk(tokens_with_validation
     class PrefixedLocalFileSystem(LocalFileSystem):
         @classmethod
         def scheme(cls):
-            return "cctest"
+            return "cctokens"
 
         def match(self, patterns, limits=None):
-            return super().match([p.removeprefix("cctest://") for p in patterns], limits)
+            return super().match([p.removeprefix("cctokens://") for p in patterns], limits)
 
         def open(self, path, *args, **kwargs):
-            return super().open(path.removeprefix("cctest://"), *args, **kwargs)
+            return super().open(path.removeprefix("cctokens://"), *args, **kwargs)
 
     cache = str(tmp_path / "cache")
-    staged = stage_tokens("cctest://" + tokens_with_validation, cache)
+    staged = stage_tokens("cctokens://" + tokens_with_validation, cache)
     assert staged == cache
     local, remote = load_corpus(cache), load_corpus(tokens_with_validation)
     assert [len(s) for s in local.shards] == [len(s) for s in remote.shards]
     assert all(np.array_equal(a, b) for a, b in zip(local.shards, remote.shards))
     mtimes = {n: os.path.getmtime(os.path.join(cache, "train", n)) for n in os.listdir(os.path.join(cache, "train"))}
-    stage_tokens("cctest://" + tokens_with_validation, cache)  # already there: not copied again
+    stage_tokens("cctokens://" + tokens_with_validation, cache)  # already there: not copied again
     assert mtimes == {n: os.path.getmtime(os.path.join(cache, "train", n)) for n in mtimes}
     assert stage_tokens(tokens_with_validation, cache) == tokens_with_validation  # local: used in place
