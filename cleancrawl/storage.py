@@ -535,6 +535,24 @@ def match_files(pattern: str) -> list[tuple[str, int]]:
     return sorted((p, os.path.getsize(p)) for p in glob.glob(os.path.expanduser(pattern)) if os.path.isfile(p))
 
 
+@contextlib.contextmanager
+def local_atomic_file(path: str):
+    """A local file written under a temporary name beside `path` (`….tmp-<pid>`), synced and renamed
+    over `path` when the block ends; removed on any error (a full disk, a kill signal turned into
+    an exception), so a partial file never carries the final name."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
 def write_atomically(path: str, data: bytes) -> None:
     """Write to a unique temporary name beside `path`, then rename over it (local or remote,
     through Beam's FileSystems). A failed write (a full disk, a lost connection) leaves no

@@ -234,19 +234,10 @@ class _Prefix(io.RawIOBase):
 
 def save_checkpoint(path: str, state: dict) -> None:
     """Write to a temporary file beside `path`, then rename: a killed write leaves the old one."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            writer = _HashingWriter(f)
-            torch.save(state, writer)
-            f.write(_CHECKPOINT_TRAILER.pack(CHECKPOINT_MAGIC, writer.size, writer.sha256.digest()))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with storage.local_atomic_file(path) as f:
+        writer = _HashingWriter(f)
+        torch.save(state, writer)
+        f.write(_CHECKPOINT_TRAILER.pack(CHECKPOINT_MAGIC, writer.size, writer.sha256.digest()))
 
 
 def load_checkpoint(path: str) -> dict:

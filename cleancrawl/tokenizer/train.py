@@ -279,15 +279,8 @@ def _train_byte_bpe(config: TrainConfig, texts: Iterator[str], stats: SampleStat
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with storage.local_atomic_file(path) as f:
+        f.write(data)
 
 
 def _check_config(config: TrainConfig) -> None:
