@@ -1,4 +1,4 @@
-"""`cleancrawl pretrain` and `cleancrawl experiment {repetition,report}`: options in, one call out.
+"""`cleancrawl pretrain` and `cleancrawl experiment {repetition,report,fit}`: options in, one call out.
 
 Counts accept scientific notation (`--budget-tokens 2e8`, `--unique-tokens 2e8,5e7,1.25e7`).
 `--objective span-corruption` trains a t5-* encoder-decoder with T5's objective instead of a GPT;
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 
 from cleancrawl import options
 from cleancrawl.corpus.errors import UserError
@@ -54,9 +55,42 @@ def _run_repetition(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     from cleancrawl.pretrain.report import write_report
 
+    import json
+
+    from cleancrawl.pretrain.fit import describe
+
     paths = write_report(args.sweep_dir)
     for path in paths:
         print(path)
+        if os.path.basename(path) == "fit.json":
+            with open(path, encoding="utf-8") as f:
+                for model, fit in json.load(f).items():
+                    print(f"{model}: {describe(fit)}")
+    return 0
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    import json
+
+    from cleancrawl.pretrain.fit import describe, fit_repetition_law, read_runs_csv
+
+    if args.json and os.path.abspath(args.json) == os.path.abspath(args.results_csv):
+        raise UserError(f"--json {args.json}: is the input RESULTS.csv; name another file")
+    if args.bootstrap < 0:
+        raise UserError(f"--bootstrap {args.bootstrap}: must be 0 (no interval) or more")
+    fit = fit_repetition_law(read_runs_csv(args.results_csv), bootstrap=args.bootstrap, seed=args.seed)
+    print(describe(fit))
+    if args.json:
+        tmp = f"{args.json}.tmp-{os.getpid()}"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(json.dumps(fit, indent=2) + "\n")
+            os.replace(tmp, args.json)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise UserError(f"--json {args.json}: cannot write ({e.strerror})") from None
+        print(args.json)
     return 0
 
 
@@ -82,3 +116,17 @@ def register(subparsers) -> None:
                             description="Write results.md, results.csv, PNG plots and report.html into the sweep directory.")
     report.add_argument("sweep_dir")
     report.set_defaults(func=_run_report)
+    fit = sub.add_parser(
+        "fit", help="fit the law of repetition (R*) to a sweep's results",
+        description="Fit L = E + B / D'^beta with D' = U + U*R*(1 - exp(-R/R*)), R = tokens/U - 1 "
+                    "(Muennighoff et al. 2023; published R* = 15.4) to RESULTS.csv (columns unique_tokens, "
+                    "tokens, val_loss, optional params; a report's results.csv works as is), with a robust "
+                    "loss from several starting points and a seeded bootstrap interval for R*; also T5's "
+                    "val_loss = a*ln(U) + b. Needs runs at 4 or more distinct repeat counts.")
+    fit.add_argument("results_csv", metavar="RESULTS.csv")
+    fit.add_argument("--json", metavar="FIT.json", help="also write the fit (r_star, r_star_ci, E, B, beta, r2, "
+                     "t5_log_fit) as JSON here")
+    fit.add_argument("--bootstrap", type=int, default=200, metavar="N",
+                     help="resamplings of the runs for R*'s 95%% interval (default: 200; 0: no interval)")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: 0)")
+    fit.set_defaults(func=_run_fit)

@@ -8,6 +8,9 @@ as `pretrain.train` writes them) and writes beside them:
     val_loss_vs_repeats.png      final validation (and train) loss against repeats, per model
     curves.png                   train and validation loss against tokens seen, one panel per run
     report.html                  all of the above on one self-contained page
+    fit.json                     per model with runs at 4 or more distinct repeat counts: the fitted law
+                                 of repetition (R*, its bootstrap interval, E, B, beta, R², T5's log fit;
+                                 `pretrain.fit`), also in the notes and as a dashed curve on the plot
 """
 from __future__ import annotations
 
@@ -125,7 +128,29 @@ def objective_notes(runs: list[Run]) -> list[str]:
 # Plots
 
 
-def plot_val_loss_vs_repeats(rows: list[dict]):
+def fit_models(rows: list[dict]) -> tuple[dict[str, dict], list[str]]:
+    """The law of repetition per model with enough runs, and one note per model (fitted or why not)."""
+    from cleancrawl.pretrain import fit as law
+
+    fits, notes = {}, []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        runs = law.make_runs([r["unique_tokens"] for r in mine], [r["tokens_seen"] for r in mine],
+                             [r["final_val_loss"] for r in mine])
+        if law.count_repeats(runs) < law.MIN_REPEAT_COUNTS:
+            notes.append(f"{model}: no fit of the law of repetition (runs at {law.count_repeats(runs)} distinct "
+                         f"repeat counts; it needs {law.MIN_REPEAT_COUNTS}).")
+            continue
+        try:
+            fits[model] = law.fit_repetition_law(runs)
+        except UserError as e:
+            notes.append(f"{model}: no fit of the law of repetition ({e}).")
+            continue
+        notes.append(f"{model}: {law.describe(fits[model])}.")
+    return fits, notes
+
+
+def plot_val_loss_vs_repeats(rows: list[dict], fits: dict[str, dict] | None = None):
     objectives = ", ".join(dict.fromkeys(r["objective"] for r in rows))
     import matplotlib
     matplotlib.use("Agg")
@@ -139,6 +164,14 @@ def plot_val_loss_vs_repeats(rows: list[dict]):
         ax.plot(x, [r["final_val_loss"] for r in mine], "o-", color=f"C{i}", label=f"{model} validation")
         ax.plot(x, [r["final_train_loss"] for r in mine], "s--", color=f"C{i}", alpha=0.6,
                 label=f"{model} train (repeated subset)")
+        if fits and model in fits:
+            from cleancrawl.pretrain.fit import predict
+            import numpy as np
+
+            tokens = float(np.median([r["tokens_seen"] for r in mine]))
+            grid = np.geomspace(min(x), max(x), 100)
+            ax.plot(grid, predict(fits[model], tokens / grid, np.full_like(grid, tokens)), ":", color=f"C{i}",
+                    label=f"{model} fit, R* = {fits[model]['r_star']:.3g} (published 15.4)")
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("repeats of the unique data (epochs)")
@@ -206,6 +239,8 @@ def write_report(sweep_dir: str) -> list[str]:
     notes = objective_notes(runs) + [f"Validation: {s}." for s in sources]
     if unfinished:
         notes.append(f"Unfinished runs (not in the table): {', '.join(unfinished)}.")
+    fits, fit_notes = fit_models(rows)
+    notes += fit_notes
     with open(path("results.md"), "w", encoding="utf-8") as f:
         f.write("# Repetition sweep\n\n" + table + "\n" + "\n".join(f"- {n}" for n in notes) + "\n")
     with open(path("results.csv"), "w", encoding="utf-8", newline="") as f:
@@ -215,13 +250,18 @@ def write_report(sweep_dir: str) -> list[str]:
 
     images = {}
     if rows:
-        images["val_loss_vs_repeats.png"] = _png_bytes(plot_val_loss_vs_repeats(rows))
+        images["val_loss_vs_repeats.png"] = _png_bytes(plot_val_loss_vs_repeats(rows, fits))
     if any(r.metrics for r in runs):
         images["curves.png"] = _png_bytes(plot_curves(runs))
     for name, data in images.items():
         with open(path(name), "wb") as f:
             f.write(data)
 
+    if fits:
+        with open(path("fit.json"), "w", encoding="utf-8") as f:
+            f.write(json.dumps(fits, indent=2) + "\n")
+    elif os.path.exists(os.path.join(sweep_dir, "fit.json")):  # an earlier report's, no longer true
+        os.remove(os.path.join(sweep_dir, "fit.json"))
     with open(path("report.html"), "w", encoding="utf-8") as f:
         f.write(html_page(rows, runs, notes, images))
     return written
