@@ -53,11 +53,10 @@ def _run_repetition(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from cleancrawl.pretrain.report import write_report
-
     import json
 
     from cleancrawl.pretrain.fit import describe
+    from cleancrawl.pretrain.report import write_report
 
     paths = write_report(args.sweep_dir)
     for path in paths:

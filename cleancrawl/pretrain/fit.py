@@ -67,7 +67,7 @@ class Runs:
     def repeats(self) -> np.ndarray:
         return self.tokens / self.unique_tokens - 1.0
 
-    def take(self, index: np.ndarray) -> "Runs":
+    def take(self, index: np.ndarray) -> Runs:
         return Runs(self.unique_tokens[index], self.tokens[index], self.val_loss[index], self.group[index],
                     self.params)
 

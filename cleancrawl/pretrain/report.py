@@ -165,8 +165,9 @@ def plot_val_loss_vs_repeats(rows: list[dict], fits: dict[str, dict] | None = No
         ax.plot(x, [r["final_train_loss"] for r in mine], "s--", color=f"C{i}", alpha=0.6,
                 label=f"{model} train (repeated subset)")
         if fits and model in fits:
-            from cleancrawl.pretrain.fit import predict
             import numpy as np
+
+            from cleancrawl.pretrain.fit import predict
 
             tokens = float(np.median([r["tokens_seen"] for r in mine]))
             grid = np.geomspace(min(x), max(x), 100)
