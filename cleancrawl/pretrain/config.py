@@ -70,6 +70,10 @@ class TrainConfig:
     grad_clip: float = _opt(1.0, help="clip the gradient norm to this (default: %(default)s)")
     validation_tokens: int = _opt(262_144, type=parse_count, help=(
         "tokens per evaluation; held out of train by hash if the validation split is smaller"))
+    evals: tuple[str, ...] = _opt((), flag="--eval", list="repeat", metavar="NAME=PATH", help=(
+        "score bits per byte on this text at every evaluation (causal-lm): a text file (one document a "
+        "line), a Parquet file or folder with a text column, a cleancrawl corpus, or a packaged text "
+        "(wikitext, botchan); repeatable"))
     eval_every: int = _opt(100, help="evaluate every this many steps; the last step always (default: %(default)s)")
     log_every: int = _opt(10, help="log every this many steps (default: %(default)s)")
     checkpoint_every: int = _opt(500, help="checkpoint every this many steps (default: %(default)s)")

@@ -117,6 +117,9 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
 
     for entry in entries:
         copy(entry["path"])
+    tokenizer_copy = (parse_manifest(manifest, manifest_path).get("tokenizer") or {}).get("copy")
+    if isinstance(tokenizer_copy, str) and tokenizer_copy.startswith("tokenizer/") and ".." not in tokenizer_copy:
+        copy(tokenizer_copy)  # `tokenize` copies its tokenizer there (pretrain --eval encodes with it)
     # The manifest last, from the bytes already read: its presence says the copy is whole.
     os.makedirs(cache_dir, exist_ok=True)
     with open(cached_manifest + ".part", "wb") as f:

@@ -6,6 +6,8 @@ as `pretrain.train` writes them) and writes beside them:
     results.md, results.csv      model, unique tokens, repeats, final train / validation loss, gap;
                                  the objective in the notes (and the CSV's last column)
     val_loss_vs_repeats.png      final validation (and train) loss against repeats, per model
+    bpb_vs_repeats.png           with --eval: bits per byte on each eval text and their mean, against repeats
+                                 (also bpb_<NAME> and bpb_mean columns in the tables)
     curves.png                   train and validation loss against tokens seen, one panel per run
     report.html                  all of the above on one self-contained page
     fit.json                     per model with runs at 4 or more distinct repeat counts: the fitted law
@@ -88,19 +90,35 @@ def result_rows(runs: list[Run]) -> list[dict]:
             "final_val_loss": s["final_val_loss"], "gap": s["gap"],
             "val_loss_vs_least_repeated": s["final_val_loss"] - baseline[run.model],
             "objective": run.objective,
+            **{f"bpb_{name}": v for name, v in (s.get("eval_bpb") or {}).items()},
+            **({"bpb_mean": s["eval_bpb_mean"]} if "eval_bpb_mean" in s else {}),
         })
     return rows
+
+
+def eval_names(rows: list[dict]) -> list[str]:
+    """The --eval names any row has bits per byte for, in first-seen order."""
+    return list(dict.fromkeys(k[4:] for r in rows for k in r if k.startswith("bpb_") and k != "bpb_mean"))
 
 
 def markdown_table(rows: list[dict]) -> str:
     header = ["model", "unique tokens", "repeats", "tokens seen", "final train loss", "final val loss",
               "gap (val − train)", "Δ val vs least repeated"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    evals = eval_names(rows)
+    if evals:
+        header += [f"{name} bits/byte" for name in evals] + ["mean bits/byte"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+
+    def bpb(r: dict, key: str) -> str:
+        return f" {r[key]:.4f} |" if key in r else " – |"
+
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['unique_tokens']:,} | {r['repeats']:.4g} | {r['tokens_seen']:,} | "
             f"{r['final_train_loss']:.4f} | {r['final_val_loss']:.4f} | {r['gap']:+.4f} | "
-            f"{r['val_loss_vs_least_repeated']:+.4f} |")
+            f"{r['val_loss_vs_least_repeated']:+.4f} |"
+            + ("".join(bpb(r, f"bpb_{n}") for n in evals) + bpb(r, "bpb_mean") if evals else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -185,6 +203,33 @@ def plot_val_loss_vs_repeats(rows: list[dict], fits: dict[str, dict] | None = No
     return fig
 
 
+def plot_bpb_vs_repeats(rows: list[dict]):
+    """Bits per byte on each --eval text (and their mean) against repeats, per model."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    styles = ["o-", "s--", "^-.", "v:", "d-"]
+    for i, model in enumerate(dict.fromkeys(r["model"] for r in rows)):
+        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["repeats"])
+        for j, key in enumerate([f"bpb_{n}" for n in eval_names(rows)] + ["bpb_mean"]):
+            points = [(r["repeats"], r[key]) for r in mine if key in r]
+            if points:
+                ax.plot(*zip(*points), styles[j % len(styles)] if key != "bpb_mean" else "*-", color=f"C{i}",
+                        alpha=0.6 if key != "bpb_mean" else 1.0, label=f"{model} {key[4:]}")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("repeats of the unique data (epochs)")
+    ax.set_ylabel("bits per byte on the eval text")
+    ax.set_title("Common evaluation texts (bits per byte; mean = macro average)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def plot_curves(runs: list[Run]):
     import matplotlib
     matplotlib.use("Agg")
@@ -245,13 +290,16 @@ def write_report(sweep_dir: str) -> list[str]:
     with open(path("results.md"), "w", encoding="utf-8") as f:
         f.write("# Repetition sweep\n\n" + table + "\n" + "\n".join(f"- {n}" for n in notes) + "\n")
     with open(path("results.csv"), "w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        evals = eval_names(rows)
+        writer = csv.DictWriter(f, fieldnames=COLUMNS + ([f"bpb_{n}" for n in evals] + ["bpb_mean"] if evals else []))
         writer.writeheader()
         writer.writerows(rows)
 
     images = {}
     if rows:
         images["val_loss_vs_repeats.png"] = _png_bytes(plot_val_loss_vs_repeats(rows, fits))
+    if rows and eval_names(rows):
+        images["bpb_vs_repeats.png"] = _png_bytes(plot_bpb_vs_repeats(rows))
     if any(r.metrics for r in runs):
         images["curves.png"] = _png_bytes(plot_curves(runs))
     for name, data in images.items():
@@ -271,11 +319,16 @@ def write_report(sweep_dir: str) -> list[str]:
 def html_page(rows: list[dict], runs: list[Run], notes: list[str], images: dict[str, bytes]) -> str:
     head = ["model", "unique tokens", "repeats", "tokens seen", "final train loss", "final val loss",
             "gap (val − train)", "Δ val vs least repeated"]
+    bpb_keys = [f"bpb_{n}" for n in eval_names(rows)]
+    if bpb_keys:
+        bpb_keys.append("bpb_mean")
+        head += [f"{k[4:]} bits/byte" for k in bpb_keys]
     body_rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
             r["model"], f"{r['unique_tokens']:,}", f"{r['repeats']:.4g}", f"{r['tokens_seen']:,}",
             f"{r['final_train_loss']:.4f}", f"{r['final_val_loss']:.4f}", f"{r['gap']:+.4f}",
-            f"{r['val_loss_vs_least_repeated']:+.4f}")) + "</tr>\n"
+            f"{r['val_loss_vs_least_repeated']:+.4f}", *(f"{r[k]:.4f}" if k in r else "–" for k in bpb_keys)))
+        + "</tr>\n"
         for r in rows)
     imgs = "".join(
         f'<h2>{html.escape(name)}</h2><img alt="{html.escape(name)}" '

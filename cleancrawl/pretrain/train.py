@@ -394,7 +394,8 @@ def train(config: TrainConfig) -> dict:
     Each metrics record has: step (optimiser steps done), tokens_seen (raw stream tokens, see
     TrainConfig), epochs (tokens seen over unique tokens), lr, train_loss (this step's global
     batch), tokens_per_s and mfu (since the previous record, evaluation excluded; mfu is null
-    without a known peak), and val_loss on the steps evaluated.
+    without a known peak), and val_loss on the steps evaluated; with --eval, also eval_bpb
+    ({NAME: bits per byte}, `pretrain.bpb`) and eval_bpb_mean (their macro average) there.
     """
     check_objective(config)  # before anything is written
     check_out_not_tokens(config.out, config.tokens)
@@ -444,6 +445,17 @@ def train(config: TrainConfig) -> dict:
     if eval_sequences < world.size:
         raise UserError(f"validation data of {plan.validation.num_tokens} tokens holds no whole sequence "
                         f"of {seq_tokens} per rank; raise --validation-tokens")
+
+    eval_sets = []
+    if config.evals:
+        from cleancrawl.pretrain.bpb import RunTokenizer, load_eval_sets
+        from cleancrawl.tokenizer.token_shards import read_manifest
+
+        if objective.name != "causal-lm":
+            raise UserError("--eval (bits per byte) scores a causal-lm; span-corruption models have no "
+                            "next-token likelihood of a text")
+        eval_sets = load_eval_sets(config.evals, RunTokenizer(tokens_dir, read_manifest(tokens_dir)),
+                                   corpus.vocab_size)
 
     micro_batch = config.micro_batch or config.batch_size // world.size
     if config.batch_size % (micro_batch * world.size):
@@ -596,6 +608,7 @@ def train(config: TrainConfig) -> dict:
                 if evaluate_now:
                     record["val_loss"] = evaluate(model, val_stream, eval_sequences, make_batch, micro_batch,
                                                   world, autocast)
+                    record.update(score_evals(raw_model, eval_sets, corpus.eos_id, world))
                 if world.is_main:
                     metrics_file.write(json.dumps(record) + "\n")
                     metrics_file.flush()
@@ -623,7 +636,7 @@ def train(config: TrainConfig) -> dict:
     if "val_loss" not in last_record:  # resumed from the final checkpoint: nothing logged in this process
         last_record = {"val_loss": evaluate(model, val_stream, eval_sequences, make_batch, micro_batch, world,
                                             autocast),
-                       "train_loss": None}
+                       "train_loss": None, **score_evals(raw_model, eval_sets, corpus.eos_id, world)}
     summary = {
         "finished": True,
         "model": config.model,
@@ -641,6 +654,9 @@ def train(config: TrainConfig) -> dict:
         "tokens_per_s": median_throughput(os.path.join(out, METRICS)),
         "mfu": None,
     }
+    if eval_sets:
+        summary["eval_bpb"] = last_record["eval_bpb"]
+        summary["eval_bpb_mean"] = last_record["eval_bpb_mean"]
     if peak and summary["tokens_per_s"]:
         summary["mfu"] = flops_per_token * summary["tokens_per_s"] / (peak * world.size)
     if world.is_main:
@@ -651,6 +667,16 @@ def train(config: TrainConfig) -> dict:
                f"after {summary['repeats']:.2f} epochs over {plan.unique_tokens} tokens")
     barrier(world)
     return summary
+
+
+def score_evals(model, eval_sets, eos_id: int, world: World) -> dict:
+    """Bits per byte on every --eval text, with the unwrapped model (no DDP, no torch.compile: eval
+    shapes vary); every rank scores all of them, as FSDP needs each forward on every rank."""
+    if not eval_sets:
+        return {}
+    from cleancrawl.pretrain.bpb import score_all
+
+    return score_all(model, eval_sets, eos_id, model.config.seq_len, world.device)
 
 
 def gradient_sync(model, *, enabled: bool, sharded: bool, world: World):
@@ -704,6 +730,8 @@ def format_record(record: dict, total_steps: int) -> str:
     parts = [f"step {record['step']}/{total_steps}", f"loss {record['train_loss']:.4f}"]
     if "val_loss" in record:
         parts.append(f"val {record['val_loss']:.4f}")
+    if "eval_bpb" in record:
+        parts.append(" ".join(f"{name} {bpb:.3f} bpb" for name, bpb in record["eval_bpb"].items()))
     parts += [f"epochs {record['epochs']:.2f}", f"lr {record['lr']:.2e}", f"{record['tokens_per_s']:,.0f} tok/s"]
     if record["mfu"] is not None:
         parts.append(f"MFU {100 * record['mfu']:.1f}%")

@@ -248,9 +248,15 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
         for job, header, _ in results:
             splits.setdefault(job.split, []).append(
                 {"path": job.relative, "num_tokens": header.num_tokens, "num_docs": header.num_docs})
+        # The token directory carries its tokenizer (pretrain --eval encodes eval text with it, also on a
+        # machine that has only the token directory); the shards' bytes do not depend on it.
+        copied = f"{TOKENIZER_COPY_DIR}/tokenizer.{'model' if tokenizer_path.endswith('.model') else 'json'}"
+        os.makedirs(os.path.join(local_output, TOKENIZER_COPY_DIR), exist_ok=True)
+        shutil.copyfile(tokenizer_path, os.path.join(local_output, copied))
         manifest = {
             "tokenizer": {"path": os.path.abspath(config.tokenizer), "kind": info.kind, "hash": info.sha256,
-                          "vocab_size": info.vocab_size, "eos_id": info.eos_id, "encoder": fast.encoder},
+                          "vocab_size": info.vocab_size, "eos_id": info.eos_id, "encoder": fast.encoder,
+                          "copy": copied},
             "splits": splits,
             "corpus": config.corpus if storage.is_remote(config.corpus) else os.path.abspath(config.corpus),
         }
@@ -258,7 +264,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
         with storage.write_errors_are_user_errors(config.output):
             write_manifest(local_output, manifest)
             if remote_output:
-                upload_token_dir(local_output, config.output, [job.relative for job in jobs])
+                upload_token_dir(local_output, config.output, [job.relative for job in jobs] + [copied])
     finally:
         if remote_output:
             shutil.rmtree(local_output, ignore_errors=True)
@@ -277,8 +283,10 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
 
 
 _TOKEN_FILE = r"^\.?[^/]+\.tok(\.tmp-\d+)?$"
+TOKENIZER_COPY_DIR = "tokenizer"  # a copy of the tokenizer file (manifest: tokenizer.copy)
 TOKENS_LAYOUT = layout.OutputLayout(
-    "tokenize", r"^manifest\.json(\.tmp-\d+)?$", {"train": _TOKEN_FILE, "validation": _TOKEN_FILE},
+    "tokenize", r"^manifest\.json(\.tmp-\d+)?$", {"train": _TOKEN_FILE, "validation": _TOKEN_FILE,
+                                                  TOKENIZER_COPY_DIR: r"^tokenizer\.(json|model)$"},
     marker=MANIFEST_NAME, noun="token directory")
 
 

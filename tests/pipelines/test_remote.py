@@ -123,7 +123,8 @@ def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
                                             output="s3://crawl/tokens", workers=2), progress=False)
     local = tokenize_corpus(TokenizeConfig(tokenizer=tok, corpus=local_corpus, output=str(tmp_path / "tokens"),
                                            workers=1), progress=False)
-    assert keys(client, "tokens/") == ["tokens/manifest.json", "tokens/train/part-00000-of-00001.tok",
+    assert keys(client, "tokens/") == ["tokens/manifest.json", "tokens/tokenizer/tokenizer.json",
+                                       "tokens/train/part-00000-of-00001.tok",
                                        "tokens/validation/part-00000-of-00001.tok"]
     assert remote.tokens == local.tokens > 0 and remote.documents == local.documents
     assert remote.manifest["splits"] == local.manifest["splits"]
@@ -133,6 +134,7 @@ def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
         with open(os.path.join(staged, relative), "rb") as a, open(os.path.join(tmp_path, "tokens", relative), "rb") as b:
             assert a.read() == b.read()
     assert load_corpus(staged).vocab_size == 600
+    assert os.path.isfile(os.path.join(staged, "tokenizer", "tokenizer.json"))  # staged with it: --eval encodes
 
     # An existing remote token directory is refused without --overwrite, replaced with it.
     with pytest.raises(UserError, match="--overwrite"):
@@ -140,7 +142,7 @@ def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
                         progress=False)
     tokenize_corpus(TokenizeConfig(tokenizer=tok, corpus=local_corpus, output="s3://crawl/tokens", workers=1,
                                    overwrite=True), progress=False)
-    assert len(keys(client, "tokens/")) == 3
+    assert len(keys(client, "tokens/")) == 4
     # Staged again: the manifest changed (another corpus path), so the old cache is emptied first.
     stale = os.path.join(staged, "train", "stale.tok")
     open(stale, "wb").close()

@@ -1,6 +1,7 @@
 """`tokenize`: one token shard per Parquet shard, agreeing with the text, deterministic."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 
@@ -42,7 +43,9 @@ def test_one_shard_per_parquet_shard_and_a_manifest(sp_tokens, trained, corpus_d
     assert [e["path"] for e in manifest["splits"]["train"]] == [
         "train/part-00000-of-00002.tok", "train/part-00001-of-00002.tok"]
     assert [e["path"] for e in manifest["splits"]["validation"]] == ["validation/part-00000-of-00001.tok"]
-    assert sorted(os.listdir(out)) == ["manifest.json", "train", "validation"]
+    assert sorted(os.listdir(out)) == ["manifest.json", "tokenizer", "train", "validation"]
+    with open(os.path.join(out, manifest["tokenizer"]["copy"]), "rb") as f:  # its tokenizer, byte for byte
+        assert hashlib.sha256(f.read()).hexdigest() == tok.hash
     assert result.documents == sum(1 for _ in iter_texts(list_shards(corpus_dir, split=None)))
 
 

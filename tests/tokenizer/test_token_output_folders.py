@@ -136,4 +136,4 @@ def test_a_second_tokenize_into_a_folder_being_written_is_refused(corpus_dir, by
     # Its process gone: the lock is stale, replaced, and released at the end.
     assert main(["tokenize", "--tokenizer", byte_bpe, "--corpus", corpus_dir, "--output", str(tokens),
                  "--overwrite", "--workers", "1"]) == 0
-    assert sorted(os.listdir(tokens)) == ["manifest.json", "train", "validation"]
+    assert sorted(os.listdir(tokens)) == ["manifest.json", "tokenizer", "train", "validation"]
