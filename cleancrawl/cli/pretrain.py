@@ -1,4 +1,4 @@
-"""`cleancrawl pretrain` and `cleancrawl experiment {repetition,report,fit}`: options in, one call out.
+"""`cleancrawl pretrain` and `cleancrawl experiment {repetition,datasets,report,fit}`: options in, one call out.
 
 Counts accept scientific notation (`--budget-tokens 2e8`, `--unique-tokens 2e8,5e7,1.25e7`).
 `--objective span-corruption` trains a t5-* encoder-decoder with T5's objective instead of a GPT;
@@ -15,7 +15,8 @@ from cleancrawl.corpus.errors import UserError
 # The names pretrain.objectives defines, spelt out in pretrain.config so that building the parser imports
 # no torch (`cleancrawl --help` starts in a fraction of a second); tests/test_cli_conventions.py keeps them equal.
 from cleancrawl.pretrain.config import (  # noqa: F401 (parse_count*: re-exported)
-    ALL_MODELS, DEFAULT_MODEL, OBJECTIVES, RepetitionConfig, TrainConfig, parse_count, parse_count_list,
+    ALL_MODELS, DEFAULT_MODEL, OBJECTIVES, DatasetsConfig, RepetitionConfig, TrainConfig, parse_count,
+    parse_count_list,
 )
 
 
@@ -50,6 +51,19 @@ def _run_repetition(args: argparse.Namespace) -> int:
         if dist.is_initialized():
             dist.destroy_process_group()
     return 0 if len(summaries) == len(models) * len(config.unique_tokens) else 3
+
+
+def _run_datasets(args: argparse.Namespace) -> int:
+    import torch.distributed as dist
+
+    from cleancrawl.pretrain.datasets import datasets_experiment
+
+    try:
+        results = datasets_experiment(options.from_args(DatasetsConfig, args))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0 if results is not None else 3
 
 
 def _run_report(args: argparse.Namespace) -> int:
@@ -111,6 +125,14 @@ def register(subparsers) -> None:
                     "interrupted ones resumed. Writes the report into OUT.")
     options.add_arguments(repetition, RepetitionConfig)
     repetition.set_defaults(func=_run_repetition, accepts_filesystem_options=True)
+    datasets = sub.add_parser(
+        "datasets", help="the same model and budget on each dataset, scored on every --eval (T5's Table 8)",
+        description="Train the same model for the same number of tokens on each --tokens NAME=DIR (each with its "
+                    "own tokenizer), score every model on every --eval in bits per byte, and write results.json, "
+                    "results.md/.csv (best per column marked) and bpb.png into OUT. Finished runs are skipped "
+                    "and interrupted ones resumed.")
+    options.add_arguments(datasets, DatasetsConfig)
+    datasets.set_defaults(func=_run_datasets, accepts_filesystem_options=True)
     report = sub.add_parser("report", help="table and plots for a finished sweep",
                             description="Write results.md, results.csv, PNG plots and report.html into the sweep directory.")
     report.add_argument("sweep_dir")

@@ -100,6 +100,7 @@ class TrainConfig:
     def from_options(cls, values: dict) -> "TrainConfig":
         """From command-line / --config values: no --model is the objective's default model."""
         values = dict(values)
+        values.setdefault("tokens", "")  # kept off the command line (`experiment datasets`: one per dataset)
         if values.get("model") is None:
             values["model"] = DEFAULT_MODEL[values.get("objective", "causal-lm")]
         if isinstance(values.get("betas"), list):
@@ -124,3 +125,16 @@ class RepetitionConfig:
 
     def model_names(self) -> list[str]:
         return [m.strip() for m in (self.models or DEFAULT_MODEL[self.train.objective]).split(",") if m.strip()]
+
+
+@dataclass
+class DatasetsConfig:
+    """`cleancrawl experiment datasets`: one TrainConfig per token directory, the same model and budget,
+    every run scored on every --eval (T5's Table 8 at any scale)."""
+
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(tokens="", out=""), metadata=dict(  # tokens: per dataset
+        help="the runs' options", exclude=("tokens", "unique_tokens", "resume", "stop_after_steps"),
+        override={"out": dict(help="directory for one run per dataset and the results (required)")}))
+    datasets: tuple[str, ...] = field(default=(), metadata=dict(
+        flag="--tokens", list="repeat", metavar="NAME=DIR", required=True, help=(
+            "a dataset's token directory (from `cleancrawl tokenize`, each with its own tokenizer); repeatable")))
