@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from cleancrawl.corpus.errors import UserError
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
+LOGIT_BUDGET = 1 << 26  # floats of logits per forward pass (256 MB): fewer rows for long windows, large vocabularies
 PACKAGED = {"wikitext": "wikitext-2-valid-slice.txt", "botchan": "botchan-slice.txt"}
 
 
@@ -192,8 +193,13 @@ def document_nats(model, docs: list[list[int]], eos_id: int, seq_len: int, devic
     was_training = model.training
     model.eval()
     pieces.sort(key=lambda p: len(p[0]))  # similar lengths together: little padding
-    for i in range(0, len(pieces), batch_size):
-        chunk = pieces[i:i + batch_size]
+    vocab = model.lm_head.weight.shape[0] if hasattr(model, "lm_head") else 1
+    i = 0
+    while i < len(pieces):
+        width = len(pieces[min(i + batch_size, len(pieces)) - 1][0])
+        rows = max(1, min(batch_size, LOGIT_BUDGET // max(1, width * vocab)))  # bounded logits memory
+        chunk = pieces[i:i + rows]
+        i += rows
         width = max(len(p[0]) for p in chunk)
         x = torch.zeros(len(chunk), width, dtype=torch.long)
         y = torch.full((len(chunk), width), -100, dtype=torch.long)
