@@ -63,4 +63,11 @@ def repetition_sweep(base: TrainConfig, *, models: list[str], unique_tokens: lis
         from cleancrawl.pretrain.report import write_report
         for path in write_report(base.out):
             print(path, flush=True)
+            if os.path.basename(path) == "fit.json":  # the fitted R* beside the published 15.4
+                import json
+
+                from cleancrawl.pretrain.fit import describe
+                with open(path, encoding="utf-8") as f:
+                    for model, fit in json.load(f).items():
+                        print(f"{model}: {describe(fit)}", flush=True)
     return summaries
