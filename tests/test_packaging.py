@@ -24,7 +24,7 @@ def test_the_wheel_installs_only_the_cleancrawl_package(tmp_path):
     assert top == {"cleancrawl"}
     # package data travels with it: the sample crawl, badwords, Punkt, the launch scripts
     for data in ("cleancrawl/corpus/data/sample/pages.warc.wet.gz", "cleancrawl/corpus/data/badwords/en",
-                 "cleancrawl/pretrain/launch/torchrun.sh", "cleancrawl/pretrain/data/wikitext-2-valid-slice.txt",
-                 "cleancrawl/pretrain/data/botchan-slice.txt"):
+                 "cleancrawl/pretrain/launch/torchrun.sh", "cleancrawl/pretrain/eval_texts/wikitext-2-valid-slice.txt",
+                 "cleancrawl/pretrain/eval_texts/botchan-slice.txt"):
         assert data in names, data
     assert any(n.startswith("cleancrawl/corpus/data/nltk_data/tokenizers/punkt_tab/english/") for n in names)

@@ -13,7 +13,7 @@ half a context of preceding tokens.
 Eval sources (local paths): a text file (one document per line, blank lines skipped; gzip read), a
 Parquet file with a `text` column, or a folder — a cleancrawl corpus (its `validation/` shards), or
 else every `*.parquet` under it, in sorted order. A bare NAME of one of the texts shipped in
-`cleancrawl/pretrain/data/` (PACKAGED) is that text.
+`cleancrawl/pretrain/eval_texts/` (PACKAGED) is that text.
 
 The text is encoded with the run's own tokenizer, the one the token directory's manifest names (its
 file must still have the recorded sha256): HuggingFace `tokenizers` for a tokenizer.json, SentencePiece
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from cleancrawl.corpus.errors import UserError
 
-DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
+DATA_DIR = os.path.join(os.path.dirname(__file__), "eval_texts")  # not data/: pretrain/data.py is a module
 LOGIT_BUDGET = 1 << 26  # floats of logits per forward pass (256 MB): fewer rows for long windows, large vocabularies
 PACKAGED = {"wikitext": "wikitext-2-valid-slice.txt", "botchan": "botchan-slice.txt"}
 
