@@ -56,7 +56,7 @@ def test_dropped_and_duplicate_shards_and_their_gap_fillers_rewrite_the_same_byt
         (write._WriteShardFn(str(tmp_path), dropped.encode, dropped.order), (((dropped.FOLDER, 1, 3), rows),)),
         (write._FillGapsFn(str(tmp_path), dropped.FOLDER, dropped.encode), (None, [(dropped.FOLDER, 1, 3, len(rows))], {dropped.FOLDER: 3})),
         (dedup._WriteDuplicateShardFn(str(tmp_path)), (((0, 2), records),)),
-        (dedup._FillDuplicateShardsFn(str(tmp_path)), (None, [(dedup.DUPLICATES_DIR, 0, 2, len(records))], 2)),
+        (dedup._FillDuplicateShardsFn(str(tmp_path)), (None, [(layout.DUPLICATES_DIR, 0, 2, len(records))], 2)),
     ]
     for fn, args in fns:
         once = list(fn.process(*args))
