@@ -147,13 +147,28 @@ def _check_write_args(vocab_size: int, eos_id: int, tokenizer_hash: str) -> None
         raise ValueError(f"tokenizer_hash longer than {_HASH_FIELD_SIZE} ASCII characters")
 
 
-def _as_token_array(doc: Sequence[int], dtype: str, vocab_size: int, doc_index: int) -> np.ndarray:
-    ids = np.asarray(doc, dtype=np.int64)
+def _as_ids(doc: Sequence[int], doc_index: int) -> np.ndarray:
+    """One document's ids as a flat integer array (an encoder's int32 array as it is, no copy)."""
+    ids = doc if isinstance(doc, np.ndarray) and doc.dtype in _EXACT_IN_INT64 else np.asarray(doc, dtype=np.int64)
     if ids.ndim != 1:
         raise ValueError(f"document {doc_index}: token ids must be a flat sequence")
-    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+    return ids
+
+
+_EXACT_IN_INT64 = tuple(np.dtype(t) for t in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"))
+
+
+def _batch_tokens(ids: list[np.ndarray], first_doc: int, dtype: str, vocab_size: int,
+                  eos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Documents' ids, each followed by eos, as one little-endian array in the shard's dtype, and
+    each document's length with its eos: one range check and one cast for the whole batch."""
+    flat = np.concatenate([part for doc in ids for part in (doc, eos)], dtype=np.int64)
+    lengths = np.fromiter((doc.size + 1 for doc in ids), dtype=np.int64, count=len(ids))
+    if flat.min() < 0 or flat.max() >= vocab_size:  # eos is in range: a document's id is not
+        position = int(np.argmax((flat < 0) | (flat >= vocab_size)))
+        doc_index = first_doc + int(np.searchsorted(np.cumsum(lengths), position, side="right"))
         raise ValueError(f"document {doc_index}: token id out of range for vocab_size {vocab_size}")
-    return ids.astype(_LITTLE_ENDIAN[dtype])
+    return flat.astype(_LITTLE_ENDIAN[dtype]), lengths
 
 
 def write_token_shard(
@@ -161,37 +176,61 @@ def write_token_shard(
 ) -> TokenShardHeader:
     """Write documents' token ids as one shard, each followed by `eos_id`; return its header.
 
-    Streams: documents are consumed one at a time and only the document index (8 bytes per
-    document) is held in memory. Written to a temporary file and renamed into place.
+    Streams: documents are consumed one at a time and written about every million tokens; only
+    the document index (8 bytes per document) is held for the whole shard. Written to a temporary
+    file and renamed into place.
     """
     _check_write_args(vocab_size, eos_id, tokenizer_hash)
+
+    def batches():
+        pending, pending_tokens = [], 0
+        for i, doc in enumerate(docs):
+            pending.append(_as_ids(doc, i))
+            pending_tokens += pending[-1].size + 1
+            if pending_tokens >= _WRITE_CHUNK_TOKENS:
+                yield pending
+                pending, pending_tokens = [], 0
+        if pending:
+            yield pending
+
+    return write_token_shard_batches(path, batches(), vocab_size=vocab_size, eos_id=eos_id,
+                                     tokenizer_hash=tokenizer_hash)
+
+
+def write_token_shard_batches(
+    path: str, batches: Iterable[Sequence[Sequence[int]]], *, vocab_size: int, eos_id: int, tokenizer_hash: str
+) -> TokenShardHeader:
+    """`write_token_shard` for documents that come in batches (an encoder's output for a batch of
+    texts: lists of ids or integer arrays): each batch is checked, converted and written whole,
+    without numpy calls per document. The same documents give the same bytes either way."""
+    _check_write_args(vocab_size, eos_id, tokenizer_hash)
     dtype = dtype_for_vocab(vocab_size)
-    eos = np.array([eos_id], dtype=_LITTLE_ENDIAN[dtype])
-    offsets = [0]
+    eos = np.array([eos_id], dtype=np.int64)
+    lengths: list[np.ndarray] = []
+    num_docs = 0
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp_path = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:
         with open(tmp_path, "wb") as f:
             f.write(b"\0" * HEADER_SIZE)  # placeholder until the counts are known
-            pending: list[np.ndarray] = []
-            pending_tokens = 0
-            for i, doc in enumerate(docs):
-                ids = _as_token_array(doc, dtype, vocab_size, i)
-                pending += [ids, eos]
-                pending_tokens += ids.size + 1
-                offsets.append(offsets[-1] + ids.size + 1)
-                if pending_tokens >= _WRITE_CHUNK_TOKENS:
-                    f.write(np.concatenate(pending).tobytes())
-                    pending, pending_tokens = [], 0
-            if pending:
-                f.write(np.concatenate(pending).tobytes())
-            num_tokens = offsets[-1]
+            for batch in batches:
+                ids = [_as_ids(doc, num_docs + i) for i, doc in enumerate(batch)]
+                if not ids:
+                    continue
+                tokens, batch_lengths = _batch_tokens(ids, num_docs, dtype, vocab_size, eos)
+                f.write(tokens.data)
+                lengths.append(batch_lengths)
+                num_docs += len(ids)
+            offsets = np.zeros(num_docs + 1, dtype="<i8")
+            if lengths:
+                np.cumsum(np.concatenate(lengths), out=offsets[1:])
+            num_tokens = int(offsets[-1])
             itemsize = np.dtype(dtype).itemsize
             f.write(b"\0" * (_index_offset(num_tokens, itemsize) - HEADER_SIZE - num_tokens * itemsize))
-            f.write(np.asarray(offsets, dtype="<i8").tobytes())
+            f.write(offsets.data)
             header = TokenShardHeader(
-                version=VERSION, dtype=dtype, num_tokens=num_tokens, num_docs=len(offsets) - 1,
+                version=VERSION, dtype=dtype, num_tokens=num_tokens, num_docs=num_docs,
                 vocab_size=vocab_size, eos_id=eos_id, tokenizer_hash=tokenizer_hash,
             )
             f.seek(0)
