@@ -45,7 +45,15 @@ What is measured, for each size and worker count:
      written there is the GroupByKey's input. Its bytes = element count
      (`beam:metric:element_count:v1`) x mean sampled encoded size
      (`beam:metric:sampled_byte_size:v1`, a distribution over a sample of the elements: its sum
-     is the sample's bytes, not all of them). Per GroupByKey and in total, divided by input pages.
+     is the sample's bytes, not all of them). A CoGroupByKey's GroupByKey reads a Flatten, whose
+     output the runner samples in arrival order (mostly its first input's elements): its bytes are
+     summed over the Flatten's inputs instead, each measured the same way. Beside these estimates,
+     the exact bytes the workers sent into each of the runner's grouping buffers (counted by
+     wrapping the buffers' append in this process). Per GroupByKey and in total, per input page.
+
+--tree DIR runs another checkout's cleancrawl (e.g. `git worktree add --detach /tmp/old <commit>`):
+the builds run in DIR with DIR on PYTHONPATH, and this process imports it first (steps 2 and 4);
+scale.json records DIR's commit and its uncommitted changes under cleancrawl/.
 
 Figures go to stdout, bench/out/scale.json and bench/out/scale.md (the README's "Scale" table).
 Wall seconds depend on other jobs on the machine; CPU seconds and memory much less.
@@ -191,6 +199,8 @@ def run_build_cli(input_dir: str, pages: int, workers: int, scratch: str, tree: 
             with open(os.path.join(out, "stats.json")) as f:
                 totals = json.load(f)["totals"]
             row.update(read=totals.get("read"), kept=totals.get("kept"))
+            if row["read"] != pages:
+                row["error"] = [f"the build read {row['read']} pages, not the {pages} generated"]
         except (OSError, ValueError, KeyError) as err:
             row["stats_error"] = str(err)
     shutil.rmtree(run_dir, ignore_errors=True)  # ours: made above
@@ -332,6 +342,10 @@ def shuffle_bytes(input_dir: str, pages: int, scratch: str) -> dict:
     finally:
         execution.BundleContextManager.get_buffer = original_get_buffer
     cpu = time.process_time() - start
+    with open(os.path.join(output, "stats.json")) as f:
+        read = json.load(f)["totals"]["read"]
+    if read != pages:
+        raise RuntimeError(f"the build read {read} pages, not the {pages} generated")
     counts, sizes = {}, {}
     for info in result.monitoring_infos():
         if info.urn == monitoring_infos.ELEMENT_COUNT_URN:
@@ -357,9 +371,13 @@ def shuffle_bytes(input_dir: str, pages: int, scratch: str) -> dict:
 
 # ---------------------------------------------------------------------------- report
 
+def _ok(row: dict) -> bool:
+    return row.get("returncode") == 0 and not row.get("error")
+
+
 def growth(rows: list[dict]) -> dict | None:
     """KB of peak RSS per additional page between the two largest sizes, and the projection to 85k."""
-    ok = sorted((r for r in rows if r.get("returncode") == 0), key=lambda r: r["pages"])
+    ok = sorted((r for r in rows if _ok(r)), key=lambda r: r["pages"])
     if len(ok) < 2:
         return None
     small, large = ok[-2], ok[-1]
@@ -392,16 +410,17 @@ def markdown(results: dict) -> str:
     lines = ["| pages | workers | wall s | CPU s | pages / CPU-s | peak RSS MB (tree) | kept pages |",
              "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["builds"]:
-        if r.get("returncode") != 0:
+        if not _ok(r):
             lines.append(f"| {r['pages']:,} | {r['workers']} | failed | | | | |")
             continue
         lines.append(f"| {r['pages']:,} | {r['workers']} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['pages_per_cpu_s']:.0f} | "
                      f"{r['peak_rss_mb']:.0f} | {r['kept'] if r.get('kept') is not None else '?':,} |")
     ref = results.get("reference")
     if ref:
-        lines.append(f"| {ref['pages']:,} | reference C4 code (TFDS c4_utils, no shuffle/write) | | {ref['cpu_s']:.0f} | "
-                     f"{ref['pages_per_cpu_s']:.0f} | | {ref['kept']:,} |")
+        lines.append(f"| {ref['pages']:,} | reference C4 code¹ | | {ref['cpu_s']:.0f} | {ref['pages_per_cpu_s']:.0f} | | {ref['kept']:,} |")
     lines.append("")
+    if ref:
+        lines.append("¹ TFDS `c4_utils` functions in one process, one core, without Beam's shuffles, serialization or writing.\n")
     for workers, g in results.get("growth", {}).items():
         if g:
             lines.append(f"- {workers} worker(s): peak RSS grows {g['kb_per_page']:.1f} KB per additional page "
@@ -418,6 +437,10 @@ def markdown(results: dict) -> str:
         lines.append(f"- shuffle (GroupByKey inputs, Beam's sampled byte sizes, {shuffle['pages']:,} pages): "
                      f"{shuffle['total_bytes_per_page']:,.0f} bytes per input page in all by the counters "
                      f"({shuffle['total_exact_bytes_per_page']:,.0f} received by the runner's grouping buffers)")
+        lines += ["", "| GroupByKey | bytes per input page (counters) | bytes per input page (grouping buffers) |", "|---|---:|---:|"]
+        for label, g in sorted(shuffle["groups"].items(), key=lambda kv: -kv[1]["exact_bytes"]):
+            if g["exact_bytes_per_page"] >= 1 or g["bytes_per_page"] >= 1:
+                lines.append(f"| {label} | {g['bytes_per_page']:,.0f} | {g['exact_bytes_per_page']:,.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -473,8 +496,8 @@ def main():
         for size in sizes:
             row = run_build_cli(crawls[size]["input_dir"], size, workers, scratch, tree)
             results["builds"].append(row)
-            if row["returncode"] != 0:
-                print(f"{size:>7,} {workers:>7} FAILED (exit {row['returncode']}): {' | '.join(row.get('error', []))}", flush=True)
+            if row.get("error"):
+                print(f"{size:>7,} {workers:>7} FAILED (exit {row['returncode']}): {' | '.join(row['error'])}", flush=True)
                 continue
             note = ""
             if row["cpu_s_polled"] > 1.05 * row["cpu_s"]:
@@ -522,7 +545,7 @@ def main():
     results["projection"] = {}
     largest = {}
     for r in results["builds"]:
-        if r.get("returncode") == 0 and r["pages"] >= largest.get(r["workers"], {"pages": 0})["pages"]:
+        if _ok(r) and r["pages"] >= largest.get(r["workers"], {"pages": 0})["pages"]:
             largest[r["workers"]] = r
     rates = {f"cleancrawl, {w} worker(s), {r['pages']:,} pages": r["pages_per_cpu_s"] for w, r in sorted(largest.items())}
     if results.get("reference"):

@@ -22,6 +22,7 @@ Files hold `pages_per_file` pages each (the last one fewer), as gzipped WET file
 """
 from __future__ import annotations
 
+import glob
 import io
 import itertools
 import json
@@ -101,11 +102,13 @@ def write_scaled_crawl(directory: str, n_pages: int, pages_per_file: int = 5000)
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:
             manifest = json.load(f)
-        if {k: manifest.get(k) for k in wanted} == wanted and all(os.path.exists(p) for p in manifest["files"]):
+        present = sorted(glob.glob(os.path.join(directory, "crawl", "scale-*.warc.wet.gz")))
+        if {k: manifest.get(k) for k in wanted} == wanted and present == sorted(manifest["files"]):
             return manifest
-    os.makedirs(directory, exist_ok=True)
     crawl_dir = os.path.join(directory, "crawl")
     os.makedirs(crawl_dir, exist_ok=True)
+    for stale in glob.glob(os.path.join(crawl_dir, "scale-*.warc.wet.gz")):  # another size or layout's files, ours
+        os.remove(stale)
     files, text_bytes = [], 0
     pages = replicated_pages(n_pages)
     while chunk := list(itertools.islice(pages, pages_per_file)):
