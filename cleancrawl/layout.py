@@ -6,6 +6,7 @@
       duplicates/part-....parquet                (dedup audit trail, when dedup ran)
       dropped/part-....parquet                   (dropped documents, with --keep-dropped)
       contamination/part-....parquet             (decontamination audit, with --decontaminate)
+      _spill/<stage>-<id>.spill                  (while a build runs: documents waiting for a keys-only stage)
       stats.json                                 the funnel: read, kept, dropped by stage and reason
       README.md                                  dataset card (Hugging Face `configs:` of the splits)
       _SUCCESS                                   written last: its absence means a crashed/partial run
@@ -24,6 +25,7 @@ from cleancrawl.storage import TEMP_SUFFIX, OutputLayout, exists, filesystems, i
 
 DUPLICATES_DIR = "duplicates"
 DROPPED_DIR = "dropped"
+SPILL_DIR = "_spill"  # documents waiting while a keys-only stage shuffles keys (pipelines.spill); gone at _SUCCESS
 
 SUCCESS_MARKER = "_SUCCESS"
 SUCCESS_CONTENT = b"cleancrawl: complete\n"  # never empty: S3 refuses zero-byte multipart uploads
@@ -114,13 +116,14 @@ def read_stats(corpus_dir: str) -> dict:
 
 
 _SHARD_FILE = r"^\.?part-\d{5}-of-\d{5}\.parquet" + TEMP_SUFFIX + "$"
+_SPILL_FILE = r"^[A-Za-z0-9_-]+-[0-9a-f]{16}\.spill$"
 
 
 def corpus_layout(command: str = "build") -> OutputLayout:
     """A built corpus, as `build` and `dedup` write it (the layout at the top of this module)."""
     return OutputLayout(command, r"^\.?(stats\.json|_SUCCESS|README\.md)" + TEMP_SUFFIX + "$",  # README: dataset card
                         {"train": _SHARD_FILE, "validation": _SHARD_FILE, "duplicates": _SHARD_FILE,
-                         "dropped": _SHARD_FILE, "contamination": _SHARD_FILE},
+                         "dropped": _SHARD_FILE, "contamination": _SHARD_FILE, SPILL_DIR: _SPILL_FILE},
                         noun="build")  # dropped/: --keep-dropped; contamination/: --decontaminate's audit
 
 

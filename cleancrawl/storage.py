@@ -557,6 +557,15 @@ def write_atomically(path: str, data: bytes) -> None:
     """Write to a unique temporary name beside `path`, then rename over it (local or remote,
     through Beam's FileSystems). A failed write (a full disk, a lost connection) leaves no
     temporary file behind."""
+    with atomic_writer(path) as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str):
+    """A file object for `path` (local or remote) written under a unique temporary name beside it
+    and renamed over `path` when the block ends; on any error the temporary file is removed. For
+    output too large to build in memory first (a shard written a row group at a time)."""
     import uuid
 
     from apache_beam.io.filesystem import CompressionTypes
@@ -566,7 +575,7 @@ def write_atomically(path: str, data: bytes) -> None:
     tmp = f"{directory}/.{name}.tmp-{uuid.uuid4().hex}"
     try:
         with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(data)
+            yield f
     except BaseException:  # a full disk, a lost connection: leave no temporary file behind
         try:
             if FileSystems.exists(tmp):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from cleancrawl.corpus.record import Document, Drop
 
 STAGE = "url_dedup"
+DUPLICATE_URL = "duplicate_url"
 
 
 def is_preferred(candidate: Document, incumbent: Document) -> bool:
@@ -24,13 +25,25 @@ def is_preferred(candidate: Document, incumbent: Document) -> bool:
 
 
 def duplicate_drop(loser: Document, winner: Document) -> Drop:
-    return loser.drop(STAGE, "duplicate_url", detail=winner.record_id or winner.url)
+    return loser.drop(STAGE, DUPLICATE_URL, detail=duplicate_of(winner))
 
 
-def select_newest(pages: list[Document]) -> tuple[Document, list[Drop]]:
-    """The page kept for one normalised URL, and a Drop for each of the others."""
+def duplicate_of(winner) -> str:
+    """What a duplicate's Drop names as the page kept instead."""
+    return winner.record_id or winner.url
+
+
+def newest(pages: list):
+    """The page kept among pages of one normalised URL: Documents, or anything with their
+    `timestamp`, `source_file`, `source_offset` and `record_id` (the pipeline's compact keys)."""
     best = pages[0]
     for page in pages[1:]:
         if is_preferred(page, best):
             best = page
+    return best
+
+
+def select_newest(pages: list[Document]) -> tuple[Document, list[Drop]]:
+    """The page kept for one normalised URL, and a Drop for each of the others."""
+    best = newest(pages)
     return best, [duplicate_drop(p, best) for p in pages if p is not best]

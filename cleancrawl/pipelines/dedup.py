@@ -21,7 +21,7 @@ Page keys are `corpus.dedup.document_key` (C4's MD5(url) order, then a per-recor
 """
 from __future__ import annotations
 
-import dataclasses
+import functools
 import math
 import typing
 
@@ -32,6 +32,8 @@ from cleancrawl.corpus.dedup import METHODS, NEAR_DUPLICATE, STAGE, DedupConfig,
 from cleancrawl.corpus.dedup import audit, components, lines, minhash, spans
 from cleancrawl.corpus.record import Document
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn
+from cleancrawl.pipelines.spill import (KEYS, REF_BYTES, KeyedStage, KeysOnly, make_ref, read_spill, spill_folder,
+                                        spill_path, split_ref)
 from cleancrawl.pipelines.write import shard_of
 from cleancrawl.storage import write_atomically
 
@@ -45,8 +47,9 @@ TRANSFORMS: dict[str, tuple[str, type]] = {}
 
 def dedup_method(name: str, label: str):
     """Register the Beam composite of the dedup method `name` (declared in
-    `corpus.dedup.METHOD_REGISTRY`). It takes a DedupConfig and returns KEPT, DROPPED, TALLY,
-    and DUPLICATES when the method's `audit` is set."""
+    `corpus.dedup.METHOD_REGISTRY`). It takes a DedupConfig and `folder=` (where documents may
+    wait, `pipelines.spill`) and returns KEPT, DROPPED, TALLY, and DUPLICATES when the method's
+    `audit` is set."""
     registered = method(name)  # the pure side must know it: an unknown name fails at import
 
     def register(cls):
@@ -70,20 +73,14 @@ class _CountingFn(CountingFn):
         self.tally((kind, STAGE, name), n, size)
 
 
-def keyed_row(doc: Document) -> tuple[bytes, tuple]:
-    """(document_key, the document's fields as a tuple), for the joins below.
-
-    Beam's default coder writes a tuple of str/int/float/None natively but pickles a
-    dataclass: as a tuple a document is ~35% smaller in a shuffle and in DirectRunner's memory.
-    """
-    return document_key(doc), tuple(getattr(doc, name) for name in _FIELDS)
+def node_key(doc: Document, ref: bytes) -> bytes:
+    """`document_key` + the document's spill ref: sorts as the document key (C4's order, which
+    is unique per record) and says where the document waits (`pipelines.spill`)."""
+    return document_key(doc) + ref
 
 
-def as_document(row: tuple) -> Document:
-    return Document(*row)
-
-
-_FIELDS = [f.name for f in dataclasses.fields(Document)]
+def ref_of(node: bytes) -> tuple[int, int]:
+    return split_ref(node[-REF_BYTES:])
 
 
 def _flatten(pcolls: list, pipeline, label: str):
@@ -92,70 +89,123 @@ def _flatten(pcolls: list, pipeline, label: str):
     return pcolls | label >> beam.Flatten()
 
 
+def _pack_by_spill(refs_and_items) -> list[tuple[int, bytes]]:
+    """[(node, item bytes)] → [(spill id, position (4 bytes) + item, concatenated)], one value
+    per spill file: what `KeysOnly` routes back to the files."""
+    packed: dict[int, bytearray] = {}
+    for node, item in refs_and_items:
+        spill_id, position = ref_of(node)
+        packed.setdefault(spill_id, bytearray()).extend(position.to_bytes(4, "big") + item)
+    return [(spill_id, bytes(blob)) for spill_id, blob in sorted(packed.items())]
+
+
 # ---------------------------------------------------------------------------- C4 lines and spans
 
-class _RewritePagesFn(_CountingFn):
-    """(page key, {"doc": [Document], "won": [keys]}) → rewritten Document or Drop."""
+_ITEM_BYTES = 16                      # a line's (or span's) MD5
+_CLAIM_BYTES = _ITEM_BYTES + 24 + REF_BYTES
+_CLAIM_PARTITION_BYTES = 2            # claims are shuffled in 65,536 partitions of packed records
+_FLUSH_BYTES = 32 << 20
 
-    def __init__(self, method: str, rewrite, event_names: tuple[str, ...] = ()):
+
+class _KeeperKeys(KeyedStage):
+    """C4 lines and spans on keys: each page claims its items (line or span hashes); the page with
+    the smallest key keeps an item, every other claimant loses it. A claim is 52 packed bytes
+    (item, document key, ref), collected per bundle and partition, so the shuffle carries a few
+    large values instead of one Python object per line."""
+
+    stage = STAGE
+
+    def __init__(self, method: str, claims, rewrite, event_names: tuple[str, ...] = ()):
         self._method = method
-        self._rewrite = rewrite          # (text, won) -> PageOutcome
-        self._events = set(event_names)  # outcome counts reported as events, not lines
+        self._claims = claims              # text -> set of item keys
+        self._rewrite = rewrite            # (text, won) -> PageOutcome
+        self._events = set(event_names)    # outcome counts reported as events, not lines
 
-    def process(self, element):
-        _, grouped = element
-        won = set(grouped["won"])
-        # Keys are unique per record; should two records share one anyway, the first (by
-        # text) is the page, and the others lose every line the key won.
-        for i, doc in enumerate(sorted(map(as_document, grouped["doc"]), key=lambda d: d.text)):
-            outcome = self._rewrite(doc.text, won if i == 0 else set())
-            for rule, n in outcome.counts.items():
-                self.count("event" if rule in self._events else "lines", f"{self._method}:{rule}", n)
-            if outcome.text is None:
-                drop = doc.drop(STAGE, outcome.reason, detail=f"{self._method}: {outcome.detail}")
-                yield self.dropped(drop)
-            elif outcome.changed:
-                self.count("event", f"{self._method}:removed_bytes", lines.removed_bytes(doc.text, outcome.text))
-                yield doc.replace(text=outcome.text)
-            else:
-                yield doc
+    def start_bundle(self):
+        self._packed: dict[bytes, bytearray] = {}
+        self._size = 0
+
+    def keys(self, batch, fn):
+        for ref, doc in batch:
+            claimant = document_key(doc) + ref
+            for item in self._claims(doc.text):
+                self._packed.setdefault(item[:_CLAIM_PARTITION_BYTES], bytearray()).extend(item + claimant)
+                self._size += _CLAIM_BYTES
+        if self._size >= _FLUSH_BYTES:  # a worker holds at most this much of a bundle's claims
+            return self.finish(fn)
+        return ()
+
+    def finish(self, fn):
+        packed, self._packed, self._size = self._packed, {}, 0
+        return [(partition, bytes(blob)) for partition, blob in sorted(packed.items())]
+
+    def collect(self, values):
+        lost: dict[int, set[bytes]] = {}
+        step = 4 + _ITEM_BYTES
+        for blob in values:
+            for i in range(0, len(blob), step):
+                lost.setdefault(int.from_bytes(blob[i:i + 4], "big"), set()).add(blob[i + 4:i + step])
+        return lost
+
+    def apply(self, doc, lost, fn):
+        won = self._claims(doc.text)
+        if lost:
+            won = won - lost
+        outcome = self._rewrite(doc.text, won)
+        for rule, n in outcome.counts.items():
+            fn.tally(("event" if rule in self._events else "lines", STAGE, f"{self._method}:{rule}"), n)
+        if outcome.text is None:
+            yield fn.dropped(doc.drop(STAGE, outcome.reason, detail=f"{self._method}: {outcome.detail}"))
+        elif outcome.changed:
+            fn.tally(("event", STAGE, f"{self._method}:removed_bytes"), lines.removed_bytes(doc.text, outcome.text))
+            yield doc.replace(text=outcome.text)
+        else:
+            yield doc
+
+
+def _lost_claims(element):
+    """(partition, [packed claims]) → (spill id, packed (position, item)) of every claim that is
+    not its item's keeper (the smallest document key)."""
+    _, blobs = element
+    data = b"".join(blobs)
+    claims = sorted(data[i:i + _CLAIM_BYTES] for i in range(0, len(data), _CLAIM_BYTES))
+    losers = []
+    previous = None
+    for claim in claims:
+        item = claim[:_ITEM_BYTES]
+        if item == previous:  # sorted: the first claim of an item is its keeper
+            losers.append((claim[_ITEM_BYTES:], item))
+        previous = item
+    return _pack_by_spill(losers)
+
+
+class _DecideKeepers(beam.PTransform):
+    def expand(self, keys):
+        return keys[KEYS] | "GroupPartitions" >> beam.GroupByKey() | "LostClaims" >> beam.FlatMap(_lost_claims)
 
 
 class _KeeperDedup(beam.PTransform):
     """The shape C4's line and span methods share: claim keys, pick keepers, rewrite pages."""
 
-    def __init__(self, method: str, claims, rewrite, event_names=()):
+    def __init__(self, method: str, claims, rewrite, event_names=(), folder: str | None = None):
         super().__init__()
-        self._method, self._claims, self._rewrite, self._events = method, claims, rewrite, event_names
+        self._keyed = _KeeperKeys(method, claims, rewrite, event_names)
+        self._method, self._folder = method, folder or spill_folder(None)
 
     def expand(self, docs):
-        claims = self._claims
-        keyed = docs | "KeyPages" >> beam.Map(keyed_row)
-        text = _FIELDS.index("text")
-        won = (
-            keyed
-            | "Claim" >> beam.FlatMap(lambda kv: ((item, kv[0]) for item in claims(kv[1][text])))
-            | "PickKeeper" >> beam.CombinePerKey(min)
-            | "ToKeeper" >> beam.KvSwap()
-        )
-        return (
-            {"doc": keyed, "won": won}
-            | "JoinPages" >> beam.CoGroupByKey()
-            | "Rewrite" >> beam.ParDo(_RewritePagesFn(self._method, self._rewrite, self._events)).with_outputs(
-                DROPPED, TALLY, main=KEPT)
-        )
+        return docs | KeysOnly(self._keyed, _DecideKeepers(), self._folder, self._method)
 
 
 @dedup_method(lines.METHOD, "C4Lines")
 class C4LineDedup(_KeeperDedup):
     """C4 v2.2+/v3.1 repeated-line removal (`corpus.dedup.lines`)."""
 
-    def __init__(self, config: DedupConfig = DedupConfig()):
-        min_sentences = config.min_sentences
+    def __init__(self, config: DedupConfig = DedupConfig(), folder: str | None = None):
         super().__init__(
             lines.METHOD,
             lines.page_line_keys,
-            lambda text, won: lines.remove_lines(text, won, min_sentences),
+            functools.partial(_remove_lines, min_sentences=config.min_sentences),
+            folder=folder,
         )
 
 
@@ -163,14 +213,23 @@ class C4LineDedup(_KeeperDedup):
 class C4SpanDedup(_KeeperDedup):
     """C4 v1.0.0 three-sentence-span removal (`corpus.dedup.spans`)."""
 
-    def __init__(self, config: DedupConfig = DedupConfig()):
+    def __init__(self, config: DedupConfig = DedupConfig(), folder: str | None = None):
         size, min_sentences = config.span_sentences, config.min_sentences
         super().__init__(
             spans.METHOD,
-            lambda text: spans.page_window_keys(text, size),
-            lambda text, won: spans.remove_spans(text, won, size, min_sentences),
+            functools.partial(spans.page_window_keys, size=size),
+            functools.partial(_remove_spans, size=size, min_sentences=min_sentences),
             event_names=(spans.SENTENCES_REMOVED,),
+            folder=folder,
         )
+
+
+def _remove_lines(text, won, min_sentences):
+    return lines.remove_lines(text, won, min_sentences)
+
+
+def _remove_spans(text, won, size, min_sentences):
+    return spans.remove_spans(text, won, size, min_sentences)
 
 
 # ---------------------------------------------------------------------------- MinHash
@@ -185,35 +244,103 @@ def lsh_params(config: DedupConfig) -> minhash.LshParams:
                              seed=config.seed, ngram=config.ngram)
 
 
-@beam.typehints.with_output_types(_KV)
-class _SignatureFn(_CountingFn):
-    """Batches of (key, row) → (band partition, entry) (main), (key, verification payload) and
-    (key, (url, id)) to name survivors at the end."""
+class _MinHashKeys(KeyedStage):
+    """MinHash on keys: each document's band keys (with its node key: document key + ref), packed
+    per bundle and partition; applying a decision drops a near-duplicate and writes its audit row."""
+
+    stage = STAGE
+    apply_tags = (DUPLICATES,)
 
     def __init__(self, config: DedupConfig):
         self._params = lsh_params(config)
-        self._verify = config.verify
 
     def setup(self):
         self._hasher = minhash.MinHasher(self._params)
 
-    def process(self, batch):
-        batch = [(key, as_document(row)) for key, row in batch]
+    def start_bundle(self):
+        self._packed: dict[bytes, bytearray] = {}
+        self._size = 0
+
+    def keys(self, batch, fn):
+        if not batch:
+            return ()
         shingle_sets = minhash.batch_shingles([doc.text for _, doc in batch], self._params.ngram)
         signatures = self._hasher.batch_signatures(shingle_sets)
         band_keys = self._hasher.batch_band_keys(signatures)
-        for (key, doc), shingles, signature, bands in zip(batch, shingle_sets, signatures, band_keys):
+        for (ref, doc), shingles, bands in zip(batch, shingle_sets, band_keys):
             if len(shingles) == 0:
-                self.count("event", "minhash:no_shingles")
+                fn.tally(("event", STAGE, "minhash:no_shingles"))
                 continue
-            self.count("event", "minhash:documents_hashed")
+            fn.tally(("event", STAGE, "minhash:documents_hashed"))
+            node = node_key(doc, ref)
             for band in bands:
-                yield minhash.band_entry(band, key)
+                partition, entry = minhash.band_entry(band, node)
+                self._packed.setdefault(partition, bytearray()).extend(entry)
+                self._size += len(entry)
+                self._entry = len(entry)  # the same for every entry of a run
+        if self._size >= _FLUSH_BYTES:
+            return self.finish(fn)
+        return ()
+
+    def finish(self, fn):
+        packed, self._packed, self._size = self._packed, {}, 0
+        return [(partition, (self._entry, bytes(blob))) for partition, blob in sorted(packed.items())]
+
+    def collect(self, values):
+        return dict(values)
+
+    def apply(self, doc, kept, fn):
+        if kept is None:
+            yield doc
+            return
+        kept_url, kept_id, size = kept
+        yield fn.dropped(doc.drop(STAGE, NEAR_DUPLICATE, detail=kept_id))
+        yield beam.pvalue.TaggedOutput(DUPLICATES, audit.duplicate_record(
+            doc.url, document_id(doc), doc.source_file, kept_url, kept_id, size))
+
+
+def _band_entries(packed):
+    for size, blob in packed:
+        for i in range(0, len(blob), size):
+            yield blob[i:i + size]
+
+
+@beam.typehints.with_output_types(_KV)
+class _CandidatePayloadsFn(_CountingFn):
+    """(spill id, [positions]) → (node, verification payload) and (node, (url, id)) of the
+    documents of that spill file that are in candidate pairs: only they are verified or named."""
+
+    def __init__(self, config: DedupConfig, folder: str, label: str):
+        self._params = lsh_params(config)
+        self._verify = config.verify
+        self._folder, self._label = folder, label
+
+    def setup(self):
+        self._hasher = minhash.MinHasher(self._params)
+
+    def process(self, element):
+        spill_id, positions = element
+        wanted = set(positions)
+        batch = []
+        for position, doc in read_spill(spill_path(self._folder, self._label, spill_id)):
+            if position in wanted:
+                batch.append((node_key(doc, make_ref(spill_id, position)), doc))
+                if len(batch) >= 256:
+                    yield from self._payloads(batch)
+                    batch = []
+        yield from self._payloads(batch)
+
+    def _payloads(self, batch):
+        if not batch:
+            return
+        shingle_sets = minhash.batch_shingles([doc.text for _, doc in batch], self._params.ngram)
+        signatures = self._hasher.batch_signatures(shingle_sets) if self._verify == "signature" else None
+        for i, (node, doc) in enumerate(batch):
             if self._verify == "exact":
-                yield beam.pvalue.TaggedOutput(PAYLOADS, (key, shingles.tobytes()))
+                yield node, shingle_sets[i].tobytes()
             elif self._verify == "signature":
-                yield beam.pvalue.TaggedOutput(PAYLOADS, (key, signature.tobytes()))
-            yield beam.pvalue.TaggedOutput(NAMES, (key, (doc.url, document_id(doc))))
+                yield node, signatures[i].tobytes()
+            yield beam.pvalue.TaggedOutput(NAMES, (node, (doc.url, document_id(doc))))
 
 
 @beam.typehints.with_output_types(_KV)
@@ -353,48 +480,31 @@ class _ClusterMembersFn(_CountingFn):
             return
 
 
-class _DropNearDuplicatesFn(_CountingFn):
-    """(key, {"doc": [Document], "kept": [(url, id, size)]}) → Document, or Drop + audit row."""
+class _DecideNearDuplicates(beam.PTransform):
+    """Band keys → (spill id, (position, (kept url, kept id, cluster size))) of every document that
+    is not its cluster's survivor, and the tallies of the steps."""
 
-    def process(self, element):
-        _, grouped = element
-        kept = list(grouped["kept"])
-        for doc in map(as_document, grouped["doc"]):
-            if not kept:
-                yield doc
-                continue
-            kept_url, kept_id, size = kept[0]
-            drop = doc.drop(STAGE, NEAR_DUPLICATE, detail=kept_id)
-            yield self.dropped(drop)
-            yield beam.pvalue.TaggedOutput(DUPLICATES, audit.duplicate_record(
-                doc.url, document_id(doc), doc.source_file, kept_url, kept_id, size))
-
-
-@dedup_method(minhash.METHOD, "MinHash")
-class MinHashDedup(beam.PTransform):
-    """MinHash LSH near-duplicate removal: one survivor per cluster (the smallest key)."""
-
-    def __init__(self, config: DedupConfig = DedupConfig(), max_batch: int = 256):
+    def __init__(self, config: DedupConfig, folder: str, label: str):
         super().__init__()
-        self._config = config
-        self._max_batch = max_batch
+        self._config, self._folder, self._label = config, folder, label
 
-    def expand(self, docs):
+    def expand(self, keys):
         config = self._config
         tallies = []
-        keyed = docs | "KeyDocs" >> beam.Map(keyed_row)
-        hashed = (
-            keyed
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._max_batch)
-            | "Signatures" >> beam.ParDo(_SignatureFn(config)).with_outputs(PAYLOADS, NAMES, TALLY, main=BANDS)
-        )
-        tallies.append(hashed[TALLY])
         candidates = (
-            hashed[BANDS]
+            keys[KEYS]
             | "GroupPartitions" >> beam.GroupByKey()
-            | "BucketPairs" >> beam.FlatMap(lambda kv, limit: minhash.bucket_candidate_pairs(kv[1], limit),
+            | "BucketPairs" >> beam.FlatMap(lambda kv, limit: minhash.bucket_candidate_pairs(_band_entries(kv[1]), limit),
                                              config.all_pairs_bucket)
             | "DistinctPairs" >> beam.Distinct()
+        )
+        fetched = (
+            candidates
+            | "PairDocuments" >> beam.FlatMap(lambda pair: [ref_of(pair[0]), ref_of(pair[1])])
+            | "DistinctDocuments" >> beam.Distinct()
+            | "BySpillFile" >> beam.GroupByKey()
+            | "ReadCandidates" >> beam.ParDo(_CandidatePayloadsFn(config, self._folder, self._label)).with_outputs(
+                NAMES, main=PAYLOADS)
         )
         if config.verify == "none":
             counted = candidates | "CountCandidates" >> beam.ParDo(
@@ -402,30 +512,34 @@ class MinHashDedup(beam.PTransform):
             edges = counted["pairs"]
             tallies.append(counted[TALLY])
         else:
-            verified = (candidates, hashed[PAYLOADS]) | "VerifyPairs" >> VerifyPairs(config.verify, config.threshold)
+            verified = (candidates, fetched[PAYLOADS]) | "VerifyPairs" >> VerifyPairs(config.verify, config.threshold)
             edges = verified["pairs"]
             tallies.append(verified[TALLY])
         assigned = edges | "Components" >> ConnectedComponents(config.cc_rounds)
         tallies.append(assigned[TALLY])
         clusters = (
-            {"name": hashed[NAMES], "members": assigned["parents"] | "BySurvivor" >> beam.KvSwap()}
+            {"name": fetched[NAMES], "members": assigned["parents"] | "BySurvivor" >> beam.KvSwap()}
             | "JoinSurvivors" >> beam.CoGroupByKey()
             | "ClusterMembers" >> beam.ParDo(_ClusterMembersFn()).with_outputs(TALLY, main="members")
         )
         tallies.append(clusters[TALLY])
-        result = (
-            {"doc": keyed, "kept": clusters["members"]}
-            | "JoinDocs" >> beam.CoGroupByKey()
-            | "DropNearDuplicates" >> beam.ParDo(_DropNearDuplicatesFn()).with_outputs(
-                DROPPED, TALLY, DUPLICATES, main=KEPT)
-        )
-        tallies.append(result[TALLY])
-        return {
-            KEPT: result[KEPT],
-            DROPPED: result[DROPPED],
-            TALLY: _flatten(tallies, docs.pipeline, "MinHashTallies"),
-            DUPLICATES: result[DUPLICATES],
-        }
+        decisions = clusters["members"] | "ToSpillFiles" >> beam.Map(
+            lambda kv: (ref_of(kv[0])[0], (ref_of(kv[0])[1], kv[1])))
+        return decisions, tallies
+
+
+@dedup_method(minhash.METHOD, "MinHash")
+class MinHashDedup(beam.PTransform):
+    """MinHash LSH near-duplicate removal: one survivor per cluster (the smallest key)."""
+
+    def __init__(self, config: DedupConfig = DedupConfig(), folder: str | None = None):
+        super().__init__()
+        self._config = config
+        self._folder = folder or spill_folder(None)  # where the documents wait (pipelines.spill)
+
+    def expand(self, docs):
+        decide = _DecideNearDuplicates(self._config, self._folder, minhash.METHOD)
+        return docs | KeysOnly(_MinHashKeys(self._config), decide, self._folder, minhash.METHOD)
 
 
 # ---------------------------------------------------------------------------- the stage
@@ -433,16 +547,17 @@ class MinHashDedup(beam.PTransform):
 class DedupDocuments(beam.PTransform):
     """Documents → {KEPT, DROPPED, TALLY, "duplicates"}: the methods of `config`, in order."""
 
-    def __init__(self, config: DedupConfig = DedupConfig()):
+    def __init__(self, config: DedupConfig = DedupConfig(), output: str | None = None):
         super().__init__()
         self._config = config
+        self._folder = spill_folder(output)  # where the documents wait while keys are shuffled
 
     def expand(self, docs):
         pipeline = docs.pipeline
         drops, tallies, duplicates = [], [], []
         for name in self._config.methods:
             label, transform = TRANSFORMS[name]
-            out = docs | label >> transform(self._config)
+            out = docs | label >> transform(self._config, folder=self._folder)
             drops.append(out[DROPPED])
             tallies.append(out[TALLY])
             if method(name).audit:

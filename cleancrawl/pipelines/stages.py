@@ -64,7 +64,7 @@ class Stage:
 def _url_dedup(config):
     from cleancrawl.pipelines.url_dedup import DedupUrls
 
-    return DedupUrls()
+    return DedupUrls(config.output)
 
 
 def _select(config):
@@ -82,7 +82,7 @@ def _clean(config):
 def _dedup(config):
     from cleancrawl.pipelines.dedup import DedupDocuments
 
-    return DedupDocuments(config.dedup)
+    return DedupDocuments(config.dedup, config.output)
 
 
 def _write_duplicates(outputs, config):
