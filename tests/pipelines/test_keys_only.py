@@ -1,0 +1,152 @@
+"""Keys-only stages (issue 14): what the shuffles carry, the spill files, the decisions on a real crawl.
+
+The decisions themselves are pinned elsewhere: tests/pipelines/test_golden_outputs.py (the sample
+builds, byte for byte, against hashes recorded before this design) and test_dedup_pipeline.py
+(each dedup method against its in-memory reference on planted near-duplicates).
+"""
+import gzip
+import io
+import os
+import shutil
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+from warcio.warcwriter import WARCWriter
+
+from cleancrawl import layout
+from cleancrawl.cli import main as cli_main
+from cleancrawl.corpus.dedup import DedupConfig, lines
+from cleancrawl.pipelines.accounting import CountingFn
+from cleancrawl.pipelines.dedup import _CLAIM_BYTES, _KeeperKeys, _MinHashKeys, _remove_lines
+from cleancrawl.pipelines.spill import SpillWriter, make_ref, read_spill, split_ref
+from cleancrawl.pipelines.url_dedup import _UrlKeys
+from datapaths import SAMPLE_WET
+
+
+class _Counting(CountingFn):
+    stage = "test"
+
+
+def _fn():
+    fn = _Counting()
+    fn.start_bundle()
+    return fn
+
+
+def _batch(docs):
+    return [(make_ref(7, i), doc) for i, doc in enumerate(docs)]
+
+
+def test_url_dedup_shuffles_a_small_key_per_page_never_text(sample_documents):
+    keyed = _UrlKeys()
+    out = list(keyed.keys(_batch(sample_documents), _fn()))
+    assert len(out) == len(sample_documents)
+    for (key, value), doc in zip(out, sample_documents):
+        assert len(key) == 16 and isinstance(value, bytes)
+        assert len(value) < 200 + len(doc.url) + len(doc.source_file)  # a date, a file, an offset, ids
+        assert doc.text[:200].encode() not in value
+
+
+def test_line_claims_are_fixed_size_records_packed_per_partition(sample_documents):
+    keyed = _KeeperKeys(lines.METHOD, lines.page_line_keys, lambda text, won: _remove_lines(text, won, 3))
+    keyed.start_bundle()
+    fn = _fn()
+    assert list(keyed.keys(_batch(sample_documents), fn)) == []  # packed until the bundle ends
+    packed = keyed.finish(fn)
+    claims = sum(len(lines.page_line_keys(d.text)) for d in sample_documents)
+    assert sum(len(blob) for _, blob in packed) == claims * _CLAIM_BYTES
+    assert len(packed) < claims  # fewer shuffle elements than claims (65,536 partitions at most)
+    text = "".join(d.text for d in sample_documents[:20]).encode()
+    assert all(text[:100] not in blob for _, blob in packed)
+
+
+def test_minhash_shuffles_band_entries_only(sample_documents):
+    keyed = _MinHashKeys(DedupConfig())
+    keyed.setup()
+    keyed.start_bundle()
+    fn = _fn()
+    list(keyed.keys(_batch(sample_documents), fn))
+    packed = keyed.finish(fn)
+    hashed = fn._tallies[("event", "dedup", "minhash:documents_hashed")][0]
+    entries = sum(len(blob) // size for _, (size, blob) in packed)
+    assert entries == hashed * DedupConfig().bands
+    assert {size for _, (size, _) in packed} == {8 + 24 + 12}  # bucket, document key, ref
+
+
+def test_spill_files_give_back_every_document_exactly(sample_documents, tmp_path):
+    docs = [*sample_documents, sample_documents[0].replace(text="lone surrogate \udc80 kept", reddit_score=3,
+                                                           subreddits=["a", "b"])]
+    writer = SpillWriter(str(tmp_path), "url_dedup")
+    positions = [writer.add(doc) for doc in docs]
+    writer.close()
+    assert positions == list(range(len(docs)))
+    assert [doc for _, doc in read_spill(writer.path)] == docs
+    assert split_ref(make_ref(writer.id, 300)) == (writer.id, 300)
+
+
+def _duplicated_crawl(directory) -> list[str]:
+    """The sample crawl, plus a second file holding 40 of its pages again with a later date (URL
+    duplicates: the copies win) and 40 more under other hosts with one line changed (near
+    duplicates for MinHash)."""
+    records = []
+    with gzip.open(SAMPLE_WET, "rb") as f:
+        for record in ArchiveIterator(f):
+            if record.rec_type == "conversion":
+                records.append((record.rec_headers.get_header("WARC-Target-URI"), record.content_stream().read()))
+    os.makedirs(directory)
+    shutil.copy(SAMPLE_WET, os.path.join(directory, "a.warc.wet.gz"))
+    path = os.path.join(directory, "b.warc.wet.gz")
+    with open(path, "wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for i, (url, payload) in enumerate(records[:80]):
+            if i < 40:
+                target, text = url, payload
+            else:
+                target = url.replace("://", "://mirror.", 1)
+                text = payload.replace(b".", b" (mirror).", 1)
+            writer.write_record(writer.create_warc_record(
+                target, "conversion", payload=io.BytesIO(text),
+                warc_headers_dict={"WARC-Date": "2024-06-30T00:00:00Z", "Content-Type": "text/plain"}))
+    return [os.path.join(directory, "a.warc.wet.gz"), path]
+
+
+@pytest.mark.slow
+def test_a_build_with_duplicates_drops_them_and_leaves_no_spill(tmp_path):
+    inputs = _duplicated_crawl(str(tmp_path / "crawl"))
+    out = str(tmp_path / "out")
+    assert cli_main(["build", "--input", os.path.dirname(inputs[0]), "--output", out, "-q"]) == 0
+    stats = layout.read_stats(out)
+    assert stats["totals"]["balanced"]
+    url_dedup = next(step for step in stats["funnel"] if step["stage"] == "url_dedup")
+    assert url_dedup["reasons"] == {"duplicate_url": 40}  # the older copies lose
+    assert url_dedup["in"] == url_dedup["out"] + 40
+    assert layout.SPILL_DIR not in os.listdir(out)
+    # A kept page whose URL came twice is the newer copy, from the second file.
+    import pyarrow.parquet as pq
+
+    repeated = {doc.url for doc in read_spill_free_docs(inputs[1])[:40]}
+    kept = pq.read_table(os.path.join(out, "train"), columns=["url", "source_file"]).to_pylist()
+    sources = {row["source_file"] for row in kept if row["url"] in repeated}
+    assert sources and all(s.endswith("b.warc.wet.gz") for s in sources)
+
+
+def read_spill_free_docs(path):
+    from cleancrawl.corpus.readers import read_local_file
+    from cleancrawl.corpus.record import Document
+
+    return [d for d in read_local_file(path) if isinstance(d, Document)]
+
+
+def test_a_crashed_runs_spill_files_are_the_builds_own(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / layout.SPILL_DIR).mkdir(parents=True)
+    (out / layout.SPILL_DIR / "c4-lines-00000000deadbeef.spill").write_bytes(b"left by a crashed run")
+    assert cli_main(["build", "--input", SAMPLE_WET, "--output", str(out), "-q"]) == 2  # existing output
+    assert cli_main(["build", "--input", SAMPLE_WET, "--output", str(out), "-q", "--overwrite"]) == 0
+    assert layout.SPILL_DIR not in os.listdir(out)
+    # A file that is not a spill file, in that folder, is the user's: never deleted.
+    (out / layout.SPILL_DIR).mkdir()
+    (out / layout.SPILL_DIR / "notes.txt").write_text("mine\n")
+    assert cli_main(["build", "--input", SAMPLE_WET, "--output", str(out), "-q", "--overwrite"]) == 2
+    assert (out / layout.SPILL_DIR / "notes.txt").read_text() == "mine\n"
+    capsys.readouterr()
