@@ -12,9 +12,18 @@ import pytest
 
 from cleancrawl.layout import SUCCESS_MARKER, list_shards, shard_name
 from cleancrawl.storage import iter_texts
-from cleancrawl.tokenizer.encode_shards import TokenizeConfig, plan_jobs, tokenize_corpus
+from cleancrawl.tokenizer.encode_shards import (
+    TokenizeConfig,
+    plan_jobs,
+    tokenize_corpus,
+)
 from cleancrawl.tokenizer.model import load_tokenizer
-from cleancrawl.tokenizer.token_shards import TokenShard, read_manifest, write_token_shard, write_token_shard_batches
+from cleancrawl.tokenizer.token_shards import (
+    TokenShard,
+    read_manifest,
+    write_token_shard,
+    write_token_shard_batches,
+)
 
 HASH = "ab" * 32
 
