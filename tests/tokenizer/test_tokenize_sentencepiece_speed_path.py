@@ -103,3 +103,28 @@ def test_batch_writer_names_the_document_with_an_out_of_range_id_and_leaves_noth
         write_token_shard_batches(str(tmp_path / "x.tok"), [[[1], [2]], [[[3, 4]]]], vocab_size=300, eos_id=0,
                                   tokenizer_hash=HASH)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["sentencepiece-unigram", "byte-bpe"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_text_that_is_not_utf8_is_one_line_whatever_the_encoder(kind, workers, trained, pages, tmp_path):
+    """Another tool's Parquet may hold invalid UTF-8 in a string column (Arrow does not check on
+    reading): SentencePiece would encode its bytes, the BPE encoders fail to decode it; both refuse."""
+    from cleancrawl.corpus.errors import UserError
+    from cleancrawl.corpus.record import documents_to_table
+    from tokenizer_testdata import _doc
+
+    texts = [text.encode("utf-8") for _, text in pages[:3]]
+    texts[1] = texts[1][:50] + b"\xe3\x81" + texts[1][50:]  # a truncated 3-byte character
+    table = documents_to_table([_doc(url, "x") for url, _ in pages[:3]])
+    table = table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts, pa.binary()).view(pa.string()))
+    corpus = tmp_path / "other"
+    (corpus / "train").mkdir(parents=True)
+    pq.write_table(documents_to_table([_doc(url, text) for url, text in pages[3:6]]),
+                   str(corpus / "train" / shard_name(0, 2)))
+    pq.write_table(table, str(corpus / "train" / shard_name(1, 2)))  # with 2 workers, raised in a worker process
+    (corpus / SUCCESS_MARKER).touch()
+    with pytest.raises(UserError, match=r"part-00001-of-00002\.parquet: document 1: column 'text' is not valid UTF-8"):
+        tokenize_corpus(TokenizeConfig(trained[kind], str(corpus), str(tmp_path / "tokens"), workers=workers),
+                        progress=False)
+    assert not os.path.exists(tmp_path / "tokens" / "manifest.json")
