@@ -73,6 +73,25 @@ def encode_table(docs: list[Document]) -> bytes:
     return buffer.getvalue()
 
 
+class _Sink(io.RawIOBase):
+    """Any file system's writable file as pyarrow wants a sink (write, tell, closed); errors such as
+    a full disk come out as they were raised."""
+
+    def __init__(self, f):
+        self._f, self._position = f, 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self._f.write(bytes(data))
+        self._position += len(data)
+        return len(data)
+
+    def tell(self):
+        return self._position
+
+
 class _WriteShardFn(beam.DoFn):
     """((split, index, count), [(order key, packed document)]) → one shard, written atomically.
 
@@ -95,7 +114,7 @@ class _WriteShardFn(beam.DoFn):
         else:
             rows = PARQUET_OPTIONS["row_group_size"]
             options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
-            with storage.atomic_writer(path) as f, pq.ParquetWriter(f, DOCUMENT_SCHEMA, **options) as writer:
+            with storage.atomic_writer(path) as f, pq.ParquetWriter(_Sink(f), DOCUMENT_SCHEMA, **options) as writer:
                 for start in range(0, len(values), rows):
                     docs = [unpack(packed) for _, packed in values[start:start + rows]]
                     writer.write_table(documents_to_table(docs), row_group_size=rows)
