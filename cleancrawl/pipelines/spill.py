@@ -22,7 +22,9 @@ keys, so retries never mix; a spill file is only read after the bundle that wrot
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import functools
 import os
 import pickle
 import re
@@ -128,6 +130,23 @@ def read_spill(path: str):
                 position += 1
 
 
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
+        return None
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the OS (glibc `malloc_trim`), after a stage has streamed
+    a spill file or a shard: the text passed through in chunks of many sizes, and glibc keeps such
+    freed memory, so a process's resident size would otherwise carry each stage's peak into the next."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def remove_spill(output: str) -> None:
     """Delete the run's spill files (`OUT/_spill/`), and the folder when it is local."""
     folder = storage.join(output, layout.SPILL_DIR)
@@ -219,6 +238,7 @@ class _SpillFn(CountingFn):
             self._writer.close()
             yield beam.pvalue.TaggedOutput(SPILLS, _global(self._writer.id))
             self._writer = None
+        release_free_memory()
         yield from super().finish_bundle()
 
 
@@ -240,6 +260,7 @@ class _ApplyFn(CountingFn):
         decided = self._keyed.collect(grouped["decision"])
         for position, doc in read_spill(spill_path(self._folder, self._label, spill_id)):
             yield from self._keyed.apply(doc, decided.get(position), self)
+        release_free_memory()
 
 
 class SpillDocuments(beam.PTransform):

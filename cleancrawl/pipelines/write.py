@@ -28,7 +28,7 @@ from cleancrawl.corpus.record import DOCUMENT_SCHEMA, Document, documents_to_tab
 from cleancrawl.corpus.urls import split_for
 from cleancrawl.pipelines import progress
 from cleancrawl.pipelines.accounting import text_bytes
-from cleancrawl.pipelines.spill import remove_spill
+from cleancrawl.pipelines.spill import release_free_memory, remove_spill
 from cleancrawl.storage import write_atomically
 
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=["language", "content_type", "source_file"],
@@ -126,6 +126,7 @@ class _WriteShardFn(beam.DoFn):
                     chunks = [documents_to_table([unpack(packed) for _, packed in group[i:i + _CHUNK]])
                               for i in range(0, len(group), _CHUNK)]
                     writer.write_table(pa.concat_tables(chunks), row_group_size=rows)
+        release_free_memory()
         progress.shard_written(split, len(values))  # the terminal's progress line, when there is one
         yield split, index, count, len(values)
 
