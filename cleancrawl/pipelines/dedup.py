@@ -3,19 +3,23 @@
     docs ─ C4LineDedup ─ C4SpanDedup ─ MinHashDedup ─ kept docs
                  └────────────┴─────────────┴── Drops, tallies; MinHash also audit records
 
-`DedupDocuments(config)` chains the methods the config names (always in that order) and
-returns {KEPT, DROPPED, TALLY, "duplicates"}; `WriteDuplicates` writes the audit records.
+`DedupDocuments(config, output)` chains the methods the config names (always in that order)
+and returns {KEPT, DROPPED, TALLY, "duplicates"}; `WriteDuplicates` writes the audit records.
 The decisions are pure functions in `corpus.dedup`; this module only routes keys, so it runs
-unchanged on DirectRunner, Dataflow, Flink or Spark. Nothing ever collects a whole
-corpus's lines, signatures or edges in one place:
+unchanged on DirectRunner, Dataflow, Flink or Spark. Every method is a keys-only stage
+(`pipelines.spill`): the documents wait in spill files, no text is shuffled, and nothing ever
+collects a whole corpus's lines, signatures or edges in one place. A node is a document key +
+its 12-byte spill ref (`node_key`), so it sorts as the document key and says where the document waits:
 
-  C4 lines/spans   (line key, page key) --CombinePerKey(min)--> keeper page per line
-                   keeper --CoGroupByKey(page)--> each page gets the lines it keeps
-  MinHash          band keys --GroupByKey(band, 12 bits)--> sorted partitions --> buckets -->
-                   candidate pairs (all pairs in small buckets, a star in large ones)
+  C4 lines/spans   claims (item, node), 52 bytes packed per bundle --GroupByKey(2 bytes of item)-->
+                   sorted partition: the first claim of an item keeps it --> the losing claims,
+                   packed per spill file --> each page rewritten without the items it lost
+  MinHash          band entries packed per bundle --GroupByKey(band, 12 bits)--> sorted partitions
+                   --> buckets --> candidate pairs (all pairs in small buckets, a star in large ones)
+                   documents in pairs read back from the spill --> shingles and names
                    pairs --2 x CoGroupByKey with shingles--> verified pairs
                    verified pairs --cc_rounds x (large-star, small-star)--> node -> survivor
-                   survivor names --CoGroupByKey(survivor)--> members --CoGroupByKey(doc)--> drop
+                   survivor names --CoGroupByKey(survivor)--> members --> (spill file, position): drop
 
 Page keys are `corpus.dedup.document_key` (C4's MD5(url) order, then a per-record tie-break).
 """
