@@ -18,9 +18,11 @@ The URL join is keyed on the normalised URL and runs one of two ways:
               (default 1M, so ≤ ~300 MB a process). Not a Beam `AsDict` view: at 1M URLs
               on the DirectRunner that added 1.06 GB and 35 s to the pipeline, against
               0.27 GB and 4 s for this.
-  cogroup     documents and table rows are shuffled together (`CoGroupByKey`). Worker
-              memory does not grow with the table (the runner's shuffle holds it); it costs
-              a shuffle of the documents and of the table.
+  cogroup     a keys-only join (`pipelines.spill`): each document's URL hash and ref are
+              shuffled with the table's rows (`CoGroupByKey`) while the text waits in a spill
+              file; each document comes back with its URL's karma or is dropped. Worker memory
+              does not grow with the table (the runner's shuffle holds it); it costs a shuffle
+              of the table and of ~30 bytes a document.
 
 `auto` (the default) counts the table's rows (Parquet footers, or lines of a URL list)
 when the pipeline is built and picks side-input at or below the bound, cogroup above.
@@ -44,6 +46,8 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Document, Drop
 from cleancrawl.selection.reddit import Karma, count_url_table, list_url_table, merge_karma, read_url_table
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, CountingFn
+from cleancrawl.pipelines.spill import KEYS, KeyedStage, KeysOnly, spill_folder, split_ref
+from cleancrawl.pipelines.url_dedup import url_key
 from cleancrawl.pipelines.select_config import (  # noqa: F401 (re-exported)
     DEFAULT_SIDE_INPUT_MAX_URLS, JOIN_MODES, SelectConfig,
 )
@@ -159,9 +163,29 @@ class _ReadUrlTableFn(beam.DoFn):
             yield from read_url_table(f)
 
 
-class _CoGroupJoinFn(CountingFn):
-    """CoGroupByKey join: one normalised URL, its documents and its table row(s). Counts the
-    table's distinct URLs and those found in the crawl per bundle, as tallies."""
+class _UrlTableKeys(KeyedStage):
+    """The cogroup join on keys: each document shuffles its normalised URL's MD5 and its ref (the
+    text waits in a spill file); each comes back with its URL's karma, or none (not listed)."""
+
+    stage = STAGE
+
+    def keys(self, batch, fn):
+        for ref, doc in batch:
+            yield url_key(doc.normalized_url), ref
+
+    def collect(self, values):
+        return dict(values)
+
+    def apply(self, doc, karma, fn):
+        if karma is None:
+            yield fn.dropped(not_in_url_list(doc))
+        else:
+            yield with_karma(doc, karma)
+
+
+class _JoinTableFn(CountingFn):
+    """(URL key, {"refs": [ref], "table": [Karma]}) → (spill id, (position, karma or None)) for each
+    document of that URL. Counts the table's distinct URLs and those found in the crawl."""
 
     stage = STAGE
 
@@ -170,23 +194,40 @@ class _CoGroupJoinFn(CountingFn):
         karmas = list(grouped["table"])
         karma = merge_karma(karmas) if karmas else None
         found = False
-        for doc in grouped["docs"]:
-            if karma is None:
-                yield self.dropped(not_in_url_list(doc))
-            else:
-                found = True
-                yield with_karma(doc, karma)
+        for ref in grouped["refs"]:
+            found = found or karma is not None
+            spill_id, position = split_ref(ref)
+            yield spill_id, (position, karma)
         self.count_event("url_list_urls", karma is not None)
         self.count_event("url_list_urls_found", found)
+
+
+class _DecideListed(beam.PTransform):
+    def __init__(self, files: tuple[str, ...]):
+        super().__init__()
+        self._files = files
+
+    def expand(self, keys):
+        table = (
+            keys[KEYS].pipeline
+            | "TableFiles" >> beam.Create(list(self._files))
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ReadRows" >> beam.ParDo(_ReadUrlTableFn())
+            | "KeyRows" >> beam.Map(lambda row: (url_key(row[0]), row[1]))
+        )
+        joined = ({"refs": keys[KEYS], "table": table} | "CoGroupByUrl" >> beam.CoGroupByKey()
+                  | "JoinTable" >> beam.ParDo(_JoinTableFn()).with_outputs(TALLY, main="decisions"))
+        return joined["decisions"], [joined[TALLY]]
 
 
 class JoinUrlTable(beam.PTransform):
     """docs → {KEPT, DROPPED, TALLY}: keep the documents whose normalised URL is in the table."""
 
-    def __init__(self, files: tuple[str, ...], join: str):
+    def __init__(self, files: tuple[str, ...], join: str, folder: str | None = None):
         super().__init__()
         self._files = files
         self._join = join
+        self._folder = folder  # cogroup: where the documents wait (pipelines.spill)
 
     def expand(self, docs):
         if self._join == "side-input":
@@ -209,15 +250,8 @@ class JoinUrlTable(beam.PTransform):
         return {KEPT: kept, DROPPED: joined[DROPPED], TALLY: tallies | "Tallies" >> beam.Flatten()}
 
     def _cogroup(self, docs):
-        table = (
-            docs.pipeline
-            | "TableFiles" >> beam.Create(list(self._files))
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadRows" >> beam.ParDo(_ReadUrlTableFn())
-        )
-        keyed = docs | "KeyByUrl" >> beam.Map(lambda d: (d.normalized_url, d))
-        joined = ({"docs": keyed, "table": table} | "CoGroupByUrl" >> beam.CoGroupByKey()
-                  | "KeepListed" >> beam.ParDo(_CoGroupJoinFn()).with_outputs(DROPPED, TALLY, main=KEPT))
+        folder = self._folder or spill_folder(None)
+        joined = docs | "KeysOnly" >> KeysOnly(_UrlTableKeys(), _DecideListed(self._files), folder, STAGE)
         kept = joined[KEPT]
         kept_tally = kept | "CountKept" >> beam.combiners.Count.Globally() | "KeptTally" >> beam.Map(_event("url_list_kept"))
         return {KEPT: kept, DROPPED: joined[DROPPED], TALLY: (joined[TALLY], kept_tally) | "Tallies" >> beam.Flatten()}
@@ -232,9 +266,10 @@ class SelectDocuments(beam.PTransform):
     missing table or a malformed allowlist fails before the pipeline runs (UserError).
     """
 
-    def __init__(self, config: SelectConfig | SelectPlan):
+    def __init__(self, config: SelectConfig | SelectPlan, output: str | None = None):
         super().__init__()
         self._plan = config if isinstance(config, SelectPlan) else plan_selection(config)
+        self._folder = spill_folder(output) if output else None  # the cogroup join's documents wait here
 
     @property
     def plan(self) -> SelectPlan:
@@ -250,7 +285,7 @@ class SelectDocuments(beam.PTransform):
             tallies += [out[TALLY], docs | "CountDomainsKept" >> beam.combiners.Count.Globally()
                         | "DomainsTally" >> beam.Map(_event("domains_kept"))]
         if plan.url_files:
-            out = docs | "JoinUrlTable" >> JoinUrlTable(plan.url_files, plan.join)
+            out = docs | "JoinUrlTable" >> JoinUrlTable(plan.url_files, plan.join, self._folder)
             docs = out[KEPT]
             drops.append(out[DROPPED])
             tallies.append(out[TALLY])

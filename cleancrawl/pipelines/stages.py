@@ -70,7 +70,7 @@ def _url_dedup(config):
 def _select(config):
     from cleancrawl.pipelines.select import SelectDocuments
 
-    return SelectDocuments(config.select)
+    return SelectDocuments(config.select, config.output)
 
 
 def _clean(config):

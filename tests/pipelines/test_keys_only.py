@@ -168,3 +168,20 @@ def test_the_shard_writer_streams_row_groups_with_one_write_tables_bytes(sample_
     assert list(write._WriteShardFn(str(tmp_path)).process((("train", 0, 1), values))) == [("train", 0, 1, len(docs))]
     written = (tmp_path / "train" / "part-00000-of-00001.parquet").read_bytes()
     assert written == write.encode_table(sorted(docs, key=sort_key))
+
+
+@pytest.mark.slow
+def test_a_webtext_build_joins_its_url_table_on_keys_with_the_same_result(sample_documents, tmp_path):
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(d.url + "\n" for d in sample_documents[::3]))
+    built = {}
+    for join in ("side-input", "cogroup"):
+        out = tmp_path / join
+        assert cli_main(["build", "--input", SAMPLE_WET, "--output", str(out), "-q", "--dedup", "none",
+                         "--select-urls", str(urls), "--select-join", join]) == 0
+        assert layout.SPILL_DIR not in os.listdir(out)
+        built[join] = {p.name: p.read_bytes() for p in sorted((out / "train").iterdir())}
+        stats = layout.read_stats(str(out))
+        select = next(step for step in stats["funnel"] if step["stage"] == "select")
+        assert select["out"] > 0 and select["reasons"]["not_in_url_list"] > 0
+    assert built["cogroup"] == built["side-input"]
