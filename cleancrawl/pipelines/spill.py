@@ -45,10 +45,21 @@ SPILLS = "spills"
 KEYS = "keys"
 _FRAME_DOCS = 256                 # documents a frame: a frame is what a reader holds at once
 _FRAME_BYTES = 8 << 20
-_HEADER = struct.Struct(">II")    # compressed, raw size of a frame
+_HEADER = struct.Struct(">I")     # a frame's size: a frame is `pack(rows)`
 _FIELDS = [f.name for f in dataclasses.fields(Document)]
 
 
+def pack(element) -> bytes:
+    """Any picklable element as one zstd-compressed bytes value (spill frames, the write's shuffle)."""
+    raw = pickle.dumps(element, protocol=5)
+    return len(raw).to_bytes(8, "big") + _codec().compress(raw, asbytes=True)
+
+
+def unpack(packed: bytes):
+    return pickle.loads(_codec().decompress(packed[8:], decompressed_size=int.from_bytes(packed[:8], "big"), asbytes=True))
+
+
+@functools.cache
 def _codec():
     return pa.Codec("zstd", compression_level=1)
 
@@ -104,9 +115,8 @@ class SpillWriter:
         if self._file is None:
             self._file = FileSystems.create(self.path, compression_type=CompressionTypes.UNCOMPRESSED)
         if self._rows:
-            raw = pickle.dumps(self._rows, protocol=5)
-            packed = _codec().compress(raw, asbytes=True)
-            self._file.write(_HEADER.pack(len(packed), len(raw)) + packed)
+            frame = pack(self._rows)
+            self._file.write(_HEADER.pack(len(frame)) + frame)
         self._rows, self._raw = [], 0
 
     def close(self) -> None:
@@ -116,16 +126,14 @@ class SpillWriter:
 
 def read_spill(path: str):
     """(position, Document) of every document of a spill file, in order, a frame at a time."""
-    codec = _codec()
     position = 0
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         while True:
             header = f.read(_HEADER.size)
             if not header:
                 return
-            size, raw = _HEADER.unpack(header)
-            rows = pickle.loads(codec.decompress(f.read(size), decompressed_size=raw, asbytes=True))
-            for row in rows:
+            (size,) = _HEADER.unpack(header)
+            for row in unpack(f.read(size)):
                 yield position, Document(*row)
                 position += 1
 

@@ -11,12 +11,10 @@ A shard is built in one worker's memory: keep shards around 100–500 MB of text
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
 import math
-import pickle
 
 import apache_beam as beam
 import pyarrow as pa
@@ -28,7 +26,7 @@ from cleancrawl.corpus.record import DOCUMENT_SCHEMA, Document, documents_to_tab
 from cleancrawl.corpus.urls import split_for
 from cleancrawl.pipelines import progress
 from cleancrawl.pipelines.accounting import text_bytes
-from cleancrawl.pipelines.spill import release_free_memory, remove_spill
+from cleancrawl.pipelines.spill import pack, release_free_memory, remove_spill, unpack
 from cleancrawl.storage import write_atomically
 
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=["language", "content_type", "source_file"],
@@ -45,21 +43,6 @@ def shard_count(total_bytes: int, target_bytes: int, fixed: int = 0) -> int:
     if fixed > 0:
         return fixed
     return max(1, math.ceil(total_bytes / max(1, target_bytes)))
-
-
-def pack(element) -> bytes:
-    """An element as one compressed bytes value, for the write's shuffle (see `unpack`)."""
-    raw = pickle.dumps(element, protocol=5)
-    return len(raw).to_bytes(8, "big") + _codec().compress(raw, asbytes=True)
-
-
-def unpack(packed: bytes):
-    return pickle.loads(_codec().decompress(packed[8:], decompressed_size=int.from_bytes(packed[:8], "big"), asbytes=True))
-
-
-@functools.cache
-def _codec():
-    return pa.Codec("zstd", compression_level=1)
 
 
 def encode_table(docs: list[Document]) -> bytes:
