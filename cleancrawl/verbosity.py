@@ -1,6 +1,7 @@
 """-q / -v: what the libraries may print, set once at CLI start-up and inherited by worker processes.
 
-Without -v, the known noise is hidden: Beam's "apitools not found" (logged on import when the gcp
+Without -v, the known noise is hidden: a failing Beam step's traceback (the CLI says the failure
+in one line), Beam's "apitools not found" (logged on import when the gcp
 extra is absent), its DirectRunner workers' start-up INFO lines and "No semi_persistent_directory"
 warning, and warcio's logged warnings (e.g. "Replacing spaces in invalid WARC-Target-URI").
 With -v everything shows, Beam's INFO logs included. The CLI process calls `configure`; it puts
@@ -19,14 +20,28 @@ NOISE = (
 )
 
 
+# where Beam logs a failing DoFn's traceback before re-raising it (in this process, and in a
+# `--workers` process); the CLI then says the failure in one line (cleancrawl/cli/failures.py)
+BEAM_FAILURE_LOGGERS = ("apache_beam.runners.common", "apache_beam.runners.portability.local_job_service",
+                        "apache_beam.runners.worker.sdk_worker", "apache_beam.runners.worker.bundle_processor",
+                        "apache_beam.runners.portability.fn_api_runner")
+
+
 class NoiseFilter(logging.Filter):
-    """Drops log records carrying the known library noise (unless -v)."""
+    """Drops log records carrying the known library noise, and Beam's tracebacks of a failing
+    step, which the CLI repeats as its one-line error (unless -v)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a malformed record is not ours to judge
             return True
+        if record.levelno >= logging.ERROR and record.name.startswith(BEAM_FAILURE_LOGGERS) and (
+                record.exc_info or "Traceback (most recent call last)" in message):
+            return False
+        library = LIBRARY_LOGGERS.get(record.name.split(".", 1)[0])
+        if library is not None and record.levelno < library:  # however the library set its own level
+            return False
         return not any(noise in message for noise in NOISE)
 
 
@@ -59,8 +74,19 @@ def configure(verbose: bool, quiet: bool, formatter: logging.Formatter | None = 
     for handler in root.handlers:
         if not any(isinstance(f, NoiseFilter) for f in handler.filters):
             handler.addFilter(NoiseFilter())
-    logging.getLogger("warcio").setLevel(logging.ERROR)
+    quiet_libraries()
     warnings.filterwarnings("ignore", module=r"(apache_beam|warcio|matplotlib|trafilatura)(\.|$)")
+
+
+# libraries that log each page they give up on (trafilatura: "ERROR: not enough text …"); a page
+# they fail on is a counted drop with its reason, so their lines are noise unless -v
+LIBRARY_LOGGERS = {"warcio": logging.ERROR, "trafilatura": logging.CRITICAL, "htmldate": logging.CRITICAL,
+                   "courlan": logging.CRITICAL, "justext": logging.CRITICAL}
+
+
+def quiet_libraries() -> None:
+    for name, level in LIBRARY_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def configure_worker() -> None:
@@ -78,4 +104,4 @@ def configure_worker() -> None:
         root.addHandler(handler)
     elif not any(getattr(h, "cleancrawl", False) for h in root.handlers):
         return  # in-process in a program (or pytest) with its own logging set-up: leave it be
-    logging.getLogger("warcio").setLevel(logging.ERROR)
+    quiet_libraries()

@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import sys
+import traceback
 
 from cleancrawl import __version__, options
 from cleancrawl import verbosity
@@ -128,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
-    """Parse, run the chosen subcommand's `func`, and turn a UserError into one line and exit 2.
-    Shared with `python -m cleancrawl.pretrain`, the pretraining subcommands without Beam."""
+    """Parse, run the chosen subcommand's `func`, and turn whatever it raises into one line (exit 2
+    for a UserError and what the user can fix, 1 for an internal error: `cli/failures.py`). Shared with `python -m cleancrawl.pretrain`, the pretraining subcommands without Beam."""
     add_verbosity_options(parser)
     try:
         args, unknown = parser.parse_known_args(argv)
@@ -162,12 +163,16 @@ def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
             if args.quiet:  # -q: no summary, tables or paths on stdout; errors and warnings still show
                 stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
             return int(args.func(args) or 0)
-    except UserError as err:
-        from cleancrawl.corpus.safe_text import safe  # messages name files and URLs from the data
-        print(f"{parser.prog} {args.command}: error: {safe(err)}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # every command ends in one line (cleancrawl/cli/failures.py), never a traceback
+        from cleancrawl.cli import failures
+
+        line, code = failures.describe(err)
+        if args.verbose and not isinstance(err, UserError):
+            traceback.print_exc()
+        print(f"{parser.prog} {args.command}: error: {line}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -83,14 +83,38 @@ def exit_with_parent() -> None:
     threading.Thread(target=_watch, args=(parent,), name="cleancrawl-parent-watch", daemon=True).start()
 
 
+class QuietTracebacks:
+    """A worker's stderr without the tracebacks Beam's SDK worker prints (`print(traceback, file=
+    sys.stderr)`) for a failing bundle: the error reaches the build, which says it in one line
+    (cleancrawl/cli/failures.py); -v shows them."""
+
+    def __init__(self, stream):
+        self._stream, self._dropped = stream, False
+
+    def write(self, text: str) -> int:
+        if text.startswith("Traceback (most recent call last)"):
+            self._dropped = True
+            return len(text)
+        if self._dropped and text == "\n":  # print's end after the dropped traceback
+            self._dropped = False
+            return len(text)
+        self._dropped = False
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 if __name__ == "__main__":
     exit_with_parent()
-    from cleancrawl.verbosity import configure_worker
+    from cleancrawl.verbosity import ENV, configure_worker
     configure_worker()  # the CLI's -q/-v, before Beam's import logs anything
     from apache_beam.runners.worker import sdk_worker_main
 
     from cleancrawl.storage import hide_explained_beam_tracebacks
 
     hide_explained_beam_tracebacks()  # the build prints them in one line
+    if os.environ.get(ENV) != "verbose":
+        sys.stderr = QuietTracebacks(sys.stderr)  # Beam's worker prints a failing bundle's traceback itself
 
     sdk_worker_main.main(sys.argv)
