@@ -266,31 +266,95 @@ def from_args(cls, args: argparse.Namespace, path: tuple[str, ...] = (), instanc
 # --config FILE
 
 
+CONFIG_MAX_BYTES = 4 << 20  # a run's stats.json is tens of KB; anything this large is not a config
+
+
 def load_file(path: str) -> dict:
-    """A YAML, TOML or JSON file as a dict (by its suffix; JSON, then YAML, otherwise)."""
+    """A YAML, TOML or JSON file as a dict (by its suffix; JSON, then YAML, otherwise).
+
+    Read bounded: at most CONFIG_MAX_BYTES, YAML without anchors and aliases (a "billion laughs"
+    file of a few hundred bytes otherwise expands to gigabytes), and a key given twice in one
+    mapping refused rather than silently taking the last. Errors name the file and the place, never
+    the values (a value may be huge or hold terminal escapes)."""
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(CONFIG_MAX_BYTES + 1)
     except OSError as err:
         raise UserError(f"--config {path}: {err.strerror or err}") from None
+    if len(raw) > CONFIG_MAX_BYTES:
+        raise UserError(f"--config {path}: larger than {CONFIG_MAX_BYTES >> 20} MiB; not a config file")
     suffix = os.path.splitext(path)[1].lower()
+    kind = suffix.lstrip(".").upper() if suffix in (".toml", ".json") else "YAML"
     try:
         if suffix == ".toml":
             import tomllib
-            data = tomllib.loads(raw.decode("utf-8"))
+            data = tomllib.loads(raw.decode("utf-8-sig"))
         elif suffix == ".json":
-            data = json.loads(raw)
+            data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_json_mapping)
         else:
-            import yaml  # PyYAML comes with Beam; JSON is YAML too
-            data = yaml.safe_load(raw)
-    except Exception as err:  # a parse error: one line with the parser's own words
-        said = " ".join(str(err).split())
-        raise UserError(f"--config {path}: not valid {suffix.lstrip('.').upper() or 'YAML'}: {said}") from None
+            data = _load_yaml(raw)
+    except UserError as err:
+        raise UserError(f"--config {path}: {err}") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"--config {path}: not UTF-8 text (byte {err.start})") from None
+    except Exception as err:  # a parse error: one line with the parser's own words, bounded
+        raise UserError(f"--config {path}: not valid {kind}: {_parse_error(err)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise UserError(f"--config {path}: expected a mapping of option names to values, got {type(data).__name__}")
     return data
+
+
+def _parse_error(err: Exception) -> str:
+    """A parser's complaint without the text it quotes (PyYAML prints the offending lines)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if mark is not None and problem:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    said = " ".join(str(err).split())
+    return said if len(said) <= 200 else said[:200] + "…"
+
+
+def _json_mapping(pairs: list) -> dict:
+    data = {}
+    for key, value in pairs:
+        if key in data:
+            raise UserError(f"the key {_short(key)} is given twice in one mapping")
+        data[key] = value
+    return data
+
+
+def _load_yaml(raw: bytes):
+    import yaml  # PyYAML comes with Beam; JSON is YAML too
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    for event in yaml.parse(raw, Loader=base):  # events only: an alias is not expanded here
+        if isinstance(event, yaml.AliasEvent):
+            raise UserError(f"YAML aliases (*{_short(event.anchor, 40)[1:-1]}) are not accepted in a "
+                            f"config file (line {event.start_mark.line + 1}); write the values out")
+
+    class BoundedLoader(base):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise UserError(f"the key {_short(key)} is given twice in one mapping "
+                                    f"(line {key_node.start_mark.line + 1})")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return yaml.load(raw, Loader=BoundedLoader)
+
+
+def _short(value, limit: int = 60) -> str:
+    """`value` as a short, printable repr for an error line."""
+    from cleancrawl.corpus.safe_text import safe
+
+    text = repr(value)
+    return safe(text if len(text) <= limit else text[:limit] + "…")
 
 
 def config_section(data: dict, cls) -> dict:
@@ -329,10 +393,10 @@ def _file_values(cls, data: dict, path: tuple[str, ...], source: str, values: di
             close = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.6)
             hint = (f" (did you mean {flags[name]}?)" if name in flags else  # a flag's name for a nested field
                     f" (did you mean {'.'.join(path + (close[0],))}?)" if close else "")
-            raise UserError(f"--config {source}: unknown option {where!r}{hint}")
+            raise UserError(f"--config {source}: unknown option {_short(where)}{hint}")
         if opt.nested:
             if not isinstance(value, dict):
-                raise UserError(f"--config {source}: {where}: expected a mapping of its options, got {value!r}")
+                raise UserError(f"--config {source}: {where}: expected a mapping of its options, got {_short(value)}")
             _file_values(opt.kind, value, opt.path, source, values)
             continue
         values[opt.dest] = _checked(opt, value, source, where)
@@ -361,7 +425,7 @@ def _checked(opt: _Option, value, source: str, where: str):
         return _scalar(kind, value)
     except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
         said = f": {err}" if isinstance(err, argparse.ArgumentTypeError) or str(err) else ""
-        raise UserError(f"--config {source}: {where}: expected {_describe(opt.kind)}, got {value!r}{said}") from None
+        raise UserError(f"--config {source}: {where}: expected {_describe(opt.kind)}, got {_short(value)}{said[:200]}") from None
 
 
 def _scalar(kind, value):
