@@ -116,11 +116,36 @@ def filesystem_args() -> list[str]:
 
 
 def parquet_metadata(path: str):
-    """A Parquet file's footer (row counts, row groups, schema), local or remote."""
-    if is_remote(path):
-        with filesystems().open(path) as f:
-            return pq.ParquetFile(f).metadata
-    return pq.ParquetFile(path).metadata
+    """A Parquet file's footer (row counts, row groups, schema), local or remote; a file that is
+    not Parquet (or is cut short) is a UserError naming it."""
+    import pyarrow as pa
+
+    try:
+        if is_remote(path):
+            with filesystems().open(path) as f:
+                return pq.ParquetFile(f).metadata
+        return pq.ParquetFile(path).metadata
+    except (pa.ArrowException, EOFError) as err:
+        said = " ".join(str(err).split())[:200]
+        raise UserError(f"{path}: not a readable Parquet file ({said})") from None
+
+
+def parquet_schema(path: str):
+    """A Parquet file's Arrow schema (see `parquet_metadata`)."""
+    return parquet_metadata(path).schema.to_arrow_schema()
+
+
+def check_text_shards(paths: Iterable[str], columns=None, required: Iterable[str] = ("text",),
+                      options: bool = True) -> None:
+    """Every shard readable as Parquet, with the `required` columns present and of string type
+    (`columns`: a `cleancrawl.corpus.columns.Columns` naming them; cleancrawl's names by default),
+    before any work starts: one line naming the shard, the option to set (`options`: the command
+    has --text-column/--url-column) and the columns it has."""
+    from cleancrawl.corpus.columns import Columns
+
+    columns = columns or Columns()
+    for path in paths:
+        columns.check(parquet_schema(path), path, required=tuple(required), options=options)
 
 
 def iter_batches(paths: Iterable[str], columns: list[str], batch_size: int = 1024) -> Iterator:
@@ -520,6 +545,22 @@ def open_binary(path: str):
     from apache_beam.io.filesystem import CompressionTypes
 
     return filesystems().open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def file_signature(path: str) -> tuple | None:
+    """(size, modification time) of a file, local or remote; None when it is gone. Two equal
+    signatures taken before and after reading say the file did not change meanwhile."""
+    if not is_remote(path):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return st.st_size, st.st_mtime_ns, st.st_ino
+    try:
+        found = filesystems().match([path])[0].metadata_list
+    except Exception:
+        return None
+    return (found[0].size_in_bytes, found[0].last_updated_in_seconds) if found else None
 
 
 def match_files(pattern: str) -> list[tuple[str, int]]:

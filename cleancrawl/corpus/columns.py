@@ -88,17 +88,20 @@ class Columns:
     def is_default(self) -> bool:
         return self == Columns()
 
-    def check(self, schema: pa.Schema, source: str, required: Iterable[str] = ("text",)) -> None:
-        """UserError, in one line naming the option and the columns there are, for a required
-        column that `schema` lacks or a text/URL column that is not a string."""
+    def check(self, schema: pa.Schema, source: str, required: Iterable[str] = ("text",),
+              options: bool = True) -> None:
+        """UserError, in one line naming the option (where the command has one: `options`) and
+        the columns there are, for a required column that `schema` lacks or a text/URL column
+        that is not a string."""
         for ours in required:
             name = self.mapping()[ours]
             kind = field_type(schema, name)
+            hint = f"set {OPTIONS[ours]}; " if options else ""
             if kind is None:
-                raise UserError(f"{source}: no {_WORDS[ours]} column {name!r} (set {OPTIONS[ours]}; its columns: "
+                raise UserError(f"{source}: no {_WORDS[ours]} column {name!r} ({hint}its columns: "
                                 f"{', '.join(_describe(schema))})")
             if ours in ("text", "url") and not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-                raise UserError(f"{source}: column {name!r} is {kind}, not text (set {OPTIONS[ours]})")
+                raise UserError(f"{source}: column {name!r} is {kind}, not text" + (f" (set {OPTIONS[ours]})" if options else ""))
 
     def read_columns(self, schema: pa.Schema, wanted: Iterable[str] = ("text", "url", "record_id"),
                      others: Iterable[str] = ()) -> list[str]:

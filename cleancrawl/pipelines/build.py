@@ -12,6 +12,7 @@ Each box is a composite transform over a pure `corpus/` stage, listed once, in o
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import importlib.metadata
@@ -29,6 +30,7 @@ from cleancrawl.pipelines.config import BuildConfig
 from cleancrawl.pipelines.dropped import SplitDrops, WriteDropped
 from cleancrawl.pipelines.read import ReadCrawl, resolve_inputs
 from cleancrawl.pipelines.select import plan_selection
+from cleancrawl.pipelines.spill import remove_spill
 from cleancrawl.pipelines.stages import STAGES, resolve_skip
 from cleancrawl.pipelines.url_dedup import DedupUrls  # noqa: F401 (re-exported)
 from cleancrawl.pipelines.worker_exit import runner_for
@@ -156,14 +158,28 @@ def run_build(config: BuildConfig, pipeline_args: list[str] | None = None, stage
     if config.select.enabled:
         plan_selection(config.select)  # a missing URL table or a bad allowlist fails before the output is touched
     lock = prepare_output(config.output, config.overwrite, [*input_files, config.input_list, *_select_inputs(config)])
-    with lock, storage.write_errors_are_user_errors(config.output):
+    with lock, storage.write_errors_are_user_errors(config.output), spill_removed_on_failure(lock):
         with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
             build_pipeline(pipeline, config, input_files, run_id=lock.run_id, stages=stages)
     return layout.read_stats(config.output)
 
 
+@contextlib.contextmanager
+def spill_removed_on_failure(lock: storage.OutputLock):
+    """A run that fails (a full disk, a worker error, Ctrl-C; not a kill) deletes its spill
+    files: they are useless without the run, and on a full disk they are what fills it. Not when
+    another run has taken the folder: the spill files there may be that run's."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            if lock.owned():
+                remove_spill(lock.output)
+        raise
+
+
 def _select_inputs(config: BuildConfig) -> list[str]:
     from cleancrawl.pipelines.overlap import eval_paths  # --decontaminate's eval files: checked before the output is touched
 
-    return [p for p in (config.select.urls, config.select.domains) if p] + eval_paths(config.decontaminate, "--decontaminate",
-                                                                                        config.decontaminate_ngram)
+    return [p for p in (config.select.urls, config.select.domains) if p] + eval_paths(
+        config.decontaminate, "--decontaminate", config.decontaminate_ngram, read=True)

@@ -24,7 +24,7 @@ from cleancrawl.corpus.record import DOCUMENT_SCHEMA, table_to_documents
 from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn, SumTallies
 from cleancrawl.pipelines.stages import STAGE_NAMES
-from cleancrawl.pipelines.build import prepare_output
+from cleancrawl.pipelines.build import prepare_output, spill_removed_on_failure
 from cleancrawl.pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
 from cleancrawl.pipelines.dedup_config import DedupRunConfig
 from cleancrawl.pipelines.worker_exit import runner_for
@@ -53,22 +53,9 @@ def resolve_shards(inputs: list[str], allow_partial: bool = False, columns: Colu
     paths = sorted(dict.fromkeys(paths))
     if not paths:
         raise UserError("no input shards (give --input)")
-    for path in paths:
-        if not columns.is_default:  # --text-column/--url-column: named, or fields of a struct (metadata.url)
-            columns.check(_schema(path), path, required=REQUIRED_COLUMNS)
-            continue
-        missing = [c for c in REQUIRED_COLUMNS if c not in _schema(path).names]
-        if missing:
-            raise UserError(f"{path}: no {' or '.join(missing)} column")
+    # named columns (or fields of a struct: metadata.url), present and of string type
+    storage.check_text_shards(paths, columns, required=REQUIRED_COLUMNS)
     return paths
-
-
-def _schema(path: str) -> pa.Schema:
-    try:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            return pq.ParquetFile(f).schema_arrow
-    except Exception as err:
-        raise UserError(f"cannot read {path}: {err}") from None
 
 
 def _check_output(inputs: list[str], output: str) -> None:
@@ -167,7 +154,7 @@ def run_dedup(config: DedupRunConfig, pipeline_args: list[str] | None = None) ->
     shard_paths = resolve_shards(config.inputs, config.allow_partial, config.columns)
     lock = prepare_output(config.output, config.overwrite, [*config.inputs, *shard_paths], command="dedup")
     options = PipelineOptions(pipeline_args or [])
-    with lock, storage.write_errors_are_user_errors(config.output):
+    with lock, storage.write_errors_are_user_errors(config.output), spill_removed_on_failure(lock):
         with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
             dedup_pipeline(pipeline, config, shard_paths, run_id=lock.run_id)
     return layout.read_stats(config.output)

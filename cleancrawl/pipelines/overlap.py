@@ -81,12 +81,12 @@ def eval_texts(path: str, option: str = "--eval") -> Iterator[str]:
     if _is_folder(path) or path.endswith(".parquet"):
         shards = layout.list_shards(path, split=None) if _is_folder(path) else [path]
         try:
-            for shard in shards:
-                if "text" not in storage.parquet_metadata(shard).schema.to_arrow_schema().names:
-                    raise UserError(f"{option} {path}: {shard} has no text column")
+            storage.check_text_shards(shards, options=False)
             for text in storage.iter_texts(shards):
                 if text and text.strip():
                     yield text
+        except UserError as err:
+            raise UserError(f"{option} {path}: {err}") from None
         except (KeyError, ValueError, OSError) as err:  # no text column, not Parquet
             raise UserError(f"{option} {path}: cannot read a text column ({' '.join(str(err).split())[:200]})") from None
         return
@@ -105,9 +105,10 @@ def eval_texts(path: str, option: str = "--eval") -> Iterator[str]:
             yield line
 
 
-def eval_paths(specs, option: str = "--eval", n: int | None = None) -> list[str]:
+def eval_paths(specs, option: str = "--eval", n: int | None = None, read: bool = False) -> list[str]:
     """The paths of the eval sources `specs`, each checked (and the n-gram length `n`): one line
-    for a missing file, a folder without shards, a name given twice, a bad n."""
+    for a missing file, a folder without shards, a name given twice, a bad n; with `read`, every
+    source is also read through (not UTF-8, not Parquet, no text: found before a run writes)."""
     if n is not None and specs:
         check_ngram(n, option + "-ngram" if option != "--eval" else "--ngram")
     paths, names = [], set()
@@ -117,6 +118,8 @@ def eval_paths(specs, option: str = "--eval", n: int | None = None) -> list[str]
             raise UserError(f"{option} {spec}: the name {name} is given twice (use NAME=PATH)")
         names.add(name)
         check_eval_source(path, option)
+        if read and not any(True for _ in eval_texts(path, option)):
+            raise UserError(f"{option} {path}: holds no text (every line is blank)")
         paths.append(path)
     return paths
 
@@ -127,7 +130,13 @@ def build_index(specs: list[str], n: int, option: str = "--eval") -> EvalIndex:
     index = EvalIndex(n)
     for spec in specs:
         name, path = parse_eval_spec(spec)
+        before = len(index)
         index.add(name, eval_texts(path, option))
+        if not index.documents[-1]:
+            raise UserError(f"{option} {path}: holds no text (every line is blank)")
+        if len(index) == before and not any(len(d) for d in index.documents[-1]):
+            raise UserError(f"{option} {path}: no document has {n} words, so it has no {n}-gram to look for "
+                            f"(a smaller --ngram{'' if option == '--eval' else ' / ' + option + '-ngram'}?)")
     return index
 
 
@@ -252,6 +261,7 @@ def run_overlap(config: OverlapConfig, pipeline_args: list[str] | None = None) -
     shards = layout.list_shards(config.corpus, split=split, allow_partial=config.allow_partial)
     if not shards:
         raise UserError(f"{config.corpus}: no Parquet shards")
+    storage.check_text_shards(shards, options=False)  # not Parquet, no text column, binary text: one line before the run
     index = build_index(list(config.evals), config.ngram)
     bloom_shape = (config.bloom_bits, config.bloom_hashes) if config.bloom else None
     beam = _beam()[0]

@@ -289,8 +289,17 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
             held = prepare_output_dir(config.output, config.overwrite, inputs, kind=TOKENS_LAYOUT, lock=True)
 
         started = time.perf_counter()
-        with storage.write_errors_are_user_errors(config.output):
-            results = _run_jobs(config, tokenizer_path, jobs, progress, fast.encoder, fast)
+        before = {job.source: storage.file_signature(job.source) for job in jobs}
+        try:
+            with storage.write_errors_are_user_errors(config.output):
+                results = _run_jobs(config, tokenizer_path, jobs, progress, fast.encoder, fast)
+        except FileNotFoundError as err:
+            if err.filename not in before:
+                raise
+            raise _corpus_changed(config.corpus, err.filename) from None
+        changed = [source for source, signature in before.items() if storage.file_signature(source) != signature]
+        if changed:  # e.g. `build --overwrite` rewrote the corpus meanwhile: the tokens would mix two corpora
+            raise _corpus_changed(config.corpus, changed[0])
 
         splits: dict[str, list[dict]] = {}
         for job, header, _ in results:
@@ -324,6 +333,11 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
         text_bytes=sum(b for _, _, b in results), seconds=seconds,
         encoder=fast.encoder, encoder_reason=fast.encoder_reason,
     )
+
+
+def _corpus_changed(corpus: str, shard) -> UserError:
+    return UserError(f"{corpus}: the corpus changed while it was read ({shard} was replaced or deleted, "
+                     "e.g. by a build --overwrite); no manifest was written: rerun tokenize when the corpus is finished")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -198,6 +198,7 @@ def test_disk_full_during_a_build_is_one_line_and_leaves_no_temporary_file(tmp_p
                       "output (the unfinished output has no _SUCCESS and readers refuse it)"
     assert not [p for p in snapshot(out) if ".tmp-" in p]
     assert not (out / layout.SUCCESS_MARKER).exists() and not (out / storage.LOCK_FILE).exists()
+    assert not (out / layout.SPILL_DIR).exists()  # the spill files that filled the disk are gone too
 
 
 def test_disk_full_is_recognised_in_beams_wrapped_errors():
