@@ -74,6 +74,7 @@ def test_an_install_with_pip_23_can_import_trafilatura(tmp_path):
     names = {canonicalize_name(i["metadata"]["name"]) for i in report["install"]}
     assert "lxml-html-clean" in names  # ... and covered by the direct requirement
     assert "datasketch" not in names  # bench/ only: the `bench` extra
+    assert "scipy" in names  # `experiment fit` works after a plain install (it came with datasketch once)
 
     needed, missing = _needed(report, "trafilatura")
     assert not missing, missing
@@ -102,3 +103,4 @@ def test_the_wheel_carries_licence_urls_classifiers_and_the_direct_requirement(t
     requires = {canonicalize_name(Requirement(r).name): Requirement(r) for r in meta.get_all("Requires-Dist")}
     assert "lxml-html-clean" in requires and not requires["lxml-html-clean"].marker
     assert str(requires["datasketch"].marker) == 'extra == "bench"'
+    assert "scipy" in requires and not requires["scipy"].marker  # every documented command after `pip install`
