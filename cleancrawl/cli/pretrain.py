@@ -69,10 +69,16 @@ def _run_datasets(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     import json
 
+    from cleancrawl import storage
     from cleancrawl.pretrain.fit import describe
+    from cleancrawl.pretrain.folders import write_errors_are_one_line
     from cleancrawl.pretrain.report import write_report
 
-    paths = write_report(args.sweep_dir)
+    if not os.path.isdir(args.sweep_dir):
+        raise UserError(f"{args.sweep_dir}: no such sweep directory")
+    # Not while a sweep (or another report) writes there: the folder's lock, as the sweep takes it.
+    with storage.OutputLock.acquire(args.sweep_dir, "experiment report"), write_errors_are_one_line(args.sweep_dir):
+        paths = write_report(args.sweep_dir)
     for path in paths:
         print(path)
         if os.path.basename(path) == "fit.json":
@@ -94,15 +100,13 @@ def _run_fit(args: argparse.Namespace) -> int:
     fit = fit_repetition_law(read_runs_csv(args.results_csv), bootstrap=args.bootstrap, seed=args.seed)
     print(describe(fit))
     if args.json:
-        tmp = f"{args.json}.tmp-{os.getpid()}"
+        from cleancrawl.storage import local_atomic_file
+
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(json.dumps(fit, indent=2) + "\n")
-            os.replace(tmp, args.json)
+            with local_atomic_file(args.json) as f:  # temporary name, fsync, rename; removed on error
+                f.write((json.dumps(fit, indent=2) + "\n").encode("utf-8"))
         except OSError as e:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise UserError(f"--json {args.json}: cannot write ({e.strerror})") from None
+            raise UserError(f"--json {args.json}: cannot write ({e.strerror or e})") from None
         print(args.json)
     return 0
 

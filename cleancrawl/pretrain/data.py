@@ -111,9 +111,8 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
         if os.path.exists(target) and os.path.getsize(target) == size:
             return
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with FileSystems.open(source) as src, open(target + ".part", "wb") as dst:
+        with FileSystems.open(source) as src, storage.local_atomic_file(target) as dst:  # no partial shard, ever
             shutil.copyfileobj(src, dst, length=16 << 20)
-        os.replace(target + ".part", target)
 
     for entry in entries:
         copy(entry["path"])
@@ -122,9 +121,8 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
         copy(tokenizer_copy)  # `tokenize` copies its tokenizer there (pretrain --eval encodes with it)
     # The manifest last, from the bytes already read: its presence says the copy is whole.
     os.makedirs(cache_dir, exist_ok=True)
-    with open(cached_manifest + ".part", "wb") as f:
+    with storage.local_atomic_file(cached_manifest) as f:
         f.write(manifest)
-    os.replace(cached_manifest + ".part", cached_manifest)
     return cache_dir
 
 

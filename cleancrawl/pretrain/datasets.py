@@ -11,28 +11,45 @@ repetition sweep; under `torchrun` every rank runs the loop and each run uses al
                          "model", "budget_tokens", "tokens": {DATASET: DIR}}
     OUT/results.md, results.csv   datasets × evals (+ mean); the best (lowest) of each column marked
     OUT/bpb.png         bits per byte per eval text, one bar per dataset
+
+and nothing else (`pretrain.folders`): a dataset's name is a plain name (never `..` or a path: its run
+folder lies inside OUT), the experiment holds OUT's lock while it runs, each run its own folder's,
+and a file or folder of the user's in OUT is refused before any run starts.
 """
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from dataclasses import replace
 
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pretrain.config import DatasetsConfig
+from cleancrawl.pretrain.folders import (
+    DATASETS_RESULTS as RESULTS, check_plain_name, prepare_experiment_folder, run_folder,
+    write_errors_are_one_line, write_file,
+)
 
-RESULTS = ("results.json", "results.md", "results.csv", "bpb.png")
+
+def is_dataset_name(name: str) -> bool:
+    try:
+        check_plain_name(name, "--tokens", RESULTS)
+    except UserError:
+        return False
+    return True
 
 
 def parse_datasets(specs) -> dict[str, str]:
-    """`NAME=DIR` (or `DIR`, named by its folder) → {NAME: DIR}; one line for a name given twice."""
+    """`NAME=DIR` (or `DIR`, named by its folder) → {NAME: DIR}; one line for a name given twice,
+    or one that is not a plain name (`..`, `.`, a path: its run folder would lie outside --out)."""
     out: dict[str, str] = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not (sep and name and "/" not in name and path):
             path = spec
             name = os.path.basename(spec.rstrip("/")) or spec
+        check_plain_name(name, f"--tokens {spec}: the dataset name", RESULTS)
         if name in out:
             raise UserError(f"--tokens {spec}: the dataset name {name} is given twice (use NAME=DIR)")
         out[name] = path
@@ -41,9 +58,8 @@ def parse_datasets(specs) -> dict[str, str]:
 
 def datasets_experiment(config: DatasetsConfig) -> dict | None:
     """Train on every dataset, then write the results; None when a run stopped early (re-run to finish)."""
-    from cleancrawl.pretrain.bpb import parse_eval_spec
     from cleancrawl.pretrain.objectives import check_objective
-    from cleancrawl.pretrain.train import check_out_not_tokens, setup_world, train
+    from cleancrawl.pretrain.train import check_out_not_tokens, on_main_rank, setup_world
 
     base = config.train
     datasets = parse_datasets(config.datasets)
@@ -54,17 +70,32 @@ def datasets_experiment(config: DatasetsConfig) -> dict | None:
     check_objective(replace(base, tokens=next(iter(datasets.values()))))
     for path in datasets.values():
         check_out_not_tokens(base.out, path)
+    runs = {name: run_folder(base.out, name) for name in datasets}
     world = setup_world(base.device)
+    lock = on_main_rank(world, lambda: prepare_experiment_folder(base.out, "datasets", RESULTS, runs,
+                                                                 is_dataset_name))
+    try:
+        with write_errors_are_one_line(base.out):  # the results files (each run's: `train`)
+            return _train_each(base, datasets, runs, world)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_each(base, datasets: dict[str, str], runs: dict[str, str], world) -> dict | None:
+    from cleancrawl.pretrain.bpb import parse_eval_spec
+    from cleancrawl.pretrain.train import train
+
     summaries = {}
     for name, path in datasets.items():
         if world.is_main:
             print(f"== {name}: {base.budget_tokens} tokens of {path} ==", flush=True)
-        summary = train(replace(base, tokens=path, out=os.path.join(base.out, name), resume=True))
+        summary = train(replace(base, tokens=path, out=runs[name], resume=True))
         if not summary.get("finished"):
             return None
         wanted = [parse_eval_spec(e)[0] for e in base.evals]
         if sorted(summary.get("eval_bpb") or {}) != sorted(wanted):
-            raise UserError(f"{os.path.join(base.out, name)}: finished earlier with --eval "
+            raise UserError(f"{runs[name]}: finished earlier with --eval "
                             f"{', '.join(summary.get('eval_bpb') or {}) or 'none'}, not {', '.join(wanted)}; "
                             f"choose another --out")
         summaries[name] = summary
@@ -97,19 +128,17 @@ def table(results: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def write_results(out: str, results: dict) -> list[str]:
+    """results.json, results.md, results.csv and bpb.png into `out`, each written atomically."""
     paths = [os.path.join(out, name) for name in RESULTS]
-    with open(paths[0], "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
+    write_file(paths[0], json.dumps(results, indent=2) + "\n")
     header, rows = table(results)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    with open(paths[1], "w", encoding="utf-8") as f:
-        f.write(f"# Datasets at one budget\n\n{results['model']}, {results['budget_tokens']:,} training tokens per "
-                f"dataset. Bits per byte on each evaluation text (lower is better; the best of each column in "
-                f"bold; mean = macro average).\n\n" + "\n".join(lines) + "\n")
+    write_file(paths[1], f"# Datasets at one budget\n\n{results['model']}, {results['budget_tokens']:,} training "
+                         f"tokens per dataset. Bits per byte on each evaluation text (lower is better; the best of "
+                         f"each column in bold; mean = macro average).\n\n" + "\n".join(lines) + "\n")
     evals = header[1:-1]
-    with open(paths[2], "w", encoding="utf-8", newline="") as f:
+    with io.StringIO(newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["dataset"] + [f"bpb_{h.removesuffix(' bits/byte')}" for h in header[1:]] + ["best_of"])
         for dataset in results["bpb"]:
@@ -118,14 +147,12 @@ def write_results(out: str, results: dict) -> list[str]:
             best_of = [h.removesuffix(" bits/byte") for h, cell in zip(header[1:], rows[list(results["bpb"]).index(dataset)][1:])
                        if cell.startswith("**")]
             writer.writerow([dataset] + ["" if v is None else v for v in values] + [";".join(best_of)])
-    with open(paths[3], "wb") as f:
-        f.write(_plot(results))
+        write_file(paths[2], f.getvalue())
+    write_file(paths[3], _plot(results))
     return paths
 
 
 def _plot(results: dict) -> bytes:
-    import io
-
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -9,7 +9,10 @@ T5 asked it of span corruption on an encoder-decoder: `--objective span-corrupti
 models runs the sweep on that objective, budget and U counted in raw tokens before corruption.
 
     OUT/<model>_u<U>/   one run directory per (model, U), as `pretrain.train` writes it
-    OUT/results.md, results.csv, *.png, report.html    from `pretrain.report`
+    OUT/results.md, results.csv, *.png, report.html, fit.json    from `pretrain.report`
+
+and nothing else (`pretrain.folders`): the sweep holds OUT's lock while it runs, each run its own
+folder's; a file or folder of the user's in OUT is refused before any run starts.
 
 Runs already finished are skipped and interrupted ones resumed, so re-running the same
 command after a crash or pre-emption finishes the sweep. Under `torchrun`, every rank runs the
@@ -18,10 +21,16 @@ sweep loop and each run uses all ranks.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 
+from cleancrawl.pretrain.folders import (
+    REPETITION_RESULTS, prepare_experiment_folder, run_folder, write_errors_are_one_line,
+)
 from cleancrawl.pretrain.objectives import check_objective
-from cleancrawl.pretrain.train import TrainConfig, World, check_out_not_tokens, setup_world, train
+from cleancrawl.pretrain.train import TrainConfig, World, check_out_not_tokens, on_main_rank, setup_world, train
+
+RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*_u(all|[0-9][0-9.]*[kMG]?)$")  # run_name's, of any earlier sweep
 
 
 def short_count(n: int | None) -> str:
@@ -46,12 +55,24 @@ def repetition_sweep(base: TrainConfig, *, models: list[str], unique_tokens: lis
     for model in models:
         check_objective(replace(base, model=model))
     check_out_not_tokens(base.out, base.tokens)  # the report is written into base.out
+    names = [run_name(model, u) for model in models for u in unique_tokens]
     world: World = setup_world(base.device)
+    lock = on_main_rank(world, lambda: prepare_experiment_folder(
+        base.out, "repetition", REPETITION_RESULTS, names, lambda name: bool(RUN_NAME.match(name))))
+    try:
+        with write_errors_are_one_line(base.out):  # the report's files (each run's: `train`)
+            return _sweep(base, models, unique_tokens, world)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _sweep(base: TrainConfig, models: list[str], unique_tokens: list[int | None], world: World) -> list[dict]:
     summaries = []
     for model in models:
         for u in unique_tokens:
             config = replace(base, model=model, unique_tokens=u, resume=True,
-                             out=os.path.join(base.out, run_name(model, u)))
+                             out=run_folder(base.out, run_name(model, u)))
             if world.is_main:
                 print(f"== {run_name(model, u)}: {base.budget_tokens} tokens over "
                       f"{short_count(u)} unique ==", flush=True)

@@ -87,7 +87,7 @@ def make_runs(unique_tokens, tokens, val_loss, params=None) -> Runs:
 def read_runs_csv(path: str) -> Runs:
     """Read `unique_tokens,tokens,val_loss[,params]`; any problem is one UserError line."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:  # a spreadsheet's CSV starts with a BOM
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
             rows = list(reader)

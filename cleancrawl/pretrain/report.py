@@ -25,6 +25,7 @@ import os
 from dataclasses import dataclass
 
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.pretrain.folders import write_file
 
 COLUMNS = ["model", "unique_tokens", "repeats", "tokens_seen", "final_train_loss", "final_val_loss",
            "gap", "val_loss_vs_least_repeated", "objective"]
@@ -270,7 +271,8 @@ def _png_bytes(fig) -> bytes:
 
 
 def write_report(sweep_dir: str) -> list[str]:
-    """Write the table, the plots and report.html into `sweep_dir`; return the paths written."""
+    """Write the table, the plots and report.html into `sweep_dir` (each atomically); return the paths
+    written. The caller holds the folder's lock (`experiment repetition`, `experiment report`)."""
     runs = load_runs(sweep_dir)
     rows = result_rows(runs)
     written = []
@@ -287,13 +289,13 @@ def write_report(sweep_dir: str) -> list[str]:
         notes.append(f"Unfinished runs (not in the table): {', '.join(unfinished)}.")
     fits, fit_notes = fit_models(rows)
     notes += fit_notes
-    with open(path("results.md"), "w", encoding="utf-8") as f:
-        f.write("# Repetition sweep\n\n" + table + "\n" + "\n".join(f"- {n}" for n in notes) + "\n")
-    with open(path("results.csv"), "w", encoding="utf-8", newline="") as f:
+    write_file(path("results.md"), "# Repetition sweep\n\n" + table + "\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    with io.StringIO(newline="") as f:
         evals = eval_names(rows)
         writer = csv.DictWriter(f, fieldnames=COLUMNS + ([f"bpb_{n}" for n in evals] + ["bpb_mean"] if evals else []))
         writer.writeheader()
         writer.writerows(rows)
+        write_file(path("results.csv"), f.getvalue())
 
     images = {}
     if rows:
@@ -303,16 +305,13 @@ def write_report(sweep_dir: str) -> list[str]:
     if any(r.metrics for r in runs):
         images["curves.png"] = _png_bytes(plot_curves(runs))
     for name, data in images.items():
-        with open(path(name), "wb") as f:
-            f.write(data)
+        write_file(path(name), data)
 
     if fits:
-        with open(path("fit.json"), "w", encoding="utf-8") as f:
-            f.write(json.dumps(fits, indent=2) + "\n")
+        write_file(path("fit.json"), json.dumps(fits, indent=2) + "\n")
     elif os.path.exists(os.path.join(sweep_dir, "fit.json")):  # an earlier report's, no longer true
         os.remove(os.path.join(sweep_dir, "fit.json"))
-    with open(path("report.html"), "w", encoding="utf-8") as f:
-        f.write(html_page(rows, runs, notes, images))
+    write_file(path("report.html"), html_page(rows, runs, notes, images))
     return written
 
 

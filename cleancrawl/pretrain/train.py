@@ -15,6 +15,9 @@ checkpoint). A run writes into its `out` directory:
     metrics.jsonl    one JSON object per logged step (see `train`)
     checkpoint.pt    the latest checkpoint, replaced atomically
     summary.json     written last: final train and validation loss, throughput
+
+and nothing else: the folder's rules (one run at a time under its lock, no foreign files, a full
+disk in one line) are `pretrain.folders`'.
 """
 from __future__ import annotations
 
@@ -40,13 +43,11 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.pretrain.config import TrainConfig  # noqa: F401 (its options, torch-free)
 from cleancrawl.pretrain.data import DataPlan, TokenStream, batch_indices, load_corpus, plan_data, stage_tokens
 from cleancrawl.pretrain.encoder_decoder import DecoderBlock
+from cleancrawl.pretrain.folders import (  # noqa: F401 (the run's file names, re-exported)
+    CHECKPOINT, CONFIG, METRICS, SUMMARY, prepare_run_folder, read_metrics, write_errors_are_one_line, write_file,
+)
 from cleancrawl.pretrain.model import Block
 from cleancrawl.pretrain.objectives import check_objective, make_objective
-
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.jsonl"
-SUMMARY = "summary.json"
-CONFIG = "config.json"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,6 +120,25 @@ def all_reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
 def barrier(world: World) -> None:
     if world.size > 1:
         dist.barrier()
+
+
+def on_main_rank(world: World, action):
+    """`action()` on the main rank only (taking a folder); its UserError is raised on every rank,
+    so that no rank goes on, or waits, when the main one was refused. Returns what it returned."""
+    result, message = None, None
+    if world.is_main:
+        try:
+            result = action()
+        except UserError as err:
+            if world.size == 1:
+                raise
+            message = str(err)
+    if world.size > 1:
+        box = [message]
+        dist.broadcast_object_list(box, src=0)
+        if box[0] is not None:
+            raise UserError(box[0])
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,14 +290,12 @@ def load_checkpoint(path: str) -> dict:
 
 
 def truncate_metrics(path: str, last_step: int) -> None:
-    """Drop records past the checkpoint, so a resumed log reads as one uninterrupted run."""
+    """Drop records past the checkpoint (and a last line cut short), so a resumed log reads as one
+    uninterrupted run. Replaced atomically: a kill or a full disk leaves the old file."""
     if not os.path.exists(path):
         return
-    with open(path, encoding="utf-8") as f:
-        kept = [line for line in f if line.strip() and json.loads(line)["step"] <= last_step]
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.writelines(kept)
-    os.replace(path + ".tmp", path)
+    kept = [line for line in read_metrics(path) if json.loads(line)["step"] <= last_step]
+    write_file(path, "".join(kept))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,6 +418,26 @@ def train(config: TrainConfig) -> dict:
     check_objective(config)  # before anything is written
     check_out_not_tokens(config.out, config.tokens)
     world = setup_world(config.device)
+    # The folder's lock, held by the main rank until the run ends; refused (one line, every rank)
+    # for a folder with files not a run's, another live run's, or a run already there without --resume.
+    lock = on_main_rank(world, lambda: prepare_run_folder(config.out, config.resume))
+    try:
+        with write_errors_are_one_line(config.out):  # a full disk, a folder that cannot be written
+            return _train(config, world, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _check_lock(lock, out: str) -> None:
+    """Before a checkpoint or the summary: this run still holds its folder (the lock was not
+    deleted and taken by another run meanwhile), so it never overwrites another run's files."""
+    if lock is not None and not lock.owned():
+        raise UserError(f"{out}: another run took this folder while this one ran (its lock is no longer this "
+                        "run's); stopped without writing more: check the folder, or start over in another --out")
+
+
+def _train(config: TrainConfig, world: World, lock) -> dict:
     out = config.out
 
     # ---- resume or start --------------------------------------------------------------------
@@ -409,22 +447,18 @@ def train(config: TrainConfig) -> dict:
         with open(summary_path, encoding="utf-8") as f:
             log(world, f"{out}: already finished")
             return json.load(f)
-    if not config.resume and any(os.path.exists(os.path.join(out, n)) for n in (CHECKPOINT, METRICS)):
-        raise UserError(f"{out}: holds a run already; pass --resume to continue it or choose another --out")
     checkpoint = None
     if config.resume and os.path.exists(checkpoint_path):
         checkpoint = load_checkpoint(checkpoint_path)
         check_same_run(checkpoint["config"], config)
-    if world.is_main:
-        os.makedirs(out, exist_ok=True)
-    barrier(world)
 
     # ---- data -------------------------------------------------------------------------------
     if storage.is_remote(config.tokens):
         scheme, location = config.tokens.split("://", 1)
         cache = os.path.join(config.tokens_cache, f"{scheme}_{location.strip('/').replace('/', '_')}")
         if world.local_rank == 0:
-            stage_tokens(config.tokens, cache)
+            with write_errors_are_one_line(config.tokens_cache, "--tokens-cache", resumable=False):
+                stage_tokens(config.tokens, cache)
         barrier(world)
         tokens_dir = cache
     else:
@@ -531,8 +565,7 @@ def train(config: TrainConfig) -> dict:
         "peak_flops_per_device": peak,
     }
     if world.is_main:
-        with open(os.path.join(out, CONFIG), "w", encoding="utf-8") as f:
-            json.dump(run_info, f, indent=2)
+        write_file(os.path.join(out, CONFIG), json.dumps(run_info, indent=2))
     log(world, f"{config.model} ({objective.name}): {num_params / 1e6:.2f}M parameters, {total_steps} steps of "
                f"{tokens_per_step} tokens on {world.size} × {run_info['device']}"
                f"{' (bf16 autocast)' if use_bf16 else ''}")
@@ -548,6 +581,7 @@ def train(config: TrainConfig) -> dict:
         else:
             rngs = [rng_state()]
         if world.is_main:
+            _check_lock(lock, out)
             save_checkpoint(checkpoint_path, {
                 "step": step, "config": config.to_dict(), "model": model_state, "optimizer": optim_state,
                 "schedule": asdict(schedule), "rng": rngs,
@@ -557,7 +591,6 @@ def train(config: TrainConfig) -> dict:
         barrier(world)
 
     # ---- the loop ---------------------------------------------------------------------------
-    metrics_file = open(os.path.join(out, METRICS), "a", encoding="utf-8") if world.is_main else None
     pin = world.device.type == "cuda"  # pinned host memory lets the copy overlap the GPU's work
 
     def load_batch(at_step: int, micro: int) -> list[torch.Tensor]:
@@ -572,7 +605,8 @@ def train(config: TrainConfig) -> dict:
     interval_start, interval_tokens = time.perf_counter(), 0
     step = start_step
     last_record: dict = {}
-    with StopRequested() as stop, batches:
+    metrics = open(os.path.join(out, METRICS), "a", encoding="utf-8") if world.is_main else nullcontext()
+    with StopRequested() as stop, batches, metrics as metrics_file:
         while step < total_steps:
             lr = schedule(step)
             for group in optimizer.param_groups:
@@ -624,8 +658,6 @@ def train(config: TrainConfig) -> dict:
             if config.stop_after_steps is not None and step >= config.stop_after_steps and not last:
                 log(world, f"stopping at step {step} (--stop-after-steps)")
                 break
-    if metrics_file:
-        metrics_file.close()
     if step < total_steps:
         return {"finished": False, "step": step}
 
@@ -660,9 +692,8 @@ def train(config: TrainConfig) -> dict:
     if peak and summary["tokens_per_s"]:
         summary["mfu"] = flops_per_token * summary["tokens_per_s"] / (peak * world.size)
     if world.is_main:
-        with open(summary_path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=2)
-        os.replace(summary_path + ".tmp", summary_path)
+        _check_lock(lock, out)
+        write_file(summary_path, json.dumps(summary, indent=2))
     log(world, f"done: train {final_train:.4f}, validation {summary['final_val_loss']:.4f} "
                f"after {summary['repeats']:.2f} epochs over {plan.unique_tokens} tokens")
     barrier(world)

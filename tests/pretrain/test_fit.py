@@ -191,3 +191,12 @@ def test_four_runs_for_four_parameters_get_no_interval():
     unique = np.array([1e6, 2.5e5, 6.25e4, 1.5625e4])
     fit = fit_repetition_law(make_runs(unique, np.full(4, 1e6), [3.6, 3.6, 3.62, 3.86]))
     assert fit["r_star_ci"] is None and fit["r_star_ci_note"] == "no interval: 4 runs for 4 parameters"
+
+
+def test_a_csv_saved_by_a_spreadsheet_with_a_bom_is_read(tmp_path):
+    path = tmp_path / "excel.csv"
+    rows = [[1000, 1000, 3.0], [500, 1000, 3.1]]
+    path.write_bytes(b"\xef\xbb\xbf" + "unique_tokens,tokens,val_loss\n".encode() +
+                     "".join(f"{u},{t},{v}\n" for u, t, v in rows).encode())
+    runs = read_runs_csv(str(path))  # was "no column 'unique_tokens'" with the BOM invisible in the message
+    assert list(runs.unique_tokens) == [1000, 500] and list(runs.val_loss) == [3.0, 3.1]
