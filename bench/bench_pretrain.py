@@ -46,7 +46,7 @@ from cleancrawl.pretrain.data import load_corpus  # noqa: E402
 from cleancrawl.pretrain.encoder_decoder import ENCODER_DECODER_SIZES  # noqa: E402
 from cleancrawl.pretrain.objectives import make_objective  # noqa: E402
 from cleancrawl.pretrain.span_corruption import corrupt, random_spans_noise_mask  # noqa: E402
-from cleancrawl.pretrain.train import TrainConfig, peak_flops_for, train  # noqa: E402
+from cleancrawl.pretrain.train import PretrainConfig, peak_flops_for, train  # noqa: E402
 from cleancrawl.tokenizer.token_shards import write_manifest, write_token_shard  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,7 +93,7 @@ def objective_name(model: str) -> str:
 
 def bench_objective(model: str, vocab_size: int, eos_id: int):
     """The training loop's objective for this model: its model config, batches and FLOP count."""
-    config = TrainConfig(tokens="", out="", model=model, objective=objective_name(model))
+    config = PretrainConfig(tokens="", out="", model=model, objective=objective_name(model))
     return make_objective(config, vocab_size, eos_id)
 
 
@@ -102,7 +102,7 @@ def cleancrawl_loop(tokens: str, args, device: torch.device) -> float:
     out = tempfile.mkdtemp(prefix="bench-pretrain-")
     seq_len = bench_objective(args.model, 257, 256).tokens_per_sequence  # raw tokens a sequence reads
     log_every = max(1, args.steps // 5)
-    config = TrainConfig(
+    config = PretrainConfig(
         tokens=tokens, out=out, model=args.model, objective=objective_name(args.model),
         budget_tokens=(args.steps + log_every) * args.batch_size * seq_len,
         batch_size=args.batch_size, micro_batch=args.micro_batch, validation_tokens=4 * seq_len,

@@ -56,7 +56,7 @@ from cleancrawl.storage import iter_texts  # noqa: E402
 from cleancrawl.tokenizer import fast_bpe  # noqa: E402
 from cleancrawl.tokenizer.encode_shards import TokenizeConfig, batch_encoder, plan_jobs, tokenize_corpus  # noqa: E402
 from cleancrawl.tokenizer.model import load_tokenizer  # noqa: E402
-from cleancrawl.tokenizer.train import TrainConfig, train_tokenizer  # noqa: E402
+from cleancrawl.tokenizer.train import TokenizerTrainConfig, train_tokenizer  # noqa: E402
 
 TEXT_DIR = os.path.join(ROOT, "tests", "data", "text")
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind in ("byte-bpe", "sentencepiece-unigram"):
         toks[kind] = os.path.join(work, f"tok-{kind}-{args.vocab_size}")
         if not os.path.exists(os.path.join(toks[kind], "cleancrawl-tokenizer.json")):
-            train_tokenizer(TrainConfig(corpus=train_corpus, output=toks[kind], kind=kind, vocab_size=args.vocab_size,
+            train_tokenizer(TokenizerTrainConfig(corpus=train_corpus, output=toks[kind], kind=kind, vocab_size=args.vocab_size,
                                         sample_bytes=None, threads=2, overwrite=True), progress=False)
     page_mb = sum(len(p) for _, _, p in sample_records()) / 1e6
     copies = max(1, round(args.mb / page_mb))

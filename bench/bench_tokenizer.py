@@ -29,7 +29,7 @@ from cleancrawl.layout import SUCCESS_MARKER, list_shards, shard_name  # noqa: E
 from cleancrawl.storage import iter_texts  # noqa: E402
 from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus  # noqa: E402
 from cleancrawl.tokenizer.model import load_tokenizer  # noqa: E402
-from cleancrawl.tokenizer.train import TrainConfig, training_sentences, SampleStats, train_tokenizer  # noqa: E402
+from cleancrawl.tokenizer.train import TokenizerTrainConfig, training_sentences, SampleStats, train_tokenizer  # noqa: E402
 
 KINDS = ("sentencepiece-unigram", "sentencepiece-bpe", "byte-bpe")
 THREADS = 16  # cleancrawl's default; the direct calls get the same
@@ -97,7 +97,7 @@ def bench_training(corpus: str, work: str, vocab_size: int, repeats: int) -> lis
         ours, direct = [], []
         for _ in range(repeats):
             with Timer() as t:
-                train_tokenizer(TrainConfig(corpus=corpus, output=os.path.join(work, f"tok-{kind}"), kind=kind,
+                train_tokenizer(TokenizerTrainConfig(corpus=corpus, output=os.path.join(work, f"tok-{kind}"), kind=kind,
                                             vocab_size=vocab_size, sample_bytes=None, threads=THREADS,
                                             overwrite=True), progress=False)
             ours.append(t.seconds)

@@ -19,7 +19,7 @@ from cleancrawl.cli import build_parser, main
 from cleancrawl.corpus.dedup import DedupConfig
 from cleancrawl.pipelines.config import BuildConfig
 from cleancrawl.pipelines.dedup_config import DedupRunConfig
-from cleancrawl.pretrain.config import RepetitionConfig, TrainConfig
+from cleancrawl.pretrain.config import PretrainConfig, RepetitionConfig
 from cleancrawl.selection.reddit import LinkFilter, UrlTableConfig
 from cleancrawl.stats.collect import StatsConfig
 from cleancrawl.tokenizer.encode_shards import TokenizeConfig
@@ -127,9 +127,9 @@ def test_defaults_are_the_dataclasses_defaults():
     assert _config(StatsConfig, "stats", ["c"]) == StatsConfig()
     assert _config(TokenizeConfig, "tokenize", ["--tokenizer", "t", "--corpus", "c", "--output", "o"]) == \
         TokenizeConfig(tokenizer="t", corpus="c", output="o")
-    assert _config(tokenizer_train.TrainConfig, "tokenizer train", ["--corpus", "c", "--output", "o"]) == \
-        tokenizer_train.TrainConfig(corpus="c", output="o")
-    assert _config(TrainConfig, "pretrain", ["--tokens", "t", "--out", "o"]) == TrainConfig(tokens="t", out="o")
+    assert _config(tokenizer_train.TokenizerTrainConfig, "tokenizer train", ["--corpus", "c", "--output", "o"]) == \
+        tokenizer_train.TokenizerTrainConfig(corpus="c", output="o")
+    assert _config(PretrainConfig, "pretrain", ["--tokens", "t", "--out", "o"]) == PretrainConfig(tokens="t", out="o")
 
 
 def test_conversions_keep_their_logic():
@@ -153,12 +153,12 @@ def test_conversions_keep_their_logic():
                                            "--tokens", "t", "--names", "a,b", "--no-progress"])
     assert (stats.splits, stats.top_k, stats.tokens, stats.names, stats.progress) == \
         (("train",), 5, (None, "t"), ("a", "b"), False)
-    tok = _config(tokenizer_train.TrainConfig, "tokenizer train", ["--corpus", "c", "--output", "o",
+    tok = _config(tokenizer_train.TokenizerTrainConfig, "tokenizer train", ["--corpus", "c", "--output", "o",
                                                                    "--sample-bytes", "0", "--no-pad", "--no-byte-fallback"])
     assert (tok.sample_bytes, tok.pad, tok.byte_fallback) == (None, False, False)
-    assert _config(tokenizer_train.TrainConfig, "tokenizer train",
+    assert _config(tokenizer_train.TokenizerTrainConfig, "tokenizer train",
                    ["--corpus", "c", "--output", "o", "--sample-bytes", "500M"]).sample_bytes == 500_000_000
-    t5 = _config(TrainConfig, "pretrain", ["--tokens", "t", "--out", "o", "--objective", "span-corruption",
+    t5 = _config(PretrainConfig, "pretrain", ["--tokens", "t", "--out", "o", "--objective", "span-corruption",
                                            "--budget-tokens", "2e6"])
     assert (t5.model, t5.budget_tokens) == ("t5-tiny", 2_000_000)  # the objective's default model
     sweep = _config(RepetitionConfig, "experiment repetition", ["--tokens", "t", "--out", "o", "--unique-tokens", "2e8,all",
@@ -256,16 +256,16 @@ def test_a_missing_file_and_another_commands_config_are_refused(tmp_path, capsys
 def test_run_records_are_read_back(tmp_path):
     """pretrain's config.json (its config section) and a tokenizer's metadata (training.config)."""
     run = tmp_path / "config.json"
-    recorded = TrainConfig(tokens="tok", out="run", objective="span-corruption", model="t5-mini", lr=0.01)
+    recorded = PretrainConfig(tokens="tok", out="run", objective="span-corruption", model="t5-mini", lr=0.01)
     run.write_text(json.dumps({"config": recorded.to_dict(), "model_config": {"d_model": 64}}))
-    assert _config(TrainConfig, "pretrain", ["--config", str(run)]) == recorded
-    assert _config(TrainConfig, "pretrain", ["--config", str(run), "--out", "again"]) == \
+    assert _config(PretrainConfig, "pretrain", ["--config", str(run)]) == recorded
+    assert _config(PretrainConfig, "pretrain", ["--config", str(run), "--out", "again"]) == \
         dataclasses.replace(recorded, out="again")
     tok = tmp_path / "meta.json"
-    trained = tokenizer_train.TrainConfig(corpus="c", output="t", kind="byte-bpe", sample_bytes=None, pad=False)
+    trained = tokenizer_train.TokenizerTrainConfig(corpus="c", output="t", kind="byte-bpe", sample_bytes=None, pad=False)
     tok.write_text(json.dumps({"kind": "byte-bpe", "file": "tokenizer.json", "vocab_size": 32000,  # as train writes it
                                "training": {"config": dataclasses.asdict(trained), "seconds": 1.0}}))
-    assert _config(tokenizer_train.TrainConfig, "tokenizer train", ["--config", str(tok)]) == trained
+    assert _config(tokenizer_train.TokenizerTrainConfig, "tokenizer train", ["--config", str(tok)]) == trained
 
 
 def _hashes(root) -> dict:

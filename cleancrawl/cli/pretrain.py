@@ -15,7 +15,7 @@ from cleancrawl.corpus.errors import UserError
 # The names pretrain.objectives defines, spelt out in pretrain.config so that building the parser imports
 # no torch (`cleancrawl --help` starts in a fraction of a second); tests/test_cli_conventions.py keeps them equal.
 from cleancrawl.pretrain.config import (  # noqa: F401 (parse_count*: re-exported)
-    ALL_MODELS, DEFAULT_MODEL, OBJECTIVES, DatasetsConfig, RepetitionConfig, TrainConfig, parse_count,
+    ALL_MODELS, DEFAULT_MODEL, OBJECTIVES, DatasetsConfig, RepetitionConfig, PretrainConfig, parse_count,
     parse_count_list,
 )
 
@@ -29,7 +29,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     from cleancrawl.pretrain.train import train
 
     try:
-        summary = train(options.from_args(TrainConfig, args))
+        summary = train(options.from_args(PretrainConfig, args))
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
@@ -116,7 +116,7 @@ def register(subparsers) -> None:
         "pretrain", help="train a GPT-2-style model (or a T5-style encoder-decoder) on token shards",
         description="Train a GPT-2-style decoder on token shards, or with --objective span-corruption a "
                     "T5-style encoder-decoder. Under torchrun, one process per device.")
-    options.add_arguments(pretrain, TrainConfig)
+    options.add_arguments(pretrain, PretrainConfig)
     pretrain.set_defaults(func=_run_pretrain, accepts_filesystem_options=True)  # --tokens s3://... settings
 
     experiment = subparsers.add_parser("experiment", help="pretraining experiments (repetition sweep, report)")

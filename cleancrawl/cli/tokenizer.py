@@ -16,9 +16,9 @@ from cleancrawl.corpus.errors import UserError
 
 
 def _run_train(args) -> int:
-    from cleancrawl.tokenizer.train import TrainConfig, train_tokenizer
+    from cleancrawl.tokenizer.train import TokenizerTrainConfig, train_tokenizer
 
-    config = options.from_args(TrainConfig, args)  # verbose: the command's -v
+    config = options.from_args(TokenizerTrainConfig, args)  # verbose: the command's -v
     result = train_tokenizer(config, progress=False if args.quiet else None)  # None: on a terminal
     sample = result.sample
     print(f"trained {result.kind} ({result.vocab_size:,} tokens) in {result.seconds:.1f} s on "
@@ -30,9 +30,9 @@ def _run_train(args) -> int:
 
 def _add_train_parser(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a tokenizer on a built corpus's train split")
-    from cleancrawl.tokenizer.train import TrainConfig
+    from cleancrawl.tokenizer.train import TokenizerTrainConfig
 
-    options.add_arguments(p, TrainConfig)
+    options.add_arguments(p, TokenizerTrainConfig)
     # -v/--verbose (every command's, added in cleancrawl/cli/__init__.py) also shows the trainer's own logs
     p.set_defaults(func=_run_train, accepts_filesystem_options=True)
 

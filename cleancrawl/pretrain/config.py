@@ -1,4 +1,4 @@
-"""A pretraining run's options: `TrainConfig` (one run) and `RepetitionConfig` (a sweep), without
+"""A pretraining run's options: `PretrainConfig` (one run) and `RepetitionConfig` (a sweep), without
 torch, so that the CLI builds its parser in a fraction of a second.
 
 The fields' metadata are the command-line options (`cleancrawl/options.py` generates them;
@@ -39,7 +39,7 @@ def _opt(default=None, **metadata):
 
 
 @dataclass
-class TrainConfig:
+class PretrainConfig:
     """One run. Token counts (budget, unique, validation) are raw tokens of the stream whatever
     the objective: with span corruption a sequence consumes more raw tokens (568) than its
     encoder input (`seq_len`, 512), and the budget, tokens seen and epochs count the 568, so that
@@ -97,7 +97,7 @@ class TrainConfig:
                     "warmup_steps", "weight_decay", "betas", "grad_clip", "validation_tokens", "seed")
 
     @classmethod
-    def from_options(cls, values: dict) -> "TrainConfig":
+    def from_options(cls, values: dict) -> "PretrainConfig":
         """From command-line / --config values: no --model is the objective's default model."""
         values = dict(values)
         values.setdefault("tokens", "")  # kept off the command line (`experiment datasets`: one per dataset)
@@ -113,9 +113,9 @@ class TrainConfig:
 
 @dataclass
 class RepetitionConfig:
-    """`cleancrawl experiment repetition`: one TrainConfig per (model, unique-token count)."""
+    """`cleancrawl experiment repetition`: one PretrainConfig per (model, unique-token count)."""
 
-    train: TrainConfig = field(metadata=dict(
+    train: PretrainConfig = field(metadata=dict(
         help="the runs' options", exclude=("model", "unique_tokens", "resume", "stop_after_steps"),
         override={"out": dict(help="run directory for the sweep")}))
     models: str | None = _opt(None, flag="--model", help=(
@@ -129,10 +129,10 @@ class RepetitionConfig:
 
 @dataclass
 class DatasetsConfig:
-    """`cleancrawl experiment datasets`: one TrainConfig per token directory, the same model and budget,
+    """`cleancrawl experiment datasets`: one PretrainConfig per token directory, the same model and budget,
     every run scored on every --eval (T5's Table 8 at any scale)."""
 
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(tokens="", out=""), metadata=dict(  # tokens: per dataset
+    train: PretrainConfig = field(default_factory=lambda: PretrainConfig(tokens="", out=""), metadata=dict(  # tokens: per dataset
         help="the runs' options", exclude=("tokens", "unique_tokens", "resume", "stop_after_steps"),
         override={"out": dict(help="directory for one run per dataset and the results (required)")}))
     datasets: tuple[str, ...] = field(default=(), metadata=dict(

@@ -28,7 +28,7 @@ from cleancrawl.pretrain.folders import (
     REPETITION_RESULTS, prepare_experiment_folder, run_folder, write_errors_are_one_line,
 )
 from cleancrawl.pretrain.objectives import check_objective
-from cleancrawl.pretrain.train import TrainConfig, World, check_out_not_tokens, on_main_rank, setup_world, train
+from cleancrawl.pretrain.train import PretrainConfig, World, check_out_not_tokens, on_main_rank, setup_world, train
 
 RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*_u(all|[0-9][0-9.]*[kMG]?)$")  # run_name's, of any earlier sweep
 
@@ -47,7 +47,7 @@ def run_name(model: str, unique_tokens: int | None) -> str:
     return f"{model}_u{short_count(unique_tokens)}"
 
 
-def repetition_sweep(base: TrainConfig, *, models: list[str], unique_tokens: list[int | None]) -> list[dict]:
+def repetition_sweep(base: PretrainConfig, *, models: list[str], unique_tokens: list[int | None]) -> list[dict]:
     """Train every (model, U) at `base.budget_tokens`, then write the report into `base.out`.
 
     Every model trains with `base.objective`; a model of the other kind is refused before any run.
@@ -67,7 +67,7 @@ def repetition_sweep(base: TrainConfig, *, models: list[str], unique_tokens: lis
             lock.release()
 
 
-def _sweep(base: TrainConfig, models: list[str], unique_tokens: list[int | None], world: World) -> list[dict]:
+def _sweep(base: PretrainConfig, models: list[str], unique_tokens: list[int | None], world: World) -> list[dict]:
     summaries = []
     for model in models:
         for u in unique_tokens:

@@ -135,7 +135,7 @@ class SpanCorruption:
 
 
 def span_corruption_shape(config) -> tuple[int, int, int]:
-    """(encoder input, raw tokens, targets) lengths per sequence for a span-corruption TrainConfig."""
+    """(encoder input, raw tokens, targets) lengths per sequence for a span-corruption PretrainConfig."""
     density, mean_span = config.noise_density, config.mean_noise_span
     if not 0 < density < 1:
         raise UserError(f"--noise-density {density}: must be between 0 and 1")
@@ -155,14 +155,14 @@ def span_corruption_shape(config) -> tuple[int, int, int]:
 
 
 def check_objective(config) -> None:
-    """A UserError for any model, objective or noise option of a TrainConfig that cannot train."""
+    """A UserError for any model, objective or noise option of a PretrainConfig that cannot train."""
     check_model(config.model, config.objective)
     if config.objective == "span-corruption":
         span_corruption_shape(config)
 
 
 def make_objective(config, vocab_size: int, eos_id: int) -> CausalLM | SpanCorruption:
-    """The objective of a TrainConfig, for a tokenizer of `vocab_size` ids ending sequences with `eos_id`."""
+    """The objective of a PretrainConfig, for a tokenizer of `vocab_size` ids ending sequences with `eos_id`."""
     check_model(config.model, config.objective)
     if config.objective == "causal-lm":
         return CausalLM(model_config(config.model, vocab_size, seq_len=config.seq_len, positions=config.positions))

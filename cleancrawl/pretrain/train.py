@@ -40,7 +40,7 @@ import torch.distributed as dist
 
 from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.pretrain.config import TrainConfig  # noqa: F401 (its options, torch-free)
+from cleancrawl.pretrain.config import PretrainConfig  # noqa: F401 (its options, torch-free)
 from cleancrawl.pretrain.data import DataPlan, TokenStream, batch_indices, load_corpus, plan_data, stage_tokens
 from cleancrawl.pretrain.encoder_decoder import DecoderBlock
 from cleancrawl.pretrain.folders import (  # noqa: F401 (the run's file names, re-exported)
@@ -406,11 +406,11 @@ def log(world: World, message: str) -> None:
         print(message, flush=True)
 
 
-def train(config: TrainConfig) -> dict:
+def train(config: PretrainConfig) -> dict:
     """Train one model as configured; returns the summary (also in out/summary.json).
 
     Each metrics record has: step (optimiser steps done), tokens_seen (raw stream tokens, see
-    TrainConfig), epochs (tokens seen over unique tokens), lr, train_loss (this step's global
+    PretrainConfig), epochs (tokens seen over unique tokens), lr, train_loss (this step's global
     batch), tokens_per_s and mfu (since the previous record, evaluation excluded; mfu is null
     without a known peak), and val_loss on the steps evaluated; with --eval, also eval_bpb
     ({NAME: bits per byte}, `pretrain.bpb`) and eval_bpb_mean (their macro average) there.
@@ -437,7 +437,7 @@ def _check_lock(lock, out: str) -> None:
                         "run's); stopped without writing more: check the folder, or start over in another --out")
 
 
-def _train(config: TrainConfig, world: World, lock) -> dict:
+def _train(config: PretrainConfig, world: World, lock) -> dict:
     out = config.out
 
     # ---- resume or start --------------------------------------------------------------------
@@ -731,12 +731,12 @@ def check_out_not_tokens(out: str, tokens: str) -> None:
         raise UserError(f"--out {out} overlaps the input --tokens {tokens}; choose another --out")
 
 
-def check_same_run(saved: dict, config: TrainConfig) -> None:
+def check_same_run(saved: dict, config: PretrainConfig) -> None:
     current = config.to_dict()
     # A field the checkpoint lacks (written before the field existed) had its default.
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    defaults = {f.name: f.default for f in fields(PretrainConfig)}
     ignored = {"noise_density", "mean_noise_span"} if config.objective == "causal-lm" else set()  # unused
-    changed = [k for k in TrainConfig.RUN_DEFINING
+    changed = [k for k in PretrainConfig.RUN_DEFINING
                if k not in ignored and _normal(saved.get(k, defaults.get(k))) != _normal(current.get(k))]
     if changed:
         raise UserError(f"{config.out}: the checkpoint was written with different "

@@ -186,7 +186,7 @@ Tokenizer = SentencePieceTokenizer | HFTokenizer
 
 @dataclass(frozen=True)
 class Kind:
-    """One tokenizer kind: the file `train` writes, the class that loads it, the `TrainConfig`
+    """One tokenizer kind: the file `train` writes, the class that loads it, the `TokenizerTrainConfig`
     fields only this kind reads (its options), whether its vocabulary always holds the 256 bytes.
     Its trainer registers under the same name in `train.py` (`@trainer("name")`)."""
 

@@ -40,7 +40,7 @@ PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 
 
 @dataclass
-class TrainConfig:
+class TokenizerTrainConfig:
     # field metadata: the options of `cleancrawl tokenizer train` (cleancrawl/options.py)
     corpus: str = option(help="built corpus (its train split) or a directory of Parquet shards")
     output: str = option(help="tokenizer directory to write")
@@ -174,7 +174,7 @@ def _sentinel_names(n: int) -> list[str]:
 
 
 # name -> (config, texts, stats, progress) -> the tokenizer file's bytes; filled by @trainer below.
-TRAINERS: dict[str, Callable[[TrainConfig, Iterator[str], SampleStats, bool], bytes]] = {}
+TRAINERS: dict[str, Callable[[TokenizerTrainConfig, Iterator[str], SampleStats, bool], bytes]] = {}
 
 
 def trainer(*kinds: str):
@@ -190,7 +190,7 @@ def trainer(*kinds: str):
 
 
 @trainer("sentencepiece-unigram", "sentencepiece-bpe")
-def _train_sentencepiece(config: TrainConfig, texts: Iterator[str], stats: SampleStats, progress: bool = False) -> bytes:
+def _train_sentencepiece(config: TokenizerTrainConfig, texts: Iterator[str], stats: SampleStats, progress: bool = False) -> bytes:
     import sentencepiece as spm
 
     model = io.BytesIO()
@@ -220,7 +220,7 @@ def _train_sentencepiece(config: TrainConfig, texts: Iterator[str], stats: Sampl
     return model.getvalue()
 
 
-def _sentencepiece_error(message: str, config: TrainConfig, stats: SampleStats) -> str:
+def _sentencepiece_error(message: str, config: TokenizerTrainConfig, stats: SampleStats) -> str:
     """SentencePiece's `INTERNAL: src/x.cc(467) [check] reason` as one line a user can act on."""
     if stats.sentences == 0:
         return _no_text(config, stats)
@@ -239,7 +239,7 @@ def _sentencepiece_error(message: str, config: TrainConfig, stats: SampleStats) 
     return f"SentencePiece training failed: {reason}"
 
 
-def _no_text(config: TrainConfig, stats: SampleStats) -> str:
+def _no_text(config: TokenizerTrainConfig, stats: SampleStats) -> str:
     if stats.documents_read == 0:
         return f"{config.corpus}: no documents to train on (its train split is empty)"
     return (f"{config.corpus}: no text to train on ({stats.documents_read:,} documents read, "
@@ -248,7 +248,7 @@ def _no_text(config: TrainConfig, stats: SampleStats) -> str:
 
 
 @trainer("byte-bpe")
-def _train_byte_bpe(config: TrainConfig, texts: Iterator[str], stats: SampleStats, progress: bool) -> bytes:
+def _train_byte_bpe(config: TokenizerTrainConfig, texts: Iterator[str], stats: SampleStats, progress: bool) -> bytes:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     special = ([PAD] if config.pad else []) + [EOS] + ([UNK] if config.unk else [])
@@ -283,7 +283,7 @@ def _write_atomic(path: str, data: bytes) -> None:
         f.write(data)
 
 
-def _check_config(config: TrainConfig) -> None:
+def _check_config(config: TokenizerTrainConfig) -> None:
     if config.kind not in KINDS:
         raise UserError(f"unknown tokenizer kind {config.kind!r} (choose from {', '.join(KINDS)})")
     if config.vocab_size < 300 and (KIND_REGISTRY[config.kind].byte_vocab or config.byte_fallback):
@@ -292,7 +292,7 @@ def _check_config(config: TrainConfig) -> None:
         raise UserError("--sample-bytes must be positive")
 
 
-def train_tokenizer(config: TrainConfig, progress: bool | None = None) -> TrainResult:
+def train_tokenizer(config: TokenizerTrainConfig, progress: bool | None = None) -> TrainResult:
     """Train one tokenizer from a corpus and write it, with its metadata, to `config.output`."""
     _check_config(config)
     progress = sys.stderr.isatty() if progress is None else progress
@@ -322,7 +322,7 @@ def train_tokenizer(config: TrainConfig, progress: bool | None = None) -> TrainR
         raise
 
 
-def _train_and_write(config: TrainConfig, paths: list[str], progress: bool, written: list[str]) -> TrainResult:
+def _train_and_write(config: TokenizerTrainConfig, paths: list[str], progress: bool, written: list[str]) -> TrainResult:
     """Train in memory, then write the tokenizer file and its metadata (`written` says what was)."""
     stats = SampleStats()
     texts = sample_documents(paths, config.sample_bytes, config.seed, stats, progress, config.text_column)
@@ -352,7 +352,7 @@ def _train_and_write(config: TrainConfig, paths: list[str], progress: bool, writ
     return result
 
 
-def _write_metadata(config: TrainConfig, result: TrainResult) -> None:
+def _write_metadata(config: TokenizerTrainConfig, result: TrainResult) -> None:
     training = asdict(config)
     training.pop("overwrite")
     training.pop("verbose")

@@ -22,7 +22,7 @@ from cleancrawl.layout import SUCCESS_MARKER, list_shards, shard_name
 from cleancrawl.stats.collect import StatsConfig, corpus_stats
 from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
 from cleancrawl.tokenizer.token_shards import TokenShard, read_manifest
-from cleancrawl.tokenizer.train import TrainConfig, train_tokenizer
+from cleancrawl.tokenizer.train import TokenizerTrainConfig, train_tokenizer
 
 MEDIA = pa.list_(pa.struct([("type", pa.int64()), ("url", pa.string())]))
 
@@ -120,7 +120,7 @@ def test_dedup_reads_datatrove_output(datatrove_dir, docs, tmp_path, capsys):
 def test_tokenizer_and_tokenize_read_text_from_a_struct(nested_text_dir, own_dir, tmp_path, capsys):
     def train(corpus: str, name: str, **options) -> str:
         out = str(tmp_path / name)
-        train_tokenizer(TrainConfig(corpus=corpus, output=out, kind="byte-bpe", vocab_size=1000,
+        train_tokenizer(TokenizerTrainConfig(corpus=corpus, output=out, kind="byte-bpe", vocab_size=1000,
                                     sample_bytes=None, threads=2, **options), progress=False)
         return out
 

@@ -106,7 +106,7 @@ def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
     from cleancrawl.storage import set_filesystem_options
     from cleancrawl.pretrain.data import load_corpus, stage_tokens
     from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
-    from cleancrawl.tokenizer.train import TrainConfig, train_tokenizer
+    from cleancrawl.tokenizer.train import TokenizerTrainConfig, train_tokenizer
 
     client, options = s3
     no_dedup = DedupConfig(methods=())
@@ -115,7 +115,7 @@ def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
     run_build(BuildConfig(inputs=[SAMPLE_WET], output=local_corpus, dedup=no_dedup))
     tok = str(tmp_path / "tok")
     set_filesystem_options(options)  # what `cleancrawl tokenize ... --s3_endpoint_url=...` does
-    train_tokenizer(TrainConfig(corpus="s3://crawl/tok-corpus", output=tok, kind="byte-bpe", vocab_size=600,
+    train_tokenizer(TokenizerTrainConfig(corpus="s3://crawl/tok-corpus", output=tok, kind="byte-bpe", vocab_size=600,
                                 threads=2), progress=False)
 
     # Two spawned worker processes: each must get the endpoint and keys from the parent.

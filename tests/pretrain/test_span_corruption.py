@@ -20,7 +20,7 @@ from cleancrawl.pretrain.experiment import run_name
 from cleancrawl.pretrain.objectives import make_objective
 from cleancrawl.pretrain.span_corruption import (NUM_SENTINELS, corrupt, mask_rng, random_spans_noise_mask, span_counts,
                                       span_corruption_lengths)
-from cleancrawl.pretrain.train import TrainConfig, check_same_run, train
+from cleancrawl.pretrain.train import PretrainConfig, check_same_run, train
 
 from .conftest import EOS, VOCAB
 from .test_train import as_cli_args, assert_two_gloo_processes_match_one, curve, kill_after_first_checkpoint, read_metrics
@@ -203,9 +203,9 @@ def test_padding_targets_carry_no_loss_and_too_long_inputs_are_refused():
 # Batches and runs
 
 
-def t5_config(tokens: str, out: str, **changes) -> TrainConfig:
+def t5_config(tokens: str, out: str, **changes) -> PretrainConfig:
     """t5-tiny (2 + 2 layers, d 64, 64 input tokens from 70 raw ones), 16 sequences a step, 30 steps."""
-    config = TrainConfig(tokens=tokens, out=out, model="t5-tiny", objective="span-corruption",
+    config = PretrainConfig(tokens=tokens, out=out, model="t5-tiny", objective="span-corruption",
                          budget_tokens=30 * 16 * 70, batch_size=16, micro_batch=8, lr=3e-3,
                          validation_tokens=4096, eval_every=10, log_every=1, checkpoint_every=8, device="cpu")
     return dataclasses.replace(config, **changes)
@@ -290,7 +290,7 @@ def test_resume_with_other_noise_is_refused_and_old_checkpoints_mean_causal_lm(t
     with pytest.raises(UserError, match="noise_density"):
         train(dataclasses.replace(config, out=out, resume=True, noise_density=0.3))
     # A checkpoint written before objectives existed holds none of their fields: a GPT run.
-    gpt = TrainConfig(tokens=config.tokens, out=out)
+    gpt = PretrainConfig(tokens=config.tokens, out=out)
     saved = {k: v for k, v in gpt.to_dict().items() if k not in ("objective", "noise_density", "mean_noise_span")}
     check_same_run(saved, gpt)
     check_same_run(saved, dataclasses.replace(gpt, noise_density=0.3))  # a GPT run does not use it

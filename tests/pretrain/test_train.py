@@ -14,20 +14,20 @@ import pytest
 import torch
 
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.pretrain.train import CosineSchedule, TrainConfig, train
+from cleancrawl.pretrain.train import CosineSchedule, PretrainConfig, train
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def tiny_config(tokens: str, out: str, **changes) -> TrainConfig:
+def tiny_config(tokens: str, out: str, **changes) -> PretrainConfig:
     """gpt2-tiny (2 layers, d 64, seq 64), 16 sequences a step, 30 steps."""
-    config = TrainConfig(tokens=tokens, out=out, model="gpt2-tiny", budget_tokens=30 * 16 * 64,
+    config = PretrainConfig(tokens=tokens, out=out, model="gpt2-tiny", budget_tokens=30 * 16 * 64,
                          batch_size=16, micro_batch=8, lr=3e-3, validation_tokens=4096,
                          eval_every=10, log_every=1, checkpoint_every=8, device="cpu")
     return dataclasses.replace(config, **changes)
 
 
-def as_cli_args(config: TrainConfig) -> list[str]:
+def as_cli_args(config: PretrainConfig) -> list[str]:
     args = ["--tokens", config.tokens, "--out", config.out, "--model", config.model,
             "--budget-tokens", str(config.budget_tokens), "--batch-size", str(config.batch_size),
             "--micro-batch", str(config.micro_batch), "--lr", str(config.lr),
@@ -70,7 +70,7 @@ def kill_after_first_checkpoint(command: list[str], out: str) -> None:
     assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
 
 
-def assert_two_gloo_processes_match_one(config: TrainConfig, out: str) -> None:
+def assert_two_gloo_processes_match_one(config: PretrainConfig, out: str) -> None:
     """Rerun `config` (micro-batch 8 of 16) as 2 gloo processes under torchrun: the same curve.
     2 processes × micro-batch 8 × 1 accumulation step = 1 process × 8 × 2 steps = 16 sequences."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",

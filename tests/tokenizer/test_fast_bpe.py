@@ -49,10 +49,10 @@ def _assert_same_ids(tokenizer_dir: str) -> None:
 @pytest.fixture(scope="module")
 def bpe_8k(tmp_path_factory, corpus_dir) -> str:
     """A larger vocabulary (more merges, more chances to differ), with <unk> (--unk) added."""
-    from cleancrawl.tokenizer.train import TrainConfig, train_tokenizer
+    from cleancrawl.tokenizer.train import TokenizerTrainConfig, train_tokenizer
 
     out = str(tmp_path_factory.mktemp("bpe8k") / "tok")
-    train_tokenizer(TrainConfig(corpus=corpus_dir, output=out, kind="byte-bpe", vocab_size=8000, unk=True,
+    train_tokenizer(TokenizerTrainConfig(corpus=corpus_dir, output=out, kind="byte-bpe", vocab_size=8000, unk=True,
                                 sample_bytes=None, threads=2), progress=False)
     return out
 

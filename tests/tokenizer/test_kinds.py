@@ -10,7 +10,7 @@ from cleancrawl.tokenizer import model, train
 def test_every_kind_has_a_trainer_a_loader_and_options_of_its_own():
     assert model.KINDS == ("sentencepiece-unigram", "sentencepiece-bpe", "byte-bpe")
     assert set(train.TRAINERS) == set(model.KINDS)
-    fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
+    fields = {f.name for f in dataclasses.fields(train.TokenizerTrainConfig)}
     for kind in model.KIND_REGISTRY.values():
         assert set(kind.options) <= fields, kind
     assert not set(model.KIND_REGISTRY["byte-bpe"].options) & set(model.KIND_REGISTRY["sentencepiece-bpe"].options)

@@ -10,7 +10,7 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.layout import SUCCESS_MARKER, list_shards
 from cleancrawl.storage import iter_texts
 from cleancrawl.tokenizer.model import METADATA_NAME, file_sha256, load_tokenizer
-from cleancrawl.tokenizer.train import SampleStats, TrainConfig, sample_documents, train_tokenizer
+from cleancrawl.tokenizer.train import SampleStats, TokenizerTrainConfig, sample_documents, train_tokenizer
 
 from tokenizer_testdata import KINDS, VOCAB_SIZE, train_small
 
@@ -95,11 +95,11 @@ def test_refuses_a_partial_corpus(corpus_dir, tmp_path):
 
 def test_user_errors(corpus_dir, tmp_path):
     with pytest.raises(UserError, match="too small"):
-        train_tokenizer(TrainConfig(corpus=corpus_dir, output=str(tmp_path / "t"), kind="byte-bpe", vocab_size=100))
+        train_tokenizer(TokenizerTrainConfig(corpus=corpus_dir, output=str(tmp_path / "t"), kind="byte-bpe", vocab_size=100))
     with pytest.raises(UserError, match="unknown tokenizer kind"):
-        train_tokenizer(TrainConfig(corpus=corpus_dir, output=str(tmp_path / "t"), kind="wordpiece"))
+        train_tokenizer(TokenizerTrainConfig(corpus=corpus_dir, output=str(tmp_path / "t"), kind="wordpiece"))
     with pytest.raises(UserError, match="Vocabulary size is smaller than required_chars"):
-        train_tokenizer(TrainConfig(corpus=corpus_dir, output=str(tmp_path / "t"), vocab_size=400,
+        train_tokenizer(TokenizerTrainConfig(corpus=corpus_dir, output=str(tmp_path / "t"), vocab_size=400,
                                     kind="sentencepiece-bpe", threads=2), progress=False)
     existing = tmp_path / "existing"
     existing.mkdir()

@@ -71,9 +71,9 @@ VOCAB_SIZE = 2000  # the web pages hold ~1,100 distinct characters; SentencePiec
 
 
 def train_small(corpus: str, output: str, kind: str, **options) -> str:
-    from cleancrawl.tokenizer.train import TrainConfig, train_tokenizer
+    from cleancrawl.tokenizer.train import TokenizerTrainConfig, train_tokenizer
 
-    config = TrainConfig(corpus=corpus, output=output, kind=kind, vocab_size=VOCAB_SIZE,
+    config = TokenizerTrainConfig(corpus=corpus, output=output, kind=kind, vocab_size=VOCAB_SIZE,
                          sample_bytes=1_000_000, threads=2, **options)
     train_tokenizer(config, progress=False)
     return output
