@@ -11,6 +11,10 @@ about 2 GB of Python dict in the parent). Lengths and scores go into fixed-bin h
 their quantiles are approximate (interpolated inside a bin; bins are 1 wide below 10 and
 about 20 % wide above). Everything else — counts, sums, min, max, top lists — is exact.
 
+Every shard needs its text column and its URL column (`--text-column`, `--url-column`; `--url-column -`
+for Parquet without URLs, then no domains are counted): a first shard without them is one line
+(UserError) naming the option, never "N documents, 0 characters"; a later one is a named problem.
+
 Definitions
     characters  Unicode code points of `text`
     bytes       UTF-8 bytes of `text` (what stats.json counts as kept bytes)
@@ -128,7 +132,7 @@ from cleancrawl.stats import samples
 from cleancrawl import layout, storage
 from cleancrawl.options import option
 from cleancrawl.pipelines.stages import STAGE_NAMES as STAGE_ORDER  # the build's stage registry, Beam-free
-from cleancrawl.corpus.columns import Columns
+from cleancrawl.corpus.columns import Columns, field_type
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.urls import split_host
 from cleancrawl.corpus.safe_text import safe
@@ -461,6 +465,7 @@ def scan_shard(path: str, split: str, names: Columns | None = None) -> ShardResu
     try:
         with storage.open_seekable(path) as source:
             parquet = pq.ParquetFile(source)
+            check_columns(names or Columns(), parquet.schema_arrow, path)  # not 0 characters, silently
             columns = [c for c in CONTENT_COLUMNS if c in parquet.schema_arrow.names]
             if names is not None and not names.is_default:
                 columns = names.read_columns(parquet.schema_arrow, ("text", "url"), CONTENT_COLUMNS)
@@ -875,10 +880,14 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
     shards, missing = list_corpus_shards(path, config.splits, config.allow_partial)
     if not shards and not missing:
         raise UserError(f"{path}: no Parquet shards to read")
-    if shards and not config.columns.is_default:  # a wrong --text-column/--url-column: one line, not N problems
-        with storage.open_seekable(shards[0][0]) as source:
-            config.columns.check(pq.ParquetFile(source).schema_arrow, shards[0][0],
-                                 required=[k for k, v in config.columns.mapping().items() if k != v])
+    if shards:  # no text/URL column where looked (another tool's names): one line, not N problems
+        try:
+            with storage.open_seekable(shards[0][0]) as source:
+                schema = pq.ParquetFile(source).schema_arrow
+        except Exception:  # unreadable: named among the problems by the scan
+            schema = None
+        if schema is not None:
+            check_columns(config.columns, schema, shards[0][0])
     tally, failed = scan_shards(shards, config.workers, config.progress, label=safe(name or path), names=config.columns)
     problems += [f"missing shard: {m}" for m in missing]
     problems += [f"unreadable shard: {f['path']}: {f['error']}" for f in failed]
@@ -934,6 +943,23 @@ def summarize_corpus(path: str, config: StatsConfig, name: str | None = None,
         "tokens": tokens,
         "problems": problems,
     }
+
+
+NO_URL = "-"  # --url-column -: the Parquet has no URLs (text-only data); domains and TLDs are not counted
+
+
+def check_columns(columns: Columns, schema: pa.Schema, source: str) -> None:
+    """UserError, one line naming the option to set and the columns there are, unless `schema`
+    has the text column and the URL column (`--url-column -`: none) that `columns` name."""
+    required = ["text"] + [k for k, v in columns.mapping().items()
+                           if k != v and k != "text" and not (k == "url" and v == NO_URL)]
+    columns.check(schema, source, required=required)
+    if columns.url == NO_URL or "url" in required or field_type(schema, columns.url) is not None:
+        return
+    names = list(schema.names)
+    listed = ", ".join(names[:20]) + (", …" if len(names) > 20 else "")
+    raise UserError(f"{source}: no url column {columns.url!r} (set --url-column, or --url-column {NO_URL} "
+                    f"to count no domains; its columns: {listed})")
 
 
 def _display_name(path: str) -> str:

@@ -6,8 +6,12 @@ a column (group) per corpus and every plot draws them together, in the same colo
 
     sections(doc)            → [Section(title, tables, plot)]: what every output shows
     render_text(doc)         → the terminal tables, one string
-    write_json(doc, path)
-    write_html(doc, folder)  → folder/index.html + one PNG per plot (matplotlib, Agg)
+    write_json(doc, path)    → the stats document, beside (never over) a build's own stats.json
+    write_html(doc, folder)  → folder/index.html + one PNG per plot (matplotlib, Agg) + stats.json
+
+Both write only where `cleancrawl.stats.output` allows: never into a corpus being read or any
+cleancrawl output folder, never over a file `cleancrawl stats` did not write, over an earlier
+report only with overwrite; atomically, and a place that cannot be written is one line.
 
 The HTML needs no network: no external CSS, fonts or scripts. A small inline script marks
 on <body> how many images loaded (`data-images`, `data-images-loaded`), which the test
@@ -16,12 +20,14 @@ reads from headless Chromium.
 from __future__ import annotations
 
 import html
+import io
 import json
 import math
-import os
 from dataclasses import dataclass, field
 
+from cleancrawl import storage
 from cleancrawl.corpus.safe_text import safe
+from cleancrawl.stats import output
 
 from cleancrawl.pipelines.stages import STAGE_TITLES as STAGE_LABELS  # the stage registry's titles
 
@@ -573,14 +579,16 @@ def render_text(doc) -> str:
 
 # ---------------------------------------------------------------------------- JSON
 
-def write_json(doc, path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, path)
+def json_bytes(doc) -> bytes:
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_json(doc, path: str, overwrite: bool = False, inputs=()) -> None:
+    """The stats document to `path` (local, gs:// or s3://), written atomically. Refused in one
+    line (`output.check_json_path`): a path in an input or in any cleancrawl output folder, a file
+    that `cleancrawl stats` did not write, an earlier stats document unless `overwrite`."""
+    output.check_json_path(path, overwrite, inputs)
+    output.write_file(path, json_bytes(doc), "--json")
 
 
 # ---------------------------------------------------------------------------- plots
@@ -904,12 +912,16 @@ def _html_table(table: Table) -> str:
             f"<tbody>{''.join(body) or '<tr><td>(none)</td></tr>'}</tbody></table>{note}")
 
 
-def write_html(doc, folder: str) -> str:
-    """Write folder/index.html and its PNG plots; returns the index path."""
+def write_html(doc, folder: str, overwrite: bool = False, inputs=()) -> str:
+    """Write folder/index.html, its PNG plots and stats.json; returns the index path.
+
+    The folder is the report's own (`output.ReportLayout`): refused when it lies in an input or
+    a cleancrawl output folder or holds anything the report did not write; an earlier report is
+    replaced only with `overwrite`. Plots are drawn first, then the folder's lock is taken and
+    each file written atomically, index.html last."""
     plt = _pyplot()
-    os.makedirs(folder, exist_ok=True)
     corpora = doc["corpora"]
-    parts = []
+    parts, images = [], {}
     all_sections = sections(doc)
     for section in all_sections:
         block = [f'<h2 id="{section.key}">{_h(section.title)}</h2>']
@@ -918,8 +930,10 @@ def write_html(doc, folder: str) -> str:
         if section.plot is not None:
             fig = section.plot(corpora, plt)
             name = f"{section.key}.png"
-            fig.savefig(os.path.join(folder, name), dpi=100, bbox_inches="tight")
+            png = io.BytesIO()
+            fig.savefig(png, format="png", dpi=100, bbox_inches="tight", metadata=output.PNG_METADATA)
             plt.close(fig)
+            images[name] = png.getvalue()
             block.append(f'<img src="{name}" alt="{_h(section.title)}">')
         parts.append("\n".join(block))
     legend = "".join(
@@ -928,19 +942,21 @@ def write_html(doc, folder: str) -> str:
     nav = "".join(f'<a href="#{s.key}">{_h(s.title.split(":")[0])}</a>' for s in all_sections)
     title = "cleancrawl stats: " + " vs ".join(c["name"] for c in corpora)
     page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{_h(title)}</title>
+<html lang="en"><head><meta charset="utf-8">{output.HTML_GENERATOR}<title>{_h(title)}</title>
 <style>{_CSS}</style></head>
 <body>
 <h1>{_h(title)}</h1>
 <p>{legend}</p>
 <nav>{nav}</nav>
 {"".join(parts)}
-<p class="note">schema_version {doc['schema_version']}; the same numbers are in stats.json beside this page.</p>
+<p class="note">schema_version {doc['schema_version']}; the same numbers are in {output.REPORT_JSON} beside this page.</p>
 <script>{_LOAD_SCRIPT}</script>
 </body></html>
 """
-    index = os.path.join(folder, "index.html")
-    with open(index, "w", encoding="utf-8") as f:
-        f.write(page)
-    write_json(doc, os.path.join(folder, "stats.json"))
+    index = storage.join(folder, output.INDEX)
+    with output.report_folder(folder, overwrite, inputs):
+        for name, data in images.items():
+            output.write_file(storage.join(folder, name), data, "--html")
+        output.write_file(storage.join(folder, output.REPORT_JSON), json_bytes(doc), "--html")
+        output.write_file(index, page.encode("utf-8"), "--html")  # last: its presence means a whole report
     return index
