@@ -217,6 +217,7 @@ class OutputLayout:
         if relative in (LOCK_FILE, WRITE_PROBE):
             return True
         folder, _, name = relative.rpartition("/")
+        name = temp_name_of(name) or name  # a file of its own being written (atomic_writer)
         if not folder:
             return bool(self._top.match(name))
         pattern = self._folders.get(folder)
@@ -576,57 +577,74 @@ def match_files(pattern: str) -> list[tuple[str, int]]:
     return sorted((p, os.path.getsize(p)) for p in glob.glob(os.path.expanduser(pattern)) if os.path.isfile(p))
 
 
-@contextlib.contextmanager
-def local_atomic_file(path: str):
-    """A local file written under a temporary name beside `path` (`….tmp-<pid>`), synced and renamed
-    over `path` when the block ends; removed on any error (a full disk, a kill signal turned into
-    an exception), so a partial file never carries the final name."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+# ---------------------------------------------------------------------------- atomic writes
+#
+# Every file cleancrawl writes is written under one temporary name beside it, `.<name>.tmp-<hex>`,
+# and renamed over the final name when complete (synced first, locally); on any error (a full disk,
+# a lost connection, a kill signal turned into an exception) the temporary file is removed. So a
+# partial file never carries the final name, and an output layout knows every temporary name
+# (`OutputLayout.owns` accepts them; `temp_name_of` reads them back).
+
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.tmp-[0-9a-f]{8,32}$")
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Write to a unique temporary name beside `path`, then rename over it (local or remote,
-    through Beam's FileSystems). A failed write (a full disk, a lost connection) leaves no
-    temporary file behind."""
-    with atomic_writer(path) as f:
-        f.write(data)
+def temp_path(path: str) -> str:
+    """The temporary name `path` is written under: `.<name>.tmp-<random hex>` beside it."""
+    import uuid
+
+    directory, _, name = path.rpartition("/") if is_remote(path) else (os.path.dirname(path), "/", os.path.basename(path))
+    tmp = f".{name}.tmp-{uuid.uuid4().hex}"
+    return f"{directory}/{tmp}" if is_remote(path) else os.path.join(directory, tmp)
+
+
+def temp_name_of(name: str) -> str | None:
+    """The final name a temporary file name stands for (None: not a temporary name)."""
+    found = _TEMP_NAME.match(name)
+    return found.group("name") if found else None
 
 
 @contextlib.contextmanager
 def atomic_writer(path: str):
-    """A file object for `path` (local or remote) written under a unique temporary name beside it
-    and renamed over `path` when the block ends; on any error the temporary file is removed. For
-    output too large to build in memory first (a shard written a row group at a time)."""
-    import uuid
-
+    """A binary file object for `path` (local, or any file system Beam knows), written under
+    `temp_path(path)` and renamed over `path` when the block ends; on any error the temporary
+    file is removed. Local files are synced before the rename and need no Beam (a GPU machine
+    with only torch writes its checkpoints through here)."""
+    tmp = temp_path(path)
+    if not is_remote(path):
+        if not os.path.isdir(os.path.dirname(tmp) or "."):  # as Beam's local create does
+            with contextlib.suppress(FileExistsError):  # a file in the way: open() below names it
+                os.makedirs(os.path.dirname(tmp))
+        try:
+            with open(tmp, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
+        return
     from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
 
-    directory, name = path.rsplit("/", 1)
-    tmp = f"{directory}/.{name}.tmp-{uuid.uuid4().hex}"
+    fs = filesystems()
     try:
-        with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        with fs.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             yield f
     except BaseException:  # a full disk, a lost connection: leave no temporary file behind
-        try:
-            if FileSystems.exists(tmp):
-                FileSystems.delete([tmp])
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):
+            if fs.exists(tmp):
+                fs.delete([tmp])
         raise
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
+    if fs.exists(path):
+        fs.delete([path])
+    fs.rename([tmp], [path])
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """`data` as the whole of `path`, written through `atomic_writer`."""
+    with atomic_writer(path) as f:
+        f.write(data)
 
 
 def open_seekable(path: str):

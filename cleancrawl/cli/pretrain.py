@@ -100,10 +100,10 @@ def _run_fit(args: argparse.Namespace) -> int:
     fit = fit_repetition_law(read_runs_csv(args.results_csv), bootstrap=args.bootstrap, seed=args.seed)
     print(describe(fit))
     if args.json:
-        from cleancrawl.storage import local_atomic_file
+        from cleancrawl.storage import atomic_writer
 
         try:
-            with local_atomic_file(args.json) as f:  # temporary name, fsync, rename; removed on error
+            with atomic_writer(args.json) as f:  # temporary name, fsync, rename; removed on error
                 f.write((json.dumps(fit, indent=2) + "\n").encode("utf-8"))
         except OSError as e:
             raise UserError(f"--json {args.json}: cannot write ({e.strerror or e})") from None

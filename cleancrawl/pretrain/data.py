@@ -111,7 +111,7 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
         if os.path.exists(target) and os.path.getsize(target) == size:
             return
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with FileSystems.open(source) as src, storage.local_atomic_file(target) as dst:  # no partial shard, ever
+        with FileSystems.open(source) as src, storage.atomic_writer(target) as dst:  # no partial shard, ever
             shutil.copyfileobj(src, dst, length=16 << 20)
 
     for entry in entries:
@@ -121,7 +121,7 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
         copy(tokenizer_copy)  # `tokenize` copies its tokenizer there (pretrain --eval encodes with it)
     # The manifest last, from the bytes already read: its presence says the copy is whole.
     os.makedirs(cache_dir, exist_ok=True)
-    with storage.local_atomic_file(cached_manifest) as f:
+    with storage.atomic_writer(cached_manifest) as f:
         f.write(manifest)
     return cache_dir
 

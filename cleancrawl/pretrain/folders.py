@@ -15,7 +15,7 @@ folder of its own, a link), even with --resume; a run file whose content is not 
 on in the run's own folder: its lock replaces a dead run's, and the temporary files a killed write
 left are removed. Run folders are plain names inside --out (never `..`, never a path), so nothing
 is written outside it. A full disk or a folder that cannot be written is one line too; every file
-is written under a temporary name and renamed (`storage.local_atomic_file`), so the previous
+is written under a temporary name and renamed (`storage.atomic_writer`), so the previous
 checkpoint stays whole.
 
 torch-free: the experiments check their folders before any run starts.
@@ -38,7 +38,7 @@ SUMMARY = "summary.json"
 CONFIG = "config.json"
 RUN_FILES = (CONFIG, METRICS, CHECKPOINT, SUMMARY)
 
-# `.tmp-<pid>` while written (storage.local_atomic_file); `.tmp` alone from runs of earlier versions
+# `.tmp-<pid>` suffixes and `.tmp` alone: temporary names of earlier versions (storage.atomic_writer's own are known to OutputLayout)
 _TEMP = r"(\.tmp(-[^/]*)?)?"
 _RUN_NAMES = "|".join(re.escape(n) for n in RUN_FILES)
 _RUN_FILE = rf"^({_RUN_NAMES}){_TEMP}$"
@@ -238,5 +238,5 @@ def write_errors_are_one_line(out: str, flag: str = "--out", resumable: bool = T
 
 def write_file(path: str, data: bytes | str) -> None:
     """`data` into `path` under a temporary name, synced, then renamed: never a half-written file."""
-    with storage.local_atomic_file(path) as f:
+    with storage.atomic_writer(path) as f:
         f.write(data.encode("utf-8") if isinstance(data, str) else data)

@@ -254,7 +254,7 @@ class _Prefix(io.RawIOBase):
 
 def save_checkpoint(path: str, state: dict) -> None:
     """Write to a temporary file beside `path`, then rename: a killed write leaves the old one."""
-    with storage.local_atomic_file(path) as f:
+    with storage.atomic_writer(path) as f:
         writer = _HashingWriter(f)
         torch.save(state, writer)
         f.write(_CHECKPOINT_TRAILER.pack(CHECKPOINT_MAGIC, writer.size, writer.sha256.digest()))

@@ -279,7 +279,7 @@ def _train_byte_bpe(config: TokenizerTrainConfig, texts: Iterator[str], stats: S
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    with storage.local_atomic_file(path) as f:
+    with storage.atomic_writer(path) as f:
         f.write(data)
 
 

@@ -182,15 +182,13 @@ class _FullDisk:
 
 
 def test_disk_full_during_a_build_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch, capsys):
-    from apache_beam.io.filesystems import FileSystems  # what storage.write_atomically writes through
+    real_open = open
 
-    real_create = FileSystems.create
+    def full_open(path, mode="r", *args, **kwargs):  # what storage.atomic_writer opens a local file with
+        f = real_open(path, mode, *args, **kwargs)
+        return _FullDisk(f) if "w" in mode and "/train/" in str(path) else f
 
-    def create(path, *args, **kwargs):
-        f = real_create(path, *args, **kwargs)
-        return _FullDisk(f) if "/train/" in path else f
-
-    monkeypatch.setattr(FileSystems, "create", staticmethod(create))
+    monkeypatch.setattr(storage, "open", full_open, raising=False)
     out = tmp_path / "out"
     assert cli_main(["build", "--input", SAMPLE_WET, "--output", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

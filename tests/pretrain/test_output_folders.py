@@ -285,7 +285,7 @@ def test_disk_full_while_checkpointing_is_one_line_and_keeps_the_last_checkpoint
         f = real_open(path, mode, *args, **kwargs)
         return FullDisk(f) if "w" in mode and "checkpoint.pt.tmp-" in str(path) else f
 
-    monkeypatch.setattr(storage, "open", full_open, raising=False)  # what local_atomic_file opens
+    monkeypatch.setattr(storage, "open", full_open, raising=False)  # what atomic_writer opens
     assert main(["pretrain", *as_cli_args(config), "--resume"]) == 2
     one_line(capsys, config.out, "no space left on device", "--resume")
     assert open(checkpoint, "rb").read() == before  # the step-8 checkpoint, whole
