@@ -1,9 +1,11 @@
 """HTML → text for WARC `response` records: charset decoding and trafilatura extraction.
 
-Decoding order follows what browsers do: the HTTP `Content-Type` charset, then a
-`<meta charset>` in the first bytes, then UTF-8, then a statistical guess. A page whose
-bytes do not fit any of them is decoded with replacement characters and reported as
-repaired, never dropped for its charset alone.
+Decoding order follows what browsers do (the WHATWG encoding standard): a UTF-16 byte order
+mark, the HTTP `Content-Type` charset, then a `<meta charset>` in the first bytes, then UTF-8,
+then a statistical guess. A `<meta>` that names UTF-16 (or UTF-32) is read as UTF-8, as browsers
+do: a page whose `<meta>` could be read byte by byte is not UTF-16. A page whose bytes do not fit
+any of them is decoded with replacement characters and reported as repaired, never dropped for
+its charset alone.
 """
 from __future__ import annotations
 
@@ -28,15 +30,25 @@ def _known_codec(name: str) -> str | None:
         return None
 
 
+# WHATWG "prescan a byte stream to determine its encoding": a <meta> that names UTF-16BE/LE
+# means UTF-8 (its bytes were ASCII-compatible enough to be read). UTF-32 is no web encoding at
+# all; the same holds for it.
+_WIDE_CODECS = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
 def decode_html(payload: bytes, content_type: str = "") -> tuple[str, bool]:
     """Decode HTML bytes; return (text, repaired) where repaired means bytes were replaced."""
     candidates = []
+    if payload.startswith(_UTF16_BOMS):  # a byte order mark comes before any declaration
+        candidates.append("utf-16")
     header = _CHARSET_IN_HEADER.search(content_type or "")
     if header:
         candidates.append(header.group(1))
     meta = _META_CHARSET.search(payload[:4096])
     if meta:
-        candidates.append(meta.group(1).decode("ascii", "ignore"))
+        declared = meta.group(1).decode("ascii", "ignore")
+        candidates.append("utf-8" if _known_codec(declared) in _WIDE_CODECS else declared)
     candidates.append("utf-8")
     tried = set()
     for name in candidates:

@@ -8,9 +8,12 @@ stage whose reason names the problem, so the loss is visible in the stats and th
 goes on.
 
 Records are framed here by their declared Content-Length, checked against what follows each
-record (see `_frame`); warcio parses each record's headers and payload. Plain and gzip files
-read alike, whether gzip has one member per record (as Common Crawl writes them) or one stream
-for the whole file. ARC files are read by warcio alone.
+record (see `_frame`); where the length is wrong but the record's end is unambiguous, the record
+is read up to that end and counted (`content_length_repaired`), as the reference C4 reader, which
+splits at `WARC/1.0` lines, would read it. warcio parses each record's headers and payload. Plain
+and gzip files read alike, whether gzip has one member per record (as Common Crawl writes them) or
+one stream for the whole file. ARC files are read by warcio alone (with ids derived from each
+record, not warcio's random ones).
 
 The readers take an open binary file object, so the caller decides where bytes come from
 (local file, gs://, s3:// through Beam's FileSystems). Details of file errors name where
@@ -24,6 +27,7 @@ import hashlib
 import io
 import posixpath
 import re
+import uuid
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator
@@ -138,7 +142,7 @@ def read_crawl_file(
             yield Drop(STAGE, "not_warc", source_file,
                        detail=f"{what} begin with a WARC/1.x record header (expected a WARC or WET file, plain or gzip)")
             return
-        for item in _frame(src, source_file):
+        for item in _frame(src, source_file, count):
             records += 1
             if isinstance(item, Drop):
                 yield item
@@ -182,6 +186,7 @@ def _read_arc(fileobj, source_file, wanted, config, extractor, count) -> Iterato
             records += 1
             offset = iterator.offset  # start of this record (get_record_offset() would consume it)
             try:
+                record.rec_headers.replace_header("WARC-Record-ID", _arc_record_id(record, offset))
                 item = _record_to_document(record, offset, source_file, wanted, config, extractor, count)
             except (ArchiveLoadFailed, EOFError, zlib.error, gzip.BadGzipFile):
                 raise  # the file's problem, not this record's: handled below
@@ -195,13 +200,29 @@ def _read_arc(fileobj, source_file, wanted, config, extractor, count) -> Iterato
         yield Drop(STAGE, "read_error", source_file, detail=f"after {records} ARC records: {_error_name(err)}")
 
 
+def _arc_record_id(record, offset: int) -> str:
+    """An ARC record has no id; warcio makes a random one. This one is derived from the record
+    (its URL, date and offset in the file), so that the same file gives the same ids every run."""
+    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+    date = record.rec_headers.get_header("WARC-Date") or ""
+    return f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'arc-record {offset} {date} {url}')}>"
+
+
 # ---------------------------------------------------------------------------- bytes → records
 #
 # A record is its header, exactly Content-Length bytes, blank lines, then the next `WARC/1.x`
 # header or the end of the file. When anything else follows a record's declared end, the length
-# is wrong: the record is dropped (its text would hold another record's bytes, or be cut short)
-# and reading goes on at the next header, so one bad length costs one record. Only the bytes
-# after each record are looked at; the search for the next header runs when that check fails.
+# is wrong (hand-made and third-party WET files often carry made-up lengths). The record then
+# ends at the first `WARC/1.x` line after its header, or at the end of the file: its block is
+# read up to there, less the blank line that ends a record, and counted as repaired — when that
+# end is unambiguous (`_unsafe_repair`): the line begins a real WARC header; no other record's
+# header lies before it; a file that ends before the declared length is a whole gzip member of
+# this one record (a plain file cut short looks the same as a wrong length); the declared bytes
+# are not followed by a record's blank line and then more (the length may be right, the rest
+# junk). Otherwise the record is dropped (`truncated_record`, `bytes_after_record`, or the file
+# is `truncated_file`), never with another record's bytes, and reading goes on at the next
+# header, so one bad length costs at most one record. Only the bytes after each record are
+# looked at; the search for the record's end runs when that check fails.
 #
 # Gzip is decompressed as one stream, member after member, so a file with one member per record
 # (Common Crawl) and a file compressed whole (`gzip file.warc`) read alike. A record that begins
@@ -349,11 +370,16 @@ class _Source:
         self._buf = data + self._buf[self._pos:]
         self._pos = 0
 
-    def skip_blank(self) -> None:
+    def skip_blank(self) -> bytes:
+        """Move past CR and LF bytes; return them (push_back can put them back)."""
+        skipped = []
         while self._fill(1):
-            self._pos = _BLANK.match(self._buf, self._pos).end()  # no copy of the buffer
+            end = _BLANK.match(self._buf, self._pos).end()  # no copy of the buffer
+            skipped.append(self._buf[self._pos:end])
+            self._pos = end
             if len(self._buf) > self._pos:
-                return
+                break
+        return b"".join(skipped)
 
     def header_size(self) -> int | None:
         """Bytes from here through the first blank line, or None if there is none within the limit."""
@@ -383,6 +409,14 @@ class _Source:
                 self._pos = len(self._buf)
                 return False
             start = self._pos
+
+    def one_member_from(self, offset: int) -> bool:
+        """True when a gzip member begins at decompressed `offset` and ends cleanly at the end of
+        the file: the bytes from `offset` to the end are that one member, whole."""
+        if not self.gzip or not self._eof:
+            return False
+        starts = [start for start, _ in self._members]
+        return offset in starts and not any(offset < start < self._produced for start in starts)
 
     def record_offset(self, offset: int) -> int:
         members = self._members
@@ -423,10 +457,12 @@ def _header_inside(block: bytes) -> int | None:
 
 
 def _read_block(src: _Source, length: int) -> tuple[bytes, str]:
-    """A record's block: (bytes, "complete" | "short" | "overrun").
+    """A record's block as declared: (bytes, outcome).
 
-    "overrun": a header begins inside a block too large to hold, so the block is cut there and
-    the rest put back. Blocks up to _HOLD are read whole and checked afterwards.
+    Blocks up to _HOLD are read whole and checked afterwards: "complete", or "short" (the file
+    ends first). A larger block is held up to _HOLD and streamed past beyond: "overrun" (a header
+    begins inside what is held: the block is cut there and the rest put back), or, where the
+    bytes held are not all of it, "complete_large", "short_large", "overrun_large".
     """
     if length <= _HOLD:
         block = src.read(length)
@@ -442,24 +478,42 @@ def _read_block(src: _Source, length: int) -> tuple[bytes, str]:
     while remaining:
         piece = src.read(min(remaining, _CHUNK))
         if not piece:
-            return kept, "short"
+            return kept, "short_large"
         window = tail + piece
         inside = _header_inside(window)
         if inside is not None:
             src.push_back(window[inside:])
-            return kept, "overrun"
+            return kept, "overrun_large"
         remaining -= len(piece)
         tail = window[-16:]
-    return kept, "complete"
+    return kept, "complete_large"
 
 
-def _followed_by_header(src: _Source) -> bool:
-    src.skip_blank()
-    return src.at_end() or src.peek(5) == b"WARC/"
+def _read_to_header(src: _Source, limit: int) -> tuple[bytes, str]:
+    """From a block's first byte to the next `WARC/1.x` header line: (bytes, "header"), the header
+    left to read next; (bytes, "end") where the file ends first; (b"", "far") where more than
+    `limit` bytes come first (read past)."""
+    parts, size, tail = [], 0, b"\n"  # the block begins a line
+    while size <= limit:
+        piece = src.read(_CHUNK)
+        if not piece:
+            return b"".join(parts), "end"
+        window = tail + piece
+        match = _NEXT_HEADER.search(window)
+        if match:
+            at = size - len(tail) + match.start() + 1  # where the header line begins, from the block's first byte
+            data = b"".join(parts) + piece
+            src.push_back(data[at:])
+            return data[:at], "header"
+        parts.append(piece)
+        size += len(piece)
+        tail = window[-16:]
+    return b"", "far"
 
 
-def _frame(src: _Source, source_file: str) -> Iterator[tuple[int, bytes, bytes] | Drop]:
-    """(offset, header, block) for each record whose length checks out, a `Drop` for each that does not."""
+def _frame(src: _Source, source_file: str, count: Callable[[str], None]) -> Iterator[tuple[int, bytes, bytes] | Drop]:
+    """(offset, header, block) for each record whose length checks out or whose end is unambiguous
+    (repaired, `count`ed), a `Drop` for each that is not."""
     while True:
         src.skip_blank()
         if src.at_end():
@@ -480,10 +534,12 @@ def _frame(src: _Source, source_file: str) -> Iterator[tuple[int, bytes, bytes] 
             yield _skipped(src, source_file, start, found, "a WARC header without a valid Content-Length")
             continue
         length = int(match.group(1))
+        body, blank = src.offset, b""
         block, outcome = _read_block(src, length)
-        if outcome == "complete":
+        if outcome in ("complete", "complete_large"):
             try:
-                intact = _followed_by_header(src)
+                blank = src.skip_blank()
+                intact = src.at_end() or src.peek(5) == b"WARC/"
             except (_FileCut, _BadGzip):
                 yield start, header, block  # the record itself is whole; the file ends badly after it
                 raise
@@ -492,27 +548,93 @@ def _frame(src: _Source, source_file: str) -> Iterator[tuple[int, bytes, bytes] 
                 # damage, skipped as bad_warc_headers on the next turn.
                 yield start, header, block
                 continue
-            inside = _header_inside(block)
-            if inside is None:  # more bytes than declared before the next header
-                after = src.offset
+            if outcome == "complete_large":  # more bytes than declared, and too many to hold
                 found = src.scan_to_header()
-                upto = f"the next WARC header at {src.describe(src.offset)}" if found else "the end of the file"
-                yield Drop(STAGE, "bytes_after_record", source_file, url=_header_uri(header),
-                           detail=f"the record at {src.describe(start)} declares {length} bytes, but "
-                                  f"{src.offset - after} more bytes follow it before {upto}")
+                yield _bytes_after(src, source_file, header, start, length, src.offset - body - length - len(blank), found)
                 continue
-            src.push_back(block[inside:])
-            block = block[:inside]
-        elif outcome == "short":
-            inside = _header_inside(block)
-            if inside is None:
+            src.push_back(block + blank)
+        elif outcome == "short_large":
+            raise _FileCut(f"the file ends at {src.describe(src.offset)}, inside the record at "
+                           f"{src.describe(start)} (more than {_HOLD} of its {length} bytes are there)")
+        elif outcome == "overrun_large":
+            yield _truncated_record(src, source_file, header, start, length, f"more than {_HOLD}")
+            continue
+        else:  # short, overrun: the bytes read are the block's so far
+            src.push_back(block)
+        # The declared length is wrong: the record ends at the next header line, or the end of the file.
+        block, end = _read_to_header(src, _HOLD)
+        if end == "far":
+            found = src.scan_to_header()
+            yield _bytes_after(src, source_file, header, start, length, src.offset - body - length - len(blank), found)
+            continue
+        try:
+            unsafe = _unsafe_repair(src, start, block, length, end)
+        except (_FileCut, _BadGzip):
+            yield _truncated_record(src, source_file, header, start, length, len(block)) if len(block) < length else \
+                _bytes_after(src, source_file, header, start, length, len(block) - length, True)
+            raise
+        if unsafe is None:
+            count(REPAIRED_LENGTH_EVENT)
+            block = _without_separator(block)
+            header = header[:match.start(1)] + b"%d" % len(block) + header[match.end(1):]
+            yield start, header, block
+        elif len(block) < length:
+            if end == "end":
                 raise _FileCut(f"the file ends at {src.describe(src.offset)}, inside the record at "
                                f"{src.describe(start)} ({len(block)} of its {length} bytes are there)")
-            src.push_back(block[inside:])
-            block = block[:inside]
-        yield Drop(STAGE, "truncated_record", source_file, url=_header_uri(header),
-                   detail=f"the record at {src.describe(start)} declares {length} bytes, but the next WARC "
-                          f"header begins after {len(block) if outcome != 'overrun' else 'fewer'} bytes")
+            yield _truncated_record(src, source_file, header, start, length, len(block))
+        else:
+            after = block[length:]  # counted, as a plain reader would, from the next line that is not blank
+            yield _bytes_after(src, source_file, header, start, length, len(after) - _BLANK.match(after).end(),
+                               end == "header")
+
+
+# Where a record's declared length is wrong, its end is taken to be the next `WARC/1.x` line (or
+# the end of the file) only when nothing makes that end doubtful; otherwise the record is dropped.
+REPAIRED_LENGTH_EVENT = "content_length_repaired"
+_HEADER_REMNANT = re.compile(rb"^WARC-(?:Type|Record-ID)[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+def _unsafe_repair(src: _Source, start: int, block: bytes, length: int, end: str) -> str | None:
+    """Why the bytes from a record's block to the next header (or the end) cannot be taken as its
+    block, or None when they can. `src` stands at that header (or at the end)."""
+    if end == "end" and len(block) < length and not src.one_member_from(start):
+        # A plain file (or a gzip member of several records) that ends before the declared length:
+        # a cut file looks the same. A gzip member of this one record, whole, is its writer's end.
+        return "cut"
+    if end == "header":
+        size = src.header_size()
+        if size is None or _CONTENT_LENGTH.search(src.peek(size)) is None:
+            return "no header"  # a `WARC/1.x` line that begins no record header: text, or damage
+    if len(block) > length and _BLANK_LINE.match(block, length):
+        # The declared bytes end with the blank line that ends a record: the length may be right
+        # and the bytes after it junk, or the text may have a blank line there. No telling.
+        return "blank line"
+    if _HEADER_REMNANT.search(block):
+        return "header inside"  # another record's header, its `WARC/1.x` line damaged
+    return None
+
+
+def _without_separator(block: bytes) -> bytes:
+    """A block read up to the next header, less the blank line that ends a record."""
+    for separator in (b"\r\n\r\n", b"\n\n", b"\r\n", b"\n"):
+        if block.endswith(separator):
+            return block[:-len(separator)]
+    return block
+
+
+def _truncated_record(src: _Source, source_file: str, header: bytes, start: int, length: int, got) -> Drop:
+    return Drop(STAGE, "truncated_record", source_file, url=_header_uri(header),
+                detail=f"the record at {src.describe(start)} declares {length} bytes, but the next WARC "
+                       f"header begins after {got} bytes")
+
+
+def _bytes_after(src: _Source, source_file: str, header: bytes, start: int, length: int, more: int, found: bool) -> Drop:
+    upto = f"the next WARC header at {src.describe(src.offset)}" if found else "the end of the file"
+    return Drop(STAGE, "bytes_after_record", source_file, url=_header_uri(header),
+                detail=f"the record at {src.describe(start)} declares {length} bytes, but "
+                       f"{more} more bytes follow it before {upto}")
 
 
 _BLOCK_DIGEST = re.compile(rb"^WARC-Block-Digest:[ \t]*(sha1|sha256):([A-Za-z0-9=]+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)

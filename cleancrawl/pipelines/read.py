@@ -2,10 +2,18 @@
 
 `resolve_inputs` turns --input patterns and an --input-list into the files to read, before the
 pipeline starts; `ReadCrawl` reads them.
+
+A local file whose name is not UTF-8 (any byte string is a POSIX name) travels through the
+pipeline, and appears in stats and reports, under its name with those bytes shown as `\\xff`
+(`shown_path`); the reader finds the file again from that name (`local_path`). A symbolic link
+whose target is missing, which Beam's listing leaves out, is listed too and read as a
+`read_error` file error that says so.
 """
 from __future__ import annotations
 
+import glob
 import os
+import re
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -37,13 +45,72 @@ def resolve_inputs(config) -> list[str]:
     # Nothing given at all: the bundled sample crawl.
     patterns = config.inputs or ([] if config.input_list else [SAMPLE_CRAWL])
     for pattern in patterns:
-        files = _match(_folder_pattern(pattern))
-        if not files:
-            raise UserError(f"no input file matches {pattern}")
-        paths += files
+        folder_pattern = _folder_pattern(pattern)
+        files = _match(folder_pattern)
+        dangling = _dangling_links(folder_pattern)
+        if not files and dangling == [folder_pattern]:  # one file named, and it is such a link
+            raise UserError(f"--input {shown_path(pattern)} is a symbolic link whose target does not exist")
+        if not files and not dangling:
+            raise UserError(f"no input file matches {shown_path(pattern)}")
+        paths += files + dangling
     if not paths:
         raise UserError("no input files (give --input or --input-list)")
-    return sorted(dict.fromkeys(paths))
+    return sorted(dict.fromkeys(shown_path(path) for path in paths))
+
+
+def shown_path(path: str) -> str:
+    """`path` as it travels through the pipeline and appears in stats: itself when it is UTF-8;
+    otherwise (a local name's undecodable bytes, which Python holds as lone surrogates) with
+    each such byte written `\\xNN`, so that Beam, Parquet and JSON can carry it."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+_SHOWN_BYTE = re.compile(r"\\x[0-9a-f]{2}")
+
+
+def local_path(path: str) -> str:
+    """The local file that `shown_path` gave `path` for: `path` itself unless no file has that
+    name and it shows escaped bytes; then the entry of its folder whose shown name it is."""
+    if not _SHOWN_BYTE.search(path) or storage.is_remote(path) or os.path.lexists(path):
+        return path
+    folder, slash, name = path.rpartition("/")
+    parent = local_path(folder) if folder else ("/" if slash else ".")
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return path
+    for entry in entries:
+        if shown_path(entry) == name:
+            return os.path.join(parent, entry) if (folder or slash) else entry
+    return path
+
+
+def _dangling_links(pattern: str) -> list[str]:
+    """The symbolic links with a missing target that a local `pattern` names (hidden names aside):
+    Beam's listing leaves them out without a word."""
+    if storage.is_remote(pattern):
+        return []
+    try:
+        names = glob.glob(pattern, recursive=True) if _GLOB_CHARS & set(pattern) else [pattern]
+    except (OSError, ValueError):
+        return []
+    return sorted(name for name in names if not os.path.basename(name).startswith(".")
+                  and os.path.islink(name) and not os.path.exists(name))
+
+
+def _missing_target(path: str) -> str | None:
+    """For a local symbolic link whose target is missing: a file error's detail naming it."""
+    if storage.is_remote(path) or not os.path.islink(path) or os.path.exists(path):
+        return None
+    try:
+        target = shown_path(os.readlink(path))
+    except OSError:
+        target = "?"
+    return f"a symbolic link whose target does not exist (it points to {target})"
 
 
 _GLOB_CHARS = set("*?[")
@@ -85,14 +152,16 @@ class _ReadFileFn(CountingFn):
         self._documents = Metrics.counter(METRICS_NAMESPACE, "read/documents")
 
     def process(self, path: str):
+        """`path` as `resolve_inputs` gave it (`shown_path`): the name that stats use."""
         self._files.inc()
         records = docs_out = bytes_out = 0
         try:
-            fileobj = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+            fileobj = FileSystems.open(local_path(path), compression_type=CompressionTypes.UNCOMPRESSED)
         except Exception as err:  # any file system's "cannot open": counted, the run goes on
             fileobj = None
             records += 1
-            yield self.dropped(Drop("read", "read_error", path, detail=f"{type(err).__name__}: {err}"[:300]))
+            detail = _missing_target(local_path(path)) or shown_path(f"{type(err).__name__}: {err}")[:300]
+            yield self.dropped(Drop("read", "read_error", path, detail=detail))
         if fileobj is not None:
             with fileobj:
                 for item in progress.counted(read_crawl_file(fileobj, path, self._config, self._extractor, self.count_event)):

@@ -1,6 +1,8 @@
 """Damaged crawl files, made in the test from real WARC/WET bytes: a wrong Content-Length, a
 cut gzip member, a file gzipped whole, a file that is no WARC. Every record ends as a document
-or a named drop, no byte of one record reaches another's text, and no detail quotes the file."""
+or a named drop, no byte of one record reaches another's text, and no detail quotes the file.
+A record whose Content-Length is wrong but whose end is unambiguous (the next header, the end of
+the file past its declared bytes) is read up to that end and counted as repaired."""
 import dataclasses
 import gzip
 import io
@@ -12,7 +14,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from datapaths import COMMONCRAWL, DATA_DIR, SAMPLE_WET
-from cleancrawl.corpus.readers import FILE_ERROR_REASONS, FILE_LOSS_REASONS, read_crawl_file
+from cleancrawl.corpus.readers import FILE_ERROR_REASONS, FILE_LOSS_REASONS, REPAIRED_LENGTH_EVENT, read_crawl_file
 from cleancrawl.corpus.record import Document, Drop
 
 WARC_SAMPLE = f"{COMMONCRAWL}/CC-MAIN-2020-34-sample.warc.gz"
@@ -22,6 +24,17 @@ _HEADER = re.compile(rb"WARC/1\.\d\r\n")
 
 def read(data: bytes, name="f.warc"):
     return list(read_crawl_file(io.BytesIO(data), name))
+
+
+def read_counting(data: bytes, name="f.warc"):
+    """(items, events): what `read` gives, and the events counted on the way (repairs)."""
+    events = Counter()
+    items = list(read_crawl_file(io.BytesIO(data), name, count=lambda event: events.update([event])))
+    return items, events
+
+
+def losses(items):
+    return [(i, x.reason) for i, x in enumerate(items) if isinstance(x, Drop) and x.reason in FILE_LOSS_REASONS]
 
 
 def outcomes(items):
@@ -81,43 +94,96 @@ def assert_no_record_inside_another(items):
     (SAMPLE_WET, 100, 40_000),     # ... through several records
     (WARC_SAMPLE, 3, 2_000),       # a WARC response runs into the metadata record after it
 ])
-def test_overstated_length_in_a_plain_file_drops_that_record_and_recovers_the_rest(path, k, delta):
+def test_overstated_length_in_a_plain_file_is_read_to_the_next_header_and_counted(path, k, delta):
+    """The next `WARC/1.x` header ends the record unambiguously: its block is read up to there,
+    less the record's blank line, and is byte for byte the record of the intact file."""
     data = plain(path)
     clean = read(data)
-    items = read(change_length(data, k, delta))
+    items, events = read_counting(change_length(data, k, delta))
     assert_no_record_inside_another(items)
-    (bad,) = [x for x in items if isinstance(x, Drop) and x.reason in FILE_LOSS_REASONS]
-    assert bad.reason == "truncated_record" and f"record at byte {record_starts(data)[k]} " in bad.detail
-    # Every other record: exactly as read from the intact file.
-    assert len(items) == len(clean)
-    assert [x for i, x in enumerate(unplaced(items)) if i != k] == [x for i, x in enumerate(unplaced(clean)) if i != k]
+    assert losses(items) == [] and events == {REPAIRED_LENGTH_EVENT: 1}
+    assert unplaced(items) == unplaced(clean)
 
 
-def test_overstated_length_in_a_gzip_member_is_caught_by_the_next_member():
+def test_overstated_length_in_a_gzip_member_ends_at_the_next_member_s_header():
     parts = members(SAMPLE_WET)
     k = 50
     parts[k] = gzip.compress(with_length(gzip.decompress(parts[k]), 5_000))
-    items = read(b"".join(parts), "f.warc.wet.gz")
+    items, events = read_counting(b"".join(parts), "f.warc.wet.gz")
     clean = list(read_crawl_file(open(SAMPLE_WET, "rb"), "f.warc.wet.gz"))
-    assert outcomes(items) == outcomes(clean) - Counter({"document": 1}) + Counter({"truncated_record": 1})
-    assert texts(items) == {rid: t for rid, t in texts(clean).items() if rid != clean[k].record_id}
+    assert events == {REPAIRED_LENGTH_EVENT: 1}
+    assert unplaced(items) == unplaced(clean)  # (the recompressed member shifts the offsets after it)
+    assert items[k] == clean[k]  # its offset too: the record still begins its gzip member
     assert_no_record_inside_another(items)
 
 
+def test_overstated_length_whose_next_header_line_is_broken_is_dropped():
+    """Record 11's `WARC/1.0` line is damaged: the first header after record 10's block is record
+    12's, and between them lies another record's header. That end is not record 10's: dropped."""
+    data = plain(SAMPLE_WET)
+    starts = record_starts(data)
+    damaged = change_length(data, 10, 3_000)
+    damaged = damaged[:starts[11]] + b"WARX" + damaged[starts[11] + 4:]
+    items, events = read_counting(damaged)
+    assert_no_record_inside_another(items)
+    # truncated_record or bytes_after_record, as record 12's header lies before or after the declared end
+    assert losses(items) == [(10, "bytes_after_record" if starts[12] - starts[10] > 3_000 + len(data[starts[10]:starts[11]])
+                              else "truncated_record")] and not events
+    assert f"record at byte {starts[10]} declares" in items[10].detail
+    clean = read(data)
+    assert unplaced(items[:10] + items[11:]) == unplaced(clean[:10] + clean[12:])  # record 11 went with it
+
+
+def test_a_warc_line_in_the_text_is_no_record_end():
+    """A page that quotes `WARC/1.0` on a line of its own, with an over-stated length: that line
+    begins no WARC header (no Content-Length follows), so it does not end the record; the record
+    is dropped, the quoted line and what follows it are skipped to the real next header."""
+    data = plain(SAMPLE_WET)
+    starts = record_starts(data)
+    k = 20
+    record = data[starts[k]:starts[k + 1]]
+    head, _, text = record.partition(b"\r\n\r\n")
+    quoted = text[:200] + b"\nWARC/1.0\n" + text[200:]
+    record = with_length(head + b"\r\n\r\n" + quoted, 0)
+    items, events = read_counting(data[:starts[k]] + with_length(record, 500) + data[starts[k + 1]:])
+    assert_no_record_inside_another(items)
+    assert [reason for _, reason in losses(items)] == ["truncated_record", "bad_warc_headers"] and not events
+    clean = read(data)
+    assert unplaced(items[:k] + items[k + 2:]) == unplaced(clean[:k] + clean[k + 1:])
+
+
 def test_length_past_the_end_of_the_file_is_a_truncated_file_named_with_its_offset():
+    """A plain file that ends before a record's declared length: a cut file looks the same, so the
+    record is not taken as whole."""
     data = plain(SAMPLE_WET)
     last = record_starts(data)[-1]
     damaged = change_length(data, len(record_starts(data)) - 1, 10_000)
-    items = read(damaged)
-    assert items[-1].reason == "truncated_file"
+    items, events = read_counting(damaged)
+    assert items[-1].reason == "truncated_file" and not events
     assert f"inside the record at byte {last}" in items[-1].detail and f"ends at byte {len(damaged)}" in items[-1].detail
     assert len(items) == len(read(data))
+    # Gzipped whole, the same: the member ends where the file does, but it holds every record.
+    whole = read(gzip.compress(damaged), "whole.warc.gz")
+    assert whole[-1].reason == "truncated_file" and len(whole) == len(items)
+
+
+def test_length_past_the_end_of_a_whole_gzip_member_of_one_record_ends_at_the_member():
+    """One gzip member a record (Common Crawl's framing), the last member whole (its CRC and
+    length check out): the writer compressed exactly this record, so the member's end is its end."""
+    parts = members(SAMPLE_WET)
+    parts[-1] = gzip.compress(with_length(gzip.decompress(parts[-1]), 10_000))
+    items, events = read_counting(b"".join(parts), "f.warc.wet.gz")
+    assert items == list(read_crawl_file(open(SAMPLE_WET, "rb"), "f.warc.wet.gz"))
+    assert events == {REPAIRED_LENGTH_EVENT: 1}
+    # The same member cut short is a cut file, as before.
+    cut = b"".join(parts)[:-20]
+    assert read(cut, "f.warc.wet.gz")[-1].reason == "truncated_file"
 
 
 # ---------------------------------------------------------------------------- item 8: under-stated lengths
 
 @pytest.mark.parametrize("gzipped", [False, True])
-def test_understated_length_drops_the_record_instead_of_cutting_its_text(gzipped):
+def test_understated_length_reads_the_record_to_the_next_header_instead_of_cutting_its_text(gzipped):
     data = plain(SAMPLE_WET)
     clean = read(data)
     k = 7
@@ -126,12 +192,34 @@ def test_understated_length_drops_the_record_instead_of_cutting_its_text(gzipped
     if gzipped:  # one member per record, as Common Crawl writes them
         starts = record_starts(damaged) + [len(damaged)]
         damaged = b"".join(gzip.compress(damaged[a:b]) for a, b in zip(starts, starts[1:]))
-    items = read(damaged)
-    assert items[k].reason == "bytes_after_record" and items[k].url == clean[k].url
-    assert "204 more bytes follow it" in items[k].detail  # the 200 and the record's blank line
+    items, events = read_counting(damaged)
+    assert events == {REPAIRED_LENGTH_EVENT: 1} and losses(items) == []
+    assert items[k].text == clean[k].text and items[k].content_length == clean[k].content_length
     if not gzipped:
-        assert [x for i, x in enumerate(items) if i != k] == [x for i, x in enumerate(clean) if i != k]
-    assert texts(items) == {rid: t for rid, t in texts(clean).items() if rid != clean[k].record_id}
+        assert items == clean
+    assert texts(items) == texts(clean)
+
+
+def test_understated_length_at_the_end_of_the_file_reads_to_the_end():
+    data = plain(SAMPLE_WET)
+    clean = read(data)
+    items, events = read_counting(change_length(data, len(clean) - 1, -300))
+    assert events == {REPAIRED_LENGTH_EVENT: 1} and unplaced(items) == unplaced(clean)
+
+
+def test_understated_length_that_ends_on_a_blank_line_is_dropped():
+    """The declared bytes end with a blank line, as a whole record's do: the length may be right
+    and what follows junk (or not). No telling which, so the record is dropped, as before."""
+    data = plain(SAMPLE_WET)
+    starts = record_starts(data)
+    k = 7
+    head, _, text = data[starts[k]:starts[k + 1]].partition(b"\r\n\r\n")
+    text = text[:-4]  # less the record's own blank line
+    record = with_length(head + b"\r\n\r\n" + text[:300] + b"\n\n" + text[300:] + b"\r\n\r\n", 0)
+    damaged = data[:starts[k]] + with_length(record, -(len(text) - 300)) + data[starts[k + 1]:]
+    items, events = read_counting(re.sub(rb"WARC-Block-Digest: [^\r]*\r\n", b"", damaged))
+    assert losses(items) == [(k, "bytes_after_record")] and not events
+    assert f"{len(text) - 300 + 4} more bytes follow it" in items[k].detail  # from after the blank line to the header
 
 
 # ---------------------------------------------------------------------------- item 4: a gzip file cut short
@@ -204,11 +292,12 @@ def test_junk_inside_a_file_is_skipped_to_the_next_header_and_never_quoted():
 
 
 def test_without_a_digest_a_record_followed_by_junk_is_dropped():
+    """Record 9, its blank line, then junk: is the junk part of it (an under-stated length) or not?
+    Without a digest to tell, record 9 is dropped; never repaired with the junk in it."""
     data = re.sub(rb"WARC-Block-Digest: [^\r]*\r\n", b"", plain(SAMPLE_WET))
     starts = record_starts(data)
-    items = read(data[:starts[10]] + b"junk\r\n" + data[starts[10]:])
-    assert [(i, x.reason) for i, x in enumerate(items) if isinstance(x, Drop) and x.reason in FILE_LOSS_REASONS] == \
-        [(9, "bytes_after_record")]
+    items, events = read_counting(data[:starts[10]] + b"junk\r\n" + data[starts[10]:])
+    assert losses(items) == [(9, "bytes_after_record")] and not events
     assert len(items) == len(read(data))
 
 
@@ -224,11 +313,13 @@ def test_every_file_loss_is_last_and_every_damaged_record_names_its_offset():
 
 def test_seeded_corruptions_of_a_plain_wet_file_never_leak_one_record_into_another():
     """Random lengths rewritten, bytes inserted or deleted: no document ever holds WARC headers,
-    every loss is named, and a clean record is never lost to a neighbour's damage (count check)."""
+    every damage is named (a loss) or counted (a repair), and a clean record is never lost to a
+    neighbour's damage (count check)."""
     import random
 
     data = plain(SAMPLE_WET)
-    n_records = len(read(data))
+    clean = read(data)
+    n_records = len(clean)
     rng = random.Random(11)
     for _ in range(15):
         starts = record_starts(data)
@@ -243,9 +334,13 @@ def test_seeded_corruptions_of_a_plain_wet_file_never_leak_one_record_into_anoth
             junk = rng.randbytes(rng.randrange(1, 300))
             at = rng.randrange(block, starts[k + 1] - 4 - len(junk))
             damaged = data[:at] + junk + data[at:] if kind == "insert" else data[:at] + data[at + len(junk):]
-        items = read(damaged)
+        items, events = read_counting(damaged)
         assert_no_record_inside_another(items)
         lost = [x for x in items if isinstance(x, Drop) and x.reason in FILE_LOSS_REASONS]
-        assert lost and all(re.search(r"at byte \d+", x.detail) for x in lost), kind
+        assert lost or events[REPAIRED_LENGTH_EVENT], kind
+        assert all(re.search(r"at byte \d+", x.detail) for x in lost), kind
         if kind in ("longer", "shorter") and not any(x.reason == "truncated_file" for x in lost):
-            assert len(items) == n_records and len(lost) == 1, kind  # one bad length costs one record
+            # one bad length costs at most one record, and is named or counted once
+            assert len(items) == n_records and len(lost) + events[REPAIRED_LENGTH_EVENT] == 1, kind
+        if kind == "longer":
+            assert unplaced(items) == unplaced(clean), kind  # the next header ends it: read whole

@@ -2,6 +2,7 @@
 import gzip
 import io
 import os
+import re
 from collections import Counter
 
 import pytest
@@ -10,7 +11,8 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
-from cleancrawl.corpus.readers import ReaderConfig, read_crawl_file, read_local_file, read_paths_listing
+from cleancrawl.corpus.readers import (REPAIRED_LENGTH_EVENT, ReaderConfig, read_crawl_file, read_local_file,
+                                       read_paths_listing)
 from cleancrawl.corpus.record import Document, Drop
 
 
@@ -89,14 +91,109 @@ def test_source_option_picks_the_record_kind():
     ("warcio-example-wrong-chunks.warc.gz", {"document": 1, "non_document_record": 1}),
     # one gzip member cut before its end: the file is truncated
     ("resiliparse-clipped.warc.gz", {"truncated_file": 1}),
-    # a response whose Content-Length is 6 bytes short: dropped, not cut (warcio only warned)
-    ("warcio-example-trunc.warc", {"non_document_record": 3, "bytes_after_record": 1}),
+    # a response whose Content-Length is 6 bytes short (warcio warns and cuts it): the next header
+    # ends it unambiguously, so it is read whole, counted as repaired (see the test below)
+    ("warcio-example-trunc.warc", {"non_document_record": 3, "document": 1}),
     ("warcio-example.arc.gz", {"non_document_record": 1, "document": 1}),
     ("warcio-post-test.warc.gz", {"not_html": 3, "non_document_record": 3}),
     ("jwarc-gzip_extra_sl.warc.gz", {"non_document_record": 1}),
 ])
 def test_edge_case_files_are_accounted_not_crashed(name, expected):
     assert outcomes(read_local_file(os.path.join(EDGE_CASES, name))) == expected
+
+
+def test_a_response_whose_length_is_short_is_read_to_the_next_header_and_counted():
+    """warcio-example-trunc.warc is warcio-example.warc with one response's Content-Length 6 bytes
+    short (the last bytes of its gzip body): read to the next header, it is that page, whole."""
+    events = Counter()
+    trunc = list(read_local_file(os.path.join(EDGE_CASES, "warcio-example-trunc.warc"), count=lambda n: events.update([n])))
+    whole = list(read_local_file(os.path.join(EDGE_CASES, "warcio-example.warc")))
+    (doc,) = [x for x in trunc if isinstance(x, Document)]
+    (same,) = [x for x in whole if isinstance(x, Document)]
+    assert (doc.url, doc.text, doc.content_length, doc.record_id) == (same.url, same.text, same.content_length, same.record_id)
+    assert events == {REPAIRED_LENGTH_EVENT: 1}
+
+
+# TFDS's own C4 test fixture: hand-made WET records whose Content-Length values are made up.
+TFDS_C4_WET = os.path.join(EDGE_CASES, "tfds-c4-cc_0.warc.wet.gz")
+
+
+def reference_split_wet_file(data: bytes):
+    """TFDS c4_utils.split_wet_file (v3.1 to 4.9.10), read literally: the gzip file's UTF-8 lines,
+    each stripped and blank ones skipped. A line `WARC/1.0` begins a page (the one before it is
+    checked: a url, then text, then a timestamp, else counted as filtered); `WARC-Target-URI:` and
+    `WARC-Date:` give its url and timestamp; a line beginning `WARC`, `CONTENT-` or `Content-` is
+    metadata; any other line is text, the lines joined with "\n". Content-Length is never used
+    to frame a page. Returns (pages, counters)."""
+    pages, counters = [], Counter()
+
+    def finish(page):
+        if not page["url"]:
+            counters["filtered:no_url"] += 1
+        elif not page["text"]:
+            counters["filtered:no_content"] += 1
+        elif not page["timestamp"]:
+            counters["filtered:no_timestamp"] += 1
+        else:
+            counters["passed"] += 1
+            pages.append(page)
+
+    def new_page():
+        return {"url": "", "normalized_url": "", "timestamp": "", "text": ""}
+
+    page = new_page()
+    for i, line in enumerate(io.TextIOWrapper(gzip.GzipFile(fileobj=io.BytesIO(data)), encoding="utf-8")):
+        line = line.strip()
+        if not line:
+            continue
+        if line == "WARC/1.0":
+            if i > 0:
+                finish(page)
+            page = new_page()
+        if line.startswith("WARC-Target-URI:"):
+            page["url"] = line[len("WARC-Target-URI:"):].strip()
+            page["normalized_url"] = reference_normalize_url(page["url"])
+        if line.startswith("WARC-Date:"):
+            page["timestamp"] = line[len("WARC-Date:"):].strip()
+        if line.startswith(("WARC", "CONTENT-", "Content-")):
+            continue
+        page["text"] = page["text"] + "\n" + line if page["text"] else line
+    finish(page)
+    return pages, counters
+
+
+def reference_normalize_url(url: str) -> str:
+    """TFDS c4_utils.normalize_url, literally."""
+    url = re.sub(r"https?:\/\/(www\.)?", "", url)
+    url = re.sub(r"\?(utm_|ref|feed).*", "", url)
+    return url.rstrip("/")
+
+
+def as_reference_text(text: str) -> str:
+    """A page's text as the reference's line reader gives it: lines stripped, blank ones gone."""
+    return "\n".join(line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip())
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_tfds_c4_fixture_reads_the_pages_the_reference_reads(gzipped):
+    """The reference reads 6 pages from its own fixture (its test: passed 6, filtered:no_url 1).
+    Every record there has a wrong Content-Length (19621 or 619 for pages of 55 to 1079 bytes),
+    and each is followed by the next `WARC/1.0` header or the end of the file: read up to there,
+    each is the reference's page, counted as repaired, and none holds another's bytes."""
+    data = open(TFDS_C4_WET, "rb").read()
+    pages, counters = reference_split_wet_file(data)
+    assert counters == {"passed": 6, "filtered:no_url": 1}
+    events = Counter()
+    items = list(read_crawl_file(io.BytesIO(data if gzipped else gzip.decompress(data)), "cc_0.warc.wet",
+                                 count=lambda n: events.update([n])))
+    assert outcomes(items) == {"document": 6, "non_document_record": 1}  # the warcinfo: the reference's no_url
+    docs = [x for x in items if isinstance(x, Document)]
+    assert [(d.url, d.normalized_url, d.timestamp, as_reference_text(d.text)) for d in docs] == \
+        [(p["url"], p["normalized_url"], p["timestamp"], p["text"]) for p in pages]
+    assert [d.url for d in docs] == ["http://fake.com/url/" + u for u in ("1", "2", "de", "de-786", "und", "und-27")]
+    assert docs[0].text.startswith("Once upon a time") and docs[0].text.endswith("a wolf met her.")
+    assert not any("WARC" in d.text for d in docs)
+    assert events == {REPAIRED_LENGTH_EVENT: 7}  # the warcinfo's length is wrong too
 
 
 def test_every_edge_case_file_yields_something():
@@ -161,6 +258,40 @@ def test_html_charset_from_meta_and_wrong_header():
     items = list(read_crawl_file(io.BytesIO(buffer.getvalue()), "ru.warc.gz"))
     assert [type(x) for x in items] == [Document, Document]
     assert all("Привет, мир." in x.text for x in items)
+
+
+def test_a_meta_charset_utf16_on_utf8_bytes_is_read_as_utf8():
+    """`<meta charset="utf-16">` on a page of UTF-8 bytes: browsers read it as UTF-8 (WHATWG: a
+    <meta> that could be read byte by byte cannot mean UTF-16). Decoded as UTF-16 it was garbage
+    and lost as extraction_failed. A real UTF-16 page (byte order mark) still reads as UTF-16."""
+    from cleancrawl.corpus.extract import decode_html
+
+    text = "Les élèves apprennent à lire. Ils écrivent des phrases complètes chaque jour à l’école. " * 5
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    for i, charset in enumerate(("utf-16", "UTF-16LE", "utf-16be", "utf-32")):
+        page = f"<html><head><meta charset='{charset}'><title>École</title></head><body><p>{text}</p></body></html>"
+        _html_response(writer, f"http://example.fr/{i}", page.encode("utf-8"))
+    events = Counter()
+    items = list(read_crawl_file(io.BytesIO(buffer.getvalue()), "fr.warc.gz", count=lambda n: events.update([n])))
+    assert [type(x) for x in items] == [Document] * 4, items
+    assert all("Les élèves apprennent à lire." in x.text for x in items) and not events
+    page = "<html><head><meta charset='utf-16'></head><body><p>Élève.</p></body></html>"
+    assert decode_html(page.encode("utf-16")) == (page, False)  # with its byte order mark
+    assert decode_html(page.encode("utf-8"), "text/html; charset=utf-8") == (page, False)
+
+
+def test_arc_record_ids_are_the_same_every_run():
+    """warcio gives an ARC record a random WARC-Record-ID; the reader derives one from the
+    record (URL, date, offset), so that an ARC build is byte-identical from run to run."""
+    for name in ("warcio-example.arc", "warcio-example.arc.gz"):
+        path = os.path.join(EDGE_CASES, name)
+        runs = [[x for x in read_local_file(path) if isinstance(x, Document)] for _ in range(2)]
+        assert runs[0] == runs[1] and len(runs[0]) == 1
+        assert re.fullmatch(r"<urn:uuid:[0-9a-f-]{36}>", runs[0][0].record_id)
+    ids = {name: next(x.record_id for x in read_local_file(os.path.join(EDGE_CASES, name)) if isinstance(x, Document))
+           for name in ("warcio-example.arc", "warcio-example.arc.gz")}
+    assert ids["warcio-example.arc"] != ids["warcio-example.arc.gz"]  # another offset: another record
 
 
 def test_a_50_mb_page_is_dropped_without_reading_it_all(tmp_path):

@@ -60,14 +60,45 @@ def test_a_cut_gzip_file_is_a_file_error_and_strict_exits_1(tmp_path):
     assert cli_main(["build", "--input", str(path), "--output", out, "--overwrite"]) == 0
 
 
-def test_an_overstated_length_is_named_strict_fails_and_no_record_carries_another(tmp_path):
+def _with_length(record: bytes, delta: int) -> bytes:
+    head, rest = record.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+    return head.replace(b"Content-Length: %d" % length, b"Content-Length: %d" % (length + delta)) + b"\r\n\r\n" + rest
+
+
+def _texts(out):
+    import pyarrow.parquet as pq
+    return [t for split in ("train", "validation") if os.path.isdir(os.path.join(out, split))
+            for t in pq.read_table(os.path.join(out, split)).column("text").to_pylist()]
+
+
+def test_an_overstated_length_ending_at_the_next_header_is_repaired_and_counted(tmp_path):
+    """The next WARC header ends the record unambiguously: read up to there, counted under
+    events (read: content_length_repaired), no file error, --strict passes."""
     plain = gzip.decompress(first_members(SAMPLE_WET, 30))
     starts = [m.start() for m in re.finditer(rb"WARC/1\.0\r\nWARC-Date", plain)]
-    head, rest = plain[starts[5]:starts[6]].split(b"\r\n\r\n", 1)
-    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
-    record = head.replace(b"Content-Length: %d" % length, b"Content-Length: %d" % (length + 3000)) + b"\r\n\r\n" + rest
     path = tmp_path / "overstated.warc.wet"
-    path.write_bytes(plain[:starts[5]] + record + plain[starts[6]:])
+    path.write_bytes(plain[:starts[5]] + _with_length(plain[starts[5]:starts[6]], 3000) + plain[starts[6]:])
+    out = str(tmp_path / "out")
+    run = cleancrawl("build", "--input", str(path), "--output", out, "--strict", "--skip", "clean,langid,badwords")
+    assert run.returncode == 0, run.stderr
+    stats = stats_of(out)
+    assert stats["file_errors"] == [] and stats["events"]["read"] == {"content_length_repaired": 1}
+    assert stats["totals"]["kept"] == 30 and stats["totals"]["balanced"]
+    texts = _texts(out)
+    assert len(texts) == 30 and not any("WARC/1.0" in t or "WARC-Record-ID" in t for t in texts)
+
+
+def test_an_overstated_length_that_cannot_be_delimited_is_named_strict_fails_and_no_record_carries_another(tmp_path):
+    """Record 5 declares bytes past record 7's header, and record 6's `WARC/1.0` line is damaged:
+    between record 5 and the first header after it lies another record's header, so that header
+    is no safe end for record 5. It is dropped (record 6 with it), named with its offset."""
+    plain = gzip.decompress(first_members(SAMPLE_WET, 30))
+    starts = [m.start() for m in re.finditer(rb"WARC/1\.0\r\nWARC-Date", plain)]
+    record = _with_length(plain[starts[5]:starts[6]], starts[8] - starts[5])
+    broken = b"WARX" + plain[starts[6] + 4:starts[7]]
+    path = tmp_path / "overstated.warc.wet"
+    path.write_bytes(plain[:starts[5]] + record + broken + plain[starts[7]:])
     out = str(tmp_path / "out")
     run = cleancrawl("build", "--input", str(path), "--output", out, "--strict", "--skip", "clean,langid,badwords")
     assert run.returncode == 1, run.stderr
@@ -75,11 +106,10 @@ def test_an_overstated_length_is_named_strict_fails_and_no_record_carries_anothe
     assert [(e["reason"], f"record at byte {starts[5]} " in e["detail"]) for e in stats["file_errors"]] == \
         [("truncated_record", True)]
     assert stats["dropped"]["read"] == {"truncated_record": {"documents": 1, "bytes": 0}}
-    assert stats["totals"]["kept"] == 29 and stats["totals"]["balanced"]
-    import pyarrow.parquet as pq
-    texts = [t for split in ("train", "validation") if os.path.isdir(os.path.join(out, split))
-             for t in pq.read_table(os.path.join(out, split)).column("text").to_pylist()]
-    assert len(texts) == 29 and not any("WARC/1.0" in t or "WARC-Record-ID" in t for t in texts)
+    assert "read" not in stats["events"]
+    assert stats["totals"]["kept"] == 28 and stats["totals"]["balanced"]
+    texts = _texts(out)
+    assert len(texts) == 28 and not any("WARC/1.0" in t or "WARC-Record-ID" in t or "WARX" in t for t in texts)
 
 
 @pytest.mark.parametrize("gzipped", [False, True])
@@ -163,3 +193,65 @@ def test_a_remote_folder_with_and_without_slash_lists_the_same_files():
         client.delete_object(Bucket="crawl", Key="cc/segment-0/whirlwind.warc.wet.gz")
         next(server, None)
         reset_filesystem_options()
+
+
+def _parquet_column(out, column):
+    import pyarrow.parquet as pq
+    return [v for split in ("train", "validation") if os.path.isdir(os.path.join(out, split))
+            for v in pq.read_table(os.path.join(out, split)).column(column).to_pylist()]
+
+
+def test_a_file_name_that_is_not_utf8_is_read_and_shown_escaped(tmp_path):
+    """Any byte string is a POSIX file name: b'bad\\xff.warc.wet.gz' in an input folder is read
+    like any file, and named `bad\\xff.warc.wet.gz` in stats.json, the shards' source_file and
+    the terminal; never a traceback."""
+    folder = os.path.join(os.fsencode(str(tmp_path)), b"crawl")
+    os.mkdir(folder)
+    with open(os.path.join(folder, b"bad\xff.warc.wet.gz"), "wb") as f:
+        f.write(first_members(SAMPLE_WET, 5))
+    with open(os.path.join(folder, b"good.warc.wet.gz"), "wb") as f:
+        f.write(open(WHIRLWIND_WET, "rb").read())
+    out = str(tmp_path / "out")
+    run = cleancrawl("build", "--input", os.fsdecode(folder), "--output", out, "--strict",
+                     "--skip", "clean,langid,badwords")
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "\udcff" not in run.stdout
+    shown = f"{tmp_path}/crawl/bad\\xff.warc.wet.gz"
+    stats = stats_of(out)
+    assert sorted(stats["files"]) == [shown, f"{tmp_path}/crawl/good.warc.wet.gz"]
+    assert stats["files"][shown]["read"] == 5 and stats["files"][shown]["kept"] == 5
+    assert stats["file_errors"] == [] and stats["totals"]["balanced"]
+    assert _parquet_column(out, "source_file").count(shown) == 5
+
+
+def test_a_dangling_symlink_in_an_input_folder_is_a_named_file_error(tmp_path):
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    (folder / "whirlwind.warc.wet.gz").write_bytes(open(WHIRLWIND_WET, "rb").read())
+    (folder / "gone.warc.wet.gz").symlink_to(tmp_path / "moved-away.warc.wet.gz")
+    out = str(tmp_path / "out")
+    run = cleancrawl("build", "--input", str(folder), "--output", out, "--strict")
+    assert run.returncode == 1, run.stderr  # --strict: a file error
+    stats = stats_of(out)
+    link = str(folder / "gone.warc.wet.gz")
+    assert stats["file_errors"] == [{"file": link, "reason": "read_error", "detail":
+                                     f"a symbolic link whose target does not exist (it points to {tmp_path}/moved-away.warc.wet.gz)"}]
+    assert stats["files"][link]["read"] == 1 and stats["totals"]["balanced"]
+    assert f"{link}: read_error" in run.stdout
+    # Named alone, it stops the command at once, with one line.
+    run = cleancrawl("build", "--input", link, "--output", str(tmp_path / "out2"))
+    assert run.returncode == 2 and error_lines(run) == [
+        f"cleancrawl build: error: --input {link} is a symbolic link whose target does not exist"]
+
+
+def test_an_arc_build_is_byte_identical_from_run_to_run(tmp_path):
+    """warcio gives ARC records random ids; the reader derives them from each record, so two
+    builds of one ARC file write the same bytes."""
+    arc = os.path.join(DATA_DIR, "warc-edge-cases", "warcio-example.arc")
+    shards = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        assert cli_main(["build", "--input", arc, "--output", str(out), "--skip", "clean,langid,badwords"]) == 0
+        shards.append({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.parquet"))})
+    assert shards[0] == shards[1] and len(shards[0]) >= 2
+    assert stats_of(str(tmp_path / "a"))["totals"]["kept"] == 1
