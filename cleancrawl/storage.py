@@ -304,20 +304,12 @@ def prepare_output_folder(output: str, layout: OutputLayout, overwrite: bool, in
             what = f"a finished {layout.noun}" if finished else f"partial output of an unfinished {layout.noun}"
             raise UserError(f"{output} already holds {what}; pass --overwrite to replace it")
         if old:
-            _delete([join(output, r) for r in old])
+            delete([join(output, r) for r in old])
     except BaseException:
         if held:
             held.release()
         raise
     return held
-
-
-def _delete(paths: list[str]) -> None:
-    if paths and is_remote(paths[0]):
-        filesystems().delete(paths)
-        return
-    for path in paths:
-        os.remove(path)
 
 
 def _process_start(pid: int) -> str | None:
@@ -372,7 +364,7 @@ class OutputLock:
                        f"{holder.get('host', '?')}, since {holder.get('started', '?')}")
                 raise UserError(f"{output} is being written by another run ({who}); wait for it to "
                                 f"finish, or delete {lock.path} if that run is gone")
-            _delete([lock.path])  # left by a run that died: replace it
+            delete([lock.path])  # left by a run that died: replace it
         raise UserError(f"{output}: cannot take {lock.path}: another run keeps taking it")
 
     def _try_create(self, data: bytes) -> dict | None:
@@ -420,7 +412,7 @@ class OutputLock:
         """Delete the lock if it is still this run's (never another run's)."""
         try:
             if self.owned():
-                _delete([self.path])
+                delete([self.path])
         except Exception:  # already gone, or the store is unreachable: nothing to hold anyway
             pass
 
@@ -562,6 +554,49 @@ def file_signature(path: str) -> tuple | None:
     except Exception:
         return None
     return (found[0].size_in_bytes, found[0].last_updated_in_seconds) if found else None
+
+
+def use_pipeline_options(options) -> None:
+    """Remote file systems take their settings (s3 endpoint and credentials, gcs project) from a
+    run's Beam pipeline options: set them here too, for the listing and checks done before it."""
+    from apache_beam.io.filesystems import FileSystems
+
+    FileSystems.set_options(options)
+
+
+def delete(paths: list[str]) -> None:
+    """Delete files, local or remote (all of one kind)."""
+    if paths and is_remote(paths[0]):
+        filesystems().delete(paths)
+        return
+    for path in paths:
+        os.remove(path)
+
+
+def delete_matching(pattern: str) -> None:
+    """Delete every file a glob matches (none: nothing to do)."""
+    try:
+        found = [path for path, _ in match_files(pattern)]
+    except UserError:  # nothing under a remote prefix
+        found = []
+    if found:
+        delete(found)
+
+
+def create(path: str):
+    """A new binary file at `path` (local or remote), written in place: for a run's private
+    temporary files (spill files), which no reader takes for output. Output files go through
+    `atomic_writer`."""
+    if not is_remote(path):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        return open(path, "wb")
+    from apache_beam.io.filesystem import CompressionTypes
+
+    return filesystems().create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def basename(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1] if is_remote(path) else os.path.basename(path)
 
 
 def match_files(pattern: str) -> list[tuple[str, int]]:

@@ -1,11 +1,12 @@
-"""Subcommands `cleancrawl tokenizer train|eval` and `cleancrawl tokenize`.
+"""Subcommands `cleancrawl tokenizer train|eval`, `cleancrawl tokenize` and `cleancrawl tokens export`.
 
-Each parses options into a config and calls one library function:
-train → train.train_tokenizer, eval → evaluate.evaluate, tokenize → encode_shards.tokenize_corpus.
+Each parses options into a config and calls one library function: train → train.train_tokenizer,
+eval → evaluate.evaluate, tokenize → encode_shards.tokenize_corpus, export → export.export_tokens.
 """
 from __future__ import annotations
 
 import os
+import sys
 
 from cleancrawl import options
 from cleancrawl.corpus.errors import UserError
@@ -42,29 +43,26 @@ def _add_train_parser(subparsers) -> None:
 
 
 def _run_eval(args) -> int:
-    from cleancrawl.tokenizer.evaluate import evaluate, format_table, write_results
+    from cleancrawl.tokenizer.evaluate import (EvalConfig, check_results_path, default_json_path, evaluate,
+                                               format_table, write_results)
 
-    results = evaluate(args.tokenizer, args.corpus, max_bytes=args.max_bytes or None)
+    config = options.from_args(EvalConfig, args)
+    if not config.tokenizer:
+        raise UserError("the following arguments are required: --tokenizer")
+    json_path = config.json or default_json_path(config.tokenizer[0])
+    check_results_path(json_path)  # before the work: a user's file there is never replaced
+    results = evaluate(config.tokenizer, config.corpus, max_bytes=config.max_bytes or None)
     print(format_table(results))
-    json_path = args.json or _default_json_path(args.tokenizer[0])
-    write_results(json_path, results, args.corpus)
+    write_results(json_path, results, config.corpus)
     print(f"\nwrote {json_path}")
     return 0
 
 
-def _default_json_path(tokenizer: str) -> str:
-    directory = tokenizer if os.path.isdir(tokenizer) else os.path.dirname(tokenizer) or "."
-    return os.path.join(directory, "eval.json")
-
-
 def _add_eval_parser(subparsers) -> None:
+    from cleancrawl.tokenizer.evaluate import EvalConfig
+
     p = subparsers.add_parser("eval", help="bytes/token, tokens/word, unk and byte-fallback rates on held-out text")
-    p.add_argument("--tokenizer", action="append", required=True,
-                   help="tokenizer directory or tokenizer.json/.model; repeat to compare side by side")
-    p.add_argument("--corpus", required=True, help="built corpus (its validation split) or a directory of Parquet shards")
-    p.add_argument("--max-bytes", type=options.byte_count, default=50_000_000,
-                   help="evaluate on at most this much text (default 50M; 0 = all)")
-    p.add_argument("--json", help="where to save the figures (default: eval.json in the first tokenizer's directory)")
+    options.add_arguments(p, EvalConfig)
     p.set_defaults(func=_run_eval, accepts_filesystem_options=True)
 
 
@@ -98,6 +96,35 @@ def _add_tokenize_parser(subparsers) -> None:
     p.set_defaults(func=_run_tokenize, accepts_filesystem_options=True)
 
 
+# ---------------------------------------------------------------------------------------------
+# tokens export
+
+
+def _run_export(args) -> int:
+    from cleancrawl.tokenizer.export import EXPORT_MANIFEST, ExportConfig, export_tokens
+
+    config = options.from_args(ExportConfig, args)
+    result = export_tokens(config.tokens, config.output, config.format, overwrite=config.overwrite)
+    for entry in result.files:
+        print(f"{entry['split']}: {entry['num_tokens']:,} tokens → {os.path.join(result.output, entry['path'])}")
+        if entry["num_tokens"] == 0:
+            print(f"cleancrawl tokens export: warning: {entry['path']} holds no tokens (the {entry['split']} split "
+                  "is empty); a trainer cannot read from it", file=sys.stderr)
+    print(f"wrote {os.path.join(result.output, EXPORT_MANIFEST)}")
+    return 0
+
+
+def _add_export_parser(subparsers) -> None:
+    from cleancrawl.tokenizer.export import ExportConfig  # numpy only
+
+    tokens = subparsers.add_parser("tokens", help="work with token directories written by `tokenize`")
+    actions = tokens.add_subparsers(dest="tokens_command", metavar="ACTION")
+    actions.required = True
+    p = actions.add_parser("export", help="copy token shards to llm.c, nanoGPT or .npy files")
+    options.add_arguments(p, ExportConfig)
+    p.set_defaults(func=_run_export)
+
+
 def register(subparsers) -> None:
     tokenizer = subparsers.add_parser("tokenizer", help="train and evaluate tokenizers")
     tokenizer_sub = tokenizer.add_subparsers(dest="tokenizer_command", metavar="ACTION")
@@ -105,5 +132,4 @@ def register(subparsers) -> None:
     _add_train_parser(tokenizer_sub)
     _add_eval_parser(tokenizer_sub)
     _add_tokenize_parser(subparsers)
-    from cleancrawl.tokenizer import export  # `cleancrawl tokens export` (numpy only)
-    export.register(subparsers)
+    _add_export_parser(subparsers)

@@ -18,7 +18,6 @@ import functools
 import importlib.metadata
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from cleancrawl import layout, options, storage
@@ -60,9 +59,9 @@ def prepare_output(output: str, overwrite: bool, inputs: list[str] = (), command
     lock = storage.prepare_output_folder(output, layout.corpus_layout(command), overwrite, inputs)
     probe = storage.join(output, storage.WRITE_PROBE)
     try:
-        with FileSystems.create(probe) as f:
+        with storage.create(probe) as f:
             f.write(b"probe")  # not empty: S3 refuses to complete an upload of zero parts
-        FileSystems.delete([probe])
+        storage.delete([probe])
     except Exception as err:
         lock.release()
         raise UserError(f"cannot write to {output}: {err}") from None
@@ -153,7 +152,7 @@ def run_build(config: BuildConfig, pipeline_args: list[str] | None = None, stage
     options = PipelineOptions(pipeline_args or [])
     # Remote file systems (s3 endpoint and credentials, gcs project) take their settings from
     # the pipeline options, also for the listing and checks done here before the run.
-    FileSystems.set_options(options)
+    storage.use_pipeline_options(options)
     input_files = resolve_inputs(config)
     if config.select.enabled:
         plan_selection(config.select)  # a missing URL table or a bad allowlist fails before the output is touched

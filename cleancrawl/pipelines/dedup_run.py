@@ -12,8 +12,6 @@ import functools
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from cleancrawl import layout, storage
@@ -40,11 +38,7 @@ def resolve_shards(inputs: list[str], allow_partial: bool = False, columns: Colu
     paths: list[str] = []
     for item in inputs:
         if item.endswith(".parquet") or any(c in item for c in "*?["):
-            try:
-                matches = FileSystems.match([item])[0].metadata_list
-            except Exception as err:
-                raise UserError(f"cannot list input {item}: {err}") from None
-            found = sorted(m.path for m in matches if m.path.endswith(".parquet"))
+            found = sorted(path for path, _ in storage.match_files(item) if path.endswith(".parquet"))
         else:
             found = layout.list_shards(item, split=None, allow_partial=allow_partial)
         if not found:
@@ -76,7 +70,7 @@ class _ReadShardFn(CountingFn):
     def process(self, path: str):
         read: dict[str, int] = {}
         row = 0
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        with storage.open_binary(path) as f:
             shard = pq.ParquetFile(f)
             for batch in shard.iter_batches(batch_size=self._batch_size):
                 if not self._columns.is_default:  # another tool's names → cleancrawl's

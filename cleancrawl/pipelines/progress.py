@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Iterable, Iterator, TypeVar
 
-from cleancrawl import verbosity
+from cleancrawl import storage, verbosity
 
 ENV = "CLEANCRAWL_PROGRESS_DIR"
 INTERVAL = 0.25  # seconds between writes of a process's counts, and between redraws
@@ -46,9 +46,7 @@ class _Counts:
             self._written = now
             path = os.path.join(self.directory, f"{self.pid}.json")
             try:
-                with open(path + ".tmp", "w") as f:
-                    json.dump(self.values, f)
-                os.replace(path + ".tmp", path)
+                storage.write_atomically(path, json.dumps(self.values).encode())
             except OSError:  # the display has ended (its folder removed): nothing to report to
                 pass
 

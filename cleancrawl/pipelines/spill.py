@@ -34,8 +34,6 @@ import tempfile
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from cleancrawl import layout, storage
 from cleancrawl.corpus.record import Document
@@ -113,7 +111,7 @@ class SpillWriter:
 
     def _flush(self) -> None:
         if self._file is None:
-            self._file = FileSystems.create(self.path, compression_type=CompressionTypes.UNCOMPRESSED)
+            self._file = storage.create(self.path)
         if self._rows:
             frame = pack(self._rows)
             self._file.write(_HEADER.pack(len(frame)) + frame)
@@ -127,7 +125,7 @@ class SpillWriter:
 def read_spill(path: str):
     """(position, Document) of every document of a spill file, in order, a frame at a time."""
     position = 0
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    with storage.open_binary(path) as f:
         while True:
             header = f.read(_HEADER.size)
             if not header:
@@ -158,12 +156,7 @@ def release_free_memory() -> None:
 def remove_spill(output: str) -> None:
     """Delete the run's spill files (`OUT/_spill/`), and the folder when it is local."""
     folder = storage.join(output, layout.SPILL_DIR)
-    try:
-        found = [m.path for m in FileSystems.match([storage.join(folder, "*")])[0].metadata_list]
-    except Exception:  # nothing there (a build with no keys-only stage)
-        found = []
-    if found:
-        FileSystems.delete(found)
+    storage.delete_matching(storage.join(folder, "*"))  # none: a build with no keys-only stage
     if not storage.is_remote(folder) and os.path.isdir(folder):
         try:
             os.rmdir(folder)

@@ -361,8 +361,7 @@ def prepare_remote_output(output: str, overwrite: bool, inputs=(), lock: bool = 
 
 def upload_token_dir(local_dir: str, output: str, relatives: list[str]) -> None:
     """Copy the shards, then the manifest: readers look for the manifest first."""
-    FileSystems = storage.filesystems()
     for relative in [*relatives, MANIFEST_NAME]:
         with open(os.path.join(local_dir, relative), "rb") as source, \
-                FileSystems.create(output.rstrip("/") + "/" + relative) as target:
+                storage.atomic_writer(output.rstrip("/") + "/" + relative) as target:
             shutil.copyfileobj(source, target, 8 << 20)

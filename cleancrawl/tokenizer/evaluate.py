@@ -19,7 +19,8 @@ import numpy as np
 
 from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.tokenizer.model import Tokenizer, load_tokenizer
+from cleancrawl.options import byte_count, option
+from cleancrawl.tokenizer.model import EVAL_NAME, Tokenizer, load_tokenizer
 
 
 _BATCH = 256  # documents encoded per call
@@ -127,10 +128,40 @@ def format_table(results: list[EvalResult]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class EvalConfig:
+    """`cleancrawl tokenizer eval`."""
+
+    corpus: str = option(help="built corpus (its validation split) or a directory of Parquet shards")
+    tokenizer: list[str] = option(list="repeat", default_factory=list, help=(
+        "tokenizer directory or tokenizer.json/.model; repeat to compare side by side"))
+    max_bytes: int = option(50_000_000, type=byte_count, help="evaluate on at most this much text (default 50M; 0 = all)")
+    json: str | None = option(None, help="where to save the figures (default: eval.json in the first tokenizer's directory)")
+
+
+def default_json_path(tokenizer: str) -> str:
+    """eval.json in the tokenizer's folder (a file of its layout: a retrained tokenizer replaces it)."""
+    directory = tokenizer if os.path.isdir(tokenizer) else os.path.dirname(tokenizer) or "."
+    return os.path.join(directory, EVAL_NAME)
+
+
+def check_results_path(path: str) -> None:
+    """Refuse to replace a file that is not an earlier `tokenizer eval` record (one line)."""
+    if os.path.isdir(path):
+        raise UserError(f"--json {path}: is a folder; give a file name")
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as f:
+            found = json.load(f)
+        ours = isinstance(found, dict) and set(found) == {"corpus", "results"}
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise UserError(f"--json {path}: holds a file tokenizer eval did not write; choose another path (nothing was replaced)")
+
+
 def write_results(path: str, results: list[EvalResult], corpus: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"corpus": corpus, "results": [asdict(r) for r in results]}, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    check_results_path(path)
+    data = json.dumps({"corpus": corpus, "results": [asdict(r) for r in results]}, indent=2) + "\n"
+    storage.write_atomically(path, data.encode("utf-8"))

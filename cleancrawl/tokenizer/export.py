@@ -15,20 +15,21 @@ counts) is written last. An export from an empty split (zero tokens) writes noth
 whose loader cannot open such a file, and an empty file for the others.
 
 Each file is written to a temporary name in the output folder and renamed into place. The
-output folder must be empty or hold only an earlier export's files (replaced with
-`overwrite`); a folder holding anything else is refused and nothing in it is deleted.
+output folder follows every command's rules (`storage.prepare_output_folder`): empty, or holding
+only an earlier export's files (replaced with `overwrite`); a folder holding anything else is
+refused and nothing in it is deleted; one export at a time (its lock).
 """
 from __future__ import annotations
 
 import json
 import os
-import re
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
+from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.options import option
 from cleancrawl.tokenizer.token_shards import TokenShard, read_manifest
 
 FORMATS = ("llmc", "nanogpt", "npy")
@@ -39,8 +40,20 @@ LLMC_HEADER_INTS = 256
 UINT16_LIMIT = 65536                      # token ids 0..65535
 SPLIT_NAMES = {"train": "train", "validation": "val"}  # the names llm.c and nanoGPT use
 _COPY_TOKENS = 1 << 22                    # tokens copied per write
-# What an export writes (and so what --overwrite may replace); temporary names included.
-_OURS = re.compile(r"^\.?((train|val)(_\d{6})?\.(bin|npy)|export\.json)(\.tmp-\d+)?$")
+# What an export writes (and so what --overwrite may replace); export.json last
+EXPORT_LAYOUT = storage.OutputLayout("tokens export", r"^((train|val)(_\d{6})?\.(bin|npy)|export\.json)$",
+                                     marker=EXPORT_MANIFEST, noun="export")
+
+
+@dataclass
+class ExportConfig:
+    """`cleancrawl tokens export`."""
+
+    tokens: str = option(help="token directory written by `cleancrawl tokenize`")
+    format: str = option(choices=FORMATS, help=(
+        "llmc: llm.c .bin shards; nanogpt: train.bin/val.bin (uint16); npy: train.npy/val.npy"))
+    output: str = option(help="folder to write")
+    overwrite: bool = option(False, help="replace an earlier export in --output")
 
 
 @dataclass
@@ -52,24 +65,6 @@ class ExportResult:
 
 def _split_name(split: str) -> str:
     return SPLIT_NAMES.get(split, split)
-
-
-def _check_output(tokens_dir: str, output: str, overwrite: bool) -> list[str]:
-    """The earlier export's files to replace; UserError for a folder we may not write."""
-    if os.path.realpath(output) == os.path.realpath(tokens_dir):
-        raise UserError(f"--output {output} is the token directory itself; write somewhere else")
-    if os.path.exists(output) and not os.path.isdir(output):
-        raise UserError(f"{output}: exists and is not a directory")
-    if not os.path.isdir(output):
-        return []
-    names = sorted(os.listdir(output))
-    foreign = [n for n in names if not (_OURS.match(n) and os.path.isfile(os.path.join(output, n)))]
-    if foreign:
-        raise UserError(f"{output}: holds {foreign[0]!r}, which an export did not write; "
-                        "choose an empty or new folder (nothing was deleted)")
-    if names and not overwrite:
-        raise UserError(f"{output}: exists and is not empty (use --overwrite to replace its export)")
-    return names
 
 
 def _shards_by_split(tokens_dir: str, manifest: dict) -> dict[str, list[TokenShard]]:
@@ -85,25 +80,6 @@ def _check_vocabulary(fmt: str, manifest: dict, shards: dict[str, list[TokenShar
     if vocab > UINT16_LIMIT:
         raise UserError(f"--format {fmt} stores tokens as uint16, which cannot hold a vocabulary of "
                         f"{vocab:,} (at most {UINT16_LIMIT:,}); use --format npy")
-
-
-class _AtomicFile:
-    """A file written under a temporary name in its folder and renamed into place on success."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-
-    def __enter__(self):
-        self.file = open(self.tmp, "wb")
-        return self.file
-
-    def __exit__(self, kind, *_):
-        self.file.close()
-        if kind is None:
-            os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.remove(self.tmp)
 
 
 def _copy_tokens(shard: TokenShard, f, dtype: str) -> None:
@@ -129,7 +105,7 @@ def _write_llmc(output: str, shards: dict[str, list[TokenShard]]) -> list[dict]:
             if n >= 2**31:
                 raise UserError(f"{shard.path}: {n:,} tokens do not fit llm.c's int32 token count")
             name = f"{_split_name(split)}_{index:06d}.bin"
-            with _AtomicFile(os.path.join(output, name)) as f:
+            with storage.atomic_writer(os.path.join(output, name)) as f:
                 f.write(llmc_header(n))
                 _copy_tokens(shard, f, "<u2")
             files.append({"path": name, "split": split, "num_tokens": n})
@@ -141,7 +117,7 @@ def _write_nanogpt(output: str, shards: dict[str, list[TokenShard]]) -> list[dic
     files = []
     for split, split_shards in shards.items():
         name = f"{_split_name(split)}.bin"
-        with _AtomicFile(os.path.join(output, name)) as f:
+        with storage.atomic_writer(os.path.join(output, name)) as f:
             for shard in split_shards:
                 _copy_tokens(shard, f, "<u2")
         files.append({"path": name, "split": split, "num_tokens": sum(s.header.num_tokens for s in split_shards)})
@@ -155,7 +131,7 @@ def _write_npy(output: str, shards: dict[str, list[TokenShard]]) -> list[dict]:
         total = sum(s.header.num_tokens for s in split_shards)
         widest = max((np.dtype(s.header.dtype).itemsize for s in split_shards), default=2)
         dtype = np.dtype("<u2" if widest == 2 else "<u4")
-        with _AtomicFile(os.path.join(output, name)) as f:
+        with storage.atomic_writer(os.path.join(output, name)) as f:
             np.lib.format.write_array_header_1_0(
                 f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (total,)})
             for shard in split_shards:
@@ -171,13 +147,18 @@ def export_tokens(tokens_dir: str, output: str, fmt: str, overwrite: bool = Fals
     """Copy a token directory's shards, split by split, into `fmt`'s files under `output`."""
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if storage.is_remote(output):
+        raise UserError(f"--output {output}: exports are written to a local folder")
     manifest = read_manifest(tokens_dir)
     shards = _shards_by_split(tokens_dir, manifest)
     _check_vocabulary(fmt, manifest, shards)
-    old = _check_output(tokens_dir, output, overwrite)
-    for name in old:  # only an earlier export's own files (checked above)
-        os.remove(os.path.join(output, name))
-    os.makedirs(output, exist_ok=True)
+    # the rules every command writes by: no input inside, no foreign file, --overwrite for its own, a lock
+    with storage.prepare_output_folder(output, EXPORT_LAYOUT, overwrite, inputs=[tokens_dir]):
+        os.makedirs(output, exist_ok=True)
+        return _export(tokens_dir, output, fmt, manifest, shards)
+
+
+def _export(tokens_dir: str, output: str, fmt: str, manifest: dict, shards) -> ExportResult:
     files = _WRITERS[fmt](output, shards)
     tokenizer = manifest["tokenizer"]
     record = {
@@ -188,34 +169,6 @@ def export_tokens(tokens_dir: str, output: str, fmt: str, overwrite: bool = Fals
         "documents_end_with": "eos_id",
         "files": files,
     }
-    with _AtomicFile(os.path.join(output, EXPORT_MANIFEST)) as f:
+    with storage.atomic_writer(os.path.join(output, EXPORT_MANIFEST)) as f:
         f.write((json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return ExportResult(output=output, format=fmt, files=files)
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI: cleancrawl tokens export
-
-
-def _run_export(args) -> int:
-    result = export_tokens(args.tokens, args.output, args.format, overwrite=args.overwrite)
-    for entry in result.files:
-        print(f"{entry['split']}: {entry['num_tokens']:,} tokens → {os.path.join(result.output, entry['path'])}")
-        if entry["num_tokens"] == 0:
-            print(f"cleancrawl tokens export: warning: {entry['path']} holds no tokens (the {entry['split']} split "
-                  "is empty); a trainer cannot read from it", file=sys.stderr)
-    print(f"wrote {os.path.join(result.output, EXPORT_MANIFEST)}")
-    return 0
-
-
-def register(subparsers) -> None:
-    tokens = subparsers.add_parser("tokens", help="work with token directories written by `tokenize`")
-    actions = tokens.add_subparsers(dest="tokens_command", metavar="ACTION")
-    actions.required = True
-    p = actions.add_parser("export", help="copy token shards to llm.c, nanoGPT or .npy files")
-    p.add_argument("--tokens", required=True, help="token directory written by `cleancrawl tokenize`")
-    p.add_argument("--format", required=True, choices=FORMATS,
-                   help="llmc: llm.c .bin shards; nanogpt: train.bin/val.bin (uint16); npy: train.npy/val.npy")
-    p.add_argument("--output", required=True, help="folder to write")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output")
-    p.set_defaults(func=_run_export)

@@ -22,6 +22,8 @@ import json
 import os
 import shutil
 
+from cleancrawl import storage
+
 CONFIG_NAME = "tokenizer_config.json"
 SPECIAL_TOKENS_NAME = "special_tokens_map.json"
 SPIECE_NAME = "spiece.model"
@@ -65,21 +67,15 @@ def transformers_config(tok) -> dict:
 
 
 def _write_json(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    storage.write_atomically(path, (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def write_transformers_files(output: str, tok) -> list[str]:
     """Write the transformers files for `tok` (trained into `output`); returns their names."""
     written = []
     if not tok.path.endswith(".json"):
-        target = os.path.join(output, SPIECE_NAME)
-        tmp = f"{target}.tmp-{os.getpid()}"
-        shutil.copyfile(tok.path, tmp)
-        os.replace(tmp, target)
+        with open(tok.path, "rb") as source, storage.atomic_writer(os.path.join(output, SPIECE_NAME)) as target:
+            shutil.copyfileobj(source, target)
         written.append(SPIECE_NAME)
     _write_json(os.path.join(output, CONFIG_NAME), transformers_config(tok))
     _write_json(os.path.join(output, SPECIAL_TOKENS_NAME), _special_tokens(tok))

@@ -29,9 +29,10 @@ METADATA_NAME = "cleancrawl-tokenizer.json"
 SENTENCEPIECE_FILE = "tokenizer.model"
 HF_FILE = "tokenizer.json"
 # Names an end-of-document token goes by in tokenizers we did not train (first match wins).
+EVAL_NAME = "eval.json"  # `tokenizer eval`'s figures, by default beside the tokenizer (its folder's file)
 TOKENIZER_LAYOUT = layout.OutputLayout(
     "tokenizer train", r"^(tokenizer\.json|tokenizer\.model|cleancrawl-tokenizer\.json"
-    r"|tokenizer_config\.json|special_tokens_map\.json|spiece\.model)(\.tmp-\d+)?$",
+    r"|tokenizer_config\.json|special_tokens_map\.json|spiece\.model|eval\.json)(\.tmp-\d+)?$",
     marker=METADATA_NAME, noun="tokenizer")
 _EOS_NAMES = ("<eos>", "<|endoftext|>", "</s>", "<|end_of_text|>")
 _UNK_NAMES = ("<unk>", "[UNK]", "<|unk|>")

@@ -29,7 +29,7 @@ Byte layout of a `.tok` file (all integers little-endian):
 The file size is therefore fully determined by the header, which is how a truncated or
 over-long file is caught before anything is mapped. The dtype is uint16 exactly when
 vocab_size <= 65536. Writing is deterministic (same documents → same bytes) and atomic
-(temporary file in the same directory, then `os.replace`).
+(`storage.atomic_writer`: a temporary file in the same directory, synced, then renamed).
 
 This module depends only on numpy so that `pretrain/` can read shards without the
 tokenizer libraries.
@@ -45,6 +45,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
 
 MAGIC = b"CCTOKENS"
@@ -208,40 +209,29 @@ def write_token_shard_batches(
     eos = np.array([eos_id], dtype=np.int64)
     lengths: list[np.ndarray] = []
     num_docs = 0
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp_path = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp_path, "wb") as f:
-            f.write(b"\0" * HEADER_SIZE)  # placeholder until the counts are known
-            for batch in batches:
-                ids = [_as_ids(doc, num_docs + i) for i, doc in enumerate(batch)]
-                if not ids:
-                    continue
-                tokens, batch_lengths = _batch_tokens(ids, num_docs, dtype, vocab_size, eos)
-                f.write(tokens.data)
-                lengths.append(batch_lengths)
-                num_docs += len(ids)
-            offsets = np.zeros(num_docs + 1, dtype="<i8")
-            if lengths:
-                np.cumsum(np.concatenate(lengths), out=offsets[1:])
-            num_tokens = int(offsets[-1])
-            itemsize = np.dtype(dtype).itemsize
-            f.write(b"\0" * (_index_offset(num_tokens, itemsize) - HEADER_SIZE - num_tokens * itemsize))
-            f.write(offsets.data)
-            header = TokenShardHeader(
-                version=VERSION, dtype=dtype, num_tokens=num_tokens, num_docs=num_docs,
-                vocab_size=vocab_size, eos_id=eos_id, tokenizer_hash=tokenizer_hash,
-            )
-            f.seek(0)
-            f.write(_pack_header(header))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    with storage.atomic_writer(path) as f:  # local: a real file, so the header is written last by seeking back
+        f.write(b"\0" * HEADER_SIZE)  # placeholder until the counts are known
+        for batch in batches:
+            ids = [_as_ids(doc, num_docs + i) for i, doc in enumerate(batch)]
+            if not ids:
+                continue
+            tokens, batch_lengths = _batch_tokens(ids, num_docs, dtype, vocab_size, eos)
+            f.write(tokens.data)
+            lengths.append(batch_lengths)
+            num_docs += len(ids)
+        offsets = np.zeros(num_docs + 1, dtype="<i8")
+        if lengths:
+            np.cumsum(np.concatenate(lengths), out=offsets[1:])
+        num_tokens = int(offsets[-1])
+        itemsize = np.dtype(dtype).itemsize
+        f.write(b"\0" * (_index_offset(num_tokens, itemsize) - HEADER_SIZE - num_tokens * itemsize))
+        f.write(offsets.data)
+        header = TokenShardHeader(
+            version=VERSION, dtype=dtype, num_tokens=num_tokens, num_docs=num_docs,
+            vocab_size=vocab_size, eos_id=eos_id, tokenizer_hash=tokenizer_hash,
+        )
+        f.seek(0)
+        f.write(_pack_header(header))
     return header
 
 
@@ -361,18 +351,8 @@ class TokenShard:
 def write_manifest(tokens_dir: str, manifest: dict) -> None:
     """Write `manifest.json` atomically, keys sorted so equal manifests are equal bytes."""
     full = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, **manifest}
-    os.makedirs(tokens_dir, exist_ok=True)
-    path = os.path.join(tokens_dir, MANIFEST_NAME)
-    tmp_path = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp_path, "w", encoding="utf-8") as f:
-            json.dump(full, f, indent=2, sort_keys=True)
-            f.write("\n")
-    except BaseException:  # a full disk: no temporary file left behind
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
-    os.replace(tmp_path, path)
+    data = json.dumps(full, indent=2, sort_keys=True) + "\n"
+    storage.write_atomically(os.path.join(tokens_dir, MANIFEST_NAME), data.encode("utf-8"))
 
 
 def read_manifest(tokens_dir: str) -> dict:

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from cleancrawl import storage
 from cleancrawl.cli import main
 from cleancrawl.tokenizer import token_shards
 from tokenizer_testdata import train_small
@@ -95,7 +96,7 @@ def test_disk_full_while_tokenizing_is_one_line_and_leaves_no_temporary_file(cor
         f = real_open(path, mode, *args, **kwargs)
         return FullDisk(f) if "w" in mode and ".tok.tmp-" in str(path) else f
 
-    monkeypatch.setattr(token_shards, "open", full_open, raising=False)
+    monkeypatch.setattr(storage, "open", full_open, raising=False)  # what storage.atomic_writer opens
     tokens = tmp_path / "tokens"
     assert main(["tokenize", "--tokenizer", byte_bpe, "--corpus", corpus_dir, "--output", str(tokens),
                  "--workers", "1"]) == 2
