@@ -595,6 +595,14 @@ def create(path: str):
     return filesystems().create(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
+def open_append(path: str):
+    """A local text file opened for appending whole lines (a run's own log, `metrics.jsonl`): each
+    write is one line, flushed by the caller; a line cut by a kill is the reader's to drop."""
+    if is_remote(path):
+        raise UserError(f"{path}: a log is appended on a local disk")
+    return open(path, "a", encoding="utf-8")
+
+
 def basename(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1] if is_remote(path) else os.path.basename(path)
 

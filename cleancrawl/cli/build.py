@@ -10,9 +10,10 @@ import argparse
 import json
 import sys
 
+from cleancrawl import options
+from cleancrawl.cli.common import add_command, add_workers_argument, with_direct_workers
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.safe_text import safe
-from cleancrawl import options
 from cleancrawl.pipelines.config import BuildConfig
 
 
@@ -26,28 +27,6 @@ Options not listed here are Beam pipeline options and pass through unchanged
 (--runner DataflowRunner --project P --region R --temp_location gs://…, …); on the DirectRunner,
 --workers N runs N worker processes.
 """
-
-
-def add_workers_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=int, default=1,
-                        help="DirectRunner worker processes (short for --direct_num_workers N "
-                             "--direct_running_mode multi_processing; default: %(default)s); "
-                             "other runners size themselves (--num_workers, --parallelism, ...)")
-
-
-def with_direct_workers(workers: int, pipeline_args: list[str]) -> list[str]:
-    """Beam options for `--workers N` on the DirectRunner; a clear error where it does not apply."""
-    if workers < 1:
-        raise UserError(f"--workers {workers}: must be at least 1")
-    if workers == 1:
-        return pipeline_args
-    runner = next((a.split("=", 1)[1] if "=" in a else (pipeline_args[i + 1] if i + 1 < len(pipeline_args) else "")
-                   for i, a in enumerate(pipeline_args) if a.split("=", 1)[0] == "--runner"), "DirectRunner")
-    if runner not in ("DirectRunner", "direct"):
-        raise UserError(f"--workers is for the DirectRunner; {runner} takes its own worker options")
-    if any(a.split("=", 1)[0] in ("--direct_num_workers", "--direct_running_mode") for a in pipeline_args):
-        raise UserError("--workers and --direct_num_workers/--direct_running_mode: give one or the other")
-    return [*pipeline_args, f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
 
 
 def print_summary(stats: dict, output: str, out=None) -> None:
@@ -93,13 +72,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "build",
-        help="crawl files → C4-clean, sharded Parquet (Apache Beam)",
-        description=BUILD_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    options.add_arguments(parser, BuildConfig)
+    parser = add_command(subparsers, "build", BuildConfig, _run, help="crawl files → C4-clean, sharded Parquet (Apache Beam)",
+                         description=BUILD_DESCRIPTION, pipeline_options=True)
     add_workers_argument(parser)
     parser.add_argument("--json-summary", action="store_true", help=argparse.SUPPRESS)
-    parser.set_defaults(func=_run, accepts_pipeline_options=True)

@@ -18,7 +18,7 @@ import argparse
 
 from cleancrawl import options
 from cleancrawl.corpus.safe_text import safe
-from cleancrawl.cli.build import add_workers_argument, with_direct_workers
+from cleancrawl.cli.common import add_command, add_workers_argument, with_direct_workers
 from cleancrawl.pipelines.dedup_config import IO, DedupRunConfig
 
 def print_summary(stats: dict, output: str) -> None:
@@ -45,13 +45,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "dedup",
-        help="deduplicate an existing Parquet corpus (MinHash, C4 lines/spans)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
     groups: dict = {}
-    options.add_arguments(parser, DedupRunConfig, groups=groups)
+    add_command(subparsers, "dedup", DedupRunConfig, _run, help="deduplicate an existing Parquet corpus (MinHash, C4 lines/spans)",
+                description=__doc__, pipeline_options=True, groups=groups)
     add_workers_argument(groups[IO])
-    parser.set_defaults(func=_run, accepts_pipeline_options=True)

@@ -11,10 +11,10 @@ import argparse
 import sys
 
 from cleancrawl import options
+from cleancrawl.cli.common import add_command, add_workers_argument, with_direct_workers
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cleancrawl.cli.build import with_direct_workers
     from cleancrawl.corpus.safe_text import safe
     from cleancrawl.pipelines.overlap import OverlapConfig, render_table, run_overlap
 
@@ -28,15 +28,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from cleancrawl.cli.build import add_workers_argument
     from cleancrawl.pipelines.overlap import OverlapConfig
 
-    parser = subparsers.add_parser(
-        "overlap",
-        help="train/test overlap: the share of eval n-grams found in a corpus (exact, or a Bloom filter)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    options.add_arguments(parser, OverlapConfig)
+    parser = add_command(subparsers, "overlap", OverlapConfig, _run, description=__doc__, pipeline_options=True,
+                         help="train/test overlap: the share of eval n-grams found in a corpus (exact, or a Bloom filter)")
     add_workers_argument(parser)
-    parser.set_defaults(func=_run, accepts_pipeline_options=True)

@@ -9,6 +9,7 @@ import os
 import sys
 
 from cleancrawl import options
+from cleancrawl.cli.common import add_command
 from cleancrawl.corpus.errors import UserError
 
 
@@ -30,12 +31,11 @@ def _run_train(args) -> int:
 
 
 def _add_train_parser(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a tokenizer on a built corpus's train split")
     from cleancrawl.tokenizer.train import TokenizerTrainConfig
 
-    options.add_arguments(p, TokenizerTrainConfig)
     # -v/--verbose (every command's, added in cleancrawl/cli/__init__.py) also shows the trainer's own logs
-    p.set_defaults(func=_run_train, accepts_filesystem_options=True)
+    add_command(subparsers, "train", TokenizerTrainConfig, _run_train, filesystem_options=True,
+                help="train a tokenizer on a built corpus's train split")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -61,9 +61,8 @@ def _run_eval(args) -> int:
 def _add_eval_parser(subparsers) -> None:
     from cleancrawl.tokenizer.evaluate import EvalConfig
 
-    p = subparsers.add_parser("eval", help="bytes/token, tokens/word, unk and byte-fallback rates on held-out text")
-    options.add_arguments(p, EvalConfig)
-    p.set_defaults(func=_run_eval, accepts_filesystem_options=True)
+    add_command(subparsers, "eval", EvalConfig, _run_eval, filesystem_options=True,
+                help="bytes/token, tokens/word, unk and byte-fallback rates on held-out text")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,11 +88,10 @@ def _run_tokenize(args) -> int:
 
 
 def _add_tokenize_parser(subparsers) -> None:
-    p = subparsers.add_parser("tokenize", help="encode a built corpus into token shards for pretraining")
     from cleancrawl.tokenizer.encode_shards import TokenizeConfig
 
-    options.add_arguments(p, TokenizeConfig)
-    p.set_defaults(func=_run_tokenize, accepts_filesystem_options=True)
+    add_command(subparsers, "tokenize", TokenizeConfig, _run_tokenize, filesystem_options=True,
+                help="encode a built corpus into token shards for pretraining")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,9 +118,7 @@ def _add_export_parser(subparsers) -> None:
     tokens = subparsers.add_parser("tokens", help="work with token directories written by `tokenize`")
     actions = tokens.add_subparsers(dest="tokens_command", metavar="ACTION")
     actions.required = True
-    p = actions.add_parser("export", help="copy token shards to llm.c, nanoGPT or .npy files")
-    options.add_arguments(p, ExportConfig)
-    p.set_defaults(func=_run_export)
+    add_command(actions, "export", ExportConfig, _run_export, help="copy token shards to llm.c, nanoGPT or .npy files")
 
 
 def register(subparsers) -> None:

@@ -251,7 +251,7 @@ def test_workers_option_runs_worker_processes_with_identical_output(sample_build
 
 
 def test_workers_option_is_for_the_direct_runner_only():
-    from cleancrawl.cli.build import with_direct_workers
+    from cleancrawl.cli.common import with_direct_workers
 
     assert with_direct_workers(1, ["--runner=DataflowRunner"]) == ["--runner=DataflowRunner"]
     assert with_direct_workers(3, []) == ["--direct_num_workers=3", "--direct_running_mode=multi_processing"]
