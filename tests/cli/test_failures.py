@@ -269,37 +269,3 @@ def test_an_internal_error_is_one_line_with_exit_1_and_the_traceback_under_v(mon
                    "for the traceback\n")
     assert cli_main(args + ["-v"]) == 1
     assert "Traceback (most recent call last)" in capsys.readouterr().err
-
-
-# ---------------------------------------------------------------------------- library noise under -q
-
-def test_library_log_lines_are_hidden_unless_verbose():
-    import logging
-
-    from cleancrawl.verbosity import NoiseFilter
-
-    noise = NoiseFilter()
-
-    def record(name, level, message, exc=False):
-        return logging.LogRecord(name, level, __file__, 1, message, None, (None, None, None) if not exc else
-                                 (ValueError, ValueError("x"), None))
-
-    assert not noise.filter(record("trafilatura.core", logging.ERROR, "ERROR: not enough text"))
-    assert not noise.filter(record("htmldate.core", logging.WARNING, "no date"))
-    assert not noise.filter(record("apache_beam.runners.common", logging.ERROR, "boom", exc=True))
-    assert not noise.filter(record("apache_beam.runners.portability.local_job_service", logging.ERROR,
-                                   "Error: Traceback (most recent call last):\n ..."))
-    assert noise.filter(record("cleancrawl.pipelines.read", logging.WARNING, "a real warning"))
-    assert noise.filter(record("apache_beam.runners.common", logging.WARNING, "a Beam warning"))
-
-
-def test_a_workers_stderr_drops_beams_printed_traceback_only():
-    import io
-
-    from cleancrawl.pipelines.worker_exit import QuietTracebacks
-
-    stream = io.StringIO()
-    quiet = QuietTracebacks(stream)
-    print("Traceback (most recent call last):\n  File ...\nOSError: [Errno 28] No space left on device", file=quiet)
-    print("a worker's own line", file=quiet)
-    assert stream.getvalue() == "a worker's own line\n"
