@@ -67,7 +67,8 @@ def zstd_long(data: bytes) -> bytes:
 # ---------------------------------------------------------------------------- 1. reading
 
 def bench_reading(copies: int, work: str) -> dict:
-    from cleancrawl.selection.reddit import UrlTableConfig, build_url_table, read_submissions
+    from cleancrawl.selection.reddit import UrlTableConfig, build_url_table
+    from cleancrawl.selection.reddit_dumps import read_submissions
 
     data = synthetic_dump(copies)
     lines = data.count(b"\n")
@@ -116,7 +117,7 @@ def make_table(n_urls: int, path: str) -> list[str]:
     """A URL table of n distinct URLs (real submitted URLs + a suffix); returns the normalised keys."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from cleancrawl.selection.reddit import URL_TABLE_SCHEMA
+    from cleancrawl.selection.url_table import URL_TABLE_SCHEMA
     from cleancrawl.corpus.urls import normalize_url
 
     base = [r["url"].replace("&amp;", "&") for r in real_records()]
@@ -138,7 +139,7 @@ def join_child(table_dir: str, n_docs: int, join: str, n_urls: int) -> None:
     """Runs in a fresh process: build documents, run the pipeline, print time and peak RSS."""
     if join == "table-dict":  # the side-input join's lookup table alone: its load time and memory
         from cleancrawl.pipelines.select import load_lookup
-        from cleancrawl.selection.reddit import list_url_table
+        from cleancrawl.selection.url_table import list_url_table
         files = tuple(list_url_table(table_dir))
         rss_before = _current_rss_mb()
         start = time.perf_counter()
@@ -195,7 +196,7 @@ def _asdict_join(docs, table_dir: str):
     """For comparison only: the same join through a Beam `AsDict` side input (not what
     pipelines.select does; the bench shows why)."""
     import apache_beam as beam
-    from cleancrawl.selection.reddit import list_url_table, merge_karma
+    from cleancrawl.selection.url_table import list_url_table, merge_karma
     from cleancrawl.pipelines.select import _ReadUrlTableFn, with_karma
 
     table = (docs.pipeline | "Files" >> beam.Create(list_url_table(table_dir)) | beam.ParDo(_ReadUrlTableFn())

@@ -39,7 +39,8 @@ from common import OUT_DIR, SAMPLE_WET
 
 from cleancrawl.corpus.readers import read_local_file
 from cleancrawl.corpus.record import Document, documents_to_table
-from cleancrawl.stats.collect import BATCH_ROWS, CONTENT_COLUMNS, StatsConfig, corpus_stats
+from cleancrawl.stats.collect import StatsConfig, corpus_stats
+from cleancrawl.stats.contents import BATCH_ROWS, CONTENT_COLUMNS
 from cleancrawl.pipelines.write import PARQUET_OPTIONS
 
 

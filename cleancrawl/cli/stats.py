@@ -19,7 +19,8 @@ import sys
 from cleancrawl import options
 from cleancrawl.stats import output, report
 from cleancrawl.corpus.safe_text import safe
-from cleancrawl.stats.collect import NO_URL, StatsConfig, corpus_stats
+from cleancrawl.stats.collect import StatsConfig, corpus_stats
+from cleancrawl.stats.contents import NO_URL
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -57,7 +58,7 @@ def register(subparsers) -> None:
     parser.add_argument("corpora", nargs="+", metavar="CORPUS",
                         help="build output directory (or a split directory, or any directory of Parquet "
                              "shards with a text column); local, gs:// or s3://")
-    parser.add_argument("--json", metavar="PATH", help="write the stats document (schema: cleancrawl/stats/collect.py); "
+    parser.add_argument("--json", metavar="PATH", help="write the stats document (schema: cleancrawl/stats/SCHEMA.md); "
                         "not inside a corpus or any cleancrawl output folder")
     parser.add_argument("--html", metavar="DIR", help="write DIR/index.html with PNG plots (opens offline); DIR holds "
                         "only the report's files, outside any corpus or cleancrawl output folder")

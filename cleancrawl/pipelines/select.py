@@ -44,7 +44,7 @@ from apache_beam.utils.shared import Shared
 from cleancrawl.selection.domains import DomainSelector, load_allowlist
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Document, Drop
-from cleancrawl.selection.reddit import Karma, count_url_table, list_url_table, merge_karma, read_url_table
+from cleancrawl.selection.url_table import Karma, count_url_table, list_url_table, merge_karma, read_url_table
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, CountingFn
 from cleancrawl.pipelines.spill import KEYS, KeyedStage, KeysOnly, spill_folder, split_ref
 from cleancrawl.pipelines.url_dedup import url_key
@@ -102,7 +102,7 @@ def with_karma(doc: Document, karma: Karma) -> Document:
 
 
 def not_in_url_list(doc: Document) -> Drop:
-    return doc.drop(STAGE, NOT_IN_URL_LIST)
+    return doc.drop(NOT_IN_URL_LIST)
 
 
 def _event(name: str):

@@ -13,20 +13,19 @@ chosen rows alone, so a large dropped/ folder costs one pass over small columns.
 from __future__ import annotations
 
 import heapq
-import re
 from collections import Counter, defaultdict
 
 import pyarrow.parquet as pq
 
 from cleancrawl import storage
 from cleancrawl.pipelines.stages import STAGE_NAMES as STAGE_ORDER  # the build's stage registry, Beam-free
+from cleancrawl.stats.contents import URL_HOST
 
 DROPPED_DIR = "dropped"
 EXAMPLES = 3             # examples per reason
 EXCERPT_CHARS = 400      # characters of text kept per example
 TOP_DOMAINS = 10
 _KEY_COLUMNS = ["stage", "reason", "detail", "url", "normalized_url", "record_id"]
-_HOST = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)")
 
 
 def _excerpt(text: str | None) -> str:
@@ -35,8 +34,8 @@ def _excerpt(text: str | None) -> str:
 
 
 def _host(url: str) -> str:
-    match = _HOST.match(url or "")
-    return match.group(1) if match else ""
+    match = URL_HOST.match(url or "")
+    return match.group("host") if match else ""
 
 
 def _parquet_files(directory: str) -> list[str]:
@@ -62,7 +61,7 @@ def _read_texts(path: str, rows: list[int]) -> dict[int, str]:
 
 
 def dropped_summary(corpus: str, examples: int = EXAMPLES, top_domains: int = TOP_DOMAINS) -> dict | None:
-    """DROPPED (see cleancrawl.stats.collect) from `corpus/dropped/*.parquet`, or None when there is none."""
+    """DROPPED (stats/SCHEMA.md) from `corpus/dropped/*.parquet`, or None when there is none."""
     from cleancrawl.corpus.urls import split_host
     directory = storage.join(corpus, DROPPED_DIR)
     if not storage.exists(directory):

@@ -6,6 +6,9 @@
   page carries the score, submission count and subreddit of a real 2005 Reddit submission
   (tests/data/reddit), a dedup audit trail that clusters pages by host, and token shards
   (one token per word plus EOS) with their manifest.
+
+And the helpers the tests share: `stats_config(**changes)` (one worker, no progress bar), and
+`run`/`refused` for `cleancrawl stats` through the real CLI.
 """
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ import os
 from collections import Counter, defaultdict
 from urllib.parse import urlsplit
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -124,3 +126,31 @@ def _write_tokens(out: str, parts) -> dict:
                            "tokens": sum(len(d.text.split()) + 1 for s in shards for d in s)}
     write_manifest(tokens_dir, manifest)
     return expected
+
+
+# ---------------------------------------------------------------------------- helpers
+
+QUIET = ["--workers", "1", "-q", "--no-progress"]
+
+
+def stats_config(**changes):
+    from cleancrawl.stats.collect import StatsConfig
+
+    return StatsConfig(**{"workers": 1, "progress": False, **changes})
+
+
+def run(capsys, *args: str) -> tuple[int, str]:
+    """`cleancrawl stats ARGS` → (exit code, stderr)."""
+    from cleancrawl.cli import main
+
+    code = main(["stats", *args])
+    return code, capsys.readouterr().err
+
+
+def refused(capsys, *args: str) -> str:
+    """Run stats, expect exit 2 with one line on stderr and no traceback; return that line."""
+    code, err = run(capsys, *args)
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("cleancrawl stats: error: "), err
+    return err

@@ -1,5 +1,5 @@
-"""corpus.report and `cleancrawl stats`: terminal tables, the JSON document, and the HTML
-report opened in headless Chromium (every image must load; a screenshot is kept)."""
+"""stats.report and `cleancrawl stats`: terminal tables, the JSON document, the sections that get
+a plot, and the HTML report opened in headless Chromium (every image must load; a screenshot is kept)."""
 from __future__ import annotations
 
 import json
@@ -13,28 +13,11 @@ import pytest
 from cleancrawl.cli import main
 from cleancrawl.stats import report
 from cleancrawl.stats.collect import SCHEMA_VERSION, StatsConfig, corpus_stats
-from stats_testdata import build_sample, webtext_like
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "artifacts")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--hide-scrollbars"]
-
-
-@pytest.fixture(scope="module")
-def two_corpora(tmp_path_factory):
-    """The real sample build (C4-like, with a funnel) and a WebText-like corpus (Reddit
-    columns, dedup side output, token shards; no funnel)."""
-    base = tmp_path_factory.mktemp("report")
-    c4like, webtext = str(base / "c4like"), str(base / "webtextlike")
-    build_sample(c4like, num_shards=2)
-    webtext_like(webtext)
-    return c4like, webtext
-
-
-@pytest.fixture(scope="module")
-def stats_doc(two_corpora):
-    return corpus_stats(list(two_corpora), StatsConfig(workers=1, progress=False))
 
 
 def test_terminal_tables_show_both_corpora_side_by_side(stats_doc):
@@ -139,21 +122,6 @@ def test_no_empty_or_single_category_plots(two_corpora, tmp_path, capfd):
     assert not (tmp_path / "report" / "duplicates.png").exists()
     page = (tmp_path / "report" / "index.html").read_text()
     assert "Every document was crawled in 2024-05." in page
-
-
-def test_length_histograms_show_shares_of_at_most_100_percent_on_the_decades_used(stats_doc):
-    plt = report._pyplot()
-    for corpus in stats_doc["corpora"]:
-        for measure in ("characters", "words", "lines"):
-            hist = corpus["contents"]["lengths"][measure]
-            xs, ys, below = report._share_per_bin(hist)
-            assert max(ys) <= 100 and abs(sum(ys) + 100 * below - 100) < 1e-6
-    fig = report.plot_lengths(stats_doc["corpora"], plt)
-    lowest = min(c["contents"]["lengths"]["characters"]["min"] for c in stats_doc["corpora"])
-    left, _ = fig.axes[0].get_xlim()
-    assert left == 10 ** int(__import__("math").log10(lowest)) >= 100    # not from 10^0
-    assert fig.axes[0].get_ylim()[1] <= 100
-    plt.close(fig)
 
 
 def test_report_names_the_build_version_date_and_config(stats_doc):

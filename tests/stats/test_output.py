@@ -1,5 +1,5 @@
-"""Where `cleancrawl stats --json/--html` may write (issue #21: nothing clobbered), and the
-stats of Parquet without the columns it needs, all through the real CLI on a real build.
+"""stats.output: where `cleancrawl stats --json/--html` may write (issue #21: nothing clobbered),
+through the real CLI on a real build.
 
 Every refusal is one line on stderr, exit 2, no traceback, and nothing written or replaced:
 checked by a snapshot (every file's bytes) of the build and of the places around it.
@@ -19,11 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cleancrawl import layout, storage
-from cleancrawl.cli import main
 from cleancrawl.stats import output
-from stats_testdata import build_sample, sample_documents
-
-QUIET = ["--workers", "1", "-q", "--no-progress"]
+from stats_testdata import QUIET, build_sample, refused, run, sample_documents
 
 
 @pytest.fixture(scope="module")
@@ -52,21 +49,6 @@ def snapshot(folder: str) -> dict[str, str]:
             with open(path, "rb") as f:
                 found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
     return found
-
-
-def run(capsys, *args: str) -> tuple[int, str]:
-    """`cleancrawl stats ARGS` → (exit code, stderr)."""
-    code = main(["stats", *args])
-    return code, capsys.readouterr().err
-
-
-def refused(capsys, *args: str) -> str:
-    """Run stats, expect exit 2 with one line on stderr and no traceback; return that line."""
-    code, err = run(capsys, *args)
-    assert code == 2, err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    assert err.startswith("cleancrawl stats: error: "), err
-    return err
 
 
 def real_png() -> bytes:
@@ -247,46 +229,6 @@ def test_a_write_that_fails_after_the_scan_is_one_line(other_corpus, tmp_path, c
     assert "cannot write: Permission denied" in err
     # nothing left: no file, no lock (released), and no folder it created for the output
     assert sorted(os.listdir(tmp_path)) == ["file"]
-
-
-# ---------------------------------------------------------------------------- columns
-
-def _write(folder, table: pa.Table) -> str:
-    os.makedirs(folder, exist_ok=True)
-    pq.write_table(table, os.path.join(folder, "part-0.parquet"))
-    return str(folder)
-
-
-def test_parquet_without_a_text_column_is_one_line_naming_the_option(tmp_path, capsys):
-    docs = sample_documents()[:51]
-    theirs = _write(tmp_path / "theirs", pa.table({"id": [str(i) for i in range(len(docs))],
-                                                   "content": [d.text for d in docs]}))
-    err = refused(capsys, theirs, "--json", str(tmp_path / "s.json"), "--html", str(tmp_path / "r"), *QUIET)
-    assert "no text column 'text' (set --text-column; its columns: id, content)" in err
-    assert sorted(os.listdir(tmp_path)) == ["theirs"]  # nothing written
-    code, err = run(capsys, theirs, "--text-column", "content", "--url-column", "-", "--json", str(tmp_path / "s.json"), *QUIET)
-    assert code == 0, err
-    contents = json.loads((tmp_path / "s.json").read_text())["corpora"][0]["contents"]
-    assert contents["documents"] == 51 and contents["characters"] == sum(len(d.text) for d in docs)
-    assert contents["domains"]["distinct"] == 0
-
-
-def test_parquet_without_a_url_column_is_one_line_unless_told_there_is_none(tmp_path, capsys):
-    docs = sample_documents()[:20]
-    texts = _write(tmp_path / "texts", pa.table({"text": [d.text for d in docs]}))
-    err = refused(capsys, texts, *QUIET)
-    assert "no url column 'url' (set --url-column, or --url-column - to count no domains; its columns: text)" in err
-    code, err = run(capsys, texts, "--url-column", "-", "--strict", *QUIET)
-    assert code == 0 and err == ""
-
-
-def test_a_later_shard_without_the_text_column_is_a_named_problem(tmp_path, capsys):
-    docs = sample_documents()[:10]
-    folder = tmp_path / "mixed"
-    _write(folder, pa.table({"url": [d.url for d in docs], "text": [d.text for d in docs]}))
-    pq.write_table(pa.table({"url": [d.url for d in docs], "content": [d.text for d in docs]}), folder / "part-1.parquet")
-    code, err = run(capsys, str(folder), "--strict", *QUIET)
-    assert code == 1 and "part-1.parquet" in err and "no text column" in err
 
 
 # ---------------------------------------------------------------------------- an object store
