@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_select.py            # full: dumps of ~120k lines, joins at 10k/100k/1M URLs
     .venv/bin/python bench/bench_select.py --quick    # a smoke run (seconds)
 
-1. Reading a dump: submissions/s on one core for `corpus.reddit.read_submissions` (JSON
+1. Reading a dump: submissions/s on one core for `selection.reddit_dumps.read_submissions` (JSON
    parsing, validation, link filters, URL normalisation) by compression, beside a bare
    `json.loads` loop over the same lines (the floor any Python reader pays), and the whole
    `reddit-urls` (`build_url_table`) with 1 and 2 worker processes.

@@ -613,11 +613,39 @@ def match_files(pattern: str) -> list[tuple[str, int]]:
         try:
             found = filesystems().match([pattern])[0].metadata_list
         except Exception as err:
-            raise UserError(f"cannot list {pattern}: {err}") from None
+            from cleancrawl.corpus.safe_text import one_line
+
+            raise UserError(f"cannot list {pattern}: {one_line(err)}") from None
         return sorted((m.path, m.size_in_bytes) for m in found)
     import glob
 
-    return sorted((p, os.path.getsize(p)) for p in glob.glob(os.path.expanduser(pattern)) if os.path.isfile(p))
+    return sorted((p, os.path.getsize(p)) for p in glob.glob(os.path.expanduser(pattern), recursive=True)
+                  if os.path.isfile(p))
+
+
+def broken_links(pattern: str) -> list[str]:
+    """The local symbolic links a glob names (hidden names aside) whose target is missing, sorted:
+    `match_files` leaves them out. [] for a remote pattern."""
+    if is_remote(pattern):
+        return []
+    import glob
+
+    try:
+        names = glob.glob(pattern, recursive=True) if set("*?[") & set(pattern) else [pattern]
+    except (OSError, ValueError):
+        return []
+    return sorted(n for n in names if not os.path.basename(n).startswith(".")
+                  and os.path.islink(n) and not os.path.exists(n))
+
+
+def broken_link_target(path: str) -> str | None:
+    """Where a local symbolic link whose target is missing points ("?" if unreadable); None otherwise."""
+    if is_remote(path) or not os.path.islink(path) or os.path.exists(path):
+        return None
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
 
 
 # ---------------------------------------------------------------------------- atomic writes

@@ -6,7 +6,7 @@
 Writes OUT/part-*.parquet (one row per normalised URL: reddit_score, reddit_submissions,
 subreddits, first_created_utc, …), OUT/_stats.json (lines read, skipped with file and
 line number, filtered by reason) and OUT/_SUCCESS. Plain Python with a process pool (one
-file a process), not Beam: see corpus/reddit.py for why and for the memory bound.
+file a process), not Beam: see selection/reddit.py for why and for the memory bound.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import argparse
 import sys
 
 from cleancrawl import options
+from cleancrawl.cli.common import add_command
 from cleancrawl.selection.reddit import UrlTableConfig, build_url_table
 from cleancrawl.corpus.safe_text import safe
 
@@ -43,14 +44,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "reddit-urls",
-        help="Reddit submissions dumps → WebText-like URL table (Parquet) for build --select-urls",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
     groups: dict = {}
-    options.add_arguments(parser, UrlTableConfig, groups=groups)
+    add_command(subparsers, "reddit-urls", UrlTableConfig, _run, description=__doc__, groups=groups,
+                help="Reddit submissions dumps → WebText-like URL table (Parquet) for build --select-urls")
     groups[UrlTableConfig.IO].add_argument(
         "--strict", action="store_true", help="exit 1 when any input file could not be read to its end")
-    parser.set_defaults(func=_run)

@@ -17,6 +17,7 @@ import dataclasses
 import sys
 
 from cleancrawl import options
+from cleancrawl.cli.common import add_command
 from cleancrawl.stats import output, report
 from cleancrawl.corpus.safe_text import safe
 from cleancrawl.stats.collect import StatsConfig, corpus_stats
@@ -49,12 +50,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "stats",
-        help="funnel, contents and comparison of built corpora: tables, JSON, HTML report",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "stats", StatsConfig, _run, description=__doc__, filesystem_options=True,
+                         help="funnel, contents and comparison of built corpora: tables, JSON, HTML report")
     parser.add_argument("corpora", nargs="+", metavar="CORPUS",
                         help="build output directory (or a split directory, or any directory of Parquet "
                              "shards with a text column); local, gs:// or s3://")
@@ -64,11 +61,9 @@ def register(subparsers) -> None:
                         "only the report's files, outside any corpus or cleancrawl output folder")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an earlier report of cleancrawl stats at --html/--json (never any other file)")
-    options.add_arguments(parser, StatsConfig)
     for action in parser._actions:  # stats alone can do without URLs (lengths, languages, months)
         if "--url-column" in action.option_strings:
             action.help += f"; {NO_URL} for Parquet without URLs (no domains counted)"
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a shard is missing or unreadable (the stats are still written)")
     # -q/--quiet (every command's, added in cleancrawl/cli/__init__.py): no tables, no progress bar
-    parser.set_defaults(func=_run, accepts_filesystem_options=True)

@@ -12,7 +12,8 @@ visible escape (`\\x1b`, `\\u202e`), so the line shows what the data holds and d
 
 Everything else, including non-ASCII letters, is printed as it is. Used by every terminal
 table and message built from data (`cleancrawl.stats.report`, the build/dedup/reddit summaries, the
-CLI's one-line errors); the HTML report uses it too, before escaping HTML.
+CLI's one-line errors); the HTML report uses it too, before escaping HTML. `one_line(err)` is an
+exception made so for a drop's detail: its type and words on one line, bounded.
 """
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ def safe(text) -> str:
 
 def is_safe(text: str) -> bool:
     return _UNSAFE.search(text) is None
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """An exception as `Type: its words`, on one line (runs of whitespace made one space), made
+    `safe`, and cut to `limit` characters: for a drop's detail or an error summary."""
+    words = " ".join(str(err).split())
+    return safe(f"{type(err).__name__}: {words}")[:limit]
 
 
 def safe_lines(text: str) -> str:

@@ -1,23 +1,20 @@
-"""Reading crawl files in Beam: one file a task, any file system Beam knows.
+"""Reading crawl files in Beam: one file a task, any file system `cleancrawl.storage` knows.
 
 `resolve_inputs` turns --input patterns and an --input-list into the files to read, before the
-pipeline starts; `ReadCrawl` reads them.
+pipeline starts; `ReadCrawl` reads them. Names that begin with '.' are never inputs.
 
 A local file whose name is not UTF-8 (any byte string is a POSIX name) travels through the
 pipeline, and appears in stats and reports, under its name with those bytes shown as `\\xff`
 (`shown_path`); the reader finds the file again from that name (`local_path`). A symbolic link
-whose target is missing, which Beam's listing leaves out, is listed too and read as a
+whose target is missing, which `storage.match_files` leaves out, is listed too and read as a
 `read_error` file error that says so.
 """
 from __future__ import annotations
 
-import glob
 import os
 import re
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from cleancrawl import storage
@@ -37,7 +34,7 @@ def resolve_inputs(config) -> list[str]:
     paths: list[str] = []
     if config.input_list:
         try:
-            with FileSystems.open(config.input_list, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            with storage.open_binary(config.input_list) as f:
                 listing = f.read()
         except Exception as err:
             raise UserError(f"cannot read --input-list {config.input_list}: {type(err).__name__}") from None
@@ -80,37 +77,27 @@ def local_path(path: str) -> str:
     folder, slash, name = path.rpartition("/")
     parent = local_path(folder) if folder else ("/" if slash else ".")
     try:
-        entries = os.listdir(parent)
+        entries = storage.list_dir(parent)
     except OSError:
         return path
     for entry in entries:
         if shown_path(entry) == name:
-            return os.path.join(parent, entry) if (folder or slash) else entry
+            return storage.join(parent, entry) if (folder or slash) else entry
     return path
 
 
 def _dangling_links(pattern: str) -> list[str]:
     """The symbolic links with a missing target that a local `pattern` names (hidden names aside):
-    Beam's listing leaves them out without a word."""
-    if storage.is_remote(pattern):
-        return []
-    try:
-        names = glob.glob(pattern, recursive=True) if _GLOB_CHARS & set(pattern) else [pattern]
-    except (OSError, ValueError):
-        return []
-    return sorted(name for name in names if not os.path.basename(name).startswith(".")
-                  and os.path.islink(name) and not os.path.exists(name))
+    `storage.match_files` leaves them out without a word."""
+    return storage.broken_links(pattern)
 
 
 def _missing_target(path: str) -> str | None:
     """For a local symbolic link whose target is missing: a file error's detail naming it."""
-    if storage.is_remote(path) or not os.path.islink(path) or os.path.exists(path):
+    target = storage.broken_link_target(path)
+    if target is None:
         return None
-    try:
-        target = shown_path(os.readlink(path))
-    except OSError:
-        target = "?"
-    return f"a symbolic link whose target does not exist (it points to {target})"
+    return f"a symbolic link whose target does not exist (it points to {shown_path(target)})"
 
 
 _GLOB_CHARS = set("*?[")
@@ -123,18 +110,15 @@ def _folder_pattern(pattern: str) -> str:
     if pattern.endswith("/"):
         return pattern + "*"
     if not storage.is_remote(pattern):
-        return os.path.join(pattern, "*") if os.path.isdir(pattern) else pattern
+        return storage.join(pattern, "*") if os.path.isdir(pattern) else pattern
     if _match(pattern) == [pattern]:  # an object of that name: a file
         return pattern
-    return pattern + "/*" if _match(pattern + "/*") else pattern
+    return storage.join(pattern, "*") if _match(storage.join(pattern, "*")) else pattern
 
 
 def _match(pattern: str) -> list[str]:
-    try:
-        matches = FileSystems.match([pattern])[0].metadata_list
-    except Exception as err:
-        raise UserError(f"cannot list input {pattern}: {type(err).__name__}") from None
-    return sorted(m.path for m in matches if not FileSystems.split(m.path)[1].startswith("."))
+    """The files `pattern` matches, sorted, less hidden names."""
+    return [path for path, _ in storage.match_files(pattern) if not storage.basename(path).startswith(".")]
 
 
 class _ReadFileFn(CountingFn):
@@ -156,7 +140,7 @@ class _ReadFileFn(CountingFn):
         self._files.inc()
         records = docs_out = bytes_out = 0
         try:
-            fileobj = FileSystems.open(local_path(path), compression_type=CompressionTypes.UNCOMPRESSED)
+            fileobj = storage.open_binary(local_path(path))
         except Exception as err:  # any file system's "cannot open": counted, the run goes on
             fileobj = None
             records += 1

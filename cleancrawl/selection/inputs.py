@@ -21,7 +21,7 @@ import zstandard
 
 from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.corpus.readers import Prepended
+from cleancrawl.corpus.streams import Prepended
 
 ZSTD_MAX_WINDOW = 2 ** 31           # Pushshift compresses with `zstd --long=31`
 
@@ -80,8 +80,3 @@ def peek(raw: BinaryIO, n: int = 8) -> tuple[bytes, BinaryIO]:
 
 # Errors a truncated or corrupt compressed stream raises part-way through.
 STREAM_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError, ValueError)
-
-
-def one_line(err: BaseException) -> str:
-    """An exception on one line, bounded: `Type: its words` (the detail of a skipped line or a file)."""
-    return f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]

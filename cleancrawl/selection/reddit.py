@@ -36,7 +36,8 @@ import pyarrow.parquet as pq
 from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.options import option
-from cleancrawl.selection.inputs import expand_paths, one_line
+from cleancrawl.corpus.safe_text import one_line
+from cleancrawl.selection.inputs import expand_paths
 from cleancrawl.selection.reddit_dumps import FileReport, LinkFilter, Submission, read_submissions
 from cleancrawl.selection.url_table import URL_TABLE_SCHEMA
 

@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 
 from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.options import option
-from cleancrawl.selection.inputs import STREAM_ERRORS, decompressed, one_line, peek, sniff_format
+from cleancrawl.corpus.safe_text import one_line
+from cleancrawl.selection.inputs import STREAM_ERRORS, decompressed, peek, sniff_format
 
 # Reddit's own hosts: links there are discussions, not web pages (self posts point here too).
 REDDIT_HOSTS = frozenset({"reddit.com", "redd.it", "redditmedia.com", "reddituploads.com", "redditstatic.com", "reddit.app.link"})

@@ -1,4 +1,6 @@
-"""Reading real WARC/WET files, and the files that break readers: every record accounted for."""
+"""Reading real WARC/WET files into documents, and the files that break readers: every record
+accounted for. How a file's bytes are cut into records, and damaged ones named, is tested in
+test_warc_framing.py."""
 import gzip
 import io
 import os
@@ -10,9 +12,8 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
-from cleancrawl.corpus.readers import (REPAIRED_LENGTH_EVENT, ReaderConfig, read_crawl_file, read_local_file,
-                                       read_paths_listing)
+from datapaths import COMMONCRAWL, DATA_DIR, EDGE_CASES, PAGES_WARC, SAMPLE_WET
+from cleancrawl.corpus.readers import ReaderConfig, read_crawl_file, read_local_file, read_paths_listing
 from cleancrawl.corpus.record import Document, Drop
 
 
@@ -92,7 +93,7 @@ def test_source_option_picks_the_record_kind():
     # one gzip member cut before its end: the file is truncated
     ("resiliparse-clipped.warc.gz", {"truncated_file": 1}),
     # a response whose Content-Length is 6 bytes short (warcio warns and cuts it): the next header
-    # ends it unambiguously, so it is read whole, counted as repaired (see the test below)
+    # ends it unambiguously, so it is read whole, counted as repaired (test_warc_framing.py)
     ("warcio-example-trunc.warc", {"non_document_record": 3, "document": 1}),
     ("warcio-example.arc.gz", {"non_document_record": 1, "document": 1}),
     ("warcio-post-test.warc.gz", {"not_html": 3, "non_document_record": 3}),
@@ -100,100 +101,6 @@ def test_source_option_picks_the_record_kind():
 ])
 def test_edge_case_files_are_accounted_not_crashed(name, expected):
     assert outcomes(read_local_file(os.path.join(EDGE_CASES, name))) == expected
-
-
-def test_a_response_whose_length_is_short_is_read_to_the_next_header_and_counted():
-    """warcio-example-trunc.warc is warcio-example.warc with one response's Content-Length 6 bytes
-    short (the last bytes of its gzip body): read to the next header, it is that page, whole."""
-    events = Counter()
-    trunc = list(read_local_file(os.path.join(EDGE_CASES, "warcio-example-trunc.warc"), count=lambda n: events.update([n])))
-    whole = list(read_local_file(os.path.join(EDGE_CASES, "warcio-example.warc")))
-    (doc,) = [x for x in trunc if isinstance(x, Document)]
-    (same,) = [x for x in whole if isinstance(x, Document)]
-    assert (doc.url, doc.text, doc.content_length, doc.record_id) == (same.url, same.text, same.content_length, same.record_id)
-    assert events == {REPAIRED_LENGTH_EVENT: 1}
-
-
-# TFDS's own C4 test fixture: hand-made WET records whose Content-Length values are made up.
-TFDS_C4_WET = os.path.join(EDGE_CASES, "tfds-c4-cc_0.warc.wet.gz")
-
-
-def reference_split_wet_file(data: bytes):
-    """TFDS c4_utils.split_wet_file (v3.1 to 4.9.10), read literally: the gzip file's UTF-8 lines,
-    each stripped and blank ones skipped. A line `WARC/1.0` begins a page (the one before it is
-    checked: a url, then text, then a timestamp, else counted as filtered); `WARC-Target-URI:` and
-    `WARC-Date:` give its url and timestamp; a line beginning `WARC`, `CONTENT-` or `Content-` is
-    metadata; any other line is text, the lines joined with "\n". Content-Length is never used
-    to frame a page. Returns (pages, counters)."""
-    pages, counters = [], Counter()
-
-    def finish(page):
-        if not page["url"]:
-            counters["filtered:no_url"] += 1
-        elif not page["text"]:
-            counters["filtered:no_content"] += 1
-        elif not page["timestamp"]:
-            counters["filtered:no_timestamp"] += 1
-        else:
-            counters["passed"] += 1
-            pages.append(page)
-
-    def new_page():
-        return {"url": "", "normalized_url": "", "timestamp": "", "text": ""}
-
-    page = new_page()
-    for i, line in enumerate(io.TextIOWrapper(gzip.GzipFile(fileobj=io.BytesIO(data)), encoding="utf-8")):
-        line = line.strip()
-        if not line:
-            continue
-        if line == "WARC/1.0":
-            if i > 0:
-                finish(page)
-            page = new_page()
-        if line.startswith("WARC-Target-URI:"):
-            page["url"] = line[len("WARC-Target-URI:"):].strip()
-            page["normalized_url"] = reference_normalize_url(page["url"])
-        if line.startswith("WARC-Date:"):
-            page["timestamp"] = line[len("WARC-Date:"):].strip()
-        if line.startswith(("WARC", "CONTENT-", "Content-")):
-            continue
-        page["text"] = page["text"] + "\n" + line if page["text"] else line
-    finish(page)
-    return pages, counters
-
-
-def reference_normalize_url(url: str) -> str:
-    """TFDS c4_utils.normalize_url, literally."""
-    url = re.sub(r"https?:\/\/(www\.)?", "", url)
-    url = re.sub(r"\?(utm_|ref|feed).*", "", url)
-    return url.rstrip("/")
-
-
-def as_reference_text(text: str) -> str:
-    """A page's text as the reference's line reader gives it: lines stripped, blank ones gone."""
-    return "\n".join(line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip())
-
-
-@pytest.mark.parametrize("gzipped", [True, False])
-def test_tfds_c4_fixture_reads_the_pages_the_reference_reads(gzipped):
-    """The reference reads 6 pages from its own fixture (its test: passed 6, filtered:no_url 1).
-    Every record there has a wrong Content-Length (19621 or 619 for pages of 55 to 1079 bytes),
-    and each is followed by the next `WARC/1.0` header or the end of the file: read up to there,
-    each is the reference's page, counted as repaired, and none holds another's bytes."""
-    data = open(TFDS_C4_WET, "rb").read()
-    pages, counters = reference_split_wet_file(data)
-    assert counters == {"passed": 6, "filtered:no_url": 1}
-    events = Counter()
-    items = list(read_crawl_file(io.BytesIO(data if gzipped else gzip.decompress(data)), "cc_0.warc.wet",
-                                 count=lambda n: events.update([n])))
-    assert outcomes(items) == {"document": 6, "non_document_record": 1}  # the warcinfo: the reference's no_url
-    docs = [x for x in items if isinstance(x, Document)]
-    assert [(d.url, d.normalized_url, d.timestamp, as_reference_text(d.text)) for d in docs] == \
-        [(p["url"], p["normalized_url"], p["timestamp"], p["text"]) for p in pages]
-    assert [d.url for d in docs] == ["http://fake.com/url/" + u for u in ("1", "2", "de", "de-786", "und", "und-27")]
-    assert docs[0].text.startswith("Once upon a time") and docs[0].text.endswith("a wolf met her.")
-    assert not any("WARC" in d.text for d in docs)
-    assert events == {REPAIRED_LENGTH_EVENT: 7}  # the warcinfo's length is wrong too
 
 
 def test_every_edge_case_file_yields_something():
@@ -209,20 +116,21 @@ def test_not_a_warc_file():
     assert [x.reason for x in items] == ["not_warc"]
 
 
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_text_file_is_not_warc_and_its_text_is_never_quoted(gzipped):
+    text = open(os.path.join(DATA_DIR, "text", "botchan.txt"), "rb").read()
+    items = list(read_crawl_file(io.BytesIO(gzip.compress(text) if gzipped else text), "botchan.warc.gz"))
+    assert [(x.stage, x.reason) for x in items] == [("read", "not_warc")]
+    first_words = text.split(b"\n")[0].strip().decode()[:20]
+    assert first_words and first_words not in items[0].detail
+    assert "expected a WARC or WET file" in items[0].detail
+
+
 def test_empty_and_missing_files(tmp_path):
     empty = tmp_path / "empty.warc.gz"
     empty.write_bytes(b"")
     assert [x.reason for x in read_local_file(str(empty))] == ["empty_file"]
     assert [x.reason for x in read_local_file(str(tmp_path / "missing.warc.gz"))] == ["read_error"]
-
-
-def test_truncated_gzip_keeps_records_before_the_cut():
-    data = open(PAGES_WARC, "rb").read()
-    items = list(read_crawl_file(io.BytesIO(data[: len(data) // 2]), "cut.warc.gz"))
-    counts = outcomes(items)
-    assert counts["document"] >= 15
-    assert counts == {"document": counts["document"], "truncated_file": 1}
-    assert items[-1].reason == "truncated_file" and f"at byte {len(data) // 2}" in items[-1].detail
 
 
 def _wet_record(writer, url, payload: bytes, date="2024-05-18T00:00:00Z"):
@@ -417,15 +325,13 @@ def test_randomly_corrupted_real_files_never_raise_and_everything_is_named(name)
 
 
 def test_every_reason_the_reader_drops_for_is_listed():
-    import re
+    from cleancrawl.corpus import readers, warc_framing
 
-    from cleancrawl.corpus import readers
-
-    source = open(readers.__file__, encoding="utf-8").read()
-    used = set(re.findall(r'Drop\(STAGE, "([a-z_]+)"', source))
-    assert used == set(readers.RECORD_DROP_REASONS + readers.FILE_ERROR_REASONS)
-    assert set(readers.DAMAGED_RECORD_REASONS) <= set(readers.RECORD_DROP_REASONS)
+    used = set(re.findall(r'Drop\(STAGE, "([a-z_]+)"', open(readers.__file__, encoding="utf-8").read()))
+    damaged = set(re.findall(r'Damage\("([a-z_]+)"', open(warc_framing.__file__, encoding="utf-8").read()))
+    assert used | damaged == set(readers.RECORD_DROP_REASONS + readers.FILE_ERROR_REASONS)
+    assert damaged == set(readers.DAMAGED_RECORD_REASONS) <= set(readers.RECORD_DROP_REASONS)
     assert readers.FILE_LOSS_REASONS == readers.FILE_ERROR_REASONS + readers.DAMAGED_RECORD_REASONS
     readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md"), encoding="utf-8").read()
     read_row = next(line for line in readme.splitlines() if line.startswith("| read |"))
-    assert all(f"`{reason}`" in read_row for reason in used)
+    assert all(f"`{reason}`" in read_row for reason in used | damaged)

@@ -142,6 +142,23 @@ def test_input_folder_with_and_without_slash_reads_the_same_files(tmp_path):
     assert results[0] == results[1] and len(results[0][0]) == 2
 
 
+def test_names_that_begin_with_a_dot_are_never_inputs(tmp_path):
+    """A hidden file (a download in progress, an editor's swap file) is not read, whether a folder,
+    a glob or its own name gives it."""
+    from cleancrawl.corpus.errors import UserError
+    from cleancrawl.pipelines.config import BuildConfig
+    from cleancrawl.pipelines.read import resolve_inputs
+
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    for name in ("a.warc.wet.gz", ".b.warc.wet.gz", ".a.warc.wet.gz.part"):
+        (folder / name).write_bytes(b"")
+    assert resolve_inputs(BuildConfig(inputs=[str(folder)])) == [str(folder / "a.warc.wet.gz")]
+    for hidden in (".*", ".b.warc.wet.gz"):
+        with pytest.raises(UserError, match="no input file matches"):
+            resolve_inputs(BuildConfig(inputs=[str(folder / hidden)]))
+
+
 def test_input_list_of_a_private_file_is_refused_without_quoting_it(tmp_path):
     shadow = tmp_path / "shadow"
     shadow.write_text("root:$6$Zs3cr3tSalt$hash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n")

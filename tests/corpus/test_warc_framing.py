@@ -1,11 +1,16 @@
-"""Damaged crawl files, made in the test from real WARC/WET bytes: a wrong Content-Length, a
-cut gzip member, a file gzipped whole, a file that is no WARC. Every record ends as a document
-or a named drop, no byte of one record reaches another's text, and no detail quotes the file.
-A record whose Content-Length is wrong but whose end is unambiguous (the next header, the end of
-the file past its declared bytes) is read up to that end and counted as repaired."""
+"""WARC byte framing (`corpus.warc_framing`): damaged crawl files, made in the test from real
+WARC/WET bytes — a wrong Content-Length, a cut gzip member, a file gzipped whole, junk between
+records — and TFDS's own C4 fixture. Every record ends as a document or a named drop, no byte of
+one record reaches another's text, and no detail quotes the file. A record whose Content-Length
+is wrong but whose end is unambiguous (the next header, the end of the file past its declared
+bytes) is read up to that end and counted as repaired.
+
+Most tests read through `read_crawl_file`, so that what framing delivers is checked as the
+documents and drops it becomes; the first ones call `frame` alone."""
 import dataclasses
 import gzip
 import io
+import os
 import re
 import zlib
 from collections import Counter
@@ -13,12 +18,12 @@ from collections import Counter
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from datapaths import COMMONCRAWL, DATA_DIR, SAMPLE_WET
-from cleancrawl.corpus.readers import FILE_ERROR_REASONS, FILE_LOSS_REASONS, REPAIRED_LENGTH_EVENT, read_crawl_file
+from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
+from cleancrawl.corpus.readers import FILE_ERROR_REASONS, FILE_LOSS_REASONS, read_crawl_file, read_local_file
 from cleancrawl.corpus.record import Document, Drop
+from cleancrawl.corpus.warc_framing import REPAIRED_LENGTH_EVENT, Damage, Record, Source, frame
 
 WARC_SAMPLE = f"{COMMONCRAWL}/CC-MAIN-2020-34-sample.warc.gz"
-BOTCHAN = f"{DATA_DIR}/text/botchan.txt"
 _HEADER = re.compile(rb"WARC/1\.\d\r\n")
 
 
@@ -85,6 +90,40 @@ def texts(items):
 def assert_no_record_inside_another(items):
     for doc in (x for x in items if isinstance(x, Document)):
         assert "WARC-Record-ID:" not in doc.text and "WARC/1.0" not in doc.text, doc.url
+
+
+# ---------------------------------------------------------------------------- frame, alone
+
+def test_frame_cuts_a_plain_file_into_its_records_as_they_lie():
+    data = plain(SAMPLE_WET)
+    starts = record_starts(data)
+    records = list(frame(Source(io.BytesIO(data))))
+    assert all(isinstance(x, Record) for x in records) and [x.start for x in records] == starts
+    for record, end in zip(records, starts[1:] + [len(data)]):
+        assert data[record.start:end] == record.header + record.block + b"\r\n\r\n"
+
+
+def test_frame_names_junk_as_damage_by_offset_and_goes_on_at_the_next_header():
+    data = plain(SAMPLE_WET)
+    starts = record_starts(data)
+    junk = b"root:$6$s3cr3tHash:19000:0:99999:7:::\n"
+    items = list(frame(Source(io.BytesIO(data[:starts[3]] + junk + data[starts[3]:]))))
+    (damage,) = [x for x in items if isinstance(x, Damage)]
+    assert damage == Damage("bad_warc_headers", f"bytes that are not a WARC record header at byte {starts[3]}: "
+                            f"{len(junk)} bytes skipped to the next WARC header at byte {starts[3] + len(junk)}")
+    assert len(items) == len(starts) + 1
+
+
+def test_a_record_that_begins_a_gzip_member_reports_the_member_s_offset():
+    """Common Crawl's framing: one member a record. Each record's offset is where its member begins
+    in the file (seek there and read); in a file gzipped whole, where it begins in the stream."""
+    sizes = [len(part) for part in members(SAMPLE_WET)]
+    with open(SAMPLE_WET, "rb") as f:
+        src = Source(f)
+        offsets = [src.record_offset(x.start) for x in frame(src)]
+    assert offsets == [sum(sizes[:i]) for i in range(len(sizes))]
+    src = Source(io.BytesIO(gzip.compress(plain(SAMPLE_WET))))
+    assert [src.record_offset(x.start) for x in frame(src)] == record_starts(plain(SAMPLE_WET))
 
 
 # ---------------------------------------------------------------------------- item 3: over-stated lengths
@@ -237,6 +276,15 @@ def test_a_gzip_file_cut_inside_a_member_is_a_truncated_file_with_the_byte_where
     assert items[:-1] == clean[:len(items) - 1]  # everything before the cut, as read whole
 
 
+def test_truncated_gzip_keeps_records_before_the_cut():
+    data = open(PAGES_WARC, "rb").read()
+    items = list(read_crawl_file(io.BytesIO(data[: len(data) // 2]), "cut.warc.gz"))
+    counts = outcomes(items)
+    assert counts["document"] >= 15
+    assert counts == {"document": counts["document"], "truncated_file": 1}
+    assert items[-1].reason == "truncated_file" and f"at byte {len(data) // 2}" in items[-1].detail
+
+
 # ---------------------------------------------------------------------------- item 7: gzipped as one stream
 
 @pytest.mark.parametrize("path", [SAMPLE_WET, WARC_SAMPLE])
@@ -260,17 +308,7 @@ def test_concatenated_gzip_streams_read_as_one_file():
     assert outcomes(items) == outcomes(read(data))
 
 
-# ---------------------------------------------------------------------------- items 5 and 11: not WARC
-
-@pytest.mark.parametrize("gzipped", [False, True])
-def test_a_text_file_is_not_warc_and_its_text_is_never_quoted(gzipped):
-    text = open(BOTCHAN, "rb").read()
-    items = read(gzip.compress(text) if gzipped else text, "botchan.warc.gz")
-    assert [(x.stage, x.reason) for x in items] == [("read", "not_warc")]
-    first_words = text.split(b"\n")[0].strip().decode()[:20]
-    assert first_words and first_words not in items[0].detail
-    assert "expected a WARC or WET file" in items[0].detail
-
+# ---------------------------------------------------------------------------- items 5 and 11: junk between records
 
 def test_junk_inside_a_file_is_skipped_to_the_next_header_and_never_quoted():
     data = plain(SAMPLE_WET)
@@ -344,3 +382,99 @@ def test_seeded_corruptions_of_a_plain_wet_file_never_leak_one_record_into_anoth
             assert len(items) == n_records and len(lost) + events[REPAIRED_LENGTH_EVENT] == 1, kind
         if kind == "longer":
             assert unplaced(items) == unplaced(clean), kind  # the next header ends it: read whole
+
+
+# ---------------------------------------------------------------------------- real files with made-up lengths
+
+def test_a_response_whose_length_is_short_is_read_to_the_next_header_and_counted():
+    """warcio-example-trunc.warc is warcio-example.warc with one response's Content-Length 6 bytes
+    short (the last bytes of its gzip body): read to the next header, it is that page, whole."""
+    events = Counter()
+    trunc = list(read_local_file(os.path.join(EDGE_CASES, "warcio-example-trunc.warc"), count=lambda n: events.update([n])))
+    whole = list(read_local_file(os.path.join(EDGE_CASES, "warcio-example.warc")))
+    (doc,) = [x for x in trunc if isinstance(x, Document)]
+    (same,) = [x for x in whole if isinstance(x, Document)]
+    assert (doc.url, doc.text, doc.content_length, doc.record_id) == (same.url, same.text, same.content_length, same.record_id)
+    assert events == {REPAIRED_LENGTH_EVENT: 1}
+
+
+# TFDS's own C4 test fixture: hand-made WET records whose Content-Length values are made up.
+TFDS_C4_WET = os.path.join(EDGE_CASES, "tfds-c4-cc_0.warc.wet.gz")
+
+
+def reference_split_wet_file(data: bytes):
+    """TFDS c4_utils.split_wet_file (v3.1 to 4.9.10), read literally: the gzip file's UTF-8 lines,
+    each stripped and blank ones skipped. A line `WARC/1.0` begins a page (the one before it is
+    checked: a url, then text, then a timestamp, else counted as filtered); `WARC-Target-URI:` and
+    `WARC-Date:` give its url and timestamp; a line beginning `WARC`, `CONTENT-` or `Content-` is
+    metadata; any other line is text, the lines joined with "\n". Content-Length is never used
+    to frame a page. Returns (pages, counters)."""
+    pages, counters = [], Counter()
+
+    def finish(page):
+        if not page["url"]:
+            counters["filtered:no_url"] += 1
+        elif not page["text"]:
+            counters["filtered:no_content"] += 1
+        elif not page["timestamp"]:
+            counters["filtered:no_timestamp"] += 1
+        else:
+            counters["passed"] += 1
+            pages.append(page)
+
+    def new_page():
+        return {"url": "", "normalized_url": "", "timestamp": "", "text": ""}
+
+    page = new_page()
+    for i, line in enumerate(io.TextIOWrapper(gzip.GzipFile(fileobj=io.BytesIO(data)), encoding="utf-8")):
+        line = line.strip()
+        if not line:
+            continue
+        if line == "WARC/1.0":
+            if i > 0:
+                finish(page)
+            page = new_page()
+        if line.startswith("WARC-Target-URI:"):
+            page["url"] = line[len("WARC-Target-URI:"):].strip()
+            page["normalized_url"] = reference_normalize_url(page["url"])
+        if line.startswith("WARC-Date:"):
+            page["timestamp"] = line[len("WARC-Date:"):].strip()
+        if line.startswith(("WARC", "CONTENT-", "Content-")):
+            continue
+        page["text"] = page["text"] + "\n" + line if page["text"] else line
+    finish(page)
+    return pages, counters
+
+
+def reference_normalize_url(url: str) -> str:
+    """TFDS c4_utils.normalize_url, literally."""
+    url = re.sub(r"https?:\/\/(www\.)?", "", url)
+    url = re.sub(r"\?(utm_|ref|feed).*", "", url)
+    return url.rstrip("/")
+
+
+def as_reference_text(text: str) -> str:
+    """A page's text as the reference's line reader gives it: lines stripped, blank ones gone."""
+    return "\n".join(line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip())
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_tfds_c4_fixture_reads_the_pages_the_reference_reads(gzipped):
+    """The reference reads 6 pages from its own fixture (its test: passed 6, filtered:no_url 1).
+    Every record there has a wrong Content-Length (19621 or 619 for pages of 55 to 1079 bytes),
+    and each is followed by the next `WARC/1.0` header or the end of the file: read up to there,
+    each is the reference's page, counted as repaired, and none holds another's bytes."""
+    data = open(TFDS_C4_WET, "rb").read()
+    pages, counters = reference_split_wet_file(data)
+    assert counters == {"passed": 6, "filtered:no_url": 1}
+    events = Counter()
+    items = list(read_crawl_file(io.BytesIO(data if gzipped else gzip.decompress(data)), "cc_0.warc.wet",
+                                 count=lambda n: events.update([n])))
+    assert outcomes(items) == {"document": 6, "non_document_record": 1}  # the warcinfo: the reference's no_url
+    docs = [x for x in items if isinstance(x, Document)]
+    assert [(d.url, d.normalized_url, d.timestamp, as_reference_text(d.text)) for d in docs] == \
+        [(p["url"], p["normalized_url"], p["timestamp"], p["text"]) for p in pages]
+    assert [d.url for d in docs] == ["http://fake.com/url/" + u for u in ("1", "2", "de", "de-786", "und", "und-27")]
+    assert docs[0].text.startswith("Once upon a time") and docs[0].text.endswith("a wolf met her.")
+    assert not any("WARC" in d.text for d in docs)
+    assert events == {REPAIRED_LENGTH_EVENT: 7}  # the warcinfo's length is wrong too
