@@ -12,7 +12,8 @@ comma-separated value, `list="comma"`, or a repeatable option, `list="repeat"`),
 the field, help (required: every option has some), `choices=`, `metavar=`, `group=` (argument group
 title) and `type=` (a str → value function, e.g. "500M" → 500000000) from the metadata. A field
 whose type is a dataclass is expanded with its own fields (metadata `prefix=` before their flags,
-`exclude=` names kept off the command line, `override={name: {metadata}}` for this use only).
+`exclude=` names kept off the command line, `override={name: {metadata}}` for this use only,
+`flat=True`: its options are also `--config` keys at the level above, by their flags' names).
 Metadata `cli=False` keeps a field off the command line (a `--config` file can still set it);
 `cli_default=` is the command line's default where it differs from the field's (None: "derived").
 
@@ -21,7 +22,9 @@ conversion has logic (bands x rows from a threshold, a default model per objecti
 has a `from_options(values: dict)` classmethod; `from_args` calls it instead of the constructor.
 
 `--config FILE` (YAML, TOML or JSON; a stats.json or run config.json: its `config` section) fills
-the same fields, nested keys for nested configs; options given on the command line win. Its
+the same fields, nested keys for nested configs (or, for a `flat` one, its flags' names:
+`min_sentences: 4` for `clean: {min_sentences: 4}`); options given on the command line win.
+`as_dict(config)` is the config as such a file holds it (a `flat` group written flat). Its
 values are checked against the annotations here, so a wrong key or type is one line, not a
 traceback. Only the standard library is imported (PyYAML when a YAML file is read).
 """
@@ -71,6 +74,11 @@ class _Option:
     def flags(self) -> tuple[str, ...]:
         flag = self.meta.get("flag") or "--" + self.meta.get("_prefix", "") + self.path[-1].replace("_", "-")
         return (flag,) if isinstance(flag, str) else tuple(flag)
+
+    @property
+    def flat_key(self) -> str:
+        """Its key in a config file where its group is `flat`: its flag's name (--min-sentences: min_sentences)."""
+        return self.flags[0].lstrip("-").replace("-", "_")
 
 
 def _default_of(f: dataclasses.Field, instance=None):
@@ -384,13 +392,16 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> None:
 
 def _file_values(cls, data: dict, path: tuple[str, ...], source: str, values: dict) -> None:
     fields = {o.path[-1]: o for o in _options(cls, path) if len(o.path) == len(path) + 1}
+    flat = _flat_options(cls, path, fields)
     for key, value in data.items():
         name = str(key).replace("-", "_")
         where = ".".join(path + (name,))
         opt = fields.get(name)
+        if name in flat and (opt is None or (opt.nested and not isinstance(value, dict))):
+            opt = flat[name]  # an option of a flat group, by its flag's name
         if opt is None:
             flags = {f.lstrip("-").replace("-", "_"): o.dest for o in _options(cls, path) if not o.nested for f in o.flags}
-            close = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(name, [*fields, *flat], n=1, cutoff=0.6)
             hint = (f" (did you mean {flags[name]}?)" if name in flags else  # a flag's name for a nested field
                     f" (did you mean {'.'.join(path + (close[0],))}?)" if close else "")
             raise UserError(f"--config {source}: unknown option {_short(where)}{hint}")
@@ -400,6 +411,34 @@ def _file_values(cls, data: dict, path: tuple[str, ...], source: str, values: di
             _file_values(opt.kind, value, opt.path, source, values)
             continue
         values[opt.dest] = _checked(opt, value, source, where)
+
+
+def _flat_options(cls, path: tuple[str, ...], fields: dict) -> dict[str, _Option]:
+    """The options of the `flat` groups among `fields`, by their flags' names."""
+    groups = {o.path for o in fields.values() if o.nested and o.meta.get("flat")}
+    return {o.flat_key: o for o in _options(cls, path) if o.path[:-1] in groups and not o.nested}
+
+
+def as_dict(config) -> dict:
+    """`config` (a dataclass) as a `--config` file holds it: nested configs as mappings, a `flat`
+    group's options at this level under their flags' names, tuples as lists."""
+    out, every = {}, _options(type(config), instance=config)
+    for opt in every:
+        if len(opt.path) != 1:
+            continue
+        if opt.nested and opt.meta.get("flat"):
+            out.update({o.flat_key: _plain(o.default) for o in every if o.path[:-1] == opt.path and not o.nested})
+        else:
+            out[opt.path[0]] = _plain(opt.default)
+    return out
+
+
+def _plain(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _checked(opt: _Option, value, source: str, where: str):

@@ -22,7 +22,6 @@ import re
 
 from cleancrawl.corpus.record import Document, Drop
 
-STAGE = "badwords"
 BADWORDS_DIR = os.path.join(os.path.dirname(__file__), "data", "badwords")
 UNSPACED_LANGUAGES = ("ja", "th", "zh")
 ALLOWLIST = {"ja": {"sm", "グロ", "女の子"}, "zh": {"性"}}
@@ -92,8 +91,6 @@ class BadwordsFilter:
     and `default_language` is empty) pass, as in the reference.
     """
 
-    stage = STAGE
-
     def __init__(self, default_language: str = "en"):
         self.default_language = default_language
         self._patterns: dict[str, re.Pattern | None] = {}
@@ -112,5 +109,5 @@ class BadwordsFilter:
     def __call__(self, doc: Document) -> Document | Drop:
         language = doc.language or self.default_language
         if language and self.has_badword(doc.text, language):
-            return doc.drop(STAGE, "badwords", detail=language.split("-")[0])
+            return doc.drop("badwords", detail=language.split("-")[0])
         return doc

@@ -11,7 +11,6 @@ as usual. Only pyarrow is needed here.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.options import option
 
 # cleancrawl's column → the option that names another one
 OPTIONS = {"text": "--text-column", "url": "--url-column", "record_id": "--id-column"}
@@ -73,13 +73,11 @@ def extract(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:
 class Columns:
     """Where text, URL and id are; cleancrawl's own names by default."""
 
-    # field metadata: the command-line options (cleancrawl/options.py)
-    text: str = dataclasses.field(default="text", metadata=dict(
-        flag="--text-column", metavar="NAME", group=GROUP, help="document text (default: text)"))
-    url: str = dataclasses.field(default="url", metadata=dict(
-        flag="--url-column", metavar="NAME", group=GROUP, help="document URL (default: url; datatrove: metadata.url)"))
-    record_id: str = dataclasses.field(default="record_id", metadata=dict(
-        flag="--id-column", metavar="NAME", group=GROUP, help="document id (default: record_id; datatrove: id)"))
+    text: str = option("text", flag="--text-column", metavar="NAME", group=GROUP, help="document text (default: text)")
+    url: str = option("url", flag="--url-column", metavar="NAME", group=GROUP,
+                      help="document URL (default: url; datatrove: metadata.url)")
+    record_id: str = option("record_id", flag="--id-column", metavar="NAME", group=GROUP,
+                            help="document id (default: record_id; datatrove: id)")
 
     def mapping(self) -> dict[str, str]:
         return {"text": self.text, "url": self.url, "record_id": self.record_id}

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 from cleancrawl.corpus.record import Document, Drop
 from cleancrawl.corpus.sentences import count_sentences
+from cleancrawl.options import option
 
-STAGE = "clean"
-
+LINE_DELIMITER = "\n"  # how kept lines are joined (the reference's default)
 CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 END_MARKS = (".", "?", "!", '"')
 ELLIPSIS = "..."
@@ -52,22 +52,22 @@ PAGE_REASONS = ("lorem_ipsum", "curly_bracket", "too_few_sentences")
 
 @dataclass(frozen=True)
 class CleanConfig:
-    min_words_per_line: int = 5
-    min_sentences: int = 3
-    max_word_length: int = 1000
-    line_delimiter: str = "\n"
+    """The clean stage's options (the build's `--min-words-per-line`, ...); defaults are C4's."""
+
+    min_words_per_line: int = option(5, help="clean: keep only lines with at least this many words (default: %(default)s)")
+    min_sentences: int = option(3, help=(
+        "clean, and c4-lines/c4-spans dedup: drop pages with fewer Punkt sentences (default: %(default)s)"))
+    max_word_length: int = option(1000, help="clean: drop lines with a longer whitespace token (default: %(default)s)")
 
 
 class C4Cleaner:
     """Callable stage: Document → cleaned Document, or Drop with the page rule that fired.
 
-    `line_counts` accumulates the lines removed by each rule (and kept lines under `kept`)
-    over every call, for the stats — the same counts as the reference's counters: a line that
-    passed counts as kept (`line-passed`) even when a later line drops the page, and the
-    lines after a page-dropping line are not counted at all.
+    `line_counts` (`record.CountsLines`) accumulates the lines removed by each rule (and kept
+    lines under `kept`) over every call, for the stats — the same counts as the reference's
+    counters: a line that passed counts as kept (`line-passed`) even when a later line drops
+    the page, and the lines after a page-dropping line are not counted at all.
     """
-
-    stage = STAGE
 
     def __init__(self, config: CleanConfig = CleanConfig()):
         self.config = config
@@ -76,7 +76,7 @@ class C4Cleaner:
     def __call__(self, doc: Document) -> Document | Drop:
         text, reason = self.clean_text(doc.text)
         if text is None:
-            return doc.drop(STAGE, reason)
+            return doc.drop(reason)
         return doc.replace(text=text)
 
     def clean_text(self, text: str) -> tuple[str | None, str]:
@@ -117,7 +117,7 @@ class C4Cleaner:
         counts["kept"] += len(kept)
         if not self._has_enough_sentences(kept):
             return None, "too_few_sentences"
-        return cfg.line_delimiter.join(kept).strip(), ""
+        return LINE_DELIMITER.join(kept).strip(), ""
 
     def _has_enough_sentences(self, lines: list[str]) -> bool:
         needed = self.config.min_sentences

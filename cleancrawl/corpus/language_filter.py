@@ -13,20 +13,20 @@ from dataclasses import dataclass
 
 from cleancrawl.corpus.langid import LanguageIdentifier
 from cleancrawl.corpus.record import Document, Drop
-
-STAGE = "langid"
+from cleancrawl.options import option
 
 
 @dataclass(frozen=True)
 class LanguageConfig:
-    target: str = "en"
-    min_score: float = 0.99
-    seed: int = 0
+    """The language-ID stage's options; defaults are C4's."""
+
+    target: str = option("en", flag="--language", help="target language (default: %(default)s)")
+    min_score: float = option(0.99, flag="--min-language-score", help=(
+        "langid: keep pages whose language probability is at least this (default: %(default)s)"))
+    seed: int = option(0, flag="--langdetect-seed", help="langid: langdetect's seed (default: %(default)s)")
 
 
 class LanguageFilter:
-    stage = STAGE
-
     def __init__(self, config: LanguageConfig = LanguageConfig()):
         self.config = config
         self.identifier = LanguageIdentifier(seed=config.seed)
@@ -42,4 +42,4 @@ class LanguageFilter:
             reason = self.wrong_language
         else:
             return doc.replace(language=result.language, language_score=result.probability)
-        return doc.drop(STAGE, reason, detail=f"{result.language}:{result.probability:.4f}")
+        return doc.drop(reason, detail=f"{result.language}:{result.probability:.4f}")

@@ -4,7 +4,7 @@
     index = EvalIndex(8); index.add("held", texts)                 every eval n-gram, with its positions
     index.hits(corpus_text)       -> set of n-gram ids found       (a corpus document, streamed)
     index.report(found_ids)       -> {"held": {"positions", "found", "percent", "documents", "dirty_documents"}}
-    Decontaminator(index)(doc)    -> doc | Drop("decontaminate", "contaminated")
+    Decontaminator(index)(doc)    -> doc | a Drop, reason "contaminated"
 
 Words are Python's `re.findall(r"[^\\W_]+", text.lower())` (GPT-2's overlap study and
 lm-evaluation-harness's 13-gram decontamination both normalise case and punctuation away). An
@@ -36,7 +36,6 @@ from typing import Iterable, Iterator
 from cleancrawl.corpus.record import Document, Drop
 
 WORD = re.compile(r"[^\W_]+")
-STAGE = "decontaminate"
 REASON = "contaminated"
 DEFAULT_OVERLAP_NGRAM = 8          # GPT-2 (Radford et al. 2019, appendix: 8-gram overlap)
 DEFAULT_DECONTAMINATE_NGRAM = 13   # GPT-3 / lm-evaluation-harness / datatrove
@@ -167,8 +166,6 @@ class Decontaminator:
     `index` is an `EvalIndex` (its n is the stage's n-gram length), built by the caller, which
     reads the eval files (corpus/ reads no files)."""
 
-    stage = STAGE
-
     def __init__(self, index: EvalIndex):
         self.index = index
 
@@ -182,7 +179,7 @@ class Decontaminator:
 
     def __call__(self, doc: Document) -> Document | Drop:
         found = self.match(doc)
-        return doc if found is None else doc.drop(STAGE, REASON, detail=found.detail)
+        return doc if found is None else doc.drop(REASON, detail=found.detail)
 
 
 # ---------------------------------------------------------------------------- Bloom filter (GPT-2's way)

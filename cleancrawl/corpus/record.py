@@ -1,13 +1,22 @@
-"""The one record type that flows through the build, its Parquet schema, and `Drop`.
+"""The one record type that flows through the build, its Parquet schema, `Drop`, and the
+contract of a page filter.
 
 A `Document` is created by a reader (`corpus.readers`) and passed, possibly changed
 (`dataclasses.replace`), through every stage. A stage that removes a document returns a
-`Drop` naming the stage and the reason, so that kept + dropped == read always holds.
+`Drop` with the reason, so that kept + dropped == read always holds.
+
+A page filter is any callable `Document -> Document | Drop` (`PageFilter`); no base class. It
+names only the reason (`doc.drop("too_few_words", detail=...)`): the runner that calls it stamps
+the stage's registry name on the Drop (`Drop.at_stage`), and refuses a Drop naming another
+stage. A filter that also counts lines per rule has a `line_counts` Counter (`CountsLines`),
+which the runner turns into the stage's line tallies.
 """
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
+from typing import Callable, Protocol, Union, runtime_checkable
 
 import pyarrow as pa
 
@@ -37,8 +46,9 @@ class Document:
         """UTF-8 size of the text (lone surrogates, which some pages carry, counted as 3 bytes)."""
         return len(self.text.encode("utf-8", "surrogatepass"))
 
-    def drop(self, stage: str, reason: str, detail: str = "") -> "Drop":
-        """The Drop recording that this document leaves the build at `stage`, and why."""
+    def drop(self, reason: str, *, detail: str = "", stage: str = "") -> "Drop":
+        """The Drop recording that this document leaves the build, and why. `stage` is left
+        empty by a filter: the stage runner stamps its registry name (`Drop.at_stage`)."""
         return Drop(stage, reason, self.source_file, url=self.url, text_bytes=self.text_bytes(), detail=detail,
                     document=self)
 
@@ -47,7 +57,7 @@ class Document:
 class Drop:
     """A document (or an unreadable part of a file) that is not kept, and why."""
 
-    stage: str          # read, length, url_dedup, select, clean, dedup, langid, badwords
+    stage: str          # a registry stage (read, url_dedup, clean, ...); "" until the runner stamps it
     reason: str         # too_long, duplicate_url, lorem_ipsum, not_english, ...
     source_file: str
     url: str = ""
@@ -56,6 +66,33 @@ class Drop:
     # The document itself, as the stage saw it (for `--keep-dropped`); None for parts of files
     # that never became documents. The build strips it right where the drop is made.
     document: Document | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def at_stage(self, stage: str) -> "Drop":
+        """This Drop as stage `stage` made it: its stage stamped when empty (a runner with no
+        name, `stage=""`, passes a named Drop on as it is). A Drop that names another stage is a bug (a filter registered under one name, dropping under another):
+        ValueError, so it can never be counted in the wrong row of the funnel."""
+        if not self.stage:
+            if not stage:
+                raise ValueError(f"Drop {self.reason!r} names no stage, and neither does the runner that made it")
+            return dataclasses.replace(self, stage=stage)
+        if stage and self.stage != stage:
+            raise ValueError(f"stage {stage!r} returned a Drop of stage {self.stage!r} (reason {self.reason!r}); "
+                             f"a filter names only the reason, its stage is the registry's (pipelines.stages)")
+        return self
+
+
+PageFilter = Callable[[Document], Union[Document, Drop]]  # a stage of the build: no base class
+
+
+@runtime_checkable
+class CountsLines(Protocol):
+    """A page filter that also counts the lines each of its rules removed (and kept), e.g.
+    `corpus.filters.C4Cleaner`. The runner reads and clears `line_counts` once a bundle and
+    reports it as the stage's `("lines", stage, rule)` tallies."""
+
+    line_counts: Counter[str]
+
+    def __call__(self, doc: Document) -> Document | Drop: ...
 
 
 # The Parquet schema of the output shards. Column order is part of the format.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cleancrawl.corpus.record import Document, Drop
 
-STAGE = "url_dedup"
+STAGE = "url_dedup"  # the Beam composite's (pipelines.url_dedup); the build checks it is the registry's
 DUPLICATE_URL = "duplicate_url"
 
 
@@ -25,7 +25,7 @@ def is_preferred(candidate: Document, incumbent: Document) -> bool:
 
 
 def duplicate_drop(loser: Document, winner: Document) -> Drop:
-    return loser.drop(STAGE, DUPLICATE_URL, detail=duplicate_of(winner))
+    return loser.drop(DUPLICATE_URL, detail=duplicate_of(winner))
 
 
 def duplicate_of(winner) -> str:

@@ -1,9 +1,9 @@
 """Counting what every stage keeps and drops, as Beam data and as Beam metrics.
 
 Each stage of the build is a `corpus` callable wrapped by `StageFn`: kept documents go to
-the main output, `Drop`s to the `dropped` output (and a Beam counter
-`cleancrawl.<stage>/<reason>`), and per-bundle tallies (lines removed per rule, repaired
-charsets) to the `tally` output. The tallies are ordinary PCollection elements
+the main output, `Drop`s to the `dropped` output (stamped with the stage's registry name, and
+a Beam counter `cleancrawl.<stage>/<reason>`), and per-bundle tallies (lines removed per rule,
+repaired charsets) to the `tally` output. The tallies are ordinary PCollection elements
 `(key, (count, bytes))`, summed with `CombinePerKey` — so `stats.json` is computed by the
 pipeline itself on every runner, not read back from a runner's metrics API.
 
@@ -25,7 +25,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from cleancrawl.corpus.record import Document, Drop
+from cleancrawl.corpus.record import CountsLines, Document, Drop
 
 KEPT = "kept"
 DROPPED = "dropped"
@@ -54,7 +54,8 @@ class CountingFn(beam.DoFn):
     Tallies are summed per bundle and emitted once, on the `tally` output, in `finish_bundle`;
     event and line tallies also increment `cleancrawl:<stage>/event/<name>` and
     `<stage>/lines/<rule>`. Each counter is declared once per DoFn instance. `stage` is the
-    default stage name of the tallies (a class attribute or set in `__init__`).
+    default stage name of the tallies and the stage stamped on each Drop that names none (a
+    class attribute or set in `__init__`); a Drop naming another stage raises (`Drop.at_stage`).
     """
 
     stage = ""
@@ -78,8 +79,10 @@ class CountingFn(beam.DoFn):
             slot[1] += size
 
     def dropped(self, drop: Drop):
-        """Count `drop` (Beam counter) and return it as the `dropped` output; the stats tally
-        of a drop is made from the Drop itself (`SumTallies`)."""
+        """Stamp this stage on `drop` (ValueError if it names another), count it (Beam counter)
+        and return it as the `dropped` output; the stats tally of a drop is made from the Drop
+        itself (`SumTallies`)."""
+        drop = drop.at_stage(self.stage)
         self._counter(f"{drop.stage}/{drop.reason}").inc()
         return beam.pvalue.TaggedOutput(DROPPED, drop)
 
@@ -104,12 +107,13 @@ class CountingFn(beam.DoFn):
 
 
 class StageFn(CountingFn):
-    """Runs one corpus stage (`Document -> Document | Drop`) over a PCollection.
+    """Runs one page filter (`Document -> Document | Drop`) over a PCollection as stage `stage_name`.
 
     `make_stage` is called in `setup` (once per DoFn instance, on the worker), so heavy
     set-up — Punkt parameters, language profiles, regexes — happens there and not per
-    element. If the stage object has a `line_counts` Counter, its per-bundle values are
-    emitted as tallies under ("lines", stage, rule).
+    element. Its Drops are stamped with `stage_name`. If the filter counts lines
+    (`corpus.record.CountsLines`), its per-bundle `line_counts` are emitted as tallies under
+    ("lines", stage, rule).
     """
 
     def __init__(self, make_stage, stage_name: str):
@@ -118,12 +122,12 @@ class StageFn(CountingFn):
 
     def setup(self):
         self._stage = self._make_stage()
+        self._counts_lines = isinstance(self._stage, CountsLines)
 
     def start_bundle(self):
         super().start_bundle()
-        counts = getattr(self._stage, "line_counts", None)
-        if counts is not None:
-            counts.clear()
+        if self._counts_lines:
+            self._stage.line_counts.clear()
 
     def process(self, doc: Document):
         self.count_flow("in", 1, text_bytes(doc))
@@ -131,7 +135,7 @@ class StageFn(CountingFn):
         try:
             result = self._stage(doc)
         except Exception as err:  # one strange page must not fail the whole run: count it
-            result = doc.drop(self.stage, "stage_error", detail=f"{type(err).__name__}: {err}"[:300])
+            result = doc.drop("stage_error", detail=f"{type(err).__name__}: {err}"[:300])
         if isinstance(result, Drop):
             yield self.dropped(result)
         else:
@@ -139,8 +143,8 @@ class StageFn(CountingFn):
             yield result
 
     def finish_bundle(self):
-        counts: Counter | None = getattr(self._stage, "line_counts", None)
-        if counts:
+        if self._counts_lines:
+            counts: Counter[str] = self._stage.line_counts
             for rule, n in counts.items():
                 self.count_lines(rule, n)
             counts.clear()

@@ -5,10 +5,10 @@
      └────────┴───────────┴─────────┴── dropped documents, counted by stage and reason ┘
 
 Each box is a composite transform over a pure `corpus/` stage, listed once, in order, in
-`pipelines.stages.STAGES` (name, report title, --skip, how it is built from the config);
-`build_pipeline` walks that list. `run_build(config)` is what
-`cleancrawl build` calls. Any Beam pipeline option passes through (`--runner`,
-`--direct_num_workers`, `--project`, …).
+`pipelines.stages.STAGES` (name, report title, --skip, options, how it is built from the
+config); `build_pipeline` walks that list, and every Drop a stage makes names that stage.
+`run_build(config)` is what `cleancrawl build` calls. Any Beam pipeline option passes through
+(`--runner`, `--direct_num_workers`, `--project`, …).
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from cleancrawl import layout, options, storage
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.record import Drop
 from cleancrawl.corpus.readers import FILE_LOSS_REASONS
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
 from cleancrawl.pipelines.config import BuildConfig
@@ -84,7 +85,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
     stages_run = []
 
     def add(out, stage_name):  # the documents leave the drops right here (see pipelines.dropped)
-        bare, rows = out[DROPPED] | f"SplitDrops{len(drops)}" >> SplitDrops(config.keep_dropped, config.keep_dropped_seed)
+        # Every Drop names the registry's stage: stamped where none is named, a ValueError where another is.
+        stamped = out[DROPPED] | f"StageOfDrops{len(drops)}" >> beam.Map(Drop.at_stage, stage_name)
+        bare, rows = stamped | f"SplitDrops{len(drops)}" >> SplitDrops(config.keep_dropped, config.keep_dropped_seed)
         drops.append(bare)
         if rows is not None:
             dropped_rows.append(rows)

@@ -1,30 +1,45 @@
 """The build's configuration: a dataclass whose defaults are C4's (no Beam import here, so the
-CLI can build its parser quickly)."""
+CLI can build its parser quickly).
+
+    BuildConfig(output="out", clean=CleanConfig(min_sentences=4), langid=LanguageConfig(target="de"))
+
+`BuildConfigBase` holds the build's own options (input, output, select, dedup, read, write);
+each stage of the registry that has options (`Stage("clean", filter=C4Cleaner, config=CleanConfig)`)
+adds its group as a nested field named after the stage (`config_class(stages)`), so its fields
+are command-line flags (`--min-sentences`, their help from the fields) and `--config` keys.
+`BuildConfig` is the class of the default registry, `pipelines.stages.STAGES`.
+
+A stage's group is recorded flat in stats.json, each option under its flag's name
+(`"min_sentences": 3`, `"language": "en"`), as builds always recorded them; `--config` reads
+those keys and nested ones (`clean: {min_sentences: 4}`) alike.
+"""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 
+from cleancrawl import options
 from cleancrawl.corpus.dedup import DedupConfig
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.extract import EXTRACTION_MODES
-from cleancrawl.corpus.filters import CleanConfig
-from cleancrawl.corpus.language_filter import LanguageConfig
 from cleancrawl.corpus.readers import ReaderConfig
 from cleancrawl.options import option
 from cleancrawl.pipelines.select_config import SelectConfig
 
 SAMPLE_CRAWL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "data", "sample", "pages.warc.wet.gz")
-from cleancrawl.pipelines.stages import SKIPPABLE_STAGES  # noqa: E402 (the stage registry: pipelines.stages)
+from cleancrawl.pipelines.stages import SKIPPABLE_STAGES, STAGES as REGISTRY  # noqa: E402 (the stage registry)
 
 
 @dataclass
-class BuildConfig:
-    """Everything a build needs; defaults are C4's (TFDS `c4/en` v3.1.0)."""
+class BuildConfigBase:
+    """Everything a build needs but the stages' own options (`config_class` adds those); defaults
+    are C4's (TFDS `c4/en` v3.1.0)."""
 
     OPTION_GROUPS = (IO := "input and output", SELECT := "selection (WebText-like / RealNews-like; before the C4 filters)",
                      DEDUP := "deduplication (after clean, before language ID)", STAGES := "stages (defaults are C4's)")
+    _GROUPS = ()  # (stage name, options class, title) of each stage's option group: set by config_class
 
     inputs: list[str] = option(  # files/globs; none and no input_list: the bundled sample
         flag="--input", list="repeat", metavar="PATH_OR_GLOB", group=IO, default_factory=list, help=(
@@ -40,7 +55,7 @@ class BuildConfig:
         "comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES) + " (url-dedup = url_dedup;"
         + " clean,dedup,badwords: the T5 paper's 'C4, unfiltered'; dedup here equals --dedup none)"))
     select: SelectConfig = option(default_factory=SelectConfig, group=SELECT, help="WebText-like / RealNews-like selection")
-    dedup: DedupConfig = option(  # c4-lines + minhash by default; --min-sentences is the build's own (below)
+    dedup: DedupConfig = option(  # c4-lines + minhash by default; --min-sentences is the clean stage's
         default_factory=DedupConfig, group=DEDUP, exclude=("min_sentences",), help="the dedup methods and their options")
     # read
     max_text_chars: int = option(190_000, group=STAGES, help="drop pages with longer text (default: %(default)s)")
@@ -48,18 +63,6 @@ class BuildConfig:
     extraction: str = option("full", choices=EXTRACTION_MODES, group=STAGES, help=(  # WARC: trafilatura mode
         "WARC: trafilatura with its fallbacks (full), without them (fast: 1.1-1.7x faster, "
         "less text on some pages), or favouring precision (default: %(default)s)"))
-    # clean
-    min_words_per_line: int = option(5, group=STAGES, help=(
-        "clean: keep only lines with at least this many words (default: %(default)s)"))
-    min_sentences: int = option(3, group=STAGES, help=(
-        "clean, and c4-lines/c4-spans dedup: drop pages with fewer Punkt sentences (default: %(default)s)"))
-    max_word_length: int = option(1000, group=STAGES, help=(
-        "clean: drop lines with a longer whitespace token (default: %(default)s)"))
-    # language ID
-    language: str = option("en", group=STAGES, help="target language (default: %(default)s)")
-    min_language_score: float = option(0.99, group=STAGES, help=(
-        "langid: keep pages whose language probability is at least this (default: %(default)s)"))
-    langdetect_seed: int = option(0, group=STAGES, help="langid: langdetect's seed (default: %(default)s)")
     decontaminate: list[str] = option(flag="--decontaminate", list="repeat", metavar="PATH", group=STAGES,
                                       default_factory=list, help=(
         "after langid, drop every document sharing one n-gram with these eval documents (NAME=PATH or PATH: a "
@@ -77,27 +80,55 @@ class BuildConfig:
         "also write the dropped documents, with stage, reason and detail, to OUTPUT/dropped/ "
         "(Parquet); FRACTION < 1 keeps a deterministic sample (default without a value: 1.0)"))
     keep_dropped_seed: int = option(0, group=IO, help="which sample --keep-dropped FRACTION takes")
+    # then, in BuildConfig, each stage's options: `clean: CleanConfig`, `langid: LanguageConfig`, …
 
     def __post_init__(self):
         if not 0 <= self.keep_dropped <= 1:
             raise UserError(f"--keep-dropped {self.keep_dropped:g}: give a fraction between 0 and 1")
 
     @classmethod
-    def from_options(cls, values: dict) -> "BuildConfig":
-        """From command-line / --config values: --min-sentences is also the C4 dedup methods'."""
-        if "dedup" in values and "min_sentences" in values:
-            values = {**values, "dedup": dataclasses.replace(values["dedup"], min_sentences=values["min_sentences"])}
+    def from_options(cls, values: dict) -> "BuildConfigBase":
+        """From command-line / --config values: --min-sentences (clean's) is also the C4 dedup methods'."""
+        if "dedup" in values and "clean" in values:
+            values = {**values, "dedup": dataclasses.replace(values["dedup"], min_sentences=values["clean"].min_sentences)}
         return cls(**values)
 
     def reader_config(self) -> ReaderConfig:
         return ReaderConfig(source=self.source, max_text_chars=self.max_text_chars, max_html_bytes=self.max_html_bytes,
                             extraction=self.extraction)
 
-    def clean_config(self) -> CleanConfig:
-        return CleanConfig(self.min_words_per_line, self.min_sentences, self.max_word_length)
-
-    def language_config(self) -> LanguageConfig:
-        return LanguageConfig(self.language, self.min_language_score, self.langdetect_seed)
-
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        """The config as stats.json records it (and `--config` reads it back)."""
+        return options.as_dict(self)
+
+    def __reduce__(self):
+        """Pickled as its stages' groups and its values: the class `config_class` made is rebuilt
+        from them where it is unpickled (a worker cannot import it, and pickling the class itself
+        by value would not keep dataclasses' MISSING)."""
+        return _rebuild, (self._GROUPS, {f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+
+def config_class(stages: tuple = REGISTRY) -> type:
+    """The build's config class for the stage registry `stages`: `BuildConfigBase` and, for each
+    stage with options (`Stage(config=...)`), a field named after the stage holding them."""
+    own = {f.name for f in dataclasses.fields(BuildConfigBase)}
+    for stage in stages:
+        if stage.config is not None and stage.name in own:
+            raise ValueError(f"stage {stage.name!r}: its options would replace the build's option {stage.name!r}")
+    return _with_groups(tuple((s.name, s.config, s.title) for s in stages if s.config is not None))
+
+
+@functools.lru_cache(maxsize=None)
+def _with_groups(groups: tuple) -> type:
+    fields = [(name, kind, option(default_factory=kind, group=BuildConfigBase.STAGES, flat=True,
+                                  help=f"the {title} stage's options")) for name, kind, title in groups]
+    return dataclasses.make_dataclass("BuildConfig", fields, bases=(BuildConfigBase,), namespace={
+        "__module__": __name__, "_GROUPS": groups,
+        "__doc__": "Everything a build needs, its stages' options included; defaults are C4's."})
+
+
+def _rebuild(groups: tuple, values: dict) -> BuildConfigBase:
+    return _with_groups(groups)(**values)
+
+
+BuildConfig = config_class()

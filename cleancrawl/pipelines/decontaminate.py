@@ -20,12 +20,13 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cleancrawl.corpus.ngrams import REASON, STAGE, Decontaminator
+from cleancrawl.corpus.ngrams import REASON, Decontaminator
 from cleancrawl.corpus.record import Document
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, StageFn, text_bytes
 from cleancrawl.pipelines.overlap import build_index
 from cleancrawl.pipelines.write import PARQUET_OPTIONS, WriteFolderShards
 
+STAGE = "decontaminate"  # its tallies' stage; the build checks it is the registry's
 FOLDER = "contamination"
 CONTAMINATION = "contamination"
 SCHEMA = pa.schema(
@@ -79,13 +80,13 @@ class _DecontaminateFn(StageFn):
         try:
             found = self._stage.match(doc)
         except Exception as err:  # one strange page must not fail the whole run: count it
-            yield self.dropped(doc.drop(self.stage, "stage_error", detail=f"{type(err).__name__}: {err}"[:300]))
+            yield self.dropped(doc.drop("stage_error", detail=f"{type(err).__name__}: {err}"[:300]))
             return
         if found is None:
             self.count_flow("out", 1, text_bytes(doc))
             yield doc
             return
-        yield self.dropped(doc.drop(STAGE, REASON, detail=found.detail))
+        yield self.dropped(doc.drop(REASON, detail=found.detail))
         yield beam.pvalue.TaggedOutput(CONTAMINATION, ContaminationRow(
             doc.normalized_url, doc.url, doc.record_id, found.eval_source, found.eval_document, found.ngram))
 

@@ -159,7 +159,7 @@ class _KeeperKeys(KeyedStage):
         for rule, n in outcome.counts.items():
             fn.tally(("event" if rule in self._events else "lines", STAGE, f"{self._method}:{rule}"), n)
         if outcome.text is None:
-            yield fn.dropped(doc.drop(STAGE, outcome.reason, detail=f"{self._method}: {outcome.detail}"))
+            yield fn.dropped(doc.drop(outcome.reason, detail=f"{self._method}: {outcome.detail}"))
         elif outcome.changed:
             fn.tally(("event", STAGE, f"{self._method}:removed_bytes"), lines.removed_bytes(doc.text, outcome.text))
             yield doc.replace(text=outcome.text)
@@ -298,7 +298,7 @@ class _MinHashKeys(KeyedStage):
             yield doc
             return
         kept_url, kept_id, size = kept
-        yield fn.dropped(doc.drop(STAGE, NEAR_DUPLICATE, detail=kept_id))
+        yield fn.dropped(doc.drop(NEAR_DUPLICATE, detail=kept_id))
         yield beam.pvalue.TaggedOutput(DUPLICATES, audit.duplicate_record(
             doc.url, document_id(doc), doc.source_file, kept_url, kept_id, size))
 

@@ -1,24 +1,36 @@
-"""The build's stages, in order: the one list the pipeline, `--skip`, the funnel and the report use.
+"""The build's stages, in order: the one list the pipeline, `--skip`, the funnel, the report and
+the build's options use.
 
     STAGES = (Stage("read", ...), Stage("url_dedup", ...), Stage("select", ...), Stage("clean", ...), ...)
 
-Each `Stage` names itself once: its name is the `stats.json` key, the `--skip` value and the
-`Drop.stage` of what it drops; `title` is the report's label; `enabled(config)` says whether a
-build config runs it; `build(config)` makes its Beam transform, whose outputs are the
-`pipelines.accounting` triple `kept` / `dropped` / `tally`. A page filter — a `corpus` callable
-`Document -> Document | Drop` — needs no Beam code at all: `Stage("name", "title",
-filter=lambda config: MyFilter(...))` runs it through `ApplyStage`, which counts it.
+Each `Stage` names itself once: its name is the `stats.json` key, the `--skip` value, the
+`Drop.stage` of what it drops (the runner stamps it: a filter names only the reason) and, for a
+stage with options, the `BuildConfig` field holding them; `title` is the report's label;
+`enabled(config)` says whether a build config runs it; `build(config)` makes its Beam transform,
+whose outputs are the `pipelines.accounting` triple `kept` / `dropped` / `tally`.
 
-Adding a filter is one file in `corpus/` and one line here (README, "Stages"). This module
-imports no Beam at module level, so the CLI's parser stays quick to import; the built-in
-stages' builders import their (heavier) modules when a pipeline is built.
+A page filter — a `corpus` callable `Document -> Document | Drop` — needs no Beam code at all:
+`Stage("name", filter=MyFilter, config=MyConfig)` runs `MyFilter(config.name)` through
+`ApplyStage`, which counts it, and `MyConfig` (a dataclass whose fields are declared with
+`cleancrawl.options.option`, help included) becomes the build's option group `config.name`, so
+its fields are command-line flags and `--config` keys (`pipelines.config.config_class`). A filter
+without options: `Stage("name", filter=lambda config: MyFilter(...))`, given the build config.
+
+Adding a filter, with or without options, is one file in `corpus/` and one line here (README,
+"Stages"). This module imports no Beam, so the CLI's parser stays quick to import; the built-in
+stages' Beam builders import their (heavier) modules when a pipeline is built.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
 from typing import Callable
+
+from cleancrawl.corpus.badwords import BadwordsFilter
+from cleancrawl.corpus.filters import C4Cleaner, CleanConfig
+from cleancrawl.corpus.language_filter import LanguageConfig, LanguageFilter
 
 
 def _always(config) -> bool:
@@ -27,10 +39,11 @@ def _always(config) -> bool:
 
 @dataclass(frozen=True)
 class Stage:
-    name: str                                   # stats.json key, --skip value, Drop.stage
+    name: str                                   # stats.json key, --skip value, Drop.stage, BuildConfig field
     title: str = ""                             # the report's label (default: the name, spaced)
     build: Callable | None = None               # BuildConfig -> PTransform (kept, dropped, tally)
-    filter: Callable | None = None              # or: BuildConfig -> a corpus page filter (run on workers)
+    filter: Callable | None = None              # or: its options (else the BuildConfig) -> a page filter, on workers
+    config: type | None = None                  # the filter's options: a dataclass of option() fields
     skippable: bool = True                      # may be turned off with --skip
     enabled: Callable = _always                 # BuildConfig -> runs in this build?
     label: str = ""                             # Beam label (default: CamelCase of the name)
@@ -40,10 +53,21 @@ class Stage:
     def __post_init__(self):
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ValueError(f"stage name {self.name!r}: lower case, digits and _ only (it is a stats.json key)")
+        if self.config is not None and not dataclasses.is_dataclass(self.config):
+            raise ValueError(f"stage {self.name!r}: config= is the class of its options, a dataclass")
         if self.title == "":
             object.__setattr__(self, "title", self.name.replace("_", " "))
         if self.label == "":
             object.__setattr__(self, "label", "".join(part.capitalize() for part in self.name.split("_")))
+
+    def options(self, config):
+        """The options this stage's filter is made with: its own group `config.<name>` (the
+        defaults where `config` was made for a registry without this stage), or, for a stage
+        with no `config=` class, the build config itself."""
+        if self.config is None:
+            return config
+        options = getattr(config, self.name, None)
+        return self.config() if options is None else options
 
     def transform(self, config):
         """The Beam transform of this stage for `config`."""
@@ -52,7 +76,7 @@ class Stage:
         if self.filter is not None:
             from cleancrawl.pipelines.accounting import ApplyStage
 
-            return ApplyStage(functools.partial(self.filter, config), self.name)
+            return ApplyStage(functools.partial(self.filter, self.options(config)), self.name)
         raise ValueError(f"stage {self.name!r} has neither build nor filter")
 
     def runs(self, config, skip: set[str]) -> bool:
@@ -73,12 +97,6 @@ def _select(config):
     return SelectDocuments(config.select, config.output)
 
 
-def _clean(config):
-    from cleancrawl.corpus.filters import C4Cleaner
-
-    return C4Cleaner(config.clean_config())
-
-
 def _dedup(config):
     from cleancrawl.pipelines.dedup import DedupDocuments
 
@@ -91,16 +109,8 @@ def _write_duplicates(outputs, config):
     return outputs[DUPLICATES] | "WriteDuplicates" >> WriteDuplicates(config.output)
 
 
-def _langid(config):
-    from cleancrawl.corpus.language_filter import LanguageFilter
-
-    return LanguageFilter(config.language_config())
-
-
-def _badwords(config):
-    from cleancrawl.corpus.badwords import BadwordsFilter
-
-    return BadwordsFilter(config.language)
+def _badwords(config):  # pages without a language (language ID skipped): the target language's list
+    return BadwordsFilter(config.langid.target)
 
 
 def _decontaminate(config):  # --decontaminate: its eval index is loaded on the workers, in setup
@@ -119,9 +129,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("read", "read", skippable=False),  # the source: built by build_pipeline from the input files
     Stage("url_dedup", "URL dedup", build=_url_dedup, label="DedupUrls", aliases=("url-dedup",)),
     Stage("select", "select", build=_select, skippable=False, enabled=lambda c: c.select.enabled),  # WebText / RealNews
-    Stage("clean", "clean", filter=_clean),
+    Stage("clean", "clean", filter=C4Cleaner, config=CleanConfig),
     Stage("dedup", "dedup", build=_dedup, enabled=lambda c: bool(c.dedup.methods), writes=_write_duplicates),
-    Stage("langid", "language ID", filter=_langid, label="IdentifyLanguage"),
+    Stage("langid", "language ID", filter=LanguageFilter, config=LanguageConfig, label="IdentifyLanguage"),
     Stage("decontaminate", "decontamination", build=_decontaminate, skippable=False,
           enabled=lambda c: bool(c.decontaminate), writes=_write_contamination),  # OUT/contamination/
     Stage("badwords", "badwords", filter=_badwords, label="FilterBadwords"),

@@ -55,7 +55,7 @@ class _UrlKeys(KeyedStage):
             yield doc
         else:
             fn.count_flow("out", 0, 0)
-            yield fn.dropped(doc.drop(STAGE, DUPLICATE_URL, detail=duplicate_of_page))
+            yield fn.dropped(doc.drop(DUPLICATE_URL, detail=duplicate_of_page))
 
 
 def _losers(element):

@@ -104,4 +104,4 @@ class DomainSelector:
         why = self._allowlist.check(doc.normalized_url)
         if why is None:
             return doc
-        return doc.drop(STAGE, REASON, detail=why)
+        return doc.drop(REASON, detail=why)

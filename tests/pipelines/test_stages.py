@@ -1,5 +1,6 @@
 """The thin Beam wrappers: a stage's kept/dropped/tally outputs, and errors counted, not raised."""
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -49,6 +50,29 @@ def test_a_stage_exception_becomes_a_counted_drop():
         assert_that(out[KEPT] | "Urls" >> beam.Map(lambda d: d.url), equal_to(["ok"]), label="kept")
         assert_that(out[DROPPED] | beam.Map(lambda d: (d.stage, d.reason, d.detail)),
                     equal_to([("langid", "stage_error", "UnicodeError: surprise")]), label="dropped")
+
+
+class DropsShort:
+    """A filter that names only its reasons; the runner stamps the stage."""
+
+    def __init__(self, stage: str = ""):
+        self.stage = stage
+
+    def __call__(self, doc):
+        return doc.drop("short", detail=doc.url, stage=self.stage) if len(doc.text) < 3 else doc
+
+
+def test_the_runner_stamps_its_stage_on_every_drop():
+    with TestPipeline() as p:
+        out = p | beam.Create([_doc("ok", "long enough"), _doc("a", "y")]) | ApplyStage(DropsShort, "min_words")
+        assert_that(out[DROPPED] | beam.Map(lambda d: (d.stage, d.reason, d.detail)),
+                    equal_to([("min_words", "short", "a")]), label="dropped")
+
+
+def test_a_drop_naming_another_stage_fails_the_pipeline():
+    with pytest.raises(Exception, match="stage 'min_words' returned a Drop of stage 'clean'"):
+        with TestPipeline() as p:
+            _ = p | beam.Create([_doc("a", "y")]) | ApplyStage(lambda: DropsShort("clean"), "min_words")
 
 
 def test_summarize_balances_per_file_and_flags_a_leak():
