@@ -91,13 +91,26 @@ def test_no_module_level_import_cycle():
     assert cycles == []
 
 
+# Leaf modules every package may import: `options.option()`, the one way to declare an option.
+LEAVES = ("cleancrawl.options",)
+
+
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("cleancrawl.corpus")))
 def test_corpus_is_the_pure_document_library(module):
-    """corpus/ imports no Beam, no torch, and nothing of the packages built on it."""
+    """corpus/ imports no Beam, no torch, and nothing of the packages built on it (a leaf aside)."""
     external = {n.split(".")[0] for n in _imports(module)}
     assert not external & {"apache_beam", "torch"}, module
-    above = {d for d in GRAPH[module] if not d.startswith("cleancrawl.corpus")}
+    above = {d for d in GRAPH[module] if not d.startswith("cleancrawl.corpus")} - set(LEAVES)
     assert above == set(), f"{module} imports {sorted(above)}"
+
+
+@pytest.mark.parametrize("module", LEAVES)
+def test_leaves_import_only_the_standard_library_and_corpus_errors(module):
+    """A leaf imports nothing of the project but corpus/'s error and safe-text helpers (no cycle back)."""
+    assert GRAPH[module] <= {"cleancrawl.corpus.errors", "cleancrawl.corpus.safe_text"}, sorted(GRAPH[module])
+    external = {n.split(".")[0] for n in _imports(module)} - {"cleancrawl"}
+    assert external <= {"__future__", "argparse", "dataclasses", "difflib", "json", "os", "types", "typing",
+                        "tomllib", "yaml"}, sorted(external)
 
 
 def test_pipelines_know_nothing_of_html_or_punkt():
@@ -110,6 +123,8 @@ def test_pipelines_know_nothing_of_html_or_punkt():
 def test_pretrain_reads_token_shards_and_nothing_else_of_the_project():
     for module in (m for m in MODULES if m.startswith("cleancrawl.pretrain")):
         allowed = ("cleancrawl.pretrain", "cleancrawl.tokenizer.token_shards", "cleancrawl.corpus.errors",
-                   "cleancrawl.storage", "cleancrawl.cli")
+                   "cleancrawl.storage", "cleancrawl.cli",
+                   "cleancrawl.eval_sets",  # the --eval text reader bits per byte shares with overlap
+                   *LEAVES)
         # `from cleancrawl import storage` names the package itself too (its __init__ holds only __version__)
         assert all(d.startswith(allowed) or d == "cleancrawl" for d in GRAPH[module]), (module, sorted(GRAPH[module]))

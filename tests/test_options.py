@@ -20,7 +20,8 @@ from cleancrawl.corpus.dedup import DedupConfig
 from cleancrawl.pipelines.config import BuildConfig
 from cleancrawl.pipelines.dedup_config import DedupRunConfig
 from cleancrawl.pretrain.config import PretrainConfig, RepetitionConfig
-from cleancrawl.selection.reddit import LinkFilter, UrlTableConfig
+from cleancrawl.selection.reddit import UrlTableConfig
+from cleancrawl.selection.reddit_dumps import LinkFilter
 from cleancrawl.stats.collect import StatsConfig
 from cleancrawl.tokenizer.encode_shards import TokenizeConfig
 from cleancrawl.tokenizer import train as tokenizer_train
@@ -136,7 +137,7 @@ def test_conversions_keep_their_logic():
     build = _config(BuildConfig, "build", ["--input", "a", "--input", "b", "--skip", "clean, dedup", "--keep-dropped",
                                            "--min-sentences", "4", "--minhash-threshold", "0.7", "--dedup", "none"])
     assert build.inputs == ["a", "b"] and build.skip == ("clean", "dedup") and build.keep_dropped == 1.0
-    assert build.min_sentences == build.dedup.min_sentences == 4  # --min-sentences is also C4 dedup's
+    assert build.clean.min_sentences == build.dedup.min_sentences == 4  # --min-sentences is also C4 dedup's
     assert build.dedup.methods == () and (build.dedup.bands, build.dedup.rows, build.dedup.threshold) == (16, 7, 0.7)
     assert build.dedup == dataclasses.replace(DedupConfig(methods=()).with_threshold(0.7), min_sentences=4)
     one = _config(BuildConfig, "build", ["--minhash-bands", "10"]).dedup
@@ -180,7 +181,7 @@ def test_beam_build_options_carry_the_build_options():
     values = PipelineOptions(["--input", "a", "--min-sentences", "4", "--skip", "clean", "--select-urls", "u"]) \
         .view_as(BuildOptions).get_all_options()
     config = options.from_args(BuildConfig, argparse.Namespace(**values))
-    assert (config.inputs, config.min_sentences, config.dedup.min_sentences, config.skip, config.select.urls) == \
+    assert (config.inputs, config.clean.min_sentences, config.dedup.min_sentences, config.skip, config.select.urls) == \
         (["a"], 4, 4, ("clean",), "u")
 
 
@@ -200,7 +201,7 @@ def test_config_file_fills_the_same_fields(tmp_path, suffix, text):
     path = tmp_path / f"build{suffix}"
     path.write_text(text)
     config = _config(BuildConfig, "build", ["--config", str(path)])
-    assert config.skip == ("langid",) and config.min_sentences == config.dedup.min_sentences == 4
+    assert config.skip == ("langid",) and config.clean.min_sentences == config.dedup.min_sentences == 4
     assert (config.dedup.methods, config.dedup.threshold, config.dedup.bands, config.dedup.rows) == (("minhash",), 0.7, 16, 7)
     assert config.select.join == "cogroup"
     assert config == _config(BuildConfig, "build", [
@@ -208,11 +209,50 @@ def test_config_file_fills_the_same_fields(tmp_path, suffix, text):
         "--select-join", "cogroup"])
 
 
+# The config section of a build's stats.json before the stages' options were nested groups.
+EARLIER_BUILD = {
+    "inputs": [], "input_list": None, "input_prefix": "", "output": "cleancrawl-out", "source": "auto", "skip": [],
+    "select": {"urls": None, "domains": None, "join": "auto", "side_input_max_urls": 1000000},
+    "dedup": {"methods": ["c4-lines", "minhash"], "min_sentences": 3, "span_sentences": 3, "ngram": 5, "num_perm": 112,
+              "bands": 14, "rows": 8, "threshold": 0.8, "verify": "exact", "seed": 1, "cc_rounds": 10,
+              "all_pairs_bucket": 8},
+    "max_text_chars": 190000, "max_html_bytes": 5000000, "extraction": "full", "min_words_per_line": 5,
+    "min_sentences": 3, "max_word_length": 1000, "language": "en", "min_language_score": 0.99, "langdetect_seed": 0,
+    "decontaminate": [], "decontaminate_ngram": 13, "num_shards": 0, "shard_bytes": 268435456,
+    "validation_modulus": 1000, "overwrite": False, "strict": False, "keep_dropped": 0.0, "keep_dropped_seed": 0}
+
+
+def test_stage_options_are_nested_groups_recorded_and_read_flat_or_nested(tmp_path):
+    """A stage's options are its group of BuildConfig (`clean`, `langid`), with the flags they always
+    had; stats.json records them flat under those flags' names, as before, and --config reads an
+    earlier build's stats.json, today's, or the groups nested."""
+    from cleancrawl.corpus.filters import CleanConfig
+    from cleancrawl.corpus.language_filter import LanguageConfig
+
+    assert BuildConfig().to_dict() == EARLIER_BUILD
+    given = _config(BuildConfig, "build", ["--language", "de", "--min-language-score", "0.5", "--langdetect-seed", "2",
+                                           "--min-words-per-line", "4", "--max-word-length", "50", "--min-sentences", "2"])
+    assert given.langid == LanguageConfig("de", 0.5, 2) and given.clean == CleanConfig(4, 2, 50)
+    assert given.dedup.min_sentences == 2
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps({"config": {**EARLIER_BUILD, "language": "de", "min_language_score": 0.5,
+                                              "langdetect_seed": 2, "min_words_per_line": 4, "max_word_length": 50,
+                                              "min_sentences": 2}}))
+    assert _config(BuildConfig, "build", ["--config", str(earlier)]) == given
+    recorded = tmp_path / "stats.json"
+    recorded.write_text(json.dumps({"config": given.to_dict()}))
+    assert _config(BuildConfig, "build", ["--config", str(recorded)]) == given
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("langid: {target: de, min_score: 0.5, seed: 2}\n"
+                      "clean:\n  min_words_per_line: 4\n  max_word_length: 50\n  min_sentences: 2\n")
+    assert _config(BuildConfig, "build", ["--config", str(nested)]) == given
+
+
 def test_command_line_wins_over_the_file(tmp_path):
     path = tmp_path / "build.yaml"
     path.write_text("inputs: [a.wet.gz]\nmin_sentences: 4\noutput: from-file\nstrict: true\n")
     config = _config(BuildConfig, "build", ["--config", str(path), "--min-sentences", "3", "--input", "b.wet.gz"])
-    assert config.min_sentences == 3  # given on the command line, even as the default value
+    assert config.clean.min_sentences == 3  # given on the command line, even as the default value
     assert config.inputs == ["b.wet.gz"]  # a repeatable option replaces the file's list
     assert (config.output, config.strict) == ("from-file", True)
     # required options may come from the file
@@ -231,6 +271,8 @@ def test_command_line_wins_over_the_file(tmp_path):
     ("keep_dropped: true\n", "keep_dropped: expected a number, got True"),
     ("skip: 3\n", "skip: expected a list of a string, got 3"),
     ("dedup: minhash\n", "dedup: expected a mapping of its options, got 'minhash'"),
+    ("language: 7\n", "language: expected a string, got 7"),
+    ("langid: {language: de}\n", "unknown option 'langid.language'"),
     ("dedup: {methods: [bogus]}\n", "unknown dedup method(s) bogus"),
     ("- a\n- b\n", "expected a mapping of option names to values, got list"),
     ("a: [\n", "not valid YAML"),

@@ -11,12 +11,13 @@ import dataclasses
 import os
 
 from cleancrawl import options
+from cleancrawl.cli.common import add_command
 from cleancrawl.corpus.errors import UserError
-# The names pretrain.objectives defines, spelt out in pretrain.config so that building the parser imports
-# no torch (`cleancrawl --help` starts in a fraction of a second); tests/test_cli_conventions.py keeps them equal.
-from cleancrawl.pretrain.config import (  # noqa: F401 (parse_count*: re-exported)
-    ALL_MODELS, DEFAULT_MODEL, OBJECTIVES, DatasetsConfig, RepetitionConfig, PretrainConfig, parse_count,
-    parse_count_list,
+# pretrain.config is torch-free, so that building the parser imports no torch (`cleancrawl --help` starts
+# in a fraction of a second); pretrain.objectives imports its names.
+from cleancrawl.pretrain.config import (  # noqa: F401 (the names and parse_count*: re-exported)
+    ALL_MODELS, DEFAULT_MODEL, OBJECTIVES, DatasetsConfig, FitConfig, PretrainConfig, RepetitionConfig, ReportConfig,
+    parse_count, parse_count_list,
 )
 
 
@@ -74,11 +75,14 @@ def _run_report(args: argparse.Namespace) -> int:
     from cleancrawl.pretrain.folders import write_errors_are_one_line
     from cleancrawl.pretrain.report import write_report
 
-    if not os.path.isdir(args.sweep_dir):
-        raise UserError(f"{args.sweep_dir}: no such sweep directory")
+    sweep_dir = options.from_args(ReportConfig, args).sweep_dir
+    if not sweep_dir:
+        raise UserError("the following arguments are required: sweep_dir")
+    if not os.path.isdir(sweep_dir):
+        raise UserError(f"{sweep_dir}: no such sweep directory")
     # Not while a sweep (or another report) writes there: the folder's lock, as the sweep takes it.
-    with storage.OutputLock.acquire(args.sweep_dir, "experiment report"), write_errors_are_one_line(args.sweep_dir):
-        paths = write_report(args.sweep_dir)
+    with storage.OutputLock.acquire(sweep_dir, "experiment report"), write_errors_are_one_line(sweep_dir):
+        paths = write_report(sweep_dir)
     for path in paths:
         print(path)
         if os.path.basename(path) == "fit.json":
@@ -92,66 +96,54 @@ def _run_fit(args: argparse.Namespace) -> int:
     import json
 
     from cleancrawl.pretrain.fit import describe, fit_repetition_law, read_runs_csv
+    from cleancrawl.storage import write_atomically
 
-    if args.json and os.path.abspath(args.json) == os.path.abspath(args.results_csv):
-        raise UserError(f"--json {args.json}: is the input RESULTS.csv; name another file")
-    if args.bootstrap < 0:
-        raise UserError(f"--bootstrap {args.bootstrap}: must be 0 (no interval) or more")
-    fit = fit_repetition_law(read_runs_csv(args.results_csv), bootstrap=args.bootstrap, seed=args.seed)
+    config = options.from_args(FitConfig, args)
+    if not config.results_csv:
+        raise UserError("the following arguments are required: RESULTS.csv")
+    if config.json and os.path.abspath(config.json) == os.path.abspath(config.results_csv):
+        raise UserError(f"--json {config.json}: is the input RESULTS.csv; name another file")
+    if config.bootstrap < 0:
+        raise UserError(f"--bootstrap {config.bootstrap}: must be 0 (no interval) or more")
+    fit = fit_repetition_law(read_runs_csv(config.results_csv), bootstrap=config.bootstrap, seed=config.seed)
     print(describe(fit))
-    if args.json:
-        from cleancrawl.storage import atomic_writer
-
-        try:
-            with atomic_writer(args.json) as f:  # temporary name, fsync, rename; removed on error
-                f.write((json.dumps(fit, indent=2) + "\n").encode("utf-8"))
+    if config.json:
+        try:  # temporary name, fsync, rename; removed on error
+            write_atomically(config.json, (json.dumps(fit, indent=2) + "\n").encode("utf-8"))
         except OSError as e:
-            raise UserError(f"--json {args.json}: cannot write ({e.strerror or e})") from None
-        print(args.json)
+            raise UserError(f"--json {config.json}: cannot write ({e.strerror or e})") from None
+        print(config.json)
     return 0
 
 
 def register(subparsers) -> None:
-    pretrain = subparsers.add_parser(
-        "pretrain", help="train a GPT-2-style model (or a T5-style encoder-decoder) on token shards",
-        description="Train a GPT-2-style decoder on token shards, or with --objective span-corruption a "
-                    "T5-style encoder-decoder. Under torchrun, one process per device.")
-    options.add_arguments(pretrain, PretrainConfig)
-    pretrain.set_defaults(func=_run_pretrain, accepts_filesystem_options=True)  # --tokens s3://... settings
+    add_command(subparsers, "pretrain", PretrainConfig, _run_pretrain, filesystem_options=True,  # --tokens s3://...
+                help="train a GPT-2-style model (or a T5-style encoder-decoder) on token shards",
+                description="Train a GPT-2-style decoder on token shards, or with --objective span-corruption a\n"
+                            "T5-style encoder-decoder. Under torchrun, one process per device.")
 
     experiment = subparsers.add_parser("experiment", help="pretraining experiments (repetition sweep, report)")
     sub = experiment.add_subparsers(dest="experiment", metavar="EXPERIMENT")
     sub.required = True
-    repetition = sub.add_parser(
-        "repetition", help="sweep unique-data sizes at a fixed token budget, then report",
-        description="Train one run per (model, unique-token count) at the same token budget, so that runs "
-                    "differ only in how often their data repeats; finished runs are skipped and "
-                    "interrupted ones resumed. Writes the report into OUT.")
-    options.add_arguments(repetition, RepetitionConfig)
-    repetition.set_defaults(func=_run_repetition, accepts_filesystem_options=True)
-    datasets = sub.add_parser(
-        "datasets", help="the same model and budget on each dataset, scored on every --eval (T5's Table 8)",
-        description="Train the same model for the same number of tokens on each --tokens NAME=DIR (each with its "
-                    "own tokenizer), score every model on every --eval in bits per byte, and write results.json, "
-                    "results.md/.csv (best per column marked) and bpb.png into OUT. Finished runs are skipped "
-                    "and interrupted ones resumed.")
-    options.add_arguments(datasets, DatasetsConfig)
-    datasets.set_defaults(func=_run_datasets, accepts_filesystem_options=True)
-    report = sub.add_parser("report", help="table and plots for a finished sweep",
-                            description="Write results.md, results.csv, PNG plots and report.html into the sweep directory.")
-    report.add_argument("sweep_dir")
-    report.set_defaults(func=_run_report)
-    fit = sub.add_parser(
-        "fit", help="fit the law of repetition (R*) to a sweep's results",
-        description="Fit L = E + B / D'^beta with D' = U + U*R*(1 - exp(-R/R*)), R = tokens/U - 1 "
-                    "(Muennighoff et al. 2023; published R* = 15.4) to RESULTS.csv (columns unique_tokens, "
-                    "tokens, val_loss, optional params; a report's results.csv works as is), with a robust "
-                    "loss from several starting points and a seeded bootstrap interval for R*; also T5's "
-                    "val_loss = a*ln(U) + b. Needs runs at 4 or more distinct repeat counts.")
-    fit.add_argument("results_csv", metavar="RESULTS.csv")
-    fit.add_argument("--json", metavar="FIT.json", help="also write the fit (r_star, r_star_ci, E, B, beta, r2, "
-                     "t5_log_fit) as JSON here")
-    fit.add_argument("--bootstrap", type=int, default=200, metavar="N",
-                     help="resamplings of the runs for R*'s 95%% interval (default: 200; 0: no interval)")
-    fit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: 0)")
-    fit.set_defaults(func=_run_fit)
+    add_command(sub, "repetition", RepetitionConfig, _run_repetition, filesystem_options=True,
+                help="sweep unique-data sizes at a fixed token budget, then report",
+                description="Train one run per (model, unique-token count) at the same token budget, so that runs\n"
+                            "differ only in how often their data repeats; finished runs are skipped and\n"
+                            "interrupted ones resumed. Writes the report into OUT.")
+    add_command(sub, "datasets", DatasetsConfig, _run_datasets, filesystem_options=True,
+                help="the same model and budget on each dataset, scored on every --eval (T5's Table 8)",
+                description="Train the same model for the same number of tokens on each --tokens NAME=DIR (each with\n"
+                            "its own tokenizer), score every model on every --eval in bits per byte, and write\n"
+                            "results.json, results.md/.csv (best per column marked) and bpb.png into OUT. Finished\n"
+                            "runs are skipped and interrupted ones resumed.")
+    report = add_command(sub, "report", ReportConfig, _run_report, help="table and plots for a finished sweep",
+                         description="Write results.md, results.csv, PNG plots and report.html into the sweep directory.")
+    report.add_argument("sweep_dir", nargs="?", help="the sweep's --out directory (or `sweep_dir:` in --config)")
+    fit = add_command(sub, "fit", FitConfig, _run_fit, help="fit the law of repetition (R*) to a sweep's results",
+                      description="Fit L = E + B / D'^beta with D' = U + U*R*(1 - exp(-R/R*)), R = tokens/U - 1\n"
+                                  "(Muennighoff et al. 2023; published R* = 15.4) to RESULTS.csv (columns unique_tokens,\n"
+                                  "tokens, val_loss, optional params; a report's results.csv works as is), with a robust\n"
+                                  "loss from several starting points and a seeded bootstrap interval for R*; also T5's\n"
+                                  "val_loss = a*ln(U) + b. Needs runs at 4 or more distinct repeat counts.")
+    fit.add_argument("results_csv", metavar="RESULTS.csv", nargs="?",
+                     help="a sweep's results.csv (or `results_csv:` in --config)")

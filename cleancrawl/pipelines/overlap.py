@@ -12,7 +12,8 @@ expected and measured false-positive rate (it can only over-count).
 
 Eval sources (`NAME=PATH` or `PATH`, also for `build --decontaminate`): a text file (one document
 per line, blank lines skipped), a Parquet file or a folder of them with a `text` column, or a
-cleancrawl corpus (every split). `run_overlap(config)` is what the command calls.
+cleancrawl corpus (every split), read by `cleancrawl.eval_sets`. `run_overlap(config)` is what the
+command calls.
 """
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
 
 from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.eval_sets import EMPTY, check_source, eval_texts, parse_eval_spec, parse_eval_specs
 from cleancrawl.corpus.ngrams import DEFAULT_OVERLAP_NGRAM, BloomFilter, EvalIndex, check_ngram, ngrams, words
 
 
@@ -52,58 +53,7 @@ class OverlapConfig:
 
 
 # ---------------------------------------------------------------------------- eval sources
-
-def parse_eval_spec(spec: str) -> tuple[str, str]:
-    """`NAME=PATH` → (NAME, PATH); `PATH` → (its file name without suffix, PATH)."""
-    name, sep, path = spec.partition("=")
-    if sep and name and "/" not in name and path:
-        return name, path
-    path = spec
-    base = os.path.basename(path.rstrip("/")) or path
-    return base.split(".", 1)[0] or base, path
-
-
-def _is_folder(path: str) -> bool:
-    return os.path.isdir(path) if not storage.is_remote(path) else bool(storage.list_dir(path))
-
-
-def check_eval_source(path: str, option: str = "--eval") -> None:
-    """One clear line for a path that is no eval source (before anything is run or written)."""
-    if not storage.exists(path) and not _is_folder(path):
-        raise UserError(f"{option} {path}: no such file or folder")
-    if _is_folder(path) and not layout.list_shards(path, split=None):
-        raise UserError(f"{option} {path}: a folder without Parquet shards")
-
-
-def eval_texts(path: str, option: str = "--eval") -> Iterator[str]:
-    """The documents of one eval source, in a fixed order (blank ones skipped)."""
-    check_eval_source(path, option)
-    if _is_folder(path) or path.endswith(".parquet"):
-        shards = layout.list_shards(path, split=None) if _is_folder(path) else [path]
-        try:
-            storage.check_text_shards(shards, options=False)
-            for text in storage.iter_texts(shards):
-                if text and text.strip():
-                    yield text
-        except UserError as err:
-            raise UserError(f"{option} {path}: {err}") from None
-        except (KeyError, ValueError, OSError) as err:  # no text column, not Parquet
-            raise UserError(f"{option} {path}: cannot read a text column ({' '.join(str(err).split())[:200]})") from None
-        return
-    with storage.open_binary(path) as f:
-        data = f.read()
-    if data[:2] == b"\x1f\x8b":
-        import gzip
-
-        data = gzip.decompress(data)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise UserError(f"{option} {path}: not UTF-8 text (byte {err.start}); give a text or Parquet file") from None
-    for line in text.splitlines():
-        if line.strip():
-            yield line
-
+# (read by `cleancrawl.eval_sets`, the reader pretrain's bits per byte shares)
 
 def eval_paths(specs, option: str = "--eval", n: int | None = None, read: bool = False) -> list[str]:
     """The paths of the eval sources `specs`, each checked (and the n-gram length `n`): one line
@@ -111,15 +61,11 @@ def eval_paths(specs, option: str = "--eval", n: int | None = None, read: bool =
     source is also read through (not UTF-8, not Parquet, no text: found before a run writes)."""
     if n is not None and specs:
         check_ngram(n, option + "-ngram" if option != "--eval" else "--ngram")
-    paths, names = [], set()
-    for spec in specs:
-        name, path = parse_eval_spec(spec)
-        if name in names:
-            raise UserError(f"{option} {spec}: the name {name} is given twice (use NAME=PATH)")
-        names.add(name)
-        check_eval_source(path, option)
+    paths = []
+    for _, path in parse_eval_specs(specs, option):
+        check_source(path, option)
         if read and not any(True for _ in eval_texts(path, option)):
-            raise UserError(f"{option} {path}: holds no text (every line is blank)")
+            raise UserError(f"{option} {path}: {EMPTY}")
         paths.append(path)
     return paths
 
@@ -133,7 +79,7 @@ def build_index(specs: list[str], n: int, option: str = "--eval") -> EvalIndex:
         before = len(index)
         index.add(name, eval_texts(path, option))
         if not index.documents[-1]:
-            raise UserError(f"{option} {path}: holds no text (every line is blank)")
+            raise UserError(f"{option} {path}: {EMPTY}")
         if len(index) == before and not any(len(d) for d in index.documents[-1]):
             raise UserError(f"{option} {path}: no document has {n} words, so it has no {n}-gram to look for "
                             f"(a smaller --ngram{'' if option == '--eval' else ' / ' + option + '-ngram'}?)")
@@ -254,9 +200,7 @@ def run_overlap(config: OverlapConfig, pipeline_args: list[str] | None = None) -
     if config.bloom and (config.bloom_bits < 8 or config.bloom_hashes < 1):
         raise UserError("--bloom-bits must be at least 8 and --bloom-hashes at least 1")
     options = PipelineOptions(pipeline_args or [])
-    from apache_beam.io.filesystems import FileSystems
-
-    FileSystems.set_options(options)
+    storage.use_pipeline_options(options)
     split = None if config.split == "all" else config.split
     shards = layout.list_shards(config.corpus, split=split, allow_partial=config.allow_partial)
     if not shards:
@@ -281,7 +225,7 @@ def run_overlap(config: OverlapConfig, pipeline_args: list[str] | None = None) -
         with storage.open_binary(result) as f:
             merged = pickle.loads(f.read())
         if remote_temp:
-            FileSystems.delete([result])
+            storage.delete([result])
     report = finish(index, merged, config.corpus, len(shards))
     report["config"] = asdict(config)
     if config.json:

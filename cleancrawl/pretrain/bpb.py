@@ -10,10 +10,11 @@ at a time (the usual stride rule): every token is scored once, in the first wind
 after the previous window's last scored token, so each token after the first window has at least
 half a context of preceding tokens.
 
-Eval sources (local paths): a text file (one document per line, blank lines skipped; gzip read), a
-Parquet file with a `text` column, or a folder — a cleancrawl corpus (its `validation/` shards), or
-else every `*.parquet` under it, in sorted order. A bare NAME of one of the texts shipped in
-`cleancrawl/pretrain/eval_texts/` (PACKAGED) is that text.
+Eval sources (`cleancrawl.eval_sets`, the reader `overlap` shares; local, gs:// or s3://): a text
+file (one document per line, blank lines skipped; gzip read), a Parquet file with a `text` column,
+or a folder — a cleancrawl corpus (its `validation/` shards), or else every `*.parquet` under it,
+in sorted order. A bare NAME of one of the texts shipped in `cleancrawl/pretrain/eval_texts/`
+(PACKAGED) is that text.
 
 The text is encoded with the run's own tokenizer, the one the token directory's manifest names (its
 file must still have the recorded sha256): HuggingFace `tokenizers` for a tokenizer.json, SentencePiece
@@ -22,8 +23,6 @@ when an eval runs.
 """
 from __future__ import annotations
 
-import glob
-import gzip
 import hashlib
 import math
 import os
@@ -33,64 +32,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cleancrawl import eval_sets
 from cleancrawl.corpus.errors import UserError
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), "eval_texts")  # not data/: pretrain/data.py is a module
 LOGIT_BUDGET = 1 << 26  # floats of logits per forward pass (256 MB): fewer rows for long windows, large vocabularies
 PACKAGED = {"wikitext": "wikitext-2-valid-slice.txt", "botchan": "botchan-slice.txt"}
+PACKAGED_PATHS = {name: os.path.join(DATA_DIR, file) for name, file in PACKAGED.items()}
 
 
 def parse_eval_spec(spec: str) -> tuple[str, str]:
     """`NAME=PATH` → (NAME, PATH); `PATH` → (its file name without suffix, PATH); a packaged NAME → its file."""
-    name, sep, path = spec.partition("=")
-    if sep and name and "/" not in name and path:
-        return name, path
-    if spec in PACKAGED and not os.path.exists(spec):
-        return spec, os.path.join(DATA_DIR, PACKAGED[spec])
-    base = os.path.basename(spec.rstrip("/")) or spec
-    return base.split(".", 1)[0] or base, spec
-
-
-def _parquet_texts(paths: list[str], source: str) -> list[str]:
-    import pyarrow.parquet as pq
-
-    texts = []
-    for path in paths:
-        try:
-            table = pq.read_table(path, columns=["text"])
-        except (KeyError, ValueError, OSError) as err:
-            raise UserError(f"--eval {source}: {path}: cannot read a text column "
-                            f"({' '.join(str(err).split())[:200]})") from None
-        texts.extend(t for t in table.column("text").to_pylist() if t and t.strip())
-    return texts
+    return eval_sets.parse_eval_spec(spec, PACKAGED_PATHS)
 
 
 def read_eval_texts(path: str) -> list[str]:
-    """The documents of one eval source, in a fixed order, blank ones skipped."""
-    if os.path.isdir(path):
-        validation = os.path.join(path, "validation")
-        shards = sorted(glob.glob(os.path.join(validation, "*.parquet"))) if os.path.isdir(validation) else []
-        shards = shards or sorted(glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True))
-        if not shards:
-            raise UserError(f"--eval {path}: a folder without Parquet shards")
-        texts = _parquet_texts(shards, path)
-    elif not os.path.exists(path):
-        raise UserError(f"--eval {path}: no such file or folder")
-    elif path.endswith(".parquet"):
-        texts = _parquet_texts([path], path)
-    else:
-        with open(path, "rb") as f:
-            data = f.read()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise UserError(f"--eval {path}: not UTF-8 text (byte {err.start}); give a text or Parquet file") from None
-        texts = [line for line in text.splitlines() if line.strip()]
-    if not texts:
-        raise UserError(f"--eval {path}: holds no documents")
-    return texts
+    """The documents of one eval source, in a fixed order, blank ones skipped (a corpus: its validation split)."""
+    return eval_sets.read_texts(path, "--eval", split="validation")
 
 
 class RunTokenizer:
@@ -151,18 +109,26 @@ class EvalSet:
 
 
 def load_eval_sets(specs, tokenizer: RunTokenizer, vocab_size: int) -> list[EvalSet]:
-    sets, names = [], set()
-    for spec in specs:
-        name, path = parse_eval_spec(spec)
-        if name in names:
-            raise UserError(f"--eval {spec}: the name {name} is given twice (use NAME=PATH)")
-        names.add(name)
+    sets = []
+    for spec, (name, path) in zip(specs, eval_sets.parse_eval_specs(specs, "--eval", PACKAGED_PATHS)):
         texts = read_eval_texts(path)
         docs = [tokenizer.encode(t) for t in texts]
         if any(i >= vocab_size for d in docs for i in d):
             raise UserError(f"--eval {spec}: the tokenizer gives ids beyond the model's vocabulary {vocab_size}")
         sets.append(EvalSet(name, path, docs, sum(len(t.encode("utf-8")) for t in texts)))
     return sets
+
+
+def run_eval_sets(specs, tokens_dir: str, vocab_size: int, objective: str) -> list[EvalSet]:
+    """A run's --eval sets, encoded with the tokenizer of its token directory (causal-lm only)."""
+    if not specs:
+        return []
+    from cleancrawl.tokenizer.token_shards import read_manifest
+
+    if objective != "causal-lm":
+        raise UserError("--eval (bits per byte) scores a causal-lm; span-corruption models have no "
+                        "next-token likelihood of a text")
+    return load_eval_sets(specs, RunTokenizer(tokens_dir, read_manifest(tokens_dir)), vocab_size)
 
 
 def windows(n: int, seq_len: int) -> list[tuple[int, int, int]]:

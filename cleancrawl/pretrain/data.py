@@ -11,13 +11,17 @@ run of a repetition sweep read exactly the tokens they should.
   ones, so a sweep's runs differ only in how often the same data repeats.
 - `TokenStream` lays a set of documents end to end, reshuffled every epoch, as an endless stream;
   sequence k is stream tokens [k·T, k·T + T], inputs and shifted targets in one read.
-- `batch_indices` says which global sequences a rank reads for one micro-batch.
+- `batch_indices` says which global sequences a rank reads for one micro-batch; `BatchLoader`
+  makes them (the next one ahead, in a thread, on a GPU).
+- `stage_tokens` copies a remote token directory (gs://, s3://) to local disk first, through
+  `cleancrawl.storage`, since shards are memory-mapped.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +29,8 @@ import torch
 
 from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.pretrain.distributed import barrier
+from cleancrawl.pretrain.folders import write_errors_are_one_line
 from cleancrawl.tokenizer.token_shards import TokenShard, parse_manifest, read_manifest
 
 
@@ -84,46 +90,54 @@ def stage_tokens(tokens_dir: str, cache_dir: str) -> str:
     """
     if not storage.is_remote(tokens_dir):
         return tokens_dir
-    from cleancrawl.storage import filesystems  # Beam's FileSystems: the project's one remote-file layer
-
-    FileSystems = filesystems()
-    manifest_path = tokens_dir.rstrip("/") + "/manifest.json"
+    manifest_path = storage.join(tokens_dir, "manifest.json")
     try:
-        with FileSystems.open(manifest_path, compression_type="uncompressed") as f:
+        with storage.open_binary(manifest_path) as f:
             manifest = f.read()
     except Exception as err:  # Beam wraps a missing file, a refused read, ... in its own errors
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         raise UserError(f"{manifest_path}: cannot be read ({reason}); is it a token directory whose "
                         f"tokenizing finished?") from None
-    entries = [e for split in parse_manifest(manifest, manifest_path)["splits"].values() for e in split]
+    parsed = parse_manifest(manifest, manifest_path)
     cached_manifest = os.path.join(cache_dir, "manifest.json")
     if os.path.exists(cached_manifest):
         with open(cached_manifest, "rb") as f:
             if f.read() != manifest:
                 shutil.rmtree(cache_dir)
-
-    def copy(name: str) -> None:
-        source, target = tokens_dir.rstrip("/") + "/" + name, os.path.join(cache_dir, name)
-        found = FileSystems.match([source])[0].metadata_list
-        if not found:
-            raise UserError(f"{source}: missing, though {manifest_path} lists it (tokenize again)")
-        size = found[0].size_in_bytes
-        if os.path.exists(target) and os.path.getsize(target) == size:
-            return
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with FileSystems.open(source) as src, storage.atomic_writer(target) as dst:  # no partial shard, ever
-            shutil.copyfileobj(src, dst, length=16 << 20)
-
-    for entry in entries:
-        copy(entry["path"])
-    tokenizer_copy = (parse_manifest(manifest, manifest_path).get("tokenizer") or {}).get("copy")
+    names = [entry["path"] for split in parsed["splits"].values() for entry in split]
+    tokenizer_copy = (parsed.get("tokenizer") or {}).get("copy")
     if isinstance(tokenizer_copy, str) and tokenizer_copy.startswith("tokenizer/") and ".." not in tokenizer_copy:
-        copy(tokenizer_copy)  # `tokenize` copies its tokenizer there (pretrain --eval encodes with it)
+        names.append(tokenizer_copy)  # `tokenize` copies its tokenizer there (pretrain --eval encodes with it)
+    for name in names:
+        _copy_file(storage.join(tokens_dir, name), os.path.join(cache_dir, name), manifest_path)
     # The manifest last, from the bytes already read: its presence says the copy is whole.
-    os.makedirs(cache_dir, exist_ok=True)
-    with storage.atomic_writer(cached_manifest) as f:
-        f.write(manifest)
+    storage.write_atomically(cached_manifest, manifest)
     return cache_dir
+
+
+def _copy_file(source: str, target: str, manifest_path: str) -> None:
+    """A remote file to a local path, unless there already at its size; never a partial file.
+    (What `storage` would offer as `copy_to_local(source, target)`.)"""
+    found = storage.match_files(source)
+    if not found:
+        raise UserError(f"{source}: missing, though {manifest_path} lists it (tokenize again)")
+    if os.path.exists(target) and os.path.getsize(target) == found[0][1]:
+        return
+    with storage.open_binary(source) as src, storage.atomic_writer(target) as dst:
+        shutil.copyfileobj(src, dst, length=16 << 20)
+
+
+def local_token_dir(tokens: str, cache: str, world) -> str:
+    """`tokens`, or for a remote one its copy under `cache` (staged by one process per node)."""
+    if not storage.is_remote(tokens):
+        return tokens
+    scheme, location = tokens.split("://", 1)
+    staged = os.path.join(cache, f"{scheme}_{location.strip('/').replace('/', '_')}")
+    if world.local_rank == 0:
+        with write_errors_are_one_line(cache, "--tokens-cache", resumable=False):
+            stage_tokens(tokens, staged)
+    barrier(world)
+    return staged
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,3 +336,48 @@ def batch_indices(step: int, micro: int, rank: int, *, world_size: int, micro_ba
     """
     first = step * batch_size + (micro * world_size + rank) * micro_batch
     return np.arange(first, first + micro_batch)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches
+
+
+def training_batch(step: int, micro: int, *, make_batch, stream: TokenStream, rank: int, world_size: int,
+                   micro_batch: int, batch_size: int, pin: bool) -> list[torch.Tensor]:
+    """Micro-batch `micro` of step `step` for one rank: `make_batch(stream, indices)` (the
+    objective's) of its `batch_indices`, in pinned memory when `pin` (the copy to the GPU then
+    overlaps its work)."""
+    indices = batch_indices(step, micro, rank, world_size=world_size, micro_batch=micro_batch, batch_size=batch_size)
+    batch = make_batch(stream, indices)
+    return [t.pin_memory() for t in batch] if pin else list(batch)
+
+
+class BatchLoader:
+    """Micro-batch (step, micro) of the training stream; with `prefetch`, the next one is made in a
+    background thread while this one trains. Span corruption builds its batches in numpy (~2 ms
+    for 16 t5-small sequences on one core, a fifth of a step on a fast GPU); made ahead, that
+    time is hidden. Batches are a pure function of (step, micro), so prefetching changes nothing
+    they hold, nor any random state (masks have their own generators)."""
+
+    def __init__(self, load, grad_accum: int, total_steps: int, prefetch: bool):
+        self._load, self._grad_accum, self._total_steps = load, grad_accum, total_steps
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches") if prefetch else None
+        self._pending = None  # ((step, micro), future)
+
+    def get(self, step: int, micro: int) -> list[torch.Tensor]:
+        if self._pending is not None and self._pending[0] == (step, micro):
+            batch = self._pending[1].result()
+        else:
+            batch = self._load(step, micro)
+        if self._pool is not None:
+            following = (step, micro + 1) if micro + 1 < self._grad_accum else (step + 1, 0)
+            self._pending = ((following, self._pool.submit(self._load, *following))
+                             if following[0] < self._total_steps else None)
+        return batch
+
+    def __enter__(self) -> "BatchLoader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

@@ -27,7 +27,7 @@ from dataclasses import replace
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pretrain.config import DatasetsConfig
 from cleancrawl.pretrain.folders import (
-    DATASETS_RESULTS as RESULTS, check_plain_name, prepare_experiment_folder, run_folder,
+    DATASETS_RESULTS as RESULTS, check_out_not_tokens, check_plain_name, prepare_experiment_folder, run_folder,
     write_errors_are_one_line, write_file,
 )
 
@@ -58,8 +58,8 @@ def parse_datasets(specs) -> dict[str, str]:
 
 def datasets_experiment(config: DatasetsConfig) -> dict | None:
     """Train on every dataset, then write the results; None when a run stopped early (re-run to finish)."""
+    from cleancrawl.pretrain.distributed import on_main_rank, setup_world
     from cleancrawl.pretrain.objectives import check_objective
-    from cleancrawl.pretrain.train import check_out_not_tokens, on_main_rank, setup_world
 
     base = config.train
     datasets = parse_datasets(config.datasets)
@@ -72,8 +72,7 @@ def datasets_experiment(config: DatasetsConfig) -> dict | None:
         check_out_not_tokens(base.out, path)
     runs = {name: run_folder(base.out, name) for name in datasets}
     world = setup_world(base.device)
-    lock = on_main_rank(world, lambda: prepare_experiment_folder(base.out, "datasets", RESULTS, runs,
-                                                                 is_dataset_name))
+    lock = on_main_rank(world, prepare_experiment_folder, base.out, "datasets", RESULTS, runs, is_dataset_name)
     try:
         with write_errors_are_one_line(base.out):  # the results files (each run's: `train`)
             return _train_each(base, datasets, runs, world)

@@ -24,13 +24,19 @@ import os
 import re
 from dataclasses import replace
 
+from cleancrawl.pretrain.config import PretrainConfig
+from cleancrawl.pretrain.distributed import World, on_main_rank, setup_world
 from cleancrawl.pretrain.folders import (
-    REPETITION_RESULTS, prepare_experiment_folder, run_folder, write_errors_are_one_line,
+    REPETITION_RESULTS, check_out_not_tokens, prepare_experiment_folder, run_folder, write_errors_are_one_line,
 )
 from cleancrawl.pretrain.objectives import check_objective
-from cleancrawl.pretrain.train import PretrainConfig, World, check_out_not_tokens, on_main_rank, setup_world, train
+from cleancrawl.pretrain.train import train
 
 RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*_u(all|[0-9][0-9.]*[kMG]?)$")  # run_name's, of any earlier sweep
+
+
+def is_run_name(name: str) -> bool:
+    return bool(RUN_NAME.match(name))
 
 
 def short_count(n: int | None) -> str:
@@ -57,8 +63,8 @@ def repetition_sweep(base: PretrainConfig, *, models: list[str], unique_tokens: 
     check_out_not_tokens(base.out, base.tokens)  # the report is written into base.out
     names = [run_name(model, u) for model in models for u in unique_tokens]
     world: World = setup_world(base.device)
-    lock = on_main_rank(world, lambda: prepare_experiment_folder(
-        base.out, "repetition", REPETITION_RESULTS, names, lambda name: bool(RUN_NAME.match(name))))
+    lock = on_main_rank(world, prepare_experiment_folder, base.out, "repetition", REPETITION_RESULTS, names,
+                        is_run_name)
     try:
         with write_errors_are_one_line(base.out):  # the report's files (each run's: `train`)
             return _sweep(base, models, unique_tokens, world)

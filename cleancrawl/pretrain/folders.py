@@ -27,6 +27,7 @@ import errno
 import json
 import os
 import re
+import statistics
 from typing import Callable, Iterable
 
 from cleancrawl import storage
@@ -82,6 +83,15 @@ def run_folder(out: str, name: str) -> str:
     if os.path.dirname(os.path.normpath(os.path.abspath(path))) != os.path.normpath(os.path.abspath(out)):
         raise UserError(f"{name!r}: a run folder outside --out {out}; use a plain name")
     return path
+
+
+def check_out_not_tokens(out: str, tokens: str) -> None:
+    """A run directory that is, holds or lies inside the token directory it reads is refused."""
+    if storage.is_remote(tokens) or storage.is_remote(out):
+        return
+    o, t = os.path.realpath(out), os.path.realpath(tokens)
+    if o == t or o.startswith(t.rstrip(os.sep) + os.sep) or t.startswith(o.rstrip(os.sep) + os.sep):
+        raise UserError(f"--out {out} overlaps the input --tokens {tokens}; choose another --out")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +174,7 @@ def _not_ours(out: str, name: str, why: str) -> UserError:
 
 def check_run_file(out: str, name: str) -> None:
     """A run file under its name that a run did not write (a user's config.json) is refused.
-    checkpoint.pt is checked where it is read (its sha256 trailer, `train.load_checkpoint`)."""
+    checkpoint.pt is checked where it is read (its sha256 trailer, `checkpoint.load_checkpoint`)."""
     path = os.path.join(out, name)
     if name in (CONFIG, SUMMARY):
         try:
@@ -199,6 +209,55 @@ def read_metrics(path: str, out: str | None = None) -> list[str]:
             raise _not_ours(out or os.path.dirname(path), os.path.basename(path),
                             f"line {number} is not a metrics record")
     return [line.decode("utf-8") + "\n" for line in complete if line.strip()]
+
+
+def truncate_metrics(path: str, last_step: int) -> None:
+    """Drop records past the checkpoint (and a last line cut short), so a resumed log reads as one
+    uninterrupted run. Replaced atomically: a kill or a full disk leaves the old file."""
+    if not os.path.exists(path):
+        return
+    kept = [line for line in read_metrics(path) if json.loads(line)["step"] <= last_step]
+    write_file(path, "".join(kept))
+
+
+class MetricsLog:
+    """A run's metrics.jsonl, one JSON record a line, appended to (and flushed) as the run logs;
+    by the main rank only (`write=False` elsewhere). A line cut short by a kill or a full disk is
+    left out when the log is read back (`read_metrics`)."""
+
+    def __init__(self, path: str, write: bool):
+        self.path, self._write, self._file = path, write, None
+
+    def __enter__(self) -> "MetricsLog":
+        if self._write:
+            self._file = storage.open_append(self.path)
+        return self
+
+    def write(self, record: dict) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def median_throughput(metrics_path: str) -> float | None:
+    """Median tokens/s over a run's records, the first (compilation, warm-up) left out."""
+    if not os.path.exists(metrics_path):
+        return None
+    rates = [json.loads(line)["tokens_per_s"] for line in read_metrics(metrics_path)]
+    rates = rates[1:] or rates
+    return float(statistics.median(rates)) if rates else None
+
+
+def check_lock(lock: storage.OutputLock | None, out: str) -> None:
+    """Before a checkpoint or the summary: this run still holds its folder (the lock was not
+    deleted and taken by another run meanwhile), so it never overwrites another run's files."""
+    if lock is not None and not lock.owned():
+        raise UserError(f"{out}: another run took this folder while this one ran (its lock is no longer this "
+                        "run's); stopped without writing more: check the folder, or start over in another --out")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from cleancrawl.cli import main
-from cleancrawl.pretrain.train import load_checkpoint, train
+from cleancrawl.pretrain.checkpoint import load_checkpoint
+from cleancrawl.pretrain.train import train
 from cleancrawl.tokenizer.token_shards import HEADER_SIZE, TokenShard
 
 from .conftest import VOCAB

@@ -87,6 +87,13 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no such token directory" in err and "Traceback" not in err
     assert main(["experiment", "report", str(tmp_path / "nothing")]) == 2
+    config = tmp_path / "report.json"
+    config.write_text(json.dumps({"sweep_dir": str(tmp_path / "elsewhere")}), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["experiment", "report", "--config", str(config)]) == 2  # --config names the sweep too
+    assert f"{tmp_path / 'elsewhere'}: no such sweep directory" in capsys.readouterr().err
+    assert main(["experiment", "report"]) == 2
+    assert "required: sweep_dir" in capsys.readouterr().err
     assert main(["experiment", "repetition", "--tokens", str(tmp_path), "--out", str(tmp_path / "sweep"),
                  "--model", "gpt5", "--unique-tokens", "1e3"]) == 2
     assert "unknown model 'gpt5'" in capsys.readouterr().err

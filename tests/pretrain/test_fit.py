@@ -99,6 +99,22 @@ def test_fit_cli_reads_a_csv_and_writes_json(tmp_path, capsys):
     assert fit["r_star_ci"][0] <= 5.0 <= fit["r_star_ci"][1]
 
 
+def test_fit_takes_its_options_from_a_config_file(tmp_path, capsys):
+    """Every subcommand takes --config: the file's keys are FitConfig's fields, RESULTS.csv among them."""
+    unique, tokens, loss = synthetic(5.0)
+    path = write_csv(tmp_path / "runs.csv", ["unique_tokens", "tokens", "val_loss"], zip(unique, tokens, loss))
+    config = tmp_path / "fit.yaml"
+    config.write_text(f"results_csv: {path}\nbootstrap: 0\njson: {tmp_path / 'from-file.json'}\n", encoding="utf-8")
+    assert main(["experiment", "fit", "--config", str(config)]) == 0
+    assert main(["experiment", "fit", path, "--bootstrap", "0", "--json", str(tmp_path / "from-args.json")]) == 0
+    with open(tmp_path / "from-file.json", encoding="utf-8") as f, open(tmp_path / "from-args.json", encoding="utf-8") as g:
+        assert json.load(f) == json.load(g)
+    capsys.readouterr()
+    config.write_text("bootstrap: 0\n", encoding="utf-8")
+    assert main(["experiment", "fit", "--config", str(config)]) == 2
+    assert "required: RESULTS.csv" in capsys.readouterr().err
+
+
 def _bad(tmp_path, header, rows):
     return write_csv(tmp_path / "bad.csv", header, rows)
 

@@ -73,3 +73,14 @@ def test_bad_config_is_refused():
         GPTConfig(d_model=100, n_head=3)
     with pytest.raises(KeyError, match="unknown model"):
         model_config("gpt5", 257)
+
+
+def test_the_models_the_cli_offers_are_the_named_sizes():
+    """pretrain.config names the models torch-free (the parser's choices); pretrain.objectives
+    imports those names, and each is a size of model.py or encoder_decoder.py, in that order."""
+    from cleancrawl.pretrain import config, objectives
+    from cleancrawl.pretrain.encoder_decoder import ENCODER_DECODER_SIZES
+
+    assert config.ALL_MODELS == [*MODEL_SIZES, *ENCODER_DECODER_SIZES]
+    assert objectives.ALL_MODELS is config.ALL_MODELS and objectives.OBJECTIVES is config.OBJECTIVES
+    assert all(config.DEFAULT_MODEL[o] in objectives.SIZES[o] for o in config.OBJECTIVES)

@@ -22,7 +22,8 @@ import pytest
 from cleancrawl import storage
 from cleancrawl.cli import main
 from cleancrawl.pretrain import folders
-from cleancrawl.pretrain.train import train, truncate_metrics
+from cleancrawl.pretrain.folders import truncate_metrics
+from cleancrawl.pretrain.train import train
 
 from .test_train import REPO, as_cli_args, subprocess_env, tiny_config
 

@@ -20,7 +20,9 @@ from cleancrawl.pretrain.experiment import run_name
 from cleancrawl.pretrain.objectives import make_objective
 from cleancrawl.pretrain.span_corruption import (NUM_SENTINELS, corrupt, mask_rng, random_spans_noise_mask, span_counts,
                                       span_corruption_lengths)
-from cleancrawl.pretrain.train import PretrainConfig, check_same_run, train
+from cleancrawl.pretrain.checkpoint import check_same_run
+from cleancrawl.pretrain.config import PretrainConfig
+from cleancrawl.pretrain.train import train
 
 from .conftest import EOS, VOCAB
 from .test_train import as_cli_args, assert_two_gloo_processes_match_one, curve, kill_after_first_checkpoint, read_metrics

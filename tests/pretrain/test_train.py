@@ -14,7 +14,9 @@ import pytest
 import torch
 
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.pretrain.train import CosineSchedule, PretrainConfig, train
+from cleancrawl.pretrain.config import PretrainConfig
+from cleancrawl.pretrain.schedule import CosineSchedule
+from cleancrawl.pretrain.train import train
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
