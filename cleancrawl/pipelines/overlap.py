@@ -24,32 +24,42 @@ from dataclasses import asdict, dataclass, field
 
 from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.eval_sets import EMPTY, check_source, eval_texts, parse_eval_spec, parse_eval_specs
-from cleancrawl.corpus.ngrams import DEFAULT_OVERLAP_NGRAM, BloomFilter, EvalIndex, check_ngram, ngrams, words
+from cleancrawl.corpus.ngrams import (
+    DEFAULT_OVERLAP_NGRAM,
+    BloomFilter,
+    EvalIndex,
+    check_ngram,
+    ngrams,
+    words,
+)
+from cleancrawl.eval_sets import (
+    EMPTY,
+    check_source,
+    eval_texts,
+    parse_eval_spec,
+    parse_eval_specs,
+)
+from cleancrawl.options import option
 
 
 @dataclass
 class OverlapConfig:
     """What `cleancrawl overlap` measures (every field is a command-line option)."""
 
-    corpus: str = field(default="", metadata={"help": "the corpus: a build output folder (or any folder of Parquet "
-                                                      "shards with a text column); local, gs:// or s3://",
-                                              "required": True, "metavar": "DIR"})
-    evals: list[str] = field(default_factory=list, metadata={
-        "help": "an eval set, NAME=PATH or PATH: a text file (one document a line), a Parquet file or folder with "
-                "a text column, or a cleancrawl corpus; repeatable", "flag": "--eval", "list": "repeat",
-        "metavar": "NAME=PATH", "required": True})
-    ngram: int = field(default=DEFAULT_OVERLAP_NGRAM, metadata={"help": "words per n-gram (default: %(default)s, GPT-2's)"})
-    split: str = field(default="all", metadata={"help": "which corpus split(s) to scan (default: %(default)s)",
-                                                 "choices": ("all", "train", "validation")})
-    bloom: bool = field(default=False, metadata={"help": "GPT-2's way: corpus n-grams into a Bloom filter of "
-                                                          "--bloom-bits bits (memory fixed; may over-count: its "
-                                                          "false-positive rate is reported)"})
-    bloom_bits: int = field(default=1 << 28, metadata={"help": "Bloom filter size in bits (default: %(default)s = 32 MiB)"})
-    bloom_hashes: int = field(default=7, metadata={"help": "Bloom filter probes per n-gram (default: %(default)s)"})
-    allow_partial: bool = field(default=False, metadata={"help": "also read a build without _SUCCESS"})
-    json: str | None = field(default=None, metadata={"help": "also write the report as JSON to this file",
-                                                      "metavar": "PATH"})
+    corpus: str = option("", required=True, metavar="DIR", help=(
+        "the corpus: a build output folder (or any folder of Parquet shards with a text column); local, gs:// or s3://"))
+    evals: list[str] = option(default_factory=list, flag="--eval", list="repeat", metavar="NAME=PATH", required=True,
+                              help="an eval set, NAME=PATH or PATH: a text file (one document a line), a Parquet "
+                                   "file or folder with a text column, or a cleancrawl corpus; repeatable")
+    ngram: int = option(DEFAULT_OVERLAP_NGRAM, help="words per n-gram (default: %(default)s, GPT-2's)")
+    split: str = option("all", choices=("all", "train", "validation"),
+                        help="which corpus split(s) to scan (default: %(default)s)")
+    bloom: bool = option(False, help="GPT-2's way: corpus n-grams into a Bloom filter of --bloom-bits bits "
+                                     "(memory fixed; may over-count: its false-positive rate is reported)")
+    bloom_bits: int = option(1 << 28, help="Bloom filter size in bits (default: %(default)s = 32 MiB)")
+    bloom_hashes: int = option(7, help="Bloom filter probes per n-gram (default: %(default)s)")
+    allow_partial: bool = option(False, help="also read a build without _SUCCESS")
+    json: str | None = option(None, metavar="PATH", help="also write the report as JSON to this file")
 
 
 # ---------------------------------------------------------------------------- eval sources

@@ -37,19 +37,32 @@ import logging
 from dataclasses import dataclass
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils.shared import Shared
 
-from cleancrawl.selection.domains import DomainSelector, load_allowlist
+from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Document, Drop
-from cleancrawl.selection.url_table import Karma, count_url_table, list_url_table, merge_karma, read_url_table
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage, CountingFn
-from cleancrawl.pipelines.spill import KEYS, KeyedStage, KeysOnly, spill_folder, split_ref
-from cleancrawl.pipelines.url_dedup import url_key
 from cleancrawl.pipelines.select_config import (  # noqa: F401 (re-exported)
-    DEFAULT_SIDE_INPUT_MAX_URLS, JOIN_MODES, SelectConfig,
+    DEFAULT_SIDE_INPUT_MAX_URLS,
+    JOIN_MODES,
+    SelectConfig,
+)
+from cleancrawl.pipelines.spill import (
+    KEYS,
+    KeyedStage,
+    KeysOnly,
+    spill_folder,
+    split_ref,
+)
+from cleancrawl.pipelines.url_dedup import url_key
+from cleancrawl.selection.domains import DomainSelector, load_allowlist
+from cleancrawl.selection.url_table import (
+    Karma,
+    count_url_table,
+    list_url_table,
+    merge_karma,
+    read_url_table,
 )
 
 STAGE = "select"
@@ -67,10 +80,6 @@ class SelectPlan:
     allowlist: dict | None = None
 
 
-def _open(path: str):
-    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-
-
 def plan_selection(config: SelectConfig) -> SelectPlan:
     """Check the inputs and choose the join. Raises UserError for anything the user can fix."""
     if config.join not in JOIN_MODES:
@@ -85,7 +94,7 @@ def plan_selection(config: SelectConfig) -> SelectPlan:
         try:
             rows = 0
             for path in files:
-                with _open(path) as f:
+                with storage.open_binary(path) as f:
                     rows += count_url_table(f)
         except Exception as err:
             raise UserError(f"cannot read URL table {config.urls}: {err}") from None
@@ -118,7 +127,7 @@ def load_lookup(files: tuple[str, ...]) -> _Lookup:
     stored once (most URLs share a handful), which keeps the dict near 200 bytes a URL."""
     table, shared_tuples = _Lookup(), {}
     for path in files:
-        with _open(path) as f:
+        with storage.open_binary(path) as f:
             for url, karma in read_url_table(f):
                 if karma.subreddits is not None:
                     karma = karma._replace(subreddits=shared_tuples.setdefault(karma.subreddits, karma.subreddits))
@@ -159,7 +168,7 @@ class _TableSizeFn(beam.DoFn):
 
 class _ReadUrlTableFn(beam.DoFn):
     def process(self, path: str):
-        with _open(path) as f:
+        with storage.open_binary(path) as f:
             yield from read_url_table(f)
 
 

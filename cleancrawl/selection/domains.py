@@ -28,7 +28,6 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Document, Drop
 from cleancrawl.corpus.urls import offline_extractor
 
-STAGE = "select"
 REASON = "domain_not_allowed"
 
 

@@ -22,9 +22,10 @@ not depend on the order pages arrive in, so every runner picks the same survivor
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.options import option
 
 STAGE = "dedup"
 @dataclass(frozen=True)
@@ -69,42 +70,41 @@ TOO_FEW_SENTENCES = "too_few_sentences"  # nothing removed, but C4's re-count of
 @dataclass(frozen=True)
 class DedupConfig:
     """Which methods run and their parameters. Defaults: C4 lines + FineWeb-like MinHash.
-    Field metadata: the command-line options (cleancrawl/options.py)."""
+    Each field's `option()`: its command-line option (cleancrawl/options.py)."""
 
-    methods: tuple[str, ...] = field(default=DEFAULT_METHODS, metadata=dict(
-        flag="--dedup", metavar="METHODS", type=lambda text: parse_methods(text),
+    methods: tuple[str, ...] = option(
+        DEFAULT_METHODS, flag="--dedup", metavar="METHODS", type=lambda text: parse_methods(text),
         help="comma-separated, run in this order: c4-lines (C4's repeated-line removal), c4-spans (C4 paper's "
-             "three-sentence spans), minhash (near-duplicate documents); or none (default: %(default)s)"))
+             "three-sentence spans), minhash (near-duplicate documents); or none (default: %(default)s)")
     # C4 (lines and spans)
-    min_sentences: int = field(default=3, metadata=dict(
-        help="c4-lines/c4-spans: drop pages left with fewer Punkt sentences (default: %(default)s)"))
-    span_sentences: int = field(default=3, metadata=dict(cli=False, help="c4-spans: sentences a span"))
+    min_sentences: int = option(3, help="c4-lines/c4-spans: drop pages left with fewer Punkt sentences (default: %(default)s)")
+    span_sentences: int = option(3, cli=False, help="c4-spans: sentences a span")
     # MinHash LSH
-    ngram: int = field(default=5, metadata=dict(  # words per shingle
-        flag="--minhash-ngram", metavar="N",
-        help="words per shingle, after lowercasing and removing punctuation (default: %(default)s)"))
-    num_perm: int = field(default=112, metadata=dict(  # signature length
-        flag="--minhash-num-perm", metavar="N", help="signature length, >= bands x rows (default: %(default)s)"))
-    bands: int = field(default=14, metadata=dict(  # b: LSH bands ...
-        flag="--minhash-bands", metavar="B", cli_default=None,
-        help="LSH bands (default: 14, or chosen for --minhash-threshold)"))
-    rows: int = field(default=8, metadata=dict(  # r: ... of r rows each (b * r <= num_perm)
-        flag="--minhash-rows", metavar="R", cli_default=None,
-        help="signature values per band (default: 8, or chosen for --minhash-threshold)"))
-    threshold: float = field(default=0.8, metadata=dict(  # Jaccard at which two documents are near-duplicates
-        flag="--minhash-threshold", metavar="J", cli_default=None,
+    ngram: int = option(  # words per shingle
+        5, flag="--minhash-ngram", metavar="N",
+        help="words per shingle, after lowercasing and removing punctuation (default: %(default)s)")
+    num_perm: int = option(  # signature length
+        112, flag="--minhash-num-perm", metavar="N", help="signature length, >= bands x rows (default: %(default)s)")
+    bands: int = option(  # b: LSH bands ...
+        14, flag="--minhash-bands", metavar="B", cli_default=None,
+        help="LSH bands (default: 14, or chosen for --minhash-threshold)")
+    rows: int = option(  # r: ... of r rows each (b * r <= num_perm)
+        8, flag="--minhash-rows", metavar="R", cli_default=None,
+        help="signature values per band (default: 8, or chosen for --minhash-threshold)")
+    threshold: float = option(  # Jaccard at which two documents are near-duplicates
+        0.8, flag="--minhash-threshold", metavar="J", cli_default=None,
         help="Jaccard similarity at which two documents are near-duplicates (default: 0.8); "
-             "without --minhash-bands/--minhash-rows, also chooses bands x rows for it"))
-    verify: str = field(default="exact", metadata=dict(  # exact: Jaccard of shingle sets; signature: estimate; none
-        flag="--minhash-verify", choices=VERIFY_MODES,
+             "without --minhash-bands/--minhash-rows, also chooses bands x rows for it")
+    verify: str = option(  # exact: Jaccard of shingle sets; signature: estimate; none
+        "exact", flag="--minhash-verify", choices=VERIFY_MODES,
         help="check candidate pairs before merging them: exact Jaccard of the shingle sets, the signature "
-             "estimate, or none (every LSH candidate is a duplicate) (default: %(default)s)"))
-    seed: int = field(default=1, metadata=dict(flag="--minhash-seed", help="seed of the hash functions (default: %(default)s)"))
-    cc_rounds: int = field(default=10, metadata=dict(  # (LSH graphs: 2-4; a path of 3,000: 10)
-        flag="--minhash-cc-rounds", metavar="N",
-        help="large-star/small-star round pairs for the clusters (default: %(default)s)"))
-    all_pairs_bucket: int = field(default=8, metadata=dict(  # buckets up to this size give all pairs, larger ones a star
-        cli=False, help="LSH buckets up to this size give all pairs, larger ones a star"))
+             "estimate, or none (every LSH candidate is a duplicate) (default: %(default)s)")
+    seed: int = option(1, flag="--minhash-seed", help="seed of the hash functions (default: %(default)s)")
+    cc_rounds: int = option(  # (LSH graphs: 2-4; a path of 3,000: 10)
+        10, flag="--minhash-cc-rounds", metavar="N",
+        help="large-star/small-star round pairs for the clusters (default: %(default)s)")
+    all_pairs_bucket: int = option(  # buckets up to this size give all pairs, larger ones a star
+        8, cli=False, help="LSH buckets up to this size give all pairs, larger ones a star")
 
     @classmethod
     def from_options(cls, values: dict) -> "DedupConfig":
