@@ -21,7 +21,8 @@ import json
 import re
 
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.storage import TEMP_SUFFIX, OutputLayout, exists, filesystems, is_remote, join, list_dir
+from cleancrawl.storage import exists, filesystems, is_remote, join, list_dir
+from cleancrawl.output_folder import TEMP_SUFFIX, OutputLayout
 
 DUPLICATES_DIR = "duplicates"
 DROPPED_DIR = "dropped"

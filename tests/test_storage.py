@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cleancrawl import storage
+from cleancrawl import output_folder, storage
 from cleancrawl.corpus.errors import UserError
 
 
@@ -42,7 +42,7 @@ def test_below_a_regular_file_the_error_names_the_path(tmp_path):
 
 
 def test_a_layout_owns_the_temporary_names_of_its_files():
-    layout = storage.OutputLayout("demo", r"^(stats\.json|_SUCCESS)$", {"train": r"^part-\d{5}\.parquet$"})
+    layout = output_folder.OutputLayout("demo", r"^(stats\.json|_SUCCESS)$", {"train": r"^part-\d{5}\.parquet$"})
     assert layout.owns("stats.json") and layout.owns("train/part-00001.parquet")
     assert layout.owns(".stats.json.tmp-0123456789abcdef") and layout.owns("train/.part-00001.parquet.tmp-deadbeefdeadbeef")
     assert not layout.owns(".notes.txt.tmp-0123456789abcdef") and not layout.owns("notes.txt")

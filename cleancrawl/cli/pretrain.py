@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import os
 
-from cleancrawl import options
+from cleancrawl import options, output_folder
 from cleancrawl.cli.common import add_command
 from cleancrawl.corpus.errors import UserError
 # pretrain.config is torch-free, so that building the parser imports no torch (`cleancrawl --help` starts
@@ -70,7 +70,6 @@ def _run_datasets(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     import json
 
-    from cleancrawl import storage
     from cleancrawl.pretrain.fit import describe
     from cleancrawl.pretrain.folders import write_errors_are_one_line
     from cleancrawl.pretrain.report import write_report
@@ -81,7 +80,7 @@ def _run_report(args: argparse.Namespace) -> int:
     if not os.path.isdir(sweep_dir):
         raise UserError(f"{sweep_dir}: no such sweep directory")
     # Not while a sweep (or another report) writes there: the folder's lock, as the sweep takes it.
-    with storage.OutputLock.acquire(sweep_dir, "experiment report"), write_errors_are_one_line(sweep_dir):
+    with output_folder.OutputLock.acquire(sweep_dir, "experiment report"), write_errors_are_one_line(sweep_dir):
         paths = write_report(sweep_dir)
     for path in paths:
         print(path)

@@ -20,7 +20,7 @@ import importlib.metadata
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from cleancrawl import layout, options, storage
+from cleancrawl import layout, options, output_folder, storage, write_failures
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Drop
@@ -44,7 +44,7 @@ OUTPUT_FOLDERS = layout.CORPUS_LAYOUT.folders
 def _files_under(output: str) -> list[str]:
     """The files of a build in `output` (shards, temporary files of a crashed run, stats.json,
     _SUCCESS, the lock), as paths; anything else there is not a build's and is never listed."""
-    ours, _ = storage.output_files(output, layout.CORPUS_LAYOUT)
+    ours, _ = output_folder.output_files(output, layout.CORPUS_LAYOUT)
     return [storage.join(output, relative) for relative in ours]
 
 
@@ -57,8 +57,8 @@ def prepare_output(output: str, overwrite: bool, inputs: list[str] = (), command
     live run is writing. --overwrite removes every file of the old build, so stale shards of
     another shard count cannot mix with the new ones. Then checks that the folder is writable.
     """
-    lock = storage.prepare_output_folder(output, layout.corpus_layout(command), overwrite, inputs)
-    probe = storage.join(output, storage.WRITE_PROBE)
+    lock = output_folder.prepare_output_folder(output, layout.corpus_layout(command), overwrite, inputs)
+    probe = storage.join(output, output_folder.WRITE_PROBE)
     try:
         with storage.create(probe) as f:
             f.write(b"probe")  # not empty: S3 refuses to complete an upload of zero parts
@@ -160,14 +160,14 @@ def run_build(config: BuildConfig, pipeline_args: list[str] | None = None, stage
     if config.select.enabled:
         plan_selection(config.select)  # a missing URL table or a bad allowlist fails before the output is touched
     lock = prepare_output(config.output, config.overwrite, [*input_files, config.input_list, *_select_inputs(config)])
-    with lock, storage.write_errors_are_user_errors(config.output), spill_removed_on_failure(lock):
+    with lock, write_failures.write_errors_are_user_errors(config.output), spill_removed_on_failure(lock):
         with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
             build_pipeline(pipeline, config, input_files, run_id=lock.run_id, stages=stages)
     return layout.read_stats(config.output)
 
 
 @contextlib.contextmanager
-def spill_removed_on_failure(lock: storage.OutputLock):
+def spill_removed_on_failure(lock: output_folder.OutputLock):
     """A run that fails (a full disk, a worker error, Ctrl-C; not a kill) deletes its spill
     files: they are useless without the run, and on a full disk they are what fills it. Not when
     another run has taken the folder: the spill files there may be that run's."""

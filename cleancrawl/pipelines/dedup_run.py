@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from cleancrawl import layout, storage
+from cleancrawl import layout, output_folder, storage, write_failures
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.columns import Columns
@@ -54,7 +54,7 @@ def resolve_shards(inputs: list[str], allow_partial: bool = False, columns: Colu
 
 def _check_output(inputs: list[str], output: str) -> None:
     """An output that is, holds or lies inside an input corpus (or a shard's folder) is refused."""
-    storage.check_not_input(output, [item.rsplit("/", 1)[0] if item.endswith(".parquet") and "/" in item
+    output_folder.check_not_input(output, [item.rsplit("/", 1)[0] if item.endswith(".parquet") and "/" in item
                                     else "." if item.endswith(".parquet") else item for item in inputs])
 
 
@@ -148,7 +148,7 @@ def run_dedup(config: DedupRunConfig, pipeline_args: list[str] | None = None) ->
     shard_paths = resolve_shards(config.inputs, config.allow_partial, config.columns)
     lock = prepare_output(config.output, config.overwrite, [*config.inputs, *shard_paths], command="dedup")
     options = PipelineOptions(pipeline_args or [])
-    with lock, storage.write_errors_are_user_errors(config.output), spill_removed_on_failure(lock):
+    with lock, write_failures.write_errors_are_user_errors(config.output), spill_removed_on_failure(lock):
         with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
             dedup_pipeline(pipeline, config, shard_paths, run_id=lock.run_id)
     return layout.read_stats(config.output)

@@ -111,7 +111,7 @@ if __name__ == "__main__":
     configure_worker()  # the CLI's -q/-v, before Beam's import logs anything
     from apache_beam.runners.worker import sdk_worker_main
 
-    from cleancrawl.storage import hide_explained_beam_tracebacks
+    from cleancrawl.write_failures import hide_explained_beam_tracebacks
 
     hide_explained_beam_tracebacks()  # the build prints them in one line
     if os.environ.get(ENV) != "verbose":

@@ -20,7 +20,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cleancrawl import layout, storage
+from cleancrawl import layout, output_folder, storage
 from cleancrawl.corpus.dataset_card import CARD_NAME, dataset_card
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA, Document, documents_to_table, sort_key
 from cleancrawl.corpus.urls import split_for
@@ -124,7 +124,7 @@ class _FinalizeFn(beam.DoFn):
 
     def process(self, _, written, shard_counts, tallies, file_errors):
         if self._run_id:  # the folder is still this run's: else another run's shards may be mixed in
-            storage.check_lock_owner(self._output, self._run_id)
+            output_folder.check_lock_owner(self._output, self._run_id)
         done = {(split, index) for split, index, _, _ in written}
         splits = {}
         for split in layout.SPLITS:
@@ -201,7 +201,7 @@ class WriteShards(beam.PTransform):
 
 class Finalize(beam.PTransform):
     """Waits for every shard, then writes stats.json and `_SUCCESS`; with `run_id` (the output
-    lock's, `storage.OutputLock`) it first checks that the run still holds the folder."""
+    lock's, `output_folder.OutputLock`) it first checks that the run still holds the folder."""
 
     def __init__(self, output: str, summarize, run_id: str = ""):
         super().__init__()

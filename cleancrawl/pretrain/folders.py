@@ -30,7 +30,7 @@ import re
 import statistics
 from typing import Callable, Iterable
 
-from cleancrawl import storage
+from cleancrawl import output_folder, storage, write_failures
 from cleancrawl.corpus.errors import UserError
 
 CHECKPOINT = "checkpoint.pt"
@@ -43,19 +43,19 @@ RUN_FILES = (CONFIG, METRICS, CHECKPOINT, SUMMARY)
 _TEMP = r"(\.tmp(-[^/]*)?)?"
 _RUN_NAMES = "|".join(re.escape(n) for n in RUN_FILES)
 _RUN_FILE = rf"^({_RUN_NAMES}){_TEMP}$"
-RUN_LAYOUT = storage.OutputLayout("pretrain", _RUN_FILE, marker=SUMMARY, noun="run")
-_RUN_FILE_IN_EXPERIMENT = rf"^(({_RUN_NAMES}){_TEMP}|{re.escape(storage.LOCK_FILE)})$"  # a run's lock too
+RUN_LAYOUT = output_folder.OutputLayout("pretrain", _RUN_FILE, marker=SUMMARY, noun="run")
+_RUN_FILE_IN_EXPERIMENT = rf"^(({_RUN_NAMES}){_TEMP}|{re.escape(output_folder.LOCK_FILE)})$"  # a run's lock too
 
 REPETITION_RESULTS = ("results.md", "results.csv", "val_loss_vs_repeats.png", "bpb_vs_repeats.png",
                       "curves.png", "report.html", "fit.json")
 DATASETS_RESULTS = ("results.json", "results.md", "results.csv", "bpb.png")
 
 
-def experiment_layout(command: str, results: Iterable[str], runs: Iterable[str]) -> storage.OutputLayout:
+def experiment_layout(command: str, results: Iterable[str], runs: Iterable[str]) -> output_folder.OutputLayout:
     """`experiment COMMAND`'s folder: its result files at the top, and the run folders `runs`."""
     results = tuple(results)
     top = "^(" + "|".join(re.escape(n) for n in results) + ")" + _TEMP + "$"
-    return storage.OutputLayout(f"experiment {command}", top, {name: _RUN_FILE_IN_EXPERIMENT for name in runs},
+    return output_folder.OutputLayout(f"experiment {command}", top, {name: _RUN_FILE_IN_EXPERIMENT for name in runs},
                                 marker=results[0], noun="experiment")
 
 
@@ -72,7 +72,7 @@ def check_plain_name(name: str, what: str, reserved: Iterable[str] = ()) -> str:
     if bad:
         raise UserError(f"{what} {name!r}: not a plain name (a run folder is made of it inside --out): "
                         "use letters, digits, '-', '_' or '.', not a path")
-    if name in set(reserved) or name == storage.LOCK_FILE:
+    if name in set(reserved) or name == output_folder.LOCK_FILE:
         raise UserError(f"{what} {name!r}: the name of a file the experiment writes; choose another")
     return name
 
@@ -98,10 +98,10 @@ def check_out_not_tokens(out: str, tokens: str) -> None:
 # Taking a folder
 
 
-def _refuse_foreign(out: str, layout: storage.OutputLayout, flag: str) -> None:
+def _refuse_foreign(out: str, layout: output_folder.OutputLayout, flag: str) -> None:
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"{flag} {out}: is a file, not a folder; choose another {flag}")
-    _, foreign = storage.output_files(out, layout)
+    _, foreign = output_folder.output_files(out, layout)
     if foreign:
         raise UserError(f"{out} holds {foreign}, which cleancrawl {layout.command} did not write; choose an "
                         f"empty or new {flag} (nothing was changed)")
@@ -115,16 +115,16 @@ def _remove_temporaries(folder: str, ours: Iterable[str]) -> None:
                 os.remove(os.path.join(folder, relative))
 
 
-def prepare_run_folder(out: str, resume: bool) -> storage.OutputLock:
+def prepare_run_folder(out: str, resume: bool) -> output_folder.OutputLock:
     """Check `pretrain`'s --out and take its lock; returns the held lock (release it when done).
 
     Refused in one line, nothing changed: a folder holding files `pretrain` did not write (by name,
     or a run file's content that is not a run's), a folder another live run holds, and without
     `resume` one that holds a run already."""
     _refuse_foreign(out, RUN_LAYOUT, "--out")
-    lock = storage.OutputLock.acquire(out, RUN_LAYOUT.command)  # creates the folder
+    lock = output_folder.OutputLock.acquire(out, RUN_LAYOUT.command)  # creates the folder
     try:
-        ours, foreign = storage.output_files(out, RUN_LAYOUT)  # again, under the lock
+        ours, foreign = output_folder.output_files(out, RUN_LAYOUT)  # again, under the lock
         if foreign:
             raise UserError(f"{out} holds {foreign}, which cleancrawl pretrain did not write; choose an empty "
                             "or new --out (nothing was changed)")
@@ -141,7 +141,7 @@ def prepare_run_folder(out: str, resume: bool) -> storage.OutputLock:
 
 
 def prepare_experiment_folder(out: str, command: str, results: tuple[str, ...], runs: Iterable[str],
-                              is_run: Callable[[str], bool]) -> storage.OutputLock:
+                              is_run: Callable[[str], bool]) -> output_folder.OutputLock:
     """Check an experiment's --out and take its lock. Sub-folders are its runs: the ones this
     invocation trains (`runs`) and, left by earlier ones, any whose name `is_run`; each may hold
     a run's files only. Anything else refuses the folder in one line, nothing changed."""
@@ -150,9 +150,9 @@ def prepare_experiment_folder(out: str, command: str, results: tuple[str, ...], 
         existing = [n for n in os.listdir(out) if os.path.isdir(os.path.join(out, n)) and is_run(n)]
     layout = experiment_layout(command, results, [*runs, *existing])
     _refuse_foreign(out, layout, "--out")
-    lock = storage.OutputLock.acquire(out, layout.command)
+    lock = output_folder.OutputLock.acquire(out, layout.command)
     try:
-        ours, foreign = storage.output_files(out, layout)
+        ours, foreign = output_folder.output_files(out, layout)
         if foreign:
             raise UserError(f"{out} holds {foreign}, which cleancrawl {layout.command} did not write; choose an "
                             "empty or new --out (nothing was changed)")
@@ -252,7 +252,7 @@ def median_throughput(metrics_path: str) -> float | None:
     return float(statistics.median(rates)) if rates else None
 
 
-def check_lock(lock: storage.OutputLock | None, out: str) -> None:
+def check_lock(lock: output_folder.OutputLock | None, out: str) -> None:
     """Before a checkpoint or the summary: this run still holds its folder (the lock was not
     deleted and taken by another run meanwhile), so it never overwrites another run's files."""
     if lock is not None and not lock.owned():
@@ -267,7 +267,7 @@ def check_lock(lock: storage.OutputLock | None, out: str) -> None:
 def write_failure(err: BaseException, out: str, flag: str = "--out", resumable: bool = True) -> UserError | None:
     """One line for a full disk, or a folder that cannot be written, met while writing `out` (given
     as `flag`); None for anything else (a real bug keeps its traceback)."""
-    if storage.is_disk_full(err):
+    if write_failures.is_disk_full(err):
         return UserError(f"{out}: no space left on device; free space or choose another {flag}"
                          + (" (the last checkpoint is intact: continue with --resume)" if resumable else ""))
     cause, seen = err, set()

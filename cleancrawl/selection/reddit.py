@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cleancrawl import layout, storage
+from cleancrawl import layout, output_folder, storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.options import option
 from cleancrawl.corpus.safe_text import one_line
@@ -188,14 +188,14 @@ def auto_partitions(total_bytes: int) -> int:
     return max(1, min(MAX_PARTITIONS, math.ceil(total_bytes / PARTITION_INPUT_BYTES)))
 
 
-URL_TABLE_LAYOUT = storage.OutputLayout(
-    "reddit-urls", r"^\.?(part-\d{5}-of-\d{5}\.parquet|_stats\.json|_SUCCESS)" + storage.TEMP_SUFFIX + "$", noun="URL table")
+URL_TABLE_LAYOUT = output_folder.OutputLayout(
+    "reddit-urls", r"^\.?(part-\d{5}-of-\d{5}\.parquet|_stats\.json|_SUCCESS)" + output_folder.TEMP_SUFFIX + "$", noun="URL table")
 
 
 def prepare_output(output: str, overwrite: bool, inputs: Iterable[str] = ()) -> None:
     """Refuse an output that holds an input, or any file reddit-urls did not write (even with
     `overwrite`: a user's file is never deleted), or an existing table unless `overwrite`."""
-    storage.prepare_output_folder(output, URL_TABLE_LAYOUT, overwrite, inputs, lock=False)
+    output_folder.prepare_output_folder(output, URL_TABLE_LAYOUT, overwrite, inputs, lock=False)
     if not storage.is_remote(output):
         os.makedirs(output, exist_ok=True)
 

@@ -19,7 +19,7 @@ name and renamed (`storage.write_atomically`), and a folder or disk that cannot 
 
 Everything is checked before the corpora are scanned (`check_html_folder`, `check_json_path`:
 nothing is written then), and again when writing (`report_folder` takes the folder's lock
-through `storage.prepare_output_folder`).
+through `output_folder.prepare_output_folder`).
 """
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ import json
 import os
 from typing import Iterable
 
-from cleancrawl import layout, storage
+from cleancrawl import layout, output_folder, storage, write_failures
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.storage import LOCK_FILE, TEMP_SUFFIX, WRITE_PROBE, OutputLayout
+from cleancrawl.output_folder import LOCK_FILE, TEMP_SUFFIX, WRITE_PROBE, OutputLayout
 
 SIGNATURE = "cleancrawl stats"          # = the document's "generated_by" (cleancrawl.stats.collect)
 INDEX = "index.html"
@@ -165,13 +165,13 @@ def check_html_folder(folder: str, overwrite: bool, inputs: Iterable[str] = ()) 
     """Refuse, in one line and writing nothing, an --html folder that overlaps an input, lies in
     a cleancrawl output folder, holds files the report did not write (even with `overwrite`), holds
     an earlier report without `overwrite`, or cannot be written."""
-    storage.check_not_input(folder, inputs, option="--html")
+    output_folder.check_not_input(folder, inputs, option="--html")
     if not storage.is_remote(folder) and os.path.lexists(folder) and not os.path.isdir(folder):
         raise UserError(f"--html {folder} is a file; give a folder for the report")
     _check_not_in_an_output("--html", folder, _parent(folder))
     _check_writable("--html", folder, folder)
     report = ReportLayout(folder)
-    ours, foreign = storage.output_files(folder, report)
+    ours, foreign = output_folder.output_files(folder, report)
     if foreign:
         raise UserError(f"--html {folder} holds {foreign}, which cleancrawl stats did not write; choose an empty "
                         "or new folder (nothing was replaced: --overwrite replaces only an earlier report's files)")
@@ -186,7 +186,7 @@ def check_json_path(path: str, overwrite: bool, inputs: Iterable[str] = (), html
     cleancrawl output folder or in the --html folder, is a folder, is a file `cleancrawl stats` did
     not write (even with `overwrite`), is an earlier stats document without `overwrite`, or
     cannot be written."""
-    storage.check_not_input(path, inputs, option="--json")
+    output_folder.check_not_input(path, inputs, option="--json")
     if html and _inside(path, html):
         raise UserError(f"--json {path} is inside the --html folder {html}, which the report owns (it holds "
                         f"the report's own {REPORT_JSON}); write it elsewhere")
@@ -215,7 +215,7 @@ def report_folder(folder: str, overwrite: bool, inputs: Iterable[str] = ()):
     check_html_folder(folder, overwrite, inputs)
     local = not storage.is_remote(folder)
     with _created_if_missing(os.path.abspath(os.path.expanduser(folder)), "--html") if local else contextlib.nullcontext():
-        lock = storage.prepare_output_folder(folder, ReportLayout(folder), overwrite, inputs)
+        lock = output_folder.prepare_output_folder(folder, ReportLayout(folder), overwrite, inputs)
         try:
             yield
         finally:
@@ -258,7 +258,7 @@ def write_file(path: str, data: bytes, option: str) -> None:
     except Exception as err:
         if not storage.is_remote(path) and not isinstance(err, OSError):
             raise  # a bug, not the file system: keep its traceback
-        if storage.is_disk_full(err):
+        if write_failures.is_disk_full(err):
             raise UserError(f"{option} {path}: no space left on device; free space or choose another path") from None
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise UserError(f"{option} {path}: cannot write: {reason}"[:600]) from None

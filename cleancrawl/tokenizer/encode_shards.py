@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cleancrawl import layout, storage
+from cleancrawl import layout, output_folder, storage, write_failures
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.options import TEXT_COLUMN, option
 from cleancrawl.tokenizer.fast_bpe import fastest_encoding
@@ -291,7 +291,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
         started = time.perf_counter()
         before = {job.source: storage.file_signature(job.source) for job in jobs}
         try:
-            with storage.write_errors_are_user_errors(config.output):
+            with write_failures.write_errors_are_user_errors(config.output):
                 results = _run_jobs(config, tokenizer_path, jobs, progress, fast.encoder, fast)
         except FileNotFoundError as err:
             if err.filename not in before:
@@ -318,7 +318,7 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
             "corpus": config.corpus if storage.is_remote(config.corpus) else os.path.abspath(config.corpus),
         }
         seconds = time.perf_counter() - started  # encoding only: MB/s is the tokenizer's speed
-        with storage.write_errors_are_user_errors(config.output):
+        with write_failures.write_errors_are_user_errors(config.output):
             write_manifest(local_output, manifest)
             if remote_output:
                 upload_token_dir(local_output, config.output, [job.relative for job in jobs] + [copied])
@@ -355,8 +355,8 @@ TOKENS_LAYOUT = layout.OutputLayout(
 def prepare_remote_output(output: str, overwrite: bool, inputs=(), lock: bool = False):
     """Refuse a remote prefix that overlaps an input or holds files `tokenize` did not write (named,
     never deleted), or earlier token output unless `overwrite`; then delete only that output.
-    With `lock`, returns the held `storage.OutputLock` (object stores: see its limits)."""
-    return storage.prepare_output_folder(output, TOKENS_LAYOUT, overwrite, inputs, lock=lock)
+    With `lock`, returns the held `output_folder.OutputLock` (object stores: see its limits)."""
+    return output_folder.prepare_output_folder(output, TOKENS_LAYOUT, overwrite, inputs, lock=lock)
 
 
 def upload_token_dir(local_dir: str, output: str, relatives: list[str]) -> None:

@@ -15,7 +15,7 @@ counts) is written last. An export from an empty split (zero tokens) writes noth
 whose loader cannot open such a file, and an empty file for the others.
 
 Each file is written to a temporary name in the output folder and renamed into place. The
-output folder follows every command's rules (`storage.prepare_output_folder`): empty, or holding
+output folder follows every command's rules (`output_folder.prepare_output_folder`): empty, or holding
 only an earlier export's files (replaced with `overwrite`); a folder holding anything else is
 refused and nothing in it is deleted; one export at a time (its lock).
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cleancrawl import storage
+from cleancrawl import output_folder, storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.options import option
 from cleancrawl.tokenizer.token_shards import TokenShard, read_manifest
@@ -41,7 +41,7 @@ UINT16_LIMIT = 65536                      # token ids 0..65535
 SPLIT_NAMES = {"train": "train", "validation": "val"}  # the names llm.c and nanoGPT use
 _COPY_TOKENS = 1 << 22                    # tokens copied per write
 # What an export writes (and so what --overwrite may replace); export.json last
-EXPORT_LAYOUT = storage.OutputLayout("tokens export", r"^((train|val)(_\d{6})?\.(bin|npy)|export\.json)$",
+EXPORT_LAYOUT = output_folder.OutputLayout("tokens export", r"^((train|val)(_\d{6})?\.(bin|npy)|export\.json)$",
                                      marker=EXPORT_MANIFEST, noun="export")
 
 
@@ -153,7 +153,7 @@ def export_tokens(tokens_dir: str, output: str, fmt: str, overwrite: bool = Fals
     shards = _shards_by_split(tokens_dir, manifest)
     _check_vocabulary(fmt, manifest, shards)
     # the rules every command writes by: no input inside, no foreign file, --overwrite for its own, a lock
-    with storage.prepare_output_folder(output, EXPORT_LAYOUT, overwrite, inputs=[tokens_dir]):
+    with output_folder.prepare_output_folder(output, EXPORT_LAYOUT, overwrite, inputs=[tokens_dir]):
         os.makedirs(output, exist_ok=True)
         return _export(tokens_dir, output, fmt, manifest, shards)
 

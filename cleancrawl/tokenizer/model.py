@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from cleancrawl import layout, storage
+from cleancrawl import layout, output_folder
 from cleancrawl.corpus.errors import UserError
 
 METADATA_NAME = "cleancrawl-tokenizer.json"
@@ -43,8 +43,8 @@ def prepare_output_dir(output: str, overwrite: bool, inputs=(), kind=None, lock:
     """A local output directory holding nothing but `kind`'s own files (default: a trained
     tokenizer's): refused when it overlaps an input or holds anything else (nothing is deleted),
     or holds earlier output unless `overwrite`; then only that output is deleted. With `lock`,
-    returns the folder's held `storage.OutputLock` (release it when done), else None."""
-    held = storage.prepare_output_folder(output, kind or TOKENIZER_LAYOUT, overwrite, inputs, lock=lock)
+    returns the folder's held `output_folder.OutputLock` (release it when done), else None."""
+    held = output_folder.prepare_output_folder(output, kind or TOKENIZER_LAYOUT, overwrite, inputs, lock=lock)
     os.makedirs(output, exist_ok=True)
     return held
 

@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 
-import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from cleancrawl.cli import main as cli_main
-from cleancrawl import layout, storage
+from cleancrawl import layout, output_folder, storage, write_failures
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pipelines.build import BuildConfig, build_pipeline, prepare_output, resolve_inputs, run_build
 from datapaths import SAMPLE_WET
@@ -100,11 +100,11 @@ def test_overwrite_removes_only_the_builds_files(built, tmp_path):
     open(os.path.join(out, "train", ".part-00000-of-00007.parquet.tmp-0123abcd"), "wb").close()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    with open(os.path.join(out, storage.LOCK_FILE), "w") as f:
+    with open(os.path.join(out, output_folder.LOCK_FILE), "w") as f:
         json.dump({"run_id": "crashed", "host": socket.gethostname(), "pid": dead.pid, "command": "build"}, f)
     stats = run_build(BuildConfig(inputs=[SAMPLE_WET], output=out, overwrite=True))
     assert stats["totals"]["balanced"]
-    assert storage.LOCK_FILE not in os.listdir(out) and not [p for p in snapshot(out) if ".tmp-" in p]
+    assert output_folder.LOCK_FILE not in os.listdir(out) and not [p for p in snapshot(out) if ".tmp-" in p]
     assert os.listdir(os.path.join(out, "train")) == ["part-00000-of-00001.parquet"]
 
 
@@ -117,7 +117,7 @@ def test_a_second_build_is_refused_while_the_first_runs(tmp_path, capsys):
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 60
-        while not os.path.exists(os.path.join(out, storage.LOCK_FILE)):
+        while not os.path.exists(os.path.join(out, output_folder.LOCK_FILE)):
             assert first.poll() is None and time.time() < deadline, first.stderr.read().decode()[-2000:]
             time.sleep(0.05)
         for overwrite in ([], ["--overwrite"]):
@@ -125,7 +125,7 @@ def test_a_second_build_is_refused_while_the_first_runs(tmp_path, capsys):
             one_line_error(capsys, "being written by another run", f"pid {first.pid}")
     finally:
         assert first.wait(timeout=300) == 0, first.stderr.read().decode()[-2000:]
-    assert not os.path.exists(os.path.join(out, storage.LOCK_FILE))
+    assert not os.path.exists(os.path.join(out, output_folder.LOCK_FILE))
     assert [os.path.basename(p) for p in layout.list_shards(out)] == [layout.shard_name(i, 3) for i in range(3)]
 
 
@@ -154,12 +154,12 @@ def test_a_run_that_lost_its_folder_never_writes_success(tmp_path):
     with open(lock.path, "w") as f:  # another run took the folder meanwhile
         json.dump({"run_id": "the-other-run", "host": "elsewhere", "pid": 1}, f)
     with pytest.raises(UserError, match="another run took the output folder"):
-        with storage.write_errors_are_user_errors(out):
+        with write_failures.write_errors_are_user_errors(out):
             with beam.Pipeline() as pipeline:
                 build_pipeline(pipeline, config, resolve_inputs(config), run_id=lock.run_id)
     assert not os.path.exists(os.path.join(out, layout.SUCCESS_MARKER))
     lock.release()  # not this run's lock any more: left alone
-    assert json.load(open(os.path.join(out, storage.LOCK_FILE)))["run_id"] == "the-other-run"
+    assert json.load(open(os.path.join(out, output_folder.LOCK_FILE)))["run_id"] == "the-other-run"
 
 
 # ---------------------------------------------------------------------------- item 14: disk full
@@ -195,22 +195,22 @@ def test_disk_full_during_a_build_is_one_line_and_leaves_no_temporary_file(tmp_p
     assert err[-1] == f"cleancrawl build: error: {out}: no space left on device; free space or choose another " \
                       "output (the unfinished output has no _SUCCESS and readers refuse it)"
     assert not [p for p in snapshot(out) if ".tmp-" in p]
-    assert not (out / layout.SUCCESS_MARKER).exists() and not (out / storage.LOCK_FILE).exists()
+    assert not (out / layout.SUCCESS_MARKER).exists() and not (out / output_folder.LOCK_FILE).exists()
     assert not (out / layout.SPILL_DIR).exists()  # the spill files that filled the disk are gone too
 
 
 def test_disk_full_is_recognised_in_beams_wrapped_errors():
     # As a multi-process DirectRunner re-raises it: the worker's traceback as text.
     wrapped = RuntimeError("Pipeline failed:\nTraceback ...\nOSError: [Errno 28] No space left on device [while running 'Write']")
-    assert storage.is_disk_full(wrapped)
+    assert write_failures.is_disk_full(wrapped)
     try:
         try:
             raise OSError(errno.ENOSPC, "No space left on device")
         except OSError as err:
             raise ValueError("augmented by Beam") from err
     except ValueError as err:
-        assert storage.is_disk_full(err)
-    assert not storage.is_disk_full(RuntimeError("Errno 2: no such file"))
+        assert write_failures.is_disk_full(err)
+    assert not write_failures.is_disk_full(RuntimeError("Errno 2: no such file"))
 
 
 # ---------------------------------------------------------------------------- item 15: workers die with the build
@@ -278,7 +278,7 @@ def test_reddit_urls_never_deletes_a_users_file_or_its_input(tmp_path, capsys):
 def test_a_lock_from_another_host_is_never_broken_and_a_garbled_one_is(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    lock = out / storage.LOCK_FILE
+    lock = out / output_folder.LOCK_FILE
     lock.write_text(json.dumps({"run_id": "x", "host": "another-machine", "pid": 1, "command": "build",
                                 "started": "2026-01-01T00:00:00Z"}))
     assert cli_main(["build", "--input", SAMPLE_WET, "--output", str(out), "--overwrite"]) == 2
@@ -286,7 +286,7 @@ def test_a_lock_from_another_host_is_never_broken_and_a_garbled_one_is(tmp_path,
     assert json.loads(lock.read_text())["host"] == "another-machine"
     # A lock without a usable pid (written by hand, or cut short long ago) on this host: replaced.
     lock.write_text(json.dumps({"host": socket.gethostname(), "pid": "?"}))
-    held = storage.OutputLock.acquire(str(out), "build")
+    held = output_folder.OutputLock.acquire(str(out), "build")
     assert held.owned()
     held.release()
     assert not lock.exists()

@@ -5,7 +5,6 @@ no control byte reaches stdout or stderr, and what they hold is shown as visible
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 

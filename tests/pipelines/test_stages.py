@@ -6,7 +6,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.filters import C4Cleaner
-from cleancrawl.corpus.record import Document, Drop
+from cleancrawl.corpus.record import Document
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, ApplyStage
 
 

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from cleancrawl import storage
+from cleancrawl import output_folder, storage
 from cleancrawl.cli import main
 from cleancrawl.pretrain import folders
 from cleancrawl.pretrain.folders import truncate_metrics
@@ -42,7 +42,7 @@ def one_line(capsys, *needles: str) -> str:
 
 
 def leftovers(folder) -> list[str]:
-    return [p for p in snapshot(folder) if ".tmp" in p or storage.LOCK_FILE in p]
+    return [p for p in snapshot(folder) if ".tmp" in p or output_folder.LOCK_FILE in p]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def live_process():
 
 def hold_lock(folder: str, pid: int, command: str) -> None:
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, storage.LOCK_FILE), "w") as f:
+    with open(os.path.join(folder, output_folder.LOCK_FILE), "w") as f:
         json.dump({"run_id": "other", "command": command, "host": socket.gethostname(), "pid": pid,
                    "started": "2024-01-01T00:00:00Z"}, f)
 
@@ -90,7 +90,7 @@ def test_a_second_pretrain_on_one_out_is_refused_while_the_first_runs(stopped_ru
         first.send_signal(signal.SIGTERM)
         stdout, stderr = first.communicate(timeout=60)
     assert first.returncode == 3, stderr[-2000:]  # checkpointed and stopped, alone in its folder
-    assert not os.path.exists(os.path.join(out, storage.LOCK_FILE))
+    assert not os.path.exists(os.path.join(out, output_folder.LOCK_FILE))
     with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
         assert json.load(f)["config"]["budget_tokens"] == longer.budget_tokens
     step = int(stdout.split("stopping at step ")[1].split()[0])
@@ -126,12 +126,12 @@ def test_experiments_are_refused_while_another_run_holds_their_out(tokens_with_v
     finally:
         other.kill()
         other.wait()
-    assert os.listdir(out) == [storage.LOCK_FILE]  # the other run's, left alone
+    assert os.listdir(out) == [output_folder.LOCK_FILE]  # the other run's, left alone
 
 
 def test_a_run_that_lost_its_folder_writes_no_checkpoint(tokens_with_validation, tmp_path, monkeypatch, capsys):
     out = str(tmp_path / "run")
-    monkeypatch.setattr(storage.OutputLock, "owned", lambda self: False)  # as if another run took the lock
+    monkeypatch.setattr(output_folder.OutputLock, "owned", lambda self: False)  # as if another run took the lock
     assert main(["pretrain", *as_cli_args(tiny_config(tokens_with_validation, out))]) == 2
     one_line(capsys, "another run took this folder")
     assert not os.path.exists(os.path.join(out, "checkpoint.pt"))

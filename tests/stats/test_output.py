@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cleancrawl import layout, storage
+from cleancrawl import layout, output_folder, storage
 from cleancrawl.stats import output
 from stats_testdata import QUIET, build_sample, refused, run, sample_documents
 
@@ -80,7 +80,7 @@ def test_a_report_into_the_build_it_reads_is_refused_and_the_build_is_untouched(
     # the build's record still balances, and build --overwrite would find only its own files
     code, err = run(capsys, built, *QUIET)
     assert code == 0 and "warning" not in err
-    assert storage.output_files(built, layout.CORPUS_LAYOUT)[1] is None
+    assert output_folder.output_files(built, layout.CORPUS_LAYOUT)[1] is None
 
 
 def test_a_report_inside_another_cleancrawl_output_is_refused(built, other_corpus, tmp_path, capsys):
@@ -99,10 +99,10 @@ def test_a_report_inside_another_cleancrawl_output_is_refused(built, other_corpu
     assert "(it holds stats.json)" in err
     locked = tmp_path / "locked"
     locked.mkdir()
-    (locked / storage.LOCK_FILE).write_text("{}")
+    (locked / output_folder.LOCK_FILE).write_text("{}")
     err = refused(capsys, other_corpus, "--json", str(locked / "s.json"), *QUIET)
     assert "(it holds _cleancrawl.lock)" in err
-    assert sorted(os.listdir(record)) == ["stats.json"] and sorted(os.listdir(locked)) == [storage.LOCK_FILE]
+    assert sorted(os.listdir(record)) == ["stats.json"] and sorted(os.listdir(locked)) == [output_folder.LOCK_FILE]
 
 
 def test_a_real_process_refuses_in_one_line(built):
@@ -273,7 +273,7 @@ def test_reports_on_an_object_store_follow_the_same_rules(s3, other_corpus, caps
     assert run(capsys, *args)[0] == 0
     written = keys("report/")
     assert "report/index.html" in written and "report/lengths.png" in written and "report/stats.json" in written
-    assert not [k for k in written if ".tmp-" in k or k.endswith(storage.LOCK_FILE)]
+    assert not [k for k in written if ".tmp-" in k or k.endswith(output_folder.LOCK_FILE)]
     assert json.loads(client.get_object(Bucket="crawl", Key="doc.json")["Body"].read())["generated_by"] == "cleancrawl stats"
     assert "pass --overwrite" in refused(capsys, *args)
     assert run(capsys, *args, "--overwrite")[0] == 0 and keys("report/") == written
