@@ -1,4 +1,4 @@
-"""Output folders: nothing clobbered, nothing mixed (issue 11 items 1, 2, 14, 15).
+"""output_folder.py through real builds: nothing clobbered, nothing mixed (layouts, --overwrite, the lock, full disks).
 
 Real builds of the bundled sample crawl; concurrent runs and killed runs are real processes."""
 import errno
