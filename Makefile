@@ -20,8 +20,10 @@ demo: setup
 	$(BIN)/cleancrawl build --overwrite
 	$(BIN)/cleancrawl stats cleancrawl-out/
 
-# The HTML report test opens the report in Debian's headless Chromium.
+# Lint first (ruff: pyproject.toml's [tool.ruff]), then the tests. The HTML report test opens the
+# report in Debian's headless Chromium.
 test: setup chromium
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 chromium:

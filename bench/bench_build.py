@@ -29,8 +29,8 @@ from common import OUT_DIR, ROOT, Timer, write_replicated_wet
 
 from cleancrawl.corpus.badwords import BadwordsFilter, load_badwords, reference_pattern
 from cleancrawl.corpus.filters import C4Cleaner
-from cleancrawl.corpus.language_filter import LanguageFilter
 from cleancrawl.corpus.langid import reference_detect
+from cleancrawl.corpus.language_filter import LanguageFilter
 from cleancrawl.corpus.readers import ReaderConfig, read_local_file
 from cleancrawl.corpus.record import Document
 from cleancrawl.corpus.sentences import NLTK_DATA_DIR, punkt_tokenizer
@@ -60,7 +60,8 @@ def fidelity_and_clean_speed(docs, ref, results):
         with Timer() as ref_t:
             reference = {}
             for d in docs:
-                out = list(ref.clean_page(ref.PageFeatures(url=d.url, text=d.text), citation_regex=citation, counter_inc_fn=quiet))
+                out = list(ref.clean_page(ref.PageFeatures(url=d.url, text=d.text), citation_regex=citation,
+                                          counter_inc_fn=quiet))
                 reference[d.url] = out[0].text if out else None
         mismatches = [u for u in ours if ours[u] != reference[u]]
         row.update(reference_pages_per_s=len(docs) / ref_t.seconds, mismatches_vs_reference=len(mismatches),
@@ -78,8 +79,8 @@ def datatrove_clean(paths, ours_kept, results):
               "bench/.venv-peers/bin/pip install datatrove nltk warcio): skipped")
         return
     kept_json = os.path.join(tempfile.mkdtemp(), "datatrove_kept.json")
-    out = subprocess.run([PEERS_PYTHON, os.path.join(ROOT, "bench", "peers", "datatrove_c4.py"), NLTK_DATA_DIR, kept_json, *paths],
-                         capture_output=True, text=True)
+    out = subprocess.run([PEERS_PYTHON, os.path.join(ROOT, "bench", "peers", "datatrove_c4.py"), NLTK_DATA_DIR,
+                          kept_json, *paths], capture_output=True, text=True)
     if out.returncode != 0:
         print("datatrove failed:", out.stderr.strip().splitlines()[-1:])
         return
@@ -91,7 +92,8 @@ def datatrove_clean(paths, ours_kept, results):
     print(f"datatrove C4Quality  : {peer['pages_per_s']:8.0f} pages/s   kept {peer['kept']}; "
           f"differs from C4 on {differ} pages (it also accepts lines ending in a single quote)")
     print(f"ratio cleancrawl / datatrove: {ratio:.1f}x")
-    results["clean"].update(datatrove_pages_per_s=peer["pages_per_s"], ratio_vs_datatrove=ratio, datatrove_pages_differing=differ)
+    results["clean"].update(datatrove_pages_per_s=peer["pages_per_s"], ratio_vs_datatrove=ratio,
+                            datatrove_pages_differing=differ)
 
 
 def language_and_badwords(cleaned: dict, ref, results):
@@ -104,15 +106,16 @@ def language_and_badwords(cleaned: dict, ref, results):
         reference = {u: reference_detect(t) for u, t in texts}
     same = sum(ours[u] == reference[u] for u, _ in texts)
     print(f"langdetect (as C4)   : {len(texts) / ref_t.seconds:8.0f} pages/s")
-    print(f"cleancrawl langid    : {len(texts) / ours_t.seconds:8.0f} pages/s   ({ref_t.seconds / ours_t.seconds:.1f}x), "
-          f"identical result on {same}/{len(texts)}")
+    print(f"cleancrawl langid    : {len(texts) / ours_t.seconds:8.0f} pages/s   "
+          f"({ref_t.seconds / ours_t.seconds:.1f}x), identical result on {same}/{len(texts)}")
     results["langid"] = {"pages": len(texts), "cleancrawl_pages_per_s": len(texts) / ours_t.seconds,
                          "langdetect_pages_per_s": len(texts) / ref_t.seconds, "identical": same,
                          "speedup": ref_t.seconds / ours_t.seconds}
     if ref is not None:
         # The reference's own detect_english, for the keep/drop decision.
         decisions = sum(bool(list(ref.detect_english(ref.PageFeatures(url=u, text=t)))) ==
-                        (ours[u].language == "en" and ours[u].probability >= 0.99 and not ours[u].error) for u, t in texts)
+                        (ours[u].language == "en" and ours[u].probability >= 0.99 and not ours[u].error)
+                        for u, t in texts)
         print(f"keep/drop as the reference detect_english on {decisions}/{len(texts)}")
         results["langid"]["same_decision_as_reference"] = decisions
     english = [(u, t) for u, t in texts if ours[u].language == "en" and ours[u].probability >= 0.99]
@@ -122,8 +125,8 @@ def language_and_badwords(cleaned: dict, ref, results):
         flagged = [badwords.has_badword(t, "en") for _, t in english]
     with Timer() as ref_b:
         flagged_ref = [bool(pattern.search(t.lower())) for _, t in english]
-    print(f"badwords reference regex {len(english) / ref_b.seconds:8.0f} pages/s, cleancrawl {len(english) / ours_b.seconds:8.0f} "
-          f"pages/s, same decisions: {flagged == flagged_ref}")
+    print(f"badwords reference regex {len(english) / ref_b.seconds:8.0f} pages/s, "
+          f"cleancrawl {len(english) / ours_b.seconds:8.0f} pages/s, same decisions: {flagged == flagged_ref}")
     results["badwords"] = {"pages": len(english), "same_decisions": flagged == flagged_ref,
                            "cleancrawl_pages_per_s": len(english) / ours_b.seconds,
                            "reference_pages_per_s": len(english) / ref_b.seconds}
@@ -191,14 +194,18 @@ def warc_path(results):
     modes = {}
     for mode in ("full", "fast", "precision"):
         with Timer() as t:
-            texts = {d.url: d.text for d in read_local_file(path, ReaderConfig(extraction=mode)) if isinstance(d, Document)}
-        modes[mode] = {"pages_per_s": len(texts) / t.seconds, "text_chars": sum(map(len, texts.values())), "texts": texts}
+            texts = {d.url: d.text for d in read_local_file(path, ReaderConfig(extraction=mode))
+                     if isinstance(d, Document)}
+        modes[mode] = {"pages_per_s": len(texts) / t.seconds, "text_chars": sum(map(len, texts.values())),
+                       "texts": texts}
     for mode, row in modes.items():
         same = sum(row["texts"].get(url) == text for url, text in modes["full"]["texts"].items())
         print(f"  --extraction {mode:<9}: {row['pages_per_s']:5.1f} pages/s read+extract "
               f"({row['pages_per_s'] / modes['full']['pages_per_s']:.2f}x full), "
-              f"{row['text_chars'] / modes['full']['text_chars']:.3f} of full's text, same text on {same}/{len(modes['full']['texts'])}")
-        results.setdefault("extraction_modes", {})[mode] = {k: v for k, v in row.items() if k != "texts"} | {"same_as_full": same}
+              f"{row['text_chars'] / modes['full']['text_chars']:.3f} of full's text, "
+              f"same text on {same}/{len(modes['full']['texts'])}")
+        results.setdefault("extraction_modes", {})[mode] = ({k: v for k, v in row.items() if k != "texts"}
+                                                            | {"same_as_full": same})
 
 
 def beam_runs(small_paths, large_paths, n_small, n_large, results):
@@ -226,7 +233,8 @@ def beam_runs(small_paths, large_paths, n_small, n_large, results):
             marginal = (n_large - n_small) / max(1e-9, walls["large"] - walls["small"])
             rows[workers] = {"wall_s": walls["large"], "pages": n_large, "pages_per_s": n_large / walls["large"],
                              "marginal_pages_per_s": marginal}
-            print(f"  {workers} worker(s): {n_large} pages in {walls['large']:.1f} s = {n_large / walls['large']:.0f} pages/s "
+            print(f"  {workers} worker(s): {n_large} pages in {walls['large']:.1f} s = "
+                  f"{n_large / walls['large']:.0f} pages/s "
                   f"({n_large / walls['large'] / workers:.0f} per core); without fixed start-up costs "
                   f"{marginal:.0f} pages/s ({marginal / workers:.0f} per core)")
         print(f"  1 → 2 workers: {rows[2]['pages_per_s'] / rows[1]['pages_per_s']:.2f}x wall, "
@@ -246,7 +254,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_replicated_wet(os.path.join(tmp, "crawl"), copies=args.copies, files=4)
         docs, _ = read_documents(paths)
-        print(f"{len(docs)} real pages ({sum(len(d.text) for d in docs) / len(docs) / 1000:.1f} K chars of WET text on average)")
+        print(f"{len(docs)} real pages ({sum(len(d.text) for d in docs) / len(docs) / 1000:.1f} K chars of WET text "
+              f"on average)")
         ref = None
         if not args.skip_peers:
             from reference_c4 import load_reference_c4_utils

@@ -169,8 +169,9 @@ def run_datatrove(input_path: str, workdir: str, bands=14, rows=8, timeout=3600)
 def step_signatures(report: dict) -> None:
     from datasketch import MinHash
 
-    from cleancrawl.corpus.dedup.minhash import MinHasher, batch_shingles, normalize_text, shingle_hashes
     from dedup_corpus import base_documents
+
+    from cleancrawl.corpus.dedup.minhash import MinHasher, batch_shingles, normalize_text, shingle_hashes
 
     texts, _ = base_documents(min_words=1)
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
@@ -269,13 +270,15 @@ def detection_by_bin(cluster: dict, labelled) -> dict:
     for lo, hi in zip(bins, bins[1:]):
         pairs = [(a, b) for a, b, s, _ in labelled if lo <= s < hi]
         if pairs:
-            out[f"{lo:.2f}-{min(hi, 1.0):.2f}"] = (sum(cluster[a] == cluster[b] for a, b in pairs) / len(pairs), len(pairs))
+            out[f"{lo:.2f}-{min(hi, 1.0):.2f}"] = (sum(cluster[a] == cluster[b] for a, b in pairs) / len(pairs),
+                                                   len(pairs))
     return out
 
 
 def step_quality(report: dict, workdir: str) -> None:
-    from cleancrawl.corpus.dedup.minhash import optimal_bands
     from dedup_corpus import all_similar_pairs, labelled_corpus
+
+    from cleancrawl.corpus.dedup.minhash import optimal_bands
 
     corpus = labelled_corpus()
     ids = [d["id"] for d in corpus.docs]

@@ -64,7 +64,7 @@ def write_eval(path: str) -> None:
 
     pages = [words(t) for _, t in _sample_texts()]
     planted = [" ".join(ws[50:90]) for ws in [p for p in pages if len(p) > 200][:10]]
-    lines = [l for l in open(WIKITEXT, encoding="utf-8").read().splitlines() if l.strip()]
+    lines = [line for line in open(WIKITEXT, encoding="utf-8").read().splitlines() if line.strip()]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines + planted) + "\n")
 

@@ -42,12 +42,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from cleancrawl.pretrain.config import PretrainConfig  # noqa: E402
 from cleancrawl.pretrain.data import load_corpus  # noqa: E402
+from cleancrawl.pretrain.distributed import peak_flops_for  # noqa: E402
 from cleancrawl.pretrain.encoder_decoder import ENCODER_DECODER_SIZES  # noqa: E402
 from cleancrawl.pretrain.objectives import make_objective  # noqa: E402
 from cleancrawl.pretrain.span_corruption import corrupt, random_spans_noise_mask  # noqa: E402
-from cleancrawl.pretrain.config import PretrainConfig  # noqa: E402
-from cleancrawl.pretrain.distributed import peak_flops_for  # noqa: E402
 from cleancrawl.pretrain.train import train  # noqa: E402
 from cleancrawl.tokenizer.token_shards import write_manifest, write_token_shard  # noqa: E402
 

@@ -90,7 +90,8 @@ TARGET_GROWTH_KB = 5.0
 # gave about 2.5 billion pages (198 TiB uncompressed). Quoted from memory, no network here:
 # approximate.
 SNAPSHOT_PAGES = 2.5e9
-SNAPSHOT_SOURCE = "CC-MAIN-2019-18 (April 2019, the snapshot C4 used): ~2.5 billion pages per Common Crawl's announcement (approximate, from memory)"
+SNAPSHOT_SOURCE = ("CC-MAIN-2019-18 (April 2019, the snapshot C4 used): ~2.5 billion pages per Common Crawl's "
+                   "announcement (approximate, from memory)")
 T5_CPU_DAYS = 341  # the T5 paper's figure for building C4, as the issue gives it
 DOLMA_CPU_HOURS_PER_TB = 122  # dolma's figure, as the issue gives it
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -188,8 +189,9 @@ def run_build_cli(input_dir: str, pages: int, workers: int, scratch: str, tree: 
     wall = time.perf_counter() - start
     monitor.stop()
     cpu = _children_cpu() - cpu_before
-    row = {"pages": pages, "workers": workers, "wall_s": wall, "cpu_s": cpu, "pages_per_cpu_s": pages / cpu if cpu else None,
-           "peak_rss_mb": monitor.peak_rss / MB, "peak_pss_mb": monitor.peak_pss / MB,
+    row = {"pages": pages, "workers": workers, "wall_s": wall, "cpu_s": cpu,
+           "pages_per_cpu_s": pages / cpu if cpu else None, "peak_rss_mb": monitor.peak_rss / MB,
+           "peak_pss_mb": monitor.peak_pss / MB,
            "cpu_s_polled": sum(monitor.cpu_seen.values()), "max_processes": monitor.max_processes,
            "samples": monitor.samples, "returncode": proc.returncode, "command": " ".join(cmd[1:])}
     if proc.returncode != 0:
@@ -221,8 +223,12 @@ def reference_rate(files: list[str], max_pages: int) -> dict | None:
     from cleancrawl.corpus.badwords import load_badwords
 
     # split_wet_file opens files with tf.io.gfile.GFile: a plain open() stands in for it.
-    ref.tf = types.SimpleNamespace(compat=ref.tf.compat, io=types.SimpleNamespace(gfile=types.SimpleNamespace(GFile=open)))
-    quiet = lambda *a, **k: None
+    ref.tf = types.SimpleNamespace(compat=ref.tf.compat,
+                                   io=types.SimpleNamespace(gfile=types.SimpleNamespace(GFile=open)))
+
+    def quiet(*args, **kwargs):  # the reference's counter_inc_fn: counts nothing here
+        return None
+
     clean = ref.get_clean_page_fn()
     badwords = ref.get_badwords_filter_fn({"en": sorted(load_badwords("en"))})
     ref._get_sentences("Warm up. Punkt is loaded once.")  # loads (not times) Punkt
@@ -362,7 +368,8 @@ def shuffle_bytes(input_dir: str, pages: int, scratch: str) -> dict:
             elements += n
             total += n * sampled_bytes / sampled if sampled else 0.0
         groups[label] = {"elements": int(elements), "bytes": total, "bytes_per_page": total / pages,
-                         "exact_bytes": exact_by_label.get(label, 0), "exact_bytes_per_page": exact_by_label.get(label, 0) / pages}
+                         "exact_bytes": exact_by_label.get(label, 0),
+                         "exact_bytes_per_page": exact_by_label.get(label, 0) / pages}
     shutil.rmtree(os.path.dirname(output), ignore_errors=True)  # ours: made above
     return {"pages": pages, "cpu_s": cpu, "groups": groups,
             "total_bytes_per_page": sum(g["bytes_per_page"] for g in groups.values()),
@@ -383,21 +390,26 @@ def growth(rows: list[dict]) -> dict | None:
     small, large = ok[-2], ok[-1]
     per_page_mb = (large["peak_rss_mb"] - small["peak_rss_mb"]) / (large["pages"] - small["pages"])
     measured = next((r for r in ok if r["pages"] == TARGET_PEAK_PAGES), None)
-    at_target = measured["peak_rss_mb"] if measured else large["peak_rss_mb"] + per_page_mb * (TARGET_PEAK_PAGES - large["pages"])
-    marginal = (large["pages"] - small["pages"]) / (large["cpu_s"] - small["cpu_s"]) if large["cpu_s"] > small["cpu_s"] else None
+    at_target = (measured["peak_rss_mb"] if measured
+                 else large["peak_rss_mb"] + per_page_mb * (TARGET_PEAK_PAGES - large["pages"]))
+    marginal = ((large["pages"] - small["pages"]) / (large["cpu_s"] - small["cpu_s"])
+                if large["cpu_s"] > small["cpu_s"] else None)
     return {"from_pages": small["pages"], "to_pages": large["pages"], "kb_per_page": per_page_mb * MB / KB,
             "marginal_pages_per_cpu_s": marginal,
             "peak_mb_at_85k": at_target, "peak_at_85k_measured": measured is not None,
-            "peak_target_met": at_target <= TARGET_PEAK_MB, "growth_target_met": per_page_mb * MB / KB <= TARGET_GROWTH_KB}
+            "peak_target_met": at_target <= TARGET_PEAK_MB,
+            "growth_target_met": per_page_mb * MB / KB <= TARGET_GROWTH_KB}
 
 
 def git_state(tree: str) -> dict:
     def git(*args):
         try:
-            return subprocess.run(["git", *args], cwd=tree, capture_output=True, text=True, timeout=30, check=False).stdout.strip()
+            return subprocess.run(["git", *args], cwd=tree, capture_output=True, text=True, timeout=30,
+                                  check=False).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
-    return {"head": git("rev-parse", "HEAD"), "uncommitted_in_cleancrawl": git("status", "--porcelain", "--", "cleancrawl").splitlines()}
+    return {"head": git("rev-parse", "HEAD"),
+            "uncommitted_in_cleancrawl": git("status", "--porcelain", "--", "cleancrawl").splitlines()}
 
 
 def projection(rate: float, text_bytes_per_page: float, snapshot_pages: float) -> dict:
@@ -413,14 +425,17 @@ def markdown(results: dict) -> str:
         if not _ok(r):
             lines.append(f"| {r['pages']:,} | {r['workers']} | failed | | | | |")
             continue
-        lines.append(f"| {r['pages']:,} | {r['workers']} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['pages_per_cpu_s']:.0f} | "
-                     f"{r['peak_rss_mb']:.0f} | {r['kept'] if r.get('kept') is not None else '?':,} |")
+        lines.append(f"| {r['pages']:,} | {r['workers']} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | "
+                     f"{r['pages_per_cpu_s']:.0f} | {r['peak_rss_mb']:.0f} | "
+                     f"{r['kept'] if r.get('kept') is not None else '?':,} |")
     ref = results.get("reference")
     if ref:
-        lines.append(f"| {ref['pages']:,} | reference C4 code¹ | | {ref['cpu_s']:.0f} | {ref['pages_per_cpu_s']:.0f} | | {ref['kept']:,} |")
+        lines.append(f"| {ref['pages']:,} | reference C4 code¹ | | {ref['cpu_s']:.0f} | {ref['pages_per_cpu_s']:.0f} | "
+                     f"| {ref['kept']:,} |")
     lines.append("")
     if ref:
-        lines.append("¹ TFDS `c4_utils` functions in one process, one core, without Beam's shuffles, serialization or writing.\n")
+        lines.append("¹ TFDS `c4_utils` functions in one process, one core, without Beam's shuffles, serialization "
+                     "or writing.\n")
     for workers, g in results.get("growth", {}).items():
         if g:
             lines.append(f"- {workers} worker(s): peak RSS grows {g['kb_per_page']:.1f} KB per additional page "
@@ -429,15 +444,18 @@ def markdown(results: dict) -> str:
                          f"{'' if g['peak_at_85k_measured'] else 'projected '}{g['peak_mb_at_85k']:.0f} MB "
                          f"(target ≤ 1.5 GB: {'met' if g['peak_target_met'] else 'NOT met'})")
     for name, p in results.get("projection", {}).items():
-        lines.append(f"- one snapshot ({results['snapshot_pages']:.2g} pages), {name}: {p['cpu_hours_per_snapshot']:,.0f} CPU-hours "
+        lines.append(f"- one snapshot ({results['snapshot_pages']:.2g} pages), {name}: "
+                     f"{p['cpu_hours_per_snapshot']:,.0f} CPU-hours "
                      f"= {p['cpu_days_per_snapshot']:,.0f} CPU-days (T5: ~{T5_CPU_DAYS} CPU-days); "
-                     f"{p['cpu_hours_per_tb_text']:,.0f} CPU-hours per TB of WET text (dolma: ~{DOLMA_CPU_HOURS_PER_TB})")
+                     f"{p['cpu_hours_per_tb_text']:,.0f} CPU-hours per TB of WET text "
+                     f"(dolma: ~{DOLMA_CPU_HOURS_PER_TB})")
     shuffle = results.get("shuffle")
     if shuffle and "groups" in shuffle:
         lines.append(f"- shuffle (GroupByKey inputs, Beam's sampled byte sizes, {shuffle['pages']:,} pages): "
                      f"{shuffle['total_bytes_per_page']:,.0f} bytes per input page in all by the counters "
                      f"({shuffle['total_exact_bytes_per_page']:,.0f} received by the runner's grouping buffers)")
-        lines += ["", "| GroupByKey | bytes per input page (counters) | bytes per input page (grouping buffers) |", "|---|---:|---:|"]
+        lines += ["", "| GroupByKey | bytes per input page (counters) | bytes per input page (grouping buffers) |",
+                  "|---|---:|---:|"]
         for label, g in sorted(shuffle["groups"].items(), key=lambda kv: -kv[1]["exact_bytes"]):
             if g["exact_bytes_per_page"] >= 1 or g["bytes_per_page"] >= 1:
                 lines.append(f"| {label} | {g['bytes_per_page']:,.0f} | {g['exact_bytes_per_page']:,.0f} |")
@@ -451,17 +469,21 @@ def main():
     parser.add_argument("--quick", action="store_true", help="sizes 2000,4000 (development)")
     parser.add_argument("--skip-reference", action="store_true", help="do not run the reference C4 code")
     parser.add_argument("--skip-shuffle", action="store_true", help="do not measure shuffle bytes")
-    parser.add_argument("--workdir", help="where the generated crawls go (kept and reused; default: a temporary folder)")
+    parser.add_argument("--workdir",
+                        help="where the generated crawls go (kept and reused; default: a temporary folder)")
     parser.add_argument("--pages-per-file", type=int, help="pages a generated WET file (default: 5000; --quick: 1000)")
     parser.add_argument("--tree", help=(
         "run the cleancrawl of this source tree instead of the repo's (a `git worktree` of an older commit: a "
         "'before' figure); its git commit is recorded"))
-    parser.add_argument("--reference-pages", type=int, default=3000, help="pages the reference code runs on (default: 3000)")
-    parser.add_argument("--shuffle-pages", type=int, default=4000, help="pages of the in-process shuffle run (default: 4000)")
+    parser.add_argument("--reference-pages", type=int, default=3000,
+                        help="pages the reference code runs on (default: 3000)")
+    parser.add_argument("--shuffle-pages", type=int, default=4000,
+                        help="pages of the in-process shuffle run (default: 4000)")
     parser.add_argument("--snapshot-pages", type=float, default=SNAPSHOT_PAGES,
                         help=f"pages of one Common Crawl snapshot (default {SNAPSHOT_PAGES:.2g}: {SNAPSHOT_SOURCE})")
     args = parser.parse_args()
-    sizes = sorted({int(s) for s in args.sizes.split(",")}) if args.sizes else list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    sizes = (sorted({int(s) for s in args.sizes.split(",")}) if args.sizes
+             else list(QUICK_SIZES if args.quick else DEFAULT_SIZES))
     workers_list = [int(w) for w in args.workers.split(",")]
     pages_per_file = args.pages_per_file or (1000 if args.quick else 5000)
     tree = os.path.abspath(args.tree) if args.tree else ROOT
@@ -474,8 +496,9 @@ def main():
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench-scale-")
     os.makedirs(workdir, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="scratch-", dir=workdir)  # build outputs: each a new empty folder in here
-    results = {"git": git_state(tree), "tree": tree, "sizes": sizes, "workers": workers_list, "snapshot_pages": args.snapshot_pages,
-               "snapshot_source": SNAPSHOT_SOURCE, "cpu_count": os.cpu_count(), "builds": []}
+    results = {"git": git_state(tree), "tree": tree, "sizes": sizes, "workers": workers_list,
+               "snapshot_pages": args.snapshot_pages, "snapshot_source": SNAPSHOT_SOURCE, "cpu_count": os.cpu_count(),
+               "builds": []}
     print(f"git HEAD {results['git']['head'][:12]}"
           + (f" (+{len(results['git']['uncommitted_in_cleancrawl'])} uncommitted changes under cleancrawl/)"
              if results["git"]["uncommitted_in_cleancrawl"] else ""))
@@ -486,18 +509,21 @@ def main():
         t = time.perf_counter()
         crawls[size] = write_scaled_crawl(os.path.join(workdir, f"crawl-{size}"), size, pages_per_file)
         print(f"input: {size:,} pages in {len(crawls[size]['files'])} WET files, "
-              f"{crawls[size]['text_bytes'] / size / 1000:.1f} K bytes of text a page ({time.perf_counter() - t:.0f} s)", flush=True)
+              f"{crawls[size]['text_bytes'] / size / 1000:.1f} K bytes of text a page "
+              f"({time.perf_counter() - t:.0f} s)", flush=True)
     text_bytes_per_page = crawls[sizes[0]]["text_bytes"] / sizes[0]
     results["input_text_bytes_per_page"] = text_bytes_per_page
 
     print("\n== 1. cleancrawl build (default options), one subprocess per run ==")
-    print(f"{'pages':>7} {'workers':>7} {'wall s':>7} {'CPU s':>7} {'pages/CPU-s':>11} {'peak RSS MB':>11} {'kept':>6}  (per replica of 323)")
+    print(f"{'pages':>7} {'workers':>7} {'wall s':>7} {'CPU s':>7} {'pages/CPU-s':>11} {'peak RSS MB':>11} "
+          f"{'kept':>6}  (per replica of 323)")
     for workers in workers_list:
         for size in sizes:
             row = run_build_cli(crawls[size]["input_dir"], size, workers, scratch, tree)
             results["builds"].append(row)
             if row.get("error"):
-                print(f"{size:>7,} {workers:>7} FAILED (exit {row['returncode']}): {' | '.join(row['error'])}", flush=True)
+                print(f"{size:>7,} {workers:>7} FAILED (exit {row['returncode']}): {' | '.join(row['error'])}",
+                      flush=True)
                 continue
             note = ""
             if row["cpu_s_polled"] > 1.05 * row["cpu_s"]:
@@ -515,15 +541,19 @@ def main():
         if g is None:
             print(f"{workers} worker(s): fewer than two successful sizes")
             continue
-        print(f"{workers} worker(s): {g['kb_per_page']:.2f} KB per additional page ({g['from_pages']:,} → {g['to_pages']:,}); "
-              f"target ≤ {TARGET_GROWTH_KB:g} KB: {'met' if g['growth_target_met'] else 'NOT met'}")
+        print(f"{workers} worker(s): {g['kb_per_page']:.2f} KB per additional page "
+              f"({g['from_pages']:,} → {g['to_pages']:,}); target ≤ {TARGET_GROWTH_KB:g} KB: "
+              f"{'met' if g['growth_target_met'] else 'NOT met'}")
         if g["marginal_pages_per_cpu_s"]:
             print(f"{workers} worker(s): {g['marginal_pages_per_cpu_s']:.0f} pages per CPU-second between these sizes "
                   f"(fixed start-up costs cancel out)")
-        print(f"{workers} worker(s): peak RSS at 85,000 pages {'measured' if g['peak_at_85k_measured'] else 'projected linearly'} "
-              f"{g['peak_mb_at_85k']:.0f} MB; target ≤ 1.5 GB ({TARGET_PEAK_MB:.0f} MB): {'met' if g['peak_target_met'] else 'NOT met'}")
+        print(f"{workers} worker(s): peak RSS at 85,000 pages "
+              f"{'measured' if g['peak_at_85k_measured'] else 'projected linearly'} "
+              f"{g['peak_mb_at_85k']:.0f} MB; target ≤ 1.5 GB ({TARGET_PEAK_MB:.0f} MB): "
+              f"{'met' if g['peak_target_met'] else 'NOT met'}")
 
-    print(f"\n== 3. reference C4 code (TFDS c4_utils), first {min(args.reference_pages, sizes[0]):,} pages, one core ==")
+    print(f"\n== 3. reference C4 code (TFDS c4_utils), first {min(args.reference_pages, sizes[0]):,} pages, "
+          f"one core ==")
     if args.skip_reference:
         print("skipped (--skip-reference)")
     else:
@@ -533,32 +563,40 @@ def main():
             ref = None
             print(f"reference failed: {type(err).__name__}: {err}")
         if ref is None:
-            print("reference c4_utils unavailable (no tensorflow-datasets wheel in bench/.cache and pip download failed): skipped")
+            print("reference c4_utils unavailable (no tensorflow-datasets wheel in bench/.cache and pip download "
+                  "failed): skipped")
         else:
             results["reference"] = ref
-            print(f"reference: {ref['pages_per_cpu_s']:.0f} pages per CPU-second ({ref['pages']:,} pages, {ref['cpu_s']:.1f} CPU s, "
-                  f"kept {ref['kept']:,}; no shuffle, serialization, writing or MinHash: an upper bound)")
+            print(f"reference: {ref['pages_per_cpu_s']:.0f} pages per CPU-second ({ref['pages']:,} pages, "
+                  f"{ref['cpu_s']:.1f} CPU s, kept {ref['kept']:,}; no shuffle, serialization, writing or MinHash: "
+                  f"an upper bound)")
 
     print("\n== 4. projected CPU cost of one Common Crawl snapshot ==")
-    print(f"snapshot: {args.snapshot_pages:.3g} pages ({SNAPSHOT_SOURCE if args.snapshot_pages == SNAPSHOT_PAGES else 'from --snapshot-pages'})")
+    print(f"snapshot: {args.snapshot_pages:.3g} pages "
+          f"({SNAPSHOT_SOURCE if args.snapshot_pages == SNAPSHOT_PAGES else 'from --snapshot-pages'})")
     print(f"input text: {text_bytes_per_page:,.0f} bytes of WET text a page")
     results["projection"] = {}
     largest = {}
     for r in results["builds"]:
         if _ok(r) and r["pages"] >= largest.get(r["workers"], {"pages": 0})["pages"]:
             largest[r["workers"]] = r
-    rates = {f"cleancrawl, {w} worker(s), {r['pages']:,} pages": r["pages_per_cpu_s"] for w, r in sorted(largest.items())}
+    rates = {f"cleancrawl, {w} worker(s), {r['pages']:,} pages": r["pages_per_cpu_s"]
+             for w, r in sorted(largest.items())}
     if results.get("reference"):
         rates["reference C4 code (upper-bound rate)"] = results["reference"]["pages_per_cpu_s"]
     for name, rate in rates.items():
         p = projection(rate, text_bytes_per_page, args.snapshot_pages)
         results["projection"][name] = p
-        print(f"{name:<45}: {p['cpu_hours_per_snapshot']:>10,.0f} CPU-hours = {p['cpu_days_per_snapshot']:>7,.0f} CPU-days; "
-              f"{p['cpu_hours_per_tb_text']:>6,.0f} CPU-hours per TB of text")
-    print(f"{'T5 paper (as the issue quotes it)':<45}: {T5_CPU_DAYS * 24:>10,.0f} CPU-hours = {T5_CPU_DAYS:>7,} CPU-days")
-    print(f"{'dolma (as the issue quotes it)':<45}: {'':>10} {'':>20}   {DOLMA_CPU_HOURS_PER_TB:>6} CPU-hours per TB of text")
+        print(f"{name:<45}: {p['cpu_hours_per_snapshot']:>10,.0f} CPU-hours = "
+              f"{p['cpu_days_per_snapshot']:>7,.0f} CPU-days; {p['cpu_hours_per_tb_text']:>6,.0f} CPU-hours "
+              f"per TB of text")
+    print(f"{'T5 paper (as the issue quotes it)':<45}: {T5_CPU_DAYS * 24:>10,.0f} CPU-hours = "
+          f"{T5_CPU_DAYS:>7,} CPU-days")
+    print(f"{'dolma (as the issue quotes it)':<45}: {'':>10} {'':>20}   {DOLMA_CPU_HOURS_PER_TB:>6} "
+          f"CPU-hours per TB of text")
 
-    print(f"\n== 5. shuffle bytes per input page (Beam's counters, one in-process build, {args.shuffle_pages:,} pages) ==")
+    print(f"\n== 5. shuffle bytes per input page (Beam's counters, one in-process build, "
+          f"{args.shuffle_pages:,} pages) ==")
     if args.skip_shuffle:
         print("skipped (--skip-shuffle)")
     else:
@@ -575,7 +613,8 @@ def main():
                 if g["elements"] == 0 and g["exact_bytes"] == 0:
                     empty += 1
                     continue
-                print(f"{g['bytes_per_page']:>10,.1f} {g['exact_bytes_per_page']:>10,.1f}  {'':12}  {g['elements']:>9,}  {label}")
+                print(f"{g['bytes_per_page']:>10,.1f} {g['exact_bytes_per_page']:>10,.1f}  {'':12}  "
+                      f"{g['elements']:>9,}  {label}")
             print(f"{shuffle['total_bytes_per_page']:>10,.1f} {shuffle['total_exact_bytes_per_page']:>10,.1f}  in all, "
                   f"over {len(shuffle['groups'])} GroupByKeys ({empty} received nothing)")
             print("counters: element count x mean sampled size (beam:metric:sampled_byte_size:v1); exact: bytes the "

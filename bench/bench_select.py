@@ -117,8 +117,9 @@ def make_table(n_urls: int, path: str) -> list[str]:
     """A URL table of n distinct URLs (real submitted URLs + a suffix); returns the normalised keys."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from cleancrawl.selection.url_table import URL_TABLE_SCHEMA
+
     from cleancrawl.corpus.urls import normalize_url
+    from cleancrawl.selection.url_table import URL_TABLE_SCHEMA
 
     base = [r["url"].replace("&amp;", "&") for r in real_records()]
     urls = [f"{base[i % len(base)].rstrip('/')}/n{i}" for i in range(n_urls)]
@@ -150,6 +151,7 @@ def join_child(table_dir: str, n_docs: int, join: str, n_urls: int) -> None:
                           "rss_before_mb": rss_before, "table_mb": _current_rss_mb() - rss_before}))
         return
     import apache_beam as beam
+
     from cleancrawl.corpus.readers import read_local_file
     from cleancrawl.corpus.record import Document
     from cleancrawl.corpus.urls import normalize_url
@@ -196,8 +198,9 @@ def _asdict_join(docs, table_dir: str):
     """For comparison only: the same join through a Beam `AsDict` side input (not what
     pipelines.select does; the bench shows why)."""
     import apache_beam as beam
-    from cleancrawl.selection.url_table import list_url_table, merge_karma
+
     from cleancrawl.pipelines.select import _ReadUrlTableFn, with_karma
+    from cleancrawl.selection.url_table import list_url_table, merge_karma
 
     table = (docs.pipeline | "Files" >> beam.Create(list_url_table(table_dir)) | beam.ParDo(_ReadUrlTableFn())
              | beam.CombinePerKey(merge_karma))
@@ -252,8 +255,8 @@ def main() -> None:
                   + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in reading["compressed_bytes"].items()))
             for workers in (1, 2):
                 r = reading[f"reddit-urls {workers} worker(s)"]
-                print(f"  reddit-urls, {workers} worker(s): {r['seconds']:.1f} s, {r['lines_per_s']:,.0f} submissions/s, "
-                      f"{r['urls_kept']:,} URLs kept")
+                print(f"  reddit-urls, {workers} worker(s): {r['seconds']:.1f} s, "
+                      f"{r['lines_per_s']:,.0f} submissions/s, {r['urls_kept']:,} URLs kept")
         if not args.skip_join:
             print(f"the URL-table join (DirectRunner, {n_docs:,} documents, half listed)", flush=True)
             results["join"] = bench_join(sizes, n_docs, work)

@@ -39,10 +39,9 @@ from common import OUT_DIR, SAMPLE_WET
 
 from cleancrawl.corpus.readers import read_local_file
 from cleancrawl.corpus.record import Document, documents_to_table
+from cleancrawl.pipelines.write import PARQUET_OPTIONS
 from cleancrawl.stats.collect import StatsConfig, corpus_stats
 from cleancrawl.stats.contents import BATCH_ROWS, CONTENT_COLUMNS
-from cleancrawl.pipelines.write import PARQUET_OPTIONS
-
 
 # ---------------------------------------------------------------------------- shards
 
@@ -136,7 +135,8 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts to time")
     parser.add_argument("--baseline-shards", type=int, default=1, help="shards the plain-Python baseline reads")
-    parser.add_argument("--keep", help="write the shards here, keep them, reuse them next time (default: a temporary directory)")
+    parser.add_argument("--keep", help="write the shards here, keep them, reuse them next time "
+                                       "(default: a temporary directory)")
     args = parser.parse_args()
 
     directory = args.keep or tempfile.mkdtemp(prefix="bench-stats-")
@@ -208,7 +208,8 @@ def main() -> int:
         plain = plain_python_stats(paths)
         plain_cpu = time.process_time() - t0
         t0 = time.process_time()
-        ours = corpus_stats([_subset(directory, paths)], StatsConfig(workers=1, progress=False))["corpora"][0]["contents"]
+        ours = corpus_stats([_subset(directory, paths)],
+                            StatsConfig(workers=1, progress=False))["corpora"][0]["contents"]
         ours_cpu = time.process_time() - t0
         assert (ours["documents"], ours["words"], ours["lines"], ours["characters"]) == (
             plain["documents"], plain["words"], plain["lines"], plain["characters"]), "plain Python disagrees"
@@ -221,8 +222,8 @@ def main() -> int:
         }
         print(f"{'':<14}{'CPU s':>9}  {'MB Parquet/CPU s':>16}")
         print(f"{'plain Python':<14}{p['plain_cpu_seconds']:>9.1f}  {p['plain_mb_per_cpu_second']:>16.1f}")
-        print(f"{'corpus.stats':<14}{p['corpus_stats_cpu_seconds']:>9.1f}  {p['corpus_stats_mb_per_cpu_second']:>16.1f}   "
-              f"(×{p['speedup']:.1f}, same counts)")
+        print(f"{'corpus.stats':<14}{p['corpus_stats_cpu_seconds']:>9.1f}  "
+              f"{p['corpus_stats_mb_per_cpu_second']:>16.1f}   (×{p['speedup']:.1f}, same counts)")
     finally:
         if not args.keep:
             shutil.rmtree(directory, ignore_errors=True)

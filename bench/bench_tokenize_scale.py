@@ -167,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     for kind in ("byte-bpe", "sentencepiece-unigram"):
         toks[kind] = os.path.join(work, f"tok-{kind}-{args.vocab_size}")
         if not os.path.exists(os.path.join(toks[kind], "cleancrawl-tokenizer.json")):
-            train_tokenizer(TokenizerTrainConfig(corpus=train_corpus, output=toks[kind], kind=kind, vocab_size=args.vocab_size,
-                                        sample_bytes=None, threads=2, overwrite=True), progress=False)
+            train_tokenizer(TokenizerTrainConfig(corpus=train_corpus, output=toks[kind], kind=kind,
+                                                 vocab_size=args.vocab_size, sample_bytes=None, threads=2,
+                                                 overwrite=True), progress=False)
     page_mb = sum(len(p) for _, _, p in sample_records()) / 1e6
     copies = max(1, round(args.mb / page_mb))
     corpus = build_sample_corpus(os.path.join(work, f"encode-corpus-x{copies}"), copies=copies)
@@ -253,8 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         _shards(os.path.join(work, "tokens-tiktoken")) == _shards(os.path.join(work, "tokens-tokenizers")))
     sp_same = _same_ids(os.path.join(work, "tokens-sp"), os.path.join(work, "plain-sp"), corpus)
 
-    rows = [{"tokenizer": f"{kind} {args.vocab_size // 1000}k", "how": name, "cpu_s": round(min(seconds[kind, name]), 2),
-             "mb_per_cpu_s": round(mb / min(seconds[kind, name]), 2)} for kind, name, _ in ways]
+    rows = [{"tokenizer": f"{kind} {args.vocab_size // 1000}k", "how": name,
+             "cpu_s": round(min(seconds[kind, name]), 2), "mb_per_cpu_s": round(mb / min(seconds[kind, name]), 2)}
+            for kind, name, _ in ways]
     rate = {(kind, name): mb / min(seconds[kind, name]) for kind, name, _ in ways}
     print(f"\n{mb:,.1f} MB of real page text ({len(texts):,} documents: the sample pages x {copies}), one worker, "
           f"one thread, CPU seconds (best of {args.repeats})")
@@ -267,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     sp_script_ratio = rate[sp_k, "cleancrawl tokenize"] / rate[sp_k, "plain loop script, Parquet to .bin"]
     sp_encode_ratio = rate[sp_k, "cleancrawl encode call in memory"] / rate[sp_k, "plain sentencepiece encode loop"]
     fixed_s = {name: round(min(v), 3) for name, v in fixed.items()}
-    print(f"fixed costs, SentencePiece: on 5 documents, tokenize {fixed_s['cleancrawl tokenize']} CPU s, the plain script "
-          f"{fixed_s['plain loop script, Parquet to .bin']} CPU s; imports in a fresh interpreter (in no figure above), "
+    print(f"fixed costs, SentencePiece: on 5 documents, tokenize {fixed_s['cleancrawl tokenize']} CPU s, "
+          f"the plain script {fixed_s['plain loop script, Parquet to .bin']} CPU s; "
+          f"imports in a fresh interpreter (in no figure above), "
           f"cleancrawl {imports['cleancrawl tokenize']:.2f} CPU s, the plain script's "
           f"{imports['plain loop script, Parquet to .bin']:.2f} CPU s")
     print(f"SentencePiece tokenize / plain encode loop, texts in memory (the target, >= 0.95): {sp_ratio:.3f}x; "
@@ -279,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tiktoken tokenize / plain tokenizers loop: {speedup:.2f}x; tiktoken and tokenizers shards byte-identical: "
           f"{identical}")
     with open(os.path.join(OUT_DIR, "tokenize_scale.json"), "w", encoding="utf-8") as f:
-        json.dump({"text_mb": round(mb, 2), "documents": len(texts), "rows": rows, "tiktoken_speedup": round(speedup, 2),
+        json.dump({"text_mb": round(mb, 2), "documents": len(texts), "rows": rows,
+                   "tiktoken_speedup": round(speedup, 2),
                    "sentencepiece_vs_plain": round(sp_ratio, 3),
                    "sentencepiece_vs_plain_script": round(sp_script_ratio, 3),
                    "sentencepiece_encode_vs_plain": round(sp_encode_ratio, 3),

@@ -29,7 +29,7 @@ from cleancrawl.layout import SUCCESS_MARKER, list_shards, shard_name  # noqa: E
 from cleancrawl.storage import iter_texts  # noqa: E402
 from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus  # noqa: E402
 from cleancrawl.tokenizer.model import load_tokenizer  # noqa: E402
-from cleancrawl.tokenizer.train import TokenizerTrainConfig, training_sentences, SampleStats, train_tokenizer  # noqa: E402
+from cleancrawl.tokenizer.train import SampleStats, TokenizerTrainConfig, train_tokenizer, training_sentences  # noqa: E402
 
 KINDS = ("sentencepiece-unigram", "sentencepiece-bpe", "byte-bpe")
 THREADS = 16  # cleancrawl's default; the direct calls get the same

@@ -161,7 +161,8 @@ def all_similar_pairs(docs: list[dict], threshold: float, ngram: int = 5) -> dic
     vocabulary = np.unique(np.concatenate(sets))
     rows = np.concatenate([np.full(len(s), i) for i, s in enumerate(sets)])
     cols = np.concatenate([np.searchsorted(vocabulary, s) for s in sets])
-    incidence = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(len(docs), len(vocabulary)))
+    incidence = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)),
+                                  shape=(len(docs), len(vocabulary)))
     common = sparse.triu(incidence @ incidence.T, k=1).tocoo()
     sizes = np.array([len(s) for s in sets])
     union = sizes[common.row] + sizes[common.col] - common.data

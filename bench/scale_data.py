@@ -30,8 +30,9 @@ import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from common import sample_records
 from warcio.warcwriter import WARCWriter
+
+from common import sample_records
 
 GENERATOR_VERSION = 1
 WORDS = ["garden", "silver", "window", "button", "forest", "pencil", "candle", "bridge", "market", "rocket", "saddle",

@@ -21,8 +21,8 @@ import json
 import re
 
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.storage import exists, filesystems, is_remote, join, list_dir
 from cleancrawl.output_folder import TEMP_SUFFIX, OutputLayout
+from cleancrawl.storage import exists, filesystems, is_remote, join, list_dir
 
 DUPLICATES_DIR = "duplicates"
 DROPPED_DIR = "dropped"

@@ -174,7 +174,8 @@ class _Repeat(argparse.Action):
         setattr(namespace, self.dest, items + [values])
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls, *, config_file: bool = True, groups: dict | None = None) -> None:
+def add_arguments(parser: argparse.ArgumentParser, cls, *, config_file: bool = True,
+                  groups: dict | None = None) -> None:
     """One option per field of `cls` (nested dataclasses expanded), plus `--config FILE`."""
     groups = {} if groups is None else groups
     for title in getattr(cls, "OPTION_GROUPS", ()):  # the order the help shows them in
@@ -251,7 +252,8 @@ def from_args(cls, args: argparse.Namespace, path: tuple[str, ...] = (), instanc
             continue  # a nested class's own fields: its from_args takes them
         name = opt.path[-1]
         if opt.nested:
-            values[name] = from_args(opt.kind, args, opt.path, opt.default if opt.default is not MISSING else None, opt.meta)
+            values[name] = from_args(opt.kind, args, opt.path, opt.default if opt.default is not MISSING else None,
+                                     opt.meta)
             continue
         if not hasattr(args, opt.dest):
             if opt.default is MISSING:
@@ -400,7 +402,8 @@ def _file_values(cls, data: dict, path: tuple[str, ...], source: str, values: di
         if name in flat and (opt is None or (opt.nested and not isinstance(value, dict))):
             opt = flat[name]  # an option of a flat group, by its flag's name
         if opt is None:
-            flags = {f.lstrip("-").replace("-", "_"): o.dest for o in _options(cls, path) if not o.nested for f in o.flags}
+            flags = {f.lstrip("-").replace("-", "_"): o.dest
+                     for o in _options(cls, path) if not o.nested for f in o.flags}
             close = difflib.get_close_matches(name, [*fields, *flat], n=1, cutoff=0.6)
             hint = (f" (did you mean {flags[name]}?)" if name in flags else  # a flag's name for a nested field
                     f" (did you mean {'.'.join(path + (close[0],))}?)" if close else "")
@@ -464,7 +467,8 @@ def _checked(opt: _Option, value, source: str, where: str):
         return _scalar(kind, value)
     except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
         said = f": {err}" if isinstance(err, argparse.ArgumentTypeError) or str(err) else ""
-        raise UserError(f"--config {source}: {where}: expected {_describe(opt.kind)}, got {_short(value)}{said[:200]}") from None
+        raise UserError(f"--config {source}: {where}: expected {_describe(opt.kind)}, "
+                        f"got {_short(value)}{said[:200]}") from None
 
 
 def _scalar(kind, value):

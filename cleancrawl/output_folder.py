@@ -138,7 +138,8 @@ def prepare_output_folder(output: str, layout: OutputLayout, overwrite: bool, in
     ours, foreign = output_files(output, layout)
     if foreign:
         raise UserError(f"{output} holds {foreign}, which cleancrawl {layout.command} did not write; "
-                        "choose an empty or new output folder (nothing was deleted: --overwrite replaces only its own files)")
+                        "choose an empty or new output folder (nothing was deleted: --overwrite replaces only its "
+                        "own files)")
     held = OutputLock.acquire(output, layout.command) if lock else None
     try:
         old = [r for r in ours if r not in (LOCK_FILE, WRITE_PROBE)]

@@ -29,6 +29,11 @@ def is_remote(path: str) -> bool:
     return "://" in path
 
 
+def is_http(path: str) -> bool:
+    """An http(s):// URL: one file each, no listing (a crawl's files come from its paths listing)."""
+    return path.startswith(("http://", "https://"))
+
+
 def join(*parts: str) -> str:
     if is_remote(parts[0]):
         return "/".join(p.strip("/") if i else p.rstrip("/") for i, p in enumerate(parts))
@@ -61,6 +66,8 @@ def filesystems():
     """
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.value_provider import RuntimeValueProvider
+
+    import cleancrawl.http_files  # noqa: F401  (registers http:// and https:// with Beam's FileSystems)
 
     if FileSystems._pipeline_options is None and RuntimeValueProvider.runtime_options is None:  # no getter
         from apache_beam.options.pipeline_options import PipelineOptions
@@ -207,10 +214,20 @@ def file_signature(path: str) -> tuple | None:
 
 def use_pipeline_options(options) -> None:
     """Remote file systems take their settings (s3 endpoint and credentials, gcs project) from a
-    run's Beam pipeline options: set them here too, for the listing and checks done before it."""
+    run's Beam pipeline options: set them here too, for the listing and checks done before it.
+    And the run's workers import `cleancrawl.http_files` (a Beam plugin), so that they read
+    http(s):// inputs too, in another process or on another machine."""
     from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import SetupOptions
 
+    import cleancrawl.http_files  # noqa: F401  (registers the scheme here)
+
+    setup = options.view_as(SetupOptions)
+    setup.beam_plugins = sorted(set(setup.beam_plugins or []) | {HTTP_PLUGIN})
     FileSystems.set_options(options)
+
+
+HTTP_PLUGIN = "cleancrawl.http_files"
 
 
 def delete(paths: list[str]) -> None:
@@ -312,7 +329,8 @@ def temp_path(path: str) -> str:
     """The temporary name `path` is written under: `.<name>.tmp-<random hex>` beside it."""
     import uuid
 
-    directory, _, name = path.rpartition("/") if is_remote(path) else (os.path.dirname(path), "/", os.path.basename(path))
+    directory, _, name = (path.rpartition("/") if is_remote(path)
+                          else (os.path.dirname(path), "/", os.path.basename(path)))
     tmp = f".{name}.tmp-{uuid.uuid4().hex}"
     return f"{directory}/{tmp}" if is_remote(path) else os.path.join(directory, tmp)
 

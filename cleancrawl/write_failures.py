@@ -3,16 +3,17 @@
 Beam re-raises a DoFn's exception wrapped in its own, or only as text from another process;
 `write_errors_are_user_errors` finds the failure either way and raises a UserError naming the
 output, while `hide_explained_beam_tracebacks` keeps Beam from printing the traceback of what is
-explained (even with -v: the line says it all). Anything else is left to the CLI's one place for errors (cli/failures.py).
+explained (even with -v: the line says it all). Anything else is left to the CLI's one place for
+errors (cli/failures.py).
 """
 from __future__ import annotations
 
 import contextlib
-
 import logging
 
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.output_folder import TAKEN_OVER
+
 
 def is_disk_full(err: BaseException) -> bool:
     """An ENOSPC/EDQUOT anywhere in `err`'s chain, or in a worker's re-raised message."""
@@ -49,7 +50,7 @@ def write_errors_are_user_errors(output: str):
             seen.add(id(cause))
             if isinstance(cause, UserError) or TAKEN_OVER in str(cause):
                 lines = str(cause).splitlines() or [type(cause).__name__]
-                line = next((l for l in lines if TAKEN_OVER in l), lines[0])
+                line = next((candidate for candidate in lines if TAKEN_OVER in candidate), lines[0])
                 raise UserError(line.split("UserError: ", 1)[-1][:600]) from None
             cause = cause.__cause__ or cause.__context__
         raise

@@ -58,7 +58,8 @@ GRAPH = {m: {d for d in map(_internal, _imports(m)) if d and d != m} for m in MO
 
 def test_the_map_is_what_the_readme_describes():
     packages = {m.split(".")[1] for m in MODULES if m.count(".") >= 1}
-    assert {"corpus", "pipelines", "tokenizer", "pretrain", "stats", "selection", "cli", "storage", "layout"} <= packages
+    assert {"corpus", "pipelines", "tokenizer", "pretrain", "stats", "selection", "cli", "storage",
+            "layout"} <= packages
 
 
 def test_no_module_level_import_cycle():

@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datapaths import DATA_DIR, SAMPLE_WET
-
 import cleancrawl
 from cleancrawl.cli import build_parser, main
+
+from datapaths import DATA_DIR, SAMPLE_WET
 
 HEAVY = ("torch", "apache_beam", "matplotlib", "trafilatura")
 
@@ -75,8 +75,8 @@ def test_stats_runs_without_torch_beam_or_matplotlib(text_shards, tmp_path):
 
 def test_pretrain_option_names_match_the_models():
     """pretrain/cli.py spells the model names out (no torch to build the parser): they stay equal."""
-    from cleancrawl.pretrain import objectives
     from cleancrawl.cli import pretrain as cli
+    from cleancrawl.pretrain import objectives
 
     assert cli.OBJECTIVES == tuple(objectives.OBJECTIVES)
     assert cli.DEFAULT_MODEL == objectives.DEFAULT_MODEL
@@ -97,7 +97,8 @@ def test_misspelt_build_option_is_refused_with_a_suggestion(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, said", [
-    (["--direct_num_worker", "2"], "unrecognized arguments: --direct_num_worker 2 (did you mean --direct_num_workers?)"),
+    (["--direct_num_worker", "2"],
+     "unrecognized arguments: --direct_num_worker 2 (did you mean --direct_num_workers?)"),
     (["--runer", "DirectRunner"], "unrecognized arguments: --runer DirectRunner (did you mean --runner?)"),
     (["--runner"], "--runner: expected one argument"),
     (["stray"], "unrecognized arguments: stray\n"),
@@ -109,7 +110,8 @@ def test_beam_options_are_checked_as_beam_reads_them(tmp_path, capsys, args, sai
 
 
 @pytest.mark.parametrize("args, said", [
-    (["stats", "CORPUS", "--topp", "3"], "cleancrawl stats: error: unrecognized arguments: --topp 3 (did you mean --top?)"),
+    (["stats", "CORPUS", "--topp", "3"],
+     "cleancrawl stats: error: unrecognized arguments: --topp 3 (did you mean --top?)"),
     (["stats", "CORPUS", "--s3_endpoint_ur=http://127.0.0.1:9"],
      "unrecognized arguments: --s3_endpoint_ur=http://127.0.0.1:9 (did you mean --s3_endpoint_url?)"),
     (["reddit-urls", "--output", "OUT", "--min-scores", "3"], "(did you mean --min-score?)"),
@@ -146,7 +148,8 @@ def test_every_command_takes_quiet_and_verbose():
                     yield from parsers(sub)
 
     found = list(parsers(build_parser()))
-    assert len(found) >= 10  # build, dedup, reddit-urls, tokenizer train|eval, tokenize, pretrain, experiment ..., stats
+    # build, dedup, reddit-urls, tokenizer train|eval, tokenize, pretrain, experiment ..., stats
+    assert len(found) >= 10
     for parser in found:
         options = {o for a in parser._actions for o in a.option_strings}
         assert {"-q", "--quiet", "-v", "--verbose"} <= options, parser.prog

@@ -27,7 +27,8 @@ def sources(tmp_path):
     corpus = tmp_path / "corpus"
     for split, docs in (("train", ["trained on"]), ("validation", ["held out"])):
         os.makedirs(corpus / split)
-        pq.write_table(pa.table({"url": ["u"] * len(docs), "text": docs}), corpus / split / "part-00000-of-00001.parquet")
+        pq.write_table(pa.table({"url": ["u"] * len(docs), "text": docs}),
+                       corpus / split / "part-00000-of-00001.parquet")
     (corpus / "_SUCCESS").write_bytes(b"cleancrawl: complete\n")
     nested = tmp_path / "nested" / "data"
     os.makedirs(nested)

@@ -21,12 +21,13 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from datapaths import PAGES_WARC, SAMPLE_WET
-from http_faults import Fault, FaultServer
 
 from cleancrawl import __version__, http_files
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.http_files import HttpError, HttpFileChanged, HttpRetriesExhausted, HttpSettings, HttpStatusError
+
+from datapaths import PAGES_WARC, SAMPLE_WET
+from http_faults import Fault, FaultServer
 
 SEED = 23
 WARC = open(PAGES_WARC, "rb").read()

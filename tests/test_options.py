@@ -12,8 +12,6 @@ import os
 
 import pytest
 
-from datapaths import DATA_DIR, SAMPLE_WET
-
 from cleancrawl import options
 from cleancrawl.cli import build_parser, main
 from cleancrawl.corpus.dedup import DedupConfig
@@ -23,8 +21,10 @@ from cleancrawl.pretrain.config import PretrainConfig, RepetitionConfig
 from cleancrawl.selection.reddit import UrlTableConfig
 from cleancrawl.selection.reddit_dumps import LinkFilter
 from cleancrawl.stats.collect import StatsConfig
-from cleancrawl.tokenizer.encode_shards import TokenizeConfig
 from cleancrawl.tokenizer import train as tokenizer_train
+from cleancrawl.tokenizer.encode_shards import TokenizeConfig
+
+from datapaths import DATA_DIR, SAMPLE_WET
 
 # Every flag of the hand-written parsers before options.py (git show 3df6ef5^:cleancrawl/cli/…),
 # as (flag, takes a value). The generated parsers keep them all, with the same kind of value.
@@ -123,7 +123,8 @@ def _config(cls, command: str, argv: list[str]):
 
 def test_defaults_are_the_dataclasses_defaults():
     assert _config(BuildConfig, "build", []) == BuildConfig()
-    assert _config(DedupRunConfig, "dedup", ["--input", "x", "--output", "o"]) == DedupRunConfig(inputs=["x"], output="o")
+    assert (_config(DedupRunConfig, "dedup", ["--input", "x", "--output", "o"])
+            == DedupRunConfig(inputs=["x"], output="o"))
     assert _config(UrlTableConfig, "reddit-urls", ["--output", "o"]) == UrlTableConfig(output="o")
     assert _config(StatsConfig, "stats", ["c"]) == StatsConfig()
     assert _config(TokenizeConfig, "tokenize", ["--tokenizer", "t", "--corpus", "c", "--output", "o"]) == \
@@ -154,16 +155,17 @@ def test_conversions_keep_their_logic():
                                            "--tokens", "t", "--names", "a,b", "--no-progress"])
     assert (stats.splits, stats.top_k, stats.tokens, stats.names, stats.progress) == \
         (("train",), 5, (None, "t"), ("a", "b"), False)
-    tok = _config(tokenizer_train.TokenizerTrainConfig, "tokenizer train", ["--corpus", "c", "--output", "o",
-                                                                   "--sample-bytes", "0", "--no-pad", "--no-byte-fallback"])
+    tok = _config(tokenizer_train.TokenizerTrainConfig, "tokenizer train",
+                  ["--corpus", "c", "--output", "o", "--sample-bytes", "0", "--no-pad", "--no-byte-fallback"])
     assert (tok.sample_bytes, tok.pad, tok.byte_fallback) == (None, False, False)
     assert _config(tokenizer_train.TokenizerTrainConfig, "tokenizer train",
                    ["--corpus", "c", "--output", "o", "--sample-bytes", "500M"]).sample_bytes == 500_000_000
     t5 = _config(PretrainConfig, "pretrain", ["--tokens", "t", "--out", "o", "--objective", "span-corruption",
                                            "--budget-tokens", "2e6"])
     assert (t5.model, t5.budget_tokens) == ("t5-tiny", 2_000_000)  # the objective's default model
-    sweep = _config(RepetitionConfig, "experiment repetition", ["--tokens", "t", "--out", "o", "--unique-tokens", "2e8,all",
-                                                                "--model", "gpt2-tiny,gpt2-mini", "--lr", "0.01"])
+    sweep = _config(RepetitionConfig, "experiment repetition",
+                    ["--tokens", "t", "--out", "o", "--unique-tokens", "2e8,all",
+                     "--model", "gpt2-tiny,gpt2-mini", "--lr", "0.01"])
     assert sweep.unique_tokens == (200_000_000, None) and sweep.model_names() == ["gpt2-tiny", "gpt2-mini"]
     assert sweep.train.lr == 0.01
 
@@ -202,7 +204,8 @@ def test_config_file_fills_the_same_fields(tmp_path, suffix, text):
     path.write_text(text)
     config = _config(BuildConfig, "build", ["--config", str(path)])
     assert config.skip == ("langid",) and config.clean.min_sentences == config.dedup.min_sentences == 4
-    assert (config.dedup.methods, config.dedup.threshold, config.dedup.bands, config.dedup.rows) == (("minhash",), 0.7, 16, 7)
+    assert ((config.dedup.methods, config.dedup.threshold, config.dedup.bands, config.dedup.rows)
+            == (("minhash",), 0.7, 16, 7))
     assert config.select.join == "cogroup"
     assert config == _config(BuildConfig, "build", [
         "--skip", "langid", "--min-sentences", "4", "--dedup", "minhash", "--minhash-threshold", "0.7",
@@ -231,7 +234,8 @@ def test_stage_options_are_nested_groups_recorded_and_read_flat_or_nested(tmp_pa
 
     assert BuildConfig().to_dict() == EARLIER_BUILD
     given = _config(BuildConfig, "build", ["--language", "de", "--min-language-score", "0.5", "--langdetect-seed", "2",
-                                           "--min-words-per-line", "4", "--max-word-length", "50", "--min-sentences", "2"])
+                                           "--min-words-per-line", "4", "--max-word-length", "50",
+                                           "--min-sentences", "2"])
     assert given.langid == LanguageConfig("de", 0.5, 2) and given.clean == CleanConfig(4, 2, 50)
     assert given.dedup.min_sentences == 2
     earlier = tmp_path / "earlier.json"
@@ -292,7 +296,8 @@ def test_a_missing_file_and_another_commands_config_are_refused(tmp_path, capsys
     stats = tmp_path / "stats.json"
     stats.write_text(json.dumps({"config": {"command": "dedup", **DedupRunConfig(inputs=["x"], output="o").to_dict()}}))
     assert main(["build", "--config", str(stats)]) == 2
-    assert capsys.readouterr().err == f"cleancrawl build: error: --config {stats}: the config of `dedup`, not of `build`\n"
+    assert (capsys.readouterr().err
+            == f"cleancrawl build: error: --config {stats}: the config of `dedup`, not of `build`\n")
 
 
 def test_run_records_are_read_back(tmp_path):
@@ -304,7 +309,8 @@ def test_run_records_are_read_back(tmp_path):
     assert _config(PretrainConfig, "pretrain", ["--config", str(run), "--out", "again"]) == \
         dataclasses.replace(recorded, out="again")
     tok = tmp_path / "meta.json"
-    trained = tokenizer_train.TokenizerTrainConfig(corpus="c", output="t", kind="byte-bpe", sample_bytes=None, pad=False)
+    trained = tokenizer_train.TokenizerTrainConfig(corpus="c", output="t", kind="byte-bpe", sample_bytes=None,
+                                                   pad=False)
     tok.write_text(json.dumps({"kind": "byte-bpe", "file": "tokenizer.json", "vocab_size": 32000,  # as train writes it
                                "training": {"config": dataclasses.asdict(trained), "seconds": 1.0}}))
     assert _config(tokenizer_train.TokenizerTrainConfig, "tokenizer train", ["--config", str(tok)]) == trained
@@ -335,7 +341,8 @@ def test_a_build_and_a_tokenizer_repeated_from_their_records_are_the_same_bytes(
     tok, tok_again = tmp_path / "tok", tmp_path / "tok-again"
     assert main(["tokenizer", "train", "--corpus", str(first), "--output", str(tok), "--kind", "byte-bpe",
                  "--vocab-size", "600", "--no-pad"]) == 0
-    assert main(["tokenizer", "train", "--config", str(tok / "cleancrawl-tokenizer.json"), "--output", str(tok_again)]) == 0
+    assert main(["tokenizer", "train", "--config", str(tok / "cleancrawl-tokenizer.json"),
+                 "--output", str(tok_again)]) == 0
     assert (tok / "tokenizer.json").read_bytes() == (tok_again / "tokenizer.json").read_bytes()
     meta = json.loads((tok_again / "cleancrawl-tokenizer.json").read_text())
     assert meta["training"]["config"]["pad"] is False and meta["kind"] == "byte-bpe"
@@ -349,7 +356,8 @@ def test_dedup_and_reddit_urls_repeated_from_their_records(tmp_path, capsys):
     assert _hashes(first) and _hashes(again) == _hashes(first)
     dump = os.path.join(DATA_DIR, "reddit", "RS_v2_2005-06.xz")
     urls, urls_again = tmp_path / "urls", tmp_path / "urls-again"
-    assert main(["reddit-urls", "--submissions", dump, "--output", str(urls), "--min-score", "2", "--workers", "1"]) == 0
+    assert main(["reddit-urls", "--submissions", dump, "--output", str(urls), "--min-score", "2",
+                 "--workers", "1"]) == 0
     assert main(["reddit-urls", "--config", str(urls / "_stats.json"), "--output", str(urls_again)]) == 0
     capsys.readouterr()
     assert _hashes(urls) and _hashes(urls_again) == _hashes(urls)

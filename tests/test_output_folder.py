@@ -13,10 +13,11 @@ import time
 
 import pytest
 
-from cleancrawl.cli import main as cli_main
 from cleancrawl import layout, output_folder, storage, write_failures
+from cleancrawl.cli import main as cli_main
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pipelines.build import BuildConfig, build_pipeline, prepare_output, resolve_inputs, run_build
+
 from datapaths import SAMPLE_WET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,7 +54,8 @@ def test_output_holding_the_input_is_refused_and_nothing_is_deleted(tmp_path, ca
     assert cli_main(["build", "--input", str(io_dir / "*.wet.gz"), "--output", str(io_dir), "--overwrite"]) == 2
     one_line_error(capsys, "overlaps the input")
     # The folder above the input (`--output .` run from where the crawl lies) is refused too.
-    assert cli_main(["build", "--input", str(io_dir / "some.warc.wet.gz"), "--output", str(tmp_path), "--overwrite"]) == 2
+    assert cli_main(["build", "--input", str(io_dir / "some.warc.wet.gz"), "--output", str(tmp_path),
+                     "--overwrite"]) == 2
     one_line_error(capsys, "overlaps the input")
     # And an --input-list inside the output folder (the files it lists lie elsewhere).
     listing = io_dir / "wet.paths"
@@ -201,7 +203,8 @@ def test_disk_full_during_a_build_is_one_line_and_leaves_no_temporary_file(tmp_p
 
 def test_disk_full_is_recognised_in_beams_wrapped_errors():
     # As a multi-process DirectRunner re-raises it: the worker's traceback as text.
-    wrapped = RuntimeError("Pipeline failed:\nTraceback ...\nOSError: [Errno 28] No space left on device [while running 'Write']")
+    wrapped = RuntimeError("Pipeline failed:\nTraceback ...\n"
+                           "OSError: [Errno 28] No space left on device [while running 'Write']")
     assert write_failures.is_disk_full(wrapped)
     try:
         try:
@@ -270,7 +273,8 @@ def test_reddit_urls_never_deletes_a_users_file_or_its_input(tmp_path, capsys):
     one_line_error(capsys, "overlaps the input")
     dump.rename(tmp_path / dump.name)
     (out / "notes.txt").write_text("mine\n")
-    assert cli_main(["reddit-urls", "--submissions", str(tmp_path / dump.name), "--output", str(out), "--overwrite"]) == 2
+    assert cli_main(["reddit-urls", "--submissions", str(tmp_path / dump.name), "--output", str(out),
+                     "--overwrite"]) == 2
     one_line_error(capsys, "notes.txt", "did not write")
     assert os.listdir(out) == ["notes.txt"]
 

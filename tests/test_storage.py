@@ -44,7 +44,8 @@ def test_below_a_regular_file_the_error_names_the_path(tmp_path):
 def test_a_layout_owns_the_temporary_names_of_its_files():
     layout = output_folder.OutputLayout("demo", r"^(stats\.json|_SUCCESS)$", {"train": r"^part-\d{5}\.parquet$"})
     assert layout.owns("stats.json") and layout.owns("train/part-00001.parquet")
-    assert layout.owns(".stats.json.tmp-0123456789abcdef") and layout.owns("train/.part-00001.parquet.tmp-deadbeefdeadbeef")
+    assert (layout.owns(".stats.json.tmp-0123456789abcdef")
+            and layout.owns("train/.part-00001.parquet.tmp-deadbeefdeadbeef"))
     assert not layout.owns(".notes.txt.tmp-0123456789abcdef") and not layout.owns("notes.txt")
     assert storage.temp_name_of(".x.tmp-12") is None  # too short to be ours
 
@@ -52,8 +53,10 @@ def test_a_layout_owns_the_temporary_names_of_its_files():
 def test_listing_matching_and_deleting(tmp_path):
     for name in ("a.spill", "b.spill", "keep.txt"):
         (tmp_path / name).write_bytes(b"x" * 3)
-    assert storage.match_files(str(tmp_path / "*.spill")) == [(str(tmp_path / "a.spill"), 3), (str(tmp_path / "b.spill"), 3)]
-    assert storage.list_dir(str(tmp_path)) == ["a.spill", "b.spill", "keep.txt"] and storage.list_dir(str(tmp_path / "no")) == []
+    assert storage.match_files(str(tmp_path / "*.spill")) == [(str(tmp_path / "a.spill"), 3),
+                                                               (str(tmp_path / "b.spill"), 3)]
+    assert (storage.list_dir(str(tmp_path)) == ["a.spill", "b.spill", "keep.txt"]
+            and storage.list_dir(str(tmp_path / "no")) == [])
     storage.delete_matching(str(tmp_path / "*.spill"))
     storage.delete_matching(str(tmp_path / "*.spill"))  # none left: nothing to do
     assert os.listdir(tmp_path) == ["keep.txt"]
@@ -73,14 +76,16 @@ def test_a_files_signature_changes_when_it_is_replaced(tmp_path):
 
 
 def test_parquet_footers_and_text_columns_are_checked_in_one_line(tmp_path):
-    good, other, binary, fake = (tmp_path / n for n in ("good.parquet", "other.parquet", "binary.parquet", "fake.parquet"))
+    good, other, binary, fake = (tmp_path / n
+                                 for n in ("good.parquet", "other.parquet", "binary.parquet", "fake.parquet"))
     pq.write_table(pa.table({"text": ["a page"], "url": ["https://a.example/"]}), good)
     pq.write_table(pa.table({"content": ["a page"]}), other)
     pq.write_table(pa.table({"text": [b"bytes"]}), binary)
     fake.write_bytes(b"WARC/1.0\r\n" * 10)
     assert storage.parquet_schema(str(good)).names == ["text", "url"]
     storage.check_text_shards([str(good)], required=("text", "url"))
-    with pytest.raises(UserError, match=r"other.parquet: no text column 'text' \(set --text-column; its columns: content\)"):
+    with pytest.raises(UserError,
+                       match=r"other.parquet: no text column 'text' \(set --text-column; its columns: content\)"):
         storage.check_text_shards([str(other)])
     with pytest.raises(UserError, match=r"binary.parquet: column 'text' is binary, not text$"):
         storage.check_text_shards([str(binary)], options=False)

@@ -28,14 +28,15 @@ def _crossings(relative: str) -> list[str]:
         tree = ast.parse(f.read())
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module in ("apache_beam.io.filesystems", "apache_beam.io.filesystem"):
+        if isinstance(node, ast.ImportFrom) and node.module in ("apache_beam.io.filesystems",
+                                                                "apache_beam.io.filesystem"):
             found.append(f"line {node.lineno}: imports {node.module}")
         elif isinstance(node, ast.Name) and node.id == "FileSystems":
             found.append(f"line {node.lineno}: FileSystems")
         elif isinstance(node, ast.Call):
             func = node.func
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("os", "shutil") \
-                    and func.attr in ("replace", "rename", "move"):
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                    and func.value.id in ("os", "shutil") and func.attr in ("replace", "rename", "move"):
                 found.append(f"line {node.lineno}: {func.value.id}.{func.attr}")
             if isinstance(func, ast.Name) and func.id == "open" and _writes(node) and not _devnull(node):
                 found.append(f"line {node.lineno}: open(..., {_mode(node)!r})")

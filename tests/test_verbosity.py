@@ -14,7 +14,8 @@ def test_library_noise_and_beams_step_tracebacks_are_hidden():
     noise = NoiseFilter()
     assert not noise.filter(_record("trafilatura.core", logging.ERROR, "ERROR: not enough text"))
     assert not noise.filter(_record("htmldate.core", logging.WARNING, "no date"))
-    assert not noise.filter(_record("warcio.recordloader", logging.WARNING, "Replacing spaces in invalid WARC-Target-URI"))
+    assert not noise.filter(_record("warcio.recordloader", logging.WARNING,
+                                    "Replacing spaces in invalid WARC-Target-URI"))
     assert not noise.filter(_record("apache_beam.runners.common", logging.ERROR, "boom", exc=True))
     assert not noise.filter(_record("apache_beam.runners.portability.local_job_service", logging.ERROR,
                                     "Error: Traceback (most recent call last):\n ..."))

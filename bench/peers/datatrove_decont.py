@@ -68,7 +68,8 @@ def main():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     with open(os.path.join(work, "result.json"), "w") as f:
         json.dump({"index_seconds": index_seconds, "seconds": seconds, "documents": kept + len(removed),
-                   "removed": removed, "index_ngrams": len(hashes), "cpu_seconds": usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime,
+                   "removed": removed, "index_ngrams": len(hashes),
+                   "cpu_seconds": usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime,
                    "max_rss_mb": usage.ru_maxrss / 1024}, f)
 
 

@@ -20,8 +20,7 @@ import os
 import sys
 import traceback
 
-from cleancrawl import __version__, options
-from cleancrawl import verbosity
+from cleancrawl import __version__, options, verbosity
 from cleancrawl.corpus.errors import UserError
 
 SUBCOMMAND_MODULES = [
@@ -130,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """Parse, run the chosen subcommand's `func`, and turn whatever it raises into one line (exit 2
-    for a UserError and what the user can fix, 1 for an internal error: `cli/failures.py`). Shared with `python -m cleancrawl.pretrain`, the pretraining subcommands without Beam."""
+    for a UserError and what the user can fix, 1 for an internal error: `cli/failures.py`). Shared
+    with `python -m cleancrawl.pretrain`, the pretraining subcommands without Beam."""
     add_verbosity_options(parser)
     try:
         args, unknown = parser.parse_known_args(argv)

@@ -16,7 +16,6 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.safe_text import safe
 from cleancrawl.pipelines.config import BuildConfig
 
-
 BUILD_DESCRIPTION = """\
 Build a C4-style corpus: read WARC/WET files, deduplicate URLs, [select by Reddit URL table or
 domain], apply C4's line and page filters, deduplicate (C4 lines, MinHash), keep the target
@@ -72,7 +71,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    parser = add_command(subparsers, "build", BuildConfig, _run, help="crawl files → C4-clean, sharded Parquet (Apache Beam)",
+    parser = add_command(subparsers, "build", BuildConfig, _run,
+                         help="crawl files → C4-clean, sharded Parquet (Apache Beam)",
                          description=BUILD_DESCRIPTION, pipeline_options=True)
     add_workers_argument(parser)
     parser.add_argument("--json-summary", action="store_true", help=argparse.SUPPRESS)

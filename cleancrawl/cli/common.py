@@ -22,7 +22,8 @@ def add_command(subparsers, name: str, config, run: Callable[[argparse.Namespace
     parser = subparsers.add_parser(name, help=help, description=description or help,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_arguments(parser, config, groups=groups)
-    parser.set_defaults(func=run, accepts_pipeline_options=pipeline_options, accepts_filesystem_options=filesystem_options)
+    parser.set_defaults(func=run, accepts_pipeline_options=pipeline_options,
+                        accepts_filesystem_options=filesystem_options)
     return parser
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 
 from cleancrawl import options
-from cleancrawl.corpus.safe_text import safe
 from cleancrawl.cli.common import add_command, add_workers_argument, with_direct_workers
+from cleancrawl.corpus.safe_text import safe
 from cleancrawl.pipelines.dedup_config import IO, DedupRunConfig
+
 
 def print_summary(stats: dict, output: str) -> None:
     totals = stats["totals"]
@@ -46,6 +47,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     groups: dict = {}
-    add_command(subparsers, "dedup", DedupRunConfig, _run, help="deduplicate an existing Parquet corpus (MinHash, C4 lines/spans)",
+    add_command(subparsers, "dedup", DedupRunConfig, _run,
+                help="deduplicate an existing Parquet corpus (MinHash, C4 lines/spans)",
                 description=__doc__, pipeline_options=True, groups=groups)
     add_workers_argument(groups[IO])

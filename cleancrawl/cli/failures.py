@@ -100,7 +100,7 @@ def describe(err: BaseException) -> tuple[str, int]:
         found = pattern.search(text)
         if not found:
             continue
-        line = next((l for l in text.splitlines() if pattern.search(l)), found.group())
+        line = next((candidate for candidate in text.splitlines() if pattern.search(candidate)), found.group())
         line = _BEAM_SUFFIX.sub("", line.strip())
         if kind == "disk_full":
             return "no space left on device; free space or choose another output (unfinished output has no " \

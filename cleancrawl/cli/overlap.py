@@ -31,5 +31,6 @@ def register(subparsers) -> None:
     from cleancrawl.pipelines.overlap import OverlapConfig
 
     parser = add_command(subparsers, "overlap", OverlapConfig, _run, description=__doc__, pipeline_options=True,
-                         help="train/test overlap: the share of eval n-grams found in a corpus (exact, or a Bloom filter)")
+                         help="train/test overlap: the share of eval n-grams found in a corpus "
+                              "(exact, or a Bloom filter)")
     add_workers_argument(parser)

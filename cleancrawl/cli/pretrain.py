@@ -13,13 +13,21 @@ import os
 from cleancrawl import options, output_folder
 from cleancrawl.cli.common import add_command
 from cleancrawl.corpus.errors import UserError
+
 # pretrain.config is torch-free, so that building the parser imports no torch (`cleancrawl --help` starts
 # in a fraction of a second); pretrain.objectives imports its names.
 from cleancrawl.pretrain.config import (  # noqa: F401 (the names and parse_count*: re-exported)
-    ALL_MODELS, DEFAULT_MODEL, OBJECTIVES, DatasetsConfig, FitConfig, PretrainConfig, RepetitionConfig, ReportConfig,
-    parse_count, parse_count_list,
+    ALL_MODELS,
+    DEFAULT_MODEL,
+    OBJECTIVES,
+    DatasetsConfig,
+    FitConfig,
+    PretrainConfig,
+    RepetitionConfig,
+    ReportConfig,
+    parse_count,
+    parse_count_list,
 )
-
 
 # ---------------------------------------------------------------------------------------------
 # Subcommands
@@ -27,6 +35,7 @@ from cleancrawl.pretrain.config import (  # noqa: F401 (the names and parse_coun
 
 def _run_pretrain(args: argparse.Namespace) -> int:
     import torch.distributed as dist
+
     from cleancrawl.pretrain.train import train
 
     try:
@@ -39,6 +48,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
 
 def _run_repetition(args: argparse.Namespace) -> int:
     import torch.distributed as dist
+
     from cleancrawl.pretrain.experiment import repetition_sweep
 
     config = options.from_args(RepetitionConfig, args)
@@ -136,13 +146,15 @@ def register(subparsers) -> None:
                             "results.json, results.md/.csv (best per column marked) and bpb.png into OUT. Finished\n"
                             "runs are skipped and interrupted ones resumed.")
     report = add_command(sub, "report", ReportConfig, _run_report, help="table and plots for a finished sweep",
-                         description="Write results.md, results.csv, PNG plots and report.html into the sweep directory.")
+                         description="Write results.md, results.csv, PNG plots and report.html into the sweep "
+                                     "directory.")
     report.add_argument("sweep_dir", nargs="?", help="the sweep's --out directory (or `sweep_dir:` in --config)")
     fit = add_command(sub, "fit", FitConfig, _run_fit, help="fit the law of repetition (R*) to a sweep's results",
-                      description="Fit L = E + B / D'^beta with D' = U + U*R*(1 - exp(-R/R*)), R = tokens/U - 1\n"
-                                  "(Muennighoff et al. 2023; published R* = 15.4) to RESULTS.csv (columns unique_tokens,\n"
-                                  "tokens, val_loss, optional params; a report's results.csv works as is), with a robust\n"
-                                  "loss from several starting points and a seeded bootstrap interval for R*; also T5's\n"
-                                  "val_loss = a*ln(U) + b. Needs runs at 4 or more distinct repeat counts.")
+                      description=(
+                          "Fit L = E + B / D'^beta with D' = U + U*R*(1 - exp(-R/R*)), R = tokens/U - 1\n"
+                          "(Muennighoff et al. 2023; published R* = 15.4) to RESULTS.csv (columns unique_tokens,\n"
+                          "tokens, val_loss, optional params; a report's results.csv works as is), with a robust\n"
+                          "loss from several starting points and a seeded bootstrap interval for R*; also T5's\n"
+                          "val_loss = a*ln(U) + b. Needs runs at 4 or more distinct repeat counts."))
     fit.add_argument("results_csv", metavar="RESULTS.csv", nargs="?",
                      help="a sweep's results.csv (or `results_csv:` in --config)")

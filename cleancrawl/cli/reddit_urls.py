@@ -15,8 +15,8 @@ import sys
 
 from cleancrawl import options
 from cleancrawl.cli.common import add_command
-from cleancrawl.selection.reddit import UrlTableConfig, build_url_table
 from cleancrawl.corpus.safe_text import safe
+from cleancrawl.selection.reddit import UrlTableConfig, build_url_table
 
 
 def print_summary(stats: dict, output: str, out=None) -> None:
@@ -31,8 +31,8 @@ def print_summary(stats: dict, output: str, out=None) -> None:
         print(f"  skipped   {reason:<18} {n}", file=out)
     for error in stats["file_errors"]:
         print(safe(f"  unreadable: {error['file']}: {error['reason']} ({error['detail']})"), file=out)
-    print(f"{t['urls']} distinct URLs; kept {t['urls_kept']} with score >= {stats['config']['link_filter']['min_score']} "
-          f"({t['urls_below_min_score']} below)", file=out)
+    print(f"{t['urls']} distinct URLs; kept {t['urls_kept']} with score >= "
+          f"{stats['config']['link_filter']['min_score']} ({t['urls_below_min_score']} below)", file=out)
     print(f"wrote {safe(output)}/ ({len(stats['parts'])} part(s), _stats.json, _SUCCESS)", file=out)
 
 

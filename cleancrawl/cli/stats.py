@@ -18,8 +18,8 @@ import sys
 
 from cleancrawl import options
 from cleancrawl.cli.common import add_command
-from cleancrawl.stats import output, report
 from cleancrawl.corpus.safe_text import safe
+from cleancrawl.stats import output, report
 from cleancrawl.stats.collect import StatsConfig, corpus_stats
 from cleancrawl.stats.contents import NO_URL
 

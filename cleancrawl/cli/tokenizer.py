@@ -12,7 +12,6 @@ from cleancrawl import options
 from cleancrawl.cli.common import add_command
 from cleancrawl.corpus.errors import UserError
 
-
 # ---------------------------------------------------------------------------------------------
 # tokenizer train
 
@@ -43,8 +42,14 @@ def _add_train_parser(subparsers) -> None:
 
 
 def _run_eval(args) -> int:
-    from cleancrawl.tokenizer.evaluate import (EvalConfig, check_results_path, default_json_path, evaluate,
-                                               format_table, write_results)
+    from cleancrawl.tokenizer.evaluate import (
+        EvalConfig,
+        check_results_path,
+        default_json_path,
+        evaluate,
+        format_table,
+        write_results,
+    )
 
     config = options.from_args(EvalConfig, args)
     if not config.tokenizer:

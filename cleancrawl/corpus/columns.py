@@ -23,7 +23,8 @@ from cleancrawl.options import option
 # cleancrawl's column → the option that names another one
 OPTIONS = {"text": "--text-column", "url": "--url-column", "record_id": "--id-column"}
 _WORDS = {"text": "text", "url": "url", "record_id": "id"}
-GROUP = ("input columns", "for Parquet from other tools: where the text, URL and id are (a.b = field b of struct column a)")
+GROUP = ("input columns",
+         "for Parquet from other tools: where the text, URL and id are (a.b = field b of struct column a)")
 
 
 def column_path(schema: pa.Schema, name: str) -> tuple[str, ...] | None:
@@ -99,7 +100,8 @@ class Columns:
                 raise UserError(f"{source}: no {_WORDS[ours]} column {name!r} ({hint}its columns: "
                                 f"{', '.join(_describe(schema))})")
             if ours in ("text", "url") and not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-                raise UserError(f"{source}: column {name!r} is {kind}, not text" + (f" (set {OPTIONS[ours]})" if options else ""))
+                raise UserError(f"{source}: column {name!r} is {kind}, not text"
+                                + (f" (set {OPTIONS[ours]})" if options else ""))
 
     def read_columns(self, schema: pa.Schema, wanted: Iterable[str] = ("text", "url", "record_id"),
                      others: Iterable[str] = ()) -> list[str]:

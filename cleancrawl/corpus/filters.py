@@ -54,7 +54,8 @@ PAGE_REASONS = ("lorem_ipsum", "curly_bracket", "too_few_sentences")
 class CleanConfig:
     """The clean stage's options (the build's `--min-words-per-line`, ...); defaults are C4's."""
 
-    min_words_per_line: int = option(5, help="clean: keep only lines with at least this many words (default: %(default)s)")
+    min_words_per_line: int = option(5, help=(
+        "clean: keep only lines with at least this many words (default: %(default)s)"))
     min_sentences: int = option(3, help=(
         "clean, and c4-lines/c4-spans dedup: drop pages with fewer Punkt sentences (default: %(default)s)"))
     max_word_length: int = option(1000, help="clean: drop lines with a longer whitespace token (default: %(default)s)")

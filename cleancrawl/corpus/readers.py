@@ -127,7 +127,8 @@ def read_crawl_file(
         src = Source(fileobj)
         src.skip_blank()
         if src.at_end():
-            yield Drop(STAGE, "empty_file", source_file, detail="no WARC records" + (" (empty gzip data)" if src.gzip else ""))
+            yield Drop(STAGE, "empty_file", source_file,
+                       detail="no WARC records" + (" (empty gzip data)" if src.gzip else ""))
             return
         head = src.peek(16)
         if head.startswith(b"filedesc://"):  # ARC, the WARC's predecessor: warcio alone
@@ -137,7 +138,8 @@ def read_crawl_file(
         if not head.startswith(b"WARC/"):
             what = "its gzip content does not" if src.gzip else "it does not"
             yield Drop(STAGE, "not_warc", source_file,
-                       detail=f"{what} begin with a WARC/1.x record header (expected a WARC or WET file, plain or gzip)")
+                       detail=f"{what} begin with a WARC/1.x record header "
+                              "(expected a WARC or WET file, plain or gzip)")
             return
         for item in frame(src, count):
             records += 1
@@ -152,13 +154,15 @@ def read_crawl_file(
                            detail=f"the WARC header at {src.describe(start)} cannot be parsed")
                 continue
             try:
-                yield _record_to_document(record, src.record_offset(start), source_file, wanted, config, extractor, count)
+                yield _record_to_document(record, src.record_offset(start), source_file, wanted, config, extractor,
+                                          count)
             except Exception as err:  # the web is weirder than any list of cases: count, go on
                 yield Drop(STAGE, "record_error", source_file, url=_target_uri(record), detail=one_line(err))
     except FileCut as err:
         yield Drop(STAGE, "truncated_file", source_file, detail=f"after {records} records: {err}")
     except BadGzip as err:
-        yield Drop(STAGE, "truncated_file", source_file, detail=f"after {records} records: {err}; reading stopped at {_stopped_at(src)}")
+        yield Drop(STAGE, "truncated_file", source_file,
+                   detail=f"after {records} records: {err}; reading stopped at {_stopped_at(src)}")
     except Exception as err:  # I/O errors and anything else a reader raises mid-file
         yield Drop(STAGE, "read_error", source_file, detail=f"after {records} records: {_error_name(err)}")
 

@@ -69,8 +69,9 @@ class Drop:
 
     def at_stage(self, stage: str) -> "Drop":
         """This Drop as stage `stage` made it: its stage stamped when empty (a runner with no
-        name, `stage=""`, passes a named Drop on as it is). A Drop that names another stage is a bug (a filter registered under one name, dropping under another):
-        ValueError, so it can never be counted in the wrong row of the funnel."""
+        name, `stage=""`, passes a named Drop on as it is). A Drop that names another stage is a
+        bug (a filter registered under one name, dropping under another): ValueError, so it can
+        never be counted in the wrong row of the funnel."""
         if not self.stage:
             if not stage:
                 raise ValueError(f"Drop {self.reason!r} names no stage, and neither does the runner that made it")

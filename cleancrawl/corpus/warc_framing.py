@@ -447,7 +447,8 @@ def _bytes_after(src: Source, header: bytes, start: int, length: int, more: int,
                          f"{more} more bytes follow it before {upto}")
 
 
-_BLOCK_DIGEST = re.compile(rb"^WARC-Block-Digest:[ \t]*(sha1|sha256):([A-Za-z0-9=]+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+_BLOCK_DIGEST = re.compile(rb"^WARC-Block-Digest:[ \t]*(sha1|sha256):([A-Za-z0-9=]+)[ \t]*\r?$",
+                           re.IGNORECASE | re.MULTILINE)
 
 
 def _digest_matches(header: bytes, block: bytes) -> bool:

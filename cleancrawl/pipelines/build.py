@@ -23,8 +23,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from cleancrawl import layout, options, output_folder, storage, write_failures
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.corpus.record import Drop
 from cleancrawl.corpus.readers import FILE_LOSS_REASONS
+from cleancrawl.corpus.record import Drop
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
 from cleancrawl.pipelines.config import BuildConfig
 from cleancrawl.pipelines.dropped import SplitDrops, WriteDropped
@@ -95,7 +95,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
         stages_run.append(stage_name)
         return out[KEPT]
 
-    docs = add(pipeline | "InputFiles" >> beam.Create(input_files) | "Read" >> ReadCrawl(config.reader_config()), "read")
+    docs = add(pipeline | "InputFiles" >> beam.Create(input_files) | "Read" >> ReadCrawl(config.reader_config()),
+               "read")
     for stage in stages:
         if stage.name == "read" or not stage.runs(config, skip):
             continue
@@ -117,7 +118,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
     all_tallies = tallies | "AllTallies" >> beam.Flatten()
     summed = (all_tallies, all_drops) | "SumTallies" >> SumTallies()
     file_errors = all_drops | "FileErrors" >> beam.FlatMap(
-        lambda d: [{"file": d.source_file, "reason": d.reason, "detail": d.detail}] if d.reason in FILE_LOSS_REASONS else []
+        lambda d: ([{"file": d.source_file, "reason": d.reason, "detail": d.detail}]
+                   if d.reason in FILE_LOSS_REASONS else [])
     )
     summarize_fn = functools.partial(_summarize, config=config.to_dict(), stages=stages_run)
     return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn, run_id)
@@ -181,7 +183,8 @@ def spill_removed_on_failure(lock: output_folder.OutputLock):
 
 
 def _select_inputs(config: BuildConfig) -> list[str]:
-    from cleancrawl.pipelines.overlap import eval_paths  # --decontaminate's eval files: checked before the output is touched
+    # --decontaminate's eval files: checked before the output is touched
+    from cleancrawl.pipelines.overlap import eval_paths
 
     return [p for p in (config.select.urls, config.select.domains) if p] + eval_paths(
         config.decontaminate, "--decontaminate", config.decontaminate_ngram, read=True)

@@ -28,7 +28,8 @@ from cleancrawl.corpus.readers import ReaderConfig
 from cleancrawl.options import option
 from cleancrawl.pipelines.select_config import SelectConfig
 
-SAMPLE_CRAWL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "data", "sample", "pages.warc.wet.gz")
+SAMPLE_CRAWL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "data", "sample",
+                            "pages.warc.wet.gz")
 from cleancrawl.pipelines.stages import SKIPPABLE_STAGES, STAGES as REGISTRY  # noqa: E402 (the stage registry)
 
 
@@ -37,7 +38,8 @@ class BuildConfigBase:
     """Everything a build needs but the stages' own options (`config_class` adds those); defaults
     are C4's (TFDS `c4/en` v3.1.0)."""
 
-    OPTION_GROUPS = (IO := "input and output", SELECT := "selection (WebText-like / RealNews-like; before the C4 filters)",
+    OPTION_GROUPS = (IO := "input and output",
+                     SELECT := "selection (WebText-like / RealNews-like; before the C4 filters)",
                      DEDUP := "deduplication (after clean, before language ID)", STAGES := "stages (defaults are C4's)")
     _GROUPS = ()  # (stage name, options class, title) of each stage's option group: set by config_class
 
@@ -45,7 +47,8 @@ class BuildConfigBase:
         flag="--input", list="repeat", metavar="PATH_OR_GLOB", group=IO, default_factory=list, help=(
             "WARC/WET file(s), gzip or plain; local, gs://, s3://; repeatable "
             "(default: the bundled sample crawl, 323 real pages as WET)"))
-    input_list: str | None = option(None, group=IO, help="a Common Crawl *.paths(.gz) listing, one relative path a line")
+    input_list: str | None = option(None, group=IO, help=(
+        "a Common Crawl *.paths(.gz) listing, one relative path a line"))
     input_prefix: str = option("", group=IO, help="prefix joined to each listed path, e.g. s3://commoncrawl/")
     output: str = option("cleancrawl-out", group=IO, help="output directory (default: %(default)s)")
     source: str = option("auto", choices=("auto", "wet", "warc"), group=IO, help=(
@@ -54,19 +57,23 @@ class BuildConfigBase:
     skip: tuple[str, ...] = option((), group=STAGES, help=(  # stages turned off
         "comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES) + " (url-dedup = url_dedup;"
         + " clean,dedup,badwords: the T5 paper's 'C4, unfiltered'; dedup here equals --dedup none)"))
-    select: SelectConfig = option(default_factory=SelectConfig, group=SELECT, help="WebText-like / RealNews-like selection")
+    select: SelectConfig = option(default_factory=SelectConfig, group=SELECT,
+                                  help="WebText-like / RealNews-like selection")
     dedup: DedupConfig = option(  # c4-lines + minhash by default; --min-sentences is the clean stage's
-        default_factory=DedupConfig, group=DEDUP, exclude=("min_sentences",), help="the dedup methods and their options")
+        default_factory=DedupConfig, group=DEDUP, exclude=("min_sentences",),
+        help="the dedup methods and their options")
     # read
     max_text_chars: int = option(190_000, group=STAGES, help="drop pages with longer text (default: %(default)s)")
-    max_html_bytes: int = option(5_000_000, group=STAGES, help="WARC: do not parse larger HTML payloads (default: %(default)s)")
+    max_html_bytes: int = option(5_000_000, group=STAGES, help=(
+        "WARC: do not parse larger HTML payloads (default: %(default)s)"))
     extraction: str = option("full", choices=EXTRACTION_MODES, group=STAGES, help=(  # WARC: trafilatura mode
         "WARC: trafilatura with its fallbacks (full), without them (fast: 1.1-1.7x faster, "
         "less text on some pages), or favouring precision (default: %(default)s)"))
     decontaminate: list[str] = option(flag="--decontaminate", list="repeat", metavar="PATH", group=STAGES,
                                       default_factory=list, help=(
         "after langid, drop every document sharing one n-gram with these eval documents (NAME=PATH or PATH: a "
-        "text file, one document a line; Parquet with a text column; a corpus); audit in OUTPUT/contamination/; repeatable"))
+        "text file, one document a line; Parquet with a text column; a corpus); audit in OUTPUT/contamination/; "
+        "repeatable"))
     decontaminate_ngram: int = option(13, group=STAGES, help="--decontaminate: words per n-gram (default: %(default)s)")
     # write
     num_shards: int = option(0, group=IO, help=(  # 0 = size by --shard-bytes
@@ -90,7 +97,8 @@ class BuildConfigBase:
     def from_options(cls, values: dict) -> "BuildConfigBase":
         """From command-line / --config values: --min-sentences (clean's) is also the C4 dedup methods'."""
         if "dedup" in values and "clean" in values:
-            values = {**values, "dedup": dataclasses.replace(values["dedup"], min_sentences=values["clean"].min_sentences)}
+            values = {**values,
+                      "dedup": dataclasses.replace(values["dedup"], min_sentences=values["clean"].min_sentences)}
         return cls(**values)
 
     def reader_config(self) -> ReaderConfig:

@@ -32,12 +32,33 @@ import typing
 import apache_beam as beam
 
 from cleancrawl import layout, storage
-from cleancrawl.corpus.dedup import METHODS, NEAR_DUPLICATE, STAGE, DedupConfig, document_id, document_key, method
-from cleancrawl.corpus.dedup import audit, components, lines, minhash, spans
+from cleancrawl.corpus.dedup import (
+    METHODS,
+    NEAR_DUPLICATE,
+    STAGE,
+    DedupConfig,
+    audit,
+    components,
+    document_id,
+    document_key,
+    lines,
+    method,
+    minhash,
+    spans,
+)
 from cleancrawl.corpus.record import Document
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn
-from cleancrawl.pipelines.spill import (KEYS, REF_BYTES, KeyedStage, KeysOnly, make_ref, read_spill, spill_folder,
-                                        spill_path, split_ref)
+from cleancrawl.pipelines.spill import (
+    KEYS,
+    REF_BYTES,
+    KeyedStage,
+    KeysOnly,
+    make_ref,
+    read_spill,
+    spill_folder,
+    spill_path,
+    split_ref,
+)
 from cleancrawl.pipelines.write import shard_of
 from cleancrawl.storage import write_atomically
 
@@ -498,8 +519,8 @@ class _DecideNearDuplicates(beam.PTransform):
         candidates = (
             keys[KEYS]
             | "GroupPartitions" >> beam.GroupByKey()
-            | "BucketPairs" >> beam.FlatMap(lambda kv, limit: minhash.bucket_candidate_pairs(_band_entries(kv[1]), limit),
-                                             config.all_pairs_bucket)
+            | "BucketPairs" >> beam.FlatMap(
+                lambda kv, limit: minhash.bucket_candidate_pairs(_band_entries(kv[1]), limit), config.all_pairs_bucket)
             | "DistinctPairs" >> beam.Distinct()
         )
         fetched = (

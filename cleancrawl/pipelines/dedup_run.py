@@ -16,15 +16,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from cleancrawl import layout, output_folder, storage, write_failures
 from cleancrawl.corpus.accounting import summarize
-from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.columns import Columns
+from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA, table_to_documents
 from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn, SumTallies
-from cleancrawl.pipelines.stages import STAGE_NAMES
 from cleancrawl.pipelines.build import prepare_output, spill_removed_on_failure
 from cleancrawl.pipelines.dedup import DUPLICATES, DedupDocuments, WriteDuplicates
 from cleancrawl.pipelines.dedup_config import DedupRunConfig
+from cleancrawl.pipelines.stages import STAGE_NAMES
 from cleancrawl.pipelines.worker_exit import runner_for
 from cleancrawl.pipelines.write import Finalize, WriteShards
 
@@ -133,7 +133,8 @@ def dedup_pipeline(pipeline: beam.Pipeline, config: DedupRunConfig, shard_paths:
     summed = (tallies, dedup[DROPPED]) | "SumTallies" >> SumTallies()
     no_file_errors = pipeline | "NoFileErrors" >> beam.Create([])
     summarize_fn = functools.partial(_summarize, config=config.to_dict())
-    return (all_written, shard_counts, summed, no_file_errors) | "Finalize" >> Finalize(config.output, summarize_fn, run_id)
+    return ((all_written, shard_counts, summed, no_file_errors)
+            | "Finalize" >> Finalize(config.output, summarize_fn, run_id))
 
 
 def _summarize(tallies, file_errors, splits, config):
@@ -148,6 +149,7 @@ def run_dedup(config: DedupRunConfig, pipeline_args: list[str] | None = None) ->
     shard_paths = resolve_shards(config.inputs, config.allow_partial, config.columns)
     lock = prepare_output(config.output, config.overwrite, [*config.inputs, *shard_paths], command="dedup")
     options = PipelineOptions(pipeline_args or [])
+    storage.use_pipeline_options(options)
     with lock, write_failures.write_errors_are_user_errors(config.output), spill_removed_on_failure(lock):
         with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
             dedup_pipeline(pipeline, config, shard_paths, run_id=lock.run_id)

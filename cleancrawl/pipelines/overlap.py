@@ -215,7 +215,8 @@ def run_overlap(config: OverlapConfig, pipeline_args: list[str] | None = None) -
     shards = layout.list_shards(config.corpus, split=split, allow_partial=config.allow_partial)
     if not shards:
         raise UserError(f"{config.corpus}: no Parquet shards")
-    storage.check_text_shards(shards, options=False)  # not Parquet, no text column, binary text: one line before the run
+    # not Parquet, no text column, binary text: one line before the run
+    storage.check_text_shards(shards, options=False)
     index = build_index(list(config.evals), config.ngram)
     bloom_shape = (config.bloom_bits, config.bloom_hashes) if config.bloom else None
     beam = _beam()[0]
@@ -263,12 +264,14 @@ def render_table(report: dict) -> str:
         rows.append((name, f"{r['positions']:,}", f"{r['found']:,}", f"{r['percent']:.2f}%", f"{r['documents']:,}",
                      f"{r['dirty_documents']:,}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in rows]
     c = report["corpus"]
-    lines.append(f"corpus: {c['documents']:,} documents, {c['ngrams']:,} {report['ngram']}-grams in {c['shards']} shard(s); "
-                 f"method: {report['method']}")
+    lines.append(f"corpus: {c['documents']:,} documents, {c['ngrams']:,} {report['ngram']}-grams in "
+                 f"{c['shards']} shard(s); method: {report['method']}")
     if "bloom" in report:
         b = report["bloom"]
-        lines.append(f"bloom: {b['bits']:,} bits, {b['hashes']} hashes, {100 * b['fill']:.2f}% full; false-positive rate "
-                     f"expected {b['expected_fpr']:.2e}, measured {b['measured_fpr']:.2e} (found may over-count)")
+        lines.append(f"bloom: {b['bits']:,} bits, {b['hashes']} hashes, {100 * b['fill']:.2f}% full; "
+                     f"false-positive rate expected {b['expected_fpr']:.2e}, measured {b['measured_fpr']:.2e} "
+                     f"(found may over-count)")
     return "\n".join(lines) + "\n"

@@ -105,6 +105,11 @@ _GLOB_CHARS = set("*?[")
 
 def _folder_pattern(pattern: str) -> str:
     """`dir` and `dir/` both mean the files directly in the folder (as `dir/*`)."""
+    if storage.is_http(pattern):  # a URL names one file: HTTP has no listing
+        if pattern.endswith("/"):
+            raise UserError(f"--input {pattern}: HTTP has no listing; name each file, or give the crawl's "
+                            "listing (--crawl, or --input-list with --input-prefix)")
+        return pattern
     if _GLOB_CHARS & set(pattern):
         return pattern
     if pattern.endswith("/"):
@@ -148,7 +153,8 @@ class _ReadFileFn(CountingFn):
             yield self.dropped(Drop("read", "read_error", path, detail=detail))
         if fileobj is not None:
             with fileobj:
-                for item in progress.counted(read_crawl_file(fileobj, path, self._config, self._extractor, self.count_event)):
+                for item in progress.counted(read_crawl_file(fileobj, path, self._config, self._extractor,
+                                                             self.count_event)):
                     records += 1
                     if isinstance(item, Drop):
                         yield self.dropped(item)

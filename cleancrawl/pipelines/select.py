@@ -245,10 +245,13 @@ class JoinUrlTable(beam.PTransform):
 
     def _side_input(self, docs):
         shared_table = Shared()
-        joined = docs | "LookUpUrls" >> beam.ParDo(_LookUpFn(self._files, shared_table)).with_outputs(DROPPED, main=KEPT)
+        joined = docs | "LookUpUrls" >> beam.ParDo(_LookUpFn(self._files, shared_table)).with_outputs(
+            DROPPED, main=KEPT)
         kept = joined[KEPT]
         tallies = [
-            docs.pipeline | "Once" >> beam.Create([None]) | "TableSize" >> beam.ParDo(_TableSizeFn(self._files, shared_table)),
+            docs.pipeline
+            | "Once" >> beam.Create([None])
+            | "TableSize" >> beam.ParDo(_TableSizeFn(self._files, shared_table)),
             kept | "CountKept" >> beam.combiners.Count.Globally() | "KeptTally" >> beam.Map(_event("url_list_kept")),
             kept
             | "KeptUrls" >> beam.Map(lambda d: d.normalized_url)
@@ -262,7 +265,8 @@ class JoinUrlTable(beam.PTransform):
         folder = self._folder or spill_folder(None)
         joined = docs | "KeysOnly" >> KeysOnly(_UrlTableKeys(), _DecideListed(self._files), folder, STAGE)
         kept = joined[KEPT]
-        kept_tally = kept | "CountKept" >> beam.combiners.Count.Globally() | "KeptTally" >> beam.Map(_event("url_list_kept"))
+        kept_tally = (kept | "CountKept" >> beam.combiners.Count.Globally()
+                      | "KeptTally" >> beam.Map(_event("url_list_kept")))
         return {KEPT: kept, DROPPED: joined[DROPPED], TALLY: (joined[TALLY], kept_tally) | "Tallies" >> beam.Flatten()}
 
 

@@ -46,7 +46,8 @@ def parse_slice(text: str) -> slice:
             raise ValueError
         start, end = (int(p) if p.strip() else None for p in parts)
     except ValueError:
-        raise UserError(f"--files {text}: give START:END, e.g. 0:1000 (the first thousand files of the listing)") from None
+        raise UserError(f"--files {text}: give START:END, e.g. 0:1000 "
+                        "(the first thousand files of the listing)") from None
     return slice(start, end)
 
 

@@ -54,7 +54,8 @@ def pack(element) -> bytes:
 
 
 def unpack(packed: bytes):
-    return pickle.loads(_codec().decompress(packed[8:], decompressed_size=int.from_bytes(packed[:8], "big"), asbytes=True))
+    return pickle.loads(_codec().decompress(packed[8:], decompressed_size=int.from_bytes(packed[:8], "big"),
+                                            asbytes=True))
 
 
 @functools.cache

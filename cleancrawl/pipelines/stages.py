@@ -156,7 +156,8 @@ def resolve_skip(names, stages=STAGES) -> frozenset[str]:
     spelling = {alias: s.name for s in stages if s.skippable for alias in (s.name, *s.aliases)}
     unknown = sorted(set(names) - set(spelling))
     if unknown:
-        raise UserError(f"--skip: unknown stage(s) {', '.join(unknown)}; choose from {', '.join(skippable_stages(stages))}")
+        raise UserError(f"--skip: unknown stage(s) {', '.join(unknown)}; "
+                        f"choose from {', '.join(skippable_stages(stages))}")
     return frozenset(spelling[n] for n in names)
 
 

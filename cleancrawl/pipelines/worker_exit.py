@@ -32,7 +32,8 @@ def runner_for(options):
     from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
     runner = options.view_as(StandardOptions).runner
-    if runner not in (None, "DirectRunner", "direct") or options.view_as(DirectOptions).direct_running_mode != "multi_processing":
+    if (runner not in (None, "DirectRunner", "direct")
+            or options.view_as(DirectOptions).direct_running_mode != "multi_processing"):
         return None
     os.environ[BUILD_PID] = str(os.getpid())
     return _runner_class()()

@@ -29,14 +29,16 @@ from cleancrawl.pipelines.accounting import text_bytes
 from cleancrawl.pipelines.spill import pack, release_free_memory, remove_spill, unpack
 from cleancrawl.storage import write_atomically
 
-PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=["language", "content_type", "source_file"],
+PARQUET_OPTIONS = dict(compression="zstd", compression_level=3,
+                       use_dictionary=["language", "content_type", "source_file"],
                        write_statistics=True, row_group_size=10_000)
 
 
 def shard_of(normalized_url: str, num_shards: int) -> int:
     # Not md5 % n: C4's validation split is md5 % 1000 == 0, which would put every
     # validation document into shard 0 whenever n divides 1000.
-    return int.from_bytes(hashlib.sha1(normalized_url.encode("utf-8", "surrogatepass")).digest()[:8], "big") % num_shards
+    return (int.from_bytes(hashlib.sha1(normalized_url.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+            % num_shards)
 
 
 def shard_count(total_bytes: int, target_bytes: int, fixed: int = 0) -> int:
@@ -259,5 +261,6 @@ class WriteFolderShards(beam.PTransform):
             rows.pipeline
             | "Once" >> beam.Create([None])
             | "FillGaps" >> beam.ParDo(_FillGapsFn(self._output, self._folder, self._encode),
-                                       written=beam.pvalue.AsList(written), shard_counts=beam.pvalue.AsDict(shard_counts))
+                                       written=beam.pvalue.AsList(written),
+                                       shard_counts=beam.pvalue.AsDict(shard_counts))
         )

@@ -196,7 +196,8 @@ def restore(checkpoint: dict, out: str, model, optimizer, sharded: bool, data_fi
     """Load a checkpoint's model and optimiser state and rank `rank`'s random state; returns its step.
     Refused when the data subset differs (the corpus changed under the run)."""
     if checkpoint["data_fingerprint"] != data_fingerprint:
-        raise UserError(f"{os.path.join(out, CHECKPOINT)}: was trained on a different data subset than this corpus gives")
+        raise UserError(f"{os.path.join(out, CHECKPOINT)}: was trained on a different data subset than this "
+                        "corpus gives")
     load_model_and_optimizer_state(model, optimizer, checkpoint["model"], checkpoint["optimizer"], sharded)
     rng_states = checkpoint["rng"]
     set_rng_state(rng_states[rank % len(rng_states)])

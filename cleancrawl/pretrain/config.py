@@ -51,13 +51,16 @@ class PretrainConfig:
         "T5's objective on an encoder-decoder (t5-* models). Default causal-lm"))
     noise_density: float = option(0.15, help="span corruption: share of the tokens dropped (default 0.15)")
     mean_noise_span: float = option(3.0, help="span corruption: mean length of a dropped span (default 3)")
-    budget_tokens: int = option(200_000_000, type=parse_count, help=(  # steps = budget // (batch_size · tokens a sequence reads)
+    # steps = budget // (batch_size · tokens a sequence reads)
+    budget_tokens: int = option(200_000_000, type=parse_count, help=(
         "training tokens (default 2e8); for span corruption, raw tokens before corruption"))
     unique_tokens: int | None = option(None, type=parse_count, help=(  # None: all data
         "repeat a fixed subset of this many tokens until the budget is spent"))
     seq_len: int | None = option(None, help=(
-        "context length (default: the model size's); for span corruption, the encoder's input length after corruption"))
-    positions: str | None = option(None, choices=["learned", "rotary"], help="position encoding (default: the model size's)")
+        "context length (default: the model size's); for span corruption, the encoder's input length after "
+        "corruption"))
+    positions: str | None = option(None, choices=["learned", "rotary"],
+                                   help="position encoding (default: the model size's)")
     batch_size: int = option(32, help="sequences per optimiser step, all ranks together")
     micro_batch: int | None = option(None, help="sequences per forward pass per rank")  # None: batch / world
     lr: float = option(1e-3, help="peak learning rate (default: %(default)s)")
@@ -80,7 +83,8 @@ class PretrainConfig:
         "stop early without finishing, as if killed (resume later with --resume)"))
     seed: int = option(0, help="model init and data order; the subset depends only on it (default: %(default)s)")
     device: str = option("auto", choices=["auto", "cuda", "cpu"], help="auto: cuda when available, else cpu")
-    dtype: str = option("auto", choices=["auto", "bfloat16", "float32"], help="auto: bf16 autocast on GPU, float32 on CPU")
+    dtype: str = option("auto", choices=["auto", "bfloat16", "float32"],
+                        help="auto: bf16 autocast on GPU, float32 on CPU")
     compile: bool = option(False, help="torch.compile the model")
     fsdp: bool = option(False, help="shard with FSDP instead of DDP (larger models)")
     peak_flops: float | None = option(None, type=parse_count, help=(
@@ -119,7 +123,8 @@ class RepetitionConfig:
     models: str | None = option(None, flag="--model", help=(
         f"one or more of {', '.join(ALL_MODELS)}, comma-separated (default {_DEFAULT_MODELS})"))
     unique_tokens: tuple[int | None, ...] = option(
-        (), type=parse_count_list, required=True, help="unique-data sizes to sweep, comma-separated ('all' for every token)")
+        (), type=parse_count_list, required=True,
+        help="unique-data sizes to sweep, comma-separated ('all' for every token)")
 
     def model_names(self) -> list[str]:
         return [m.strip() for m in (self.models or DEFAULT_MODEL[self.train.objective]).split(",") if m.strip()]

@@ -33,7 +33,6 @@ from cleancrawl.pretrain.distributed import barrier
 from cleancrawl.pretrain.folders import write_errors_are_one_line
 from cleancrawl.tokenizer.token_shards import TokenShard, parse_manifest, read_manifest
 
-
 # ---------------------------------------------------------------------------------------------
 # The token directory
 

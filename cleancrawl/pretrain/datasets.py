@@ -27,8 +27,13 @@ from dataclasses import replace
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pretrain.config import DatasetsConfig
 from cleancrawl.pretrain.folders import (
-    DATASETS_RESULTS as RESULTS, check_out_not_tokens, check_plain_name, prepare_experiment_folder, run_folder,
-    write_errors_are_one_line, write_file,
+    DATASETS_RESULTS as RESULTS,
+    check_out_not_tokens,
+    check_plain_name,
+    prepare_experiment_folder,
+    run_folder,
+    write_errors_are_one_line,
+    write_file,
 )
 
 
@@ -143,7 +148,8 @@ def write_results(out: str, results: dict) -> list[str]:
         for dataset in results["bpb"]:
             values = [results["bpb"][dataset].get(h.removesuffix(" bits/byte")) for h in evals]
             values.append(results["bpb_mean"][dataset])
-            best_of = [h.removesuffix(" bits/byte") for h, cell in zip(header[1:], rows[list(results["bpb"]).index(dataset)][1:])
+            best_of = [h.removesuffix(" bits/byte")
+                       for h, cell in zip(header[1:], rows[list(results["bpb"]).index(dataset)][1:])
                        if cell.startswith("**")]
             writer.writerow([dataset] + ["" if v is None else v for v in values] + [";".join(best_of)])
         write_file(paths[2], f.getvalue())

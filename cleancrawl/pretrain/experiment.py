@@ -27,7 +27,11 @@ from dataclasses import replace
 from cleancrawl.pretrain.config import PretrainConfig
 from cleancrawl.pretrain.distributed import World, on_main_rank, setup_world
 from cleancrawl.pretrain.folders import (
-    REPETITION_RESULTS, check_out_not_tokens, prepare_experiment_folder, run_folder, write_errors_are_one_line,
+    REPETITION_RESULTS,
+    check_out_not_tokens,
+    prepare_experiment_folder,
+    run_folder,
+    write_errors_are_one_line,
 )
 from cleancrawl.pretrain.objectives import check_objective
 from cleancrawl.pretrain.train import train

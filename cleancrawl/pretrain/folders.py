@@ -39,7 +39,8 @@ SUMMARY = "summary.json"
 CONFIG = "config.json"
 RUN_FILES = (CONFIG, METRICS, CHECKPOINT, SUMMARY)
 
-# `.tmp-<pid>` suffixes and `.tmp` alone: temporary names of earlier versions (storage.atomic_writer's own are known to OutputLayout)
+# `.tmp-<pid>` suffixes and `.tmp` alone: temporary names of earlier versions (storage.atomic_writer's own
+# are known to OutputLayout)
 _TEMP = r"(\.tmp(-[^/]*)?)?"
 _RUN_NAMES = "|".join(re.escape(n) for n in RUN_FILES)
 _RUN_FILE = rf"^({_RUN_NAMES}){_TEMP}$"

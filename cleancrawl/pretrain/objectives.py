@@ -24,10 +24,21 @@ import torch
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pretrain.config import ALL_MODELS, DEFAULT_MODEL, OBJECTIVES  # noqa: F401 (DEFAULT_MODEL: re-exported)
 from cleancrawl.pretrain.data import TokenStream
-from cleancrawl.pretrain.encoder_decoder import ENCODER_DECODER_SIZES, EncoderDecoder, EncoderDecoderConfig, encoder_decoder_config
+from cleancrawl.pretrain.encoder_decoder import (
+    ENCODER_DECODER_SIZES,
+    EncoderDecoder,
+    EncoderDecoderConfig,
+    encoder_decoder_config,
+)
 from cleancrawl.pretrain.model import GPT, MODEL_SIZES, GPTConfig, model_config
-from cleancrawl.pretrain.span_corruption import (NUM_SENTINELS, corrupt, mask_rng, random_spans_noise_mask, span_counts,
-                                      span_corruption_lengths)
+from cleancrawl.pretrain.span_corruption import (
+    NUM_SENTINELS,
+    corrupt,
+    mask_rng,
+    random_spans_noise_mask,
+    span_corruption_lengths,
+    span_counts,
+)
 
 SIZES = {"causal-lm": MODEL_SIZES, "span-corruption": ENCODER_DECODER_SIZES}  # the models of each (ALL_MODELS)
 

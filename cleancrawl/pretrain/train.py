@@ -35,24 +35,58 @@ import torch
 
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pretrain.bpb import run_eval_sets, score_all
-from cleancrawl.pretrain.checkpoint import checkpoint_to_resume, model_and_optimizer_state, restore, rng_state, save_checkpoint
+from cleancrawl.pretrain.checkpoint import (
+    checkpoint_to_resume,
+    model_and_optimizer_state,
+    restore,
+    rng_state,
+    save_checkpoint,
+)
 from cleancrawl.pretrain.config import PretrainConfig
 from cleancrawl.pretrain.data import (
-    BatchLoader, DataPlan, TokenCorpus, TokenStream, load_corpus, local_token_dir, plan_data, training_batch,
+    BatchLoader,
+    DataPlan,
+    TokenCorpus,
+    TokenStream,
+    load_corpus,
+    local_token_dir,
+    plan_data,
+    training_batch,
 )
 from cleancrawl.pretrain.distributed import (
-    StopRequested, World, all_reduce_mean, all_reduce_sum, barrier, device_name, gather_objects, gradient_sync,
-    log, on_main_rank, peak_flops_for, replicate, setup_world, shard,
+    StopRequested,
+    World,
+    all_reduce_mean,
+    all_reduce_sum,
+    barrier,
+    device_name,
+    gather_objects,
+    gradient_sync,
+    log,
+    on_main_rank,
+    peak_flops_for,
+    replicate,
+    setup_world,
+    shard,
 )
 from cleancrawl.pretrain.encoder_decoder import DecoderBlock
 from cleancrawl.pretrain.folders import (
-    CHECKPOINT, CONFIG, METRICS, SUMMARY, MetricsLog, check_lock, check_out_not_tokens, median_throughput,
-    prepare_run_folder, truncate_metrics, write_errors_are_one_line, write_file,
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    SUMMARY,
+    MetricsLog,
+    check_lock,
+    check_out_not_tokens,
+    median_throughput,
+    prepare_run_folder,
+    truncate_metrics,
+    write_errors_are_one_line,
+    write_file,
 )
 from cleancrawl.pretrain.model import Block
 from cleancrawl.pretrain.objectives import CausalLM, SpanCorruption, check_objective, make_objective
 from cleancrawl.pretrain.schedule import Steps, plan_steps
-
 
 # ---------------------------------------------------------------------------------------------
 # The run
@@ -204,7 +238,8 @@ def batch_loader(config: PretrainConfig, world: World, data: RunData, steps: Ste
     load = partial(training_batch, make_batch=data.objective.batch, stream=data.train, rank=world.rank,
                    world_size=world.size, micro_batch=steps.micro_batch, batch_size=config.batch_size,
                    pin=on_gpu)  # pinned host memory lets the copy overlap the GPU's work
-    return BatchLoader(load, steps.grad_accum, steps.total_steps, on_gpu if config.prefetch is None else config.prefetch)
+    return BatchLoader(load, steps.grad_accum, steps.total_steps,
+                       on_gpu if config.prefetch is None else config.prefetch)
 
 
 # ---------------------------------------------------------------------------------------------

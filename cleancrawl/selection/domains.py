@@ -22,7 +22,6 @@ import json
 import logging
 from typing import Mapping
 
-
 from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Document, Drop

@@ -35,8 +35,8 @@ import pyarrow.parquet as pq
 
 from cleancrawl import layout, output_folder, storage
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.options import option
 from cleancrawl.corpus.safe_text import one_line
+from cleancrawl.options import option
 from cleancrawl.selection.inputs import expand_paths
 from cleancrawl.selection.reddit_dumps import FileReport, LinkFilter, Submission, read_submissions
 from cleancrawl.selection.url_table import URL_TABLE_SCHEMA
@@ -65,7 +65,8 @@ def _sorted_lists(lists: pa.ListArray) -> pa.ListArray:
     lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
     parents = pc.list_parent_indices(lists)
     values = pc.list_flatten(lists)
-    order = pc.sort_indices(pa.table({"row": parents, "value": values}), sort_keys=[("row", "ascending"), ("value", "ascending")])
+    order = pc.sort_indices(pa.table({"row": parents, "value": values}),
+                            sort_keys=[("row", "ascending"), ("value", "ascending")])
     offsets = pc.subtract(lists.offsets, lists.offsets[0])
     return pa.ListArray.from_arrays(offsets, values.take(order), type=pa.list_(pa.string()))
 
@@ -169,7 +170,8 @@ class UrlTableConfig:
     url_lists: tuple[str, ...] = option((), flag="--url-list", list="repeat", metavar="PATH_OR_GLOB", group=IO, help=(
         "plain URL lists, one URL a line (as OpenWebText distributes); no score, "
         "so --min-score does not apply to them; repeatable"))
-    output: str = option("reddit-urls", required=True, cli_default=None, group=IO, help="output directory for the URL table")
+    output: str = option("reddit-urls", required=True, cli_default=None, group=IO,
+                         help="output directory for the URL table")
     link_filter: LinkFilter = option(LinkFilter(), group=RULES, help="which submissions count")
     partitions: int = option(0, group=RUN, help=(  # reduce partitions = output parts
         "output parts = aggregation partitions (default: one per 512 MB of input); "
@@ -189,7 +191,8 @@ def auto_partitions(total_bytes: int) -> int:
 
 
 URL_TABLE_LAYOUT = output_folder.OutputLayout(
-    "reddit-urls", r"^\.?(part-\d{5}-of-\d{5}\.parquet|_stats\.json|_SUCCESS)" + output_folder.TEMP_SUFFIX + "$", noun="URL table")
+    "reddit-urls", r"^\.?(part-\d{5}-of-\d{5}\.parquet|_stats\.json|_SUCCESS)" + output_folder.TEMP_SUFFIX + "$",
+    noun="URL table")
 
 
 def prepare_output(output: str, overwrite: bool, inputs: Iterable[str] = ()) -> None:
@@ -270,7 +273,8 @@ def build_url_table(config: UrlTableConfig, progress: Callable[[str], None] = la
             for result in pool.map(_map_file, map_tasks):
                 files.append(result)
                 progress(f"read {result['path']}: {result['report']['lines']} lines")
-        reduce_tasks = [(p, spill_dir, partitions, config.output, config.link_filter.min_score) for p in range(partitions)]
+        reduce_tasks = [(p, spill_dir, partitions, config.output, config.link_filter.min_score)
+                        for p in range(partitions)]
         with _executor(config.workers, partitions) as pool:
             parts = list(pool.map(_reduce_partition, reduce_tasks))
     finally:

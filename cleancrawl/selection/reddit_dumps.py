@@ -23,13 +23,14 @@ from typing import BinaryIO, Iterator, NamedTuple
 
 import pyarrow.parquet as pq
 
+from cleancrawl.corpus.safe_text import one_line
 from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.options import option
-from cleancrawl.corpus.safe_text import one_line
 from cleancrawl.selection.inputs import STREAM_ERRORS, decompressed, peek, sniff_format
 
 # Reddit's own hosts: links there are discussions, not web pages (self posts point here too).
-REDDIT_HOSTS = frozenset({"reddit.com", "redd.it", "redditmedia.com", "reddituploads.com", "redditstatic.com", "reddit.app.link"})
+REDDIT_HOSTS = frozenset({"reddit.com", "redd.it", "redditmedia.com", "reddituploads.com", "redditstatic.com",
+                          "reddit.app.link"})
 # Image and video hosts: their pages hold no text worth keeping (OpenWebText drops them too).
 MEDIA_HOSTS = frozenset({
     "imgur.com", "gfycat.com", "giphy.com", "redgifs.com", "gyazo.com", "tinypic.com", "photobucket.com",

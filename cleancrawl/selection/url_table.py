@@ -58,11 +58,13 @@ def list_url_table(path: str) -> list[str]:
 
     A directory with `part-*` files but no `_SUCCESS` is an unfinished reddit-urls run: refused.
     """
-    entries = [storage.join(path.rstrip("/"), n) for n in storage.list_dir(path.rstrip("/"))] if not any(c in path for c in "*?[") else []
+    entries = ([storage.join(path.rstrip("/"), n) for n in storage.list_dir(path.rstrip("/"))]
+               if not any(c in path for c in "*?[") else [])
     if entries:
         names = {p.rsplit("/", 1)[-1] for p in entries}
         if any(n.startswith("part-") for n in names) and layout.SUCCESS_MARKER not in names:
-            raise UserError(f"{path}: no {layout.SUCCESS_MARKER} marker: the reddit-urls run that wrote it did not finish")
+            raise UserError(f"{path}: no {layout.SUCCESS_MARKER} marker: the reddit-urls run that wrote it did not "
+                            "finish")
         files = sorted(p for p in entries if p.endswith(".parquet"))
         if not files:
             raise UserError(f"{path}: a directory with no .parquet file")

@@ -58,7 +58,8 @@ class StatsConfig:
     top_k: int = option(DEFAULT_TOP_K, flag="--top", help=(
         "entries kept in each ranked list: domains, TLDs, subreddits (default: %(default)s)"))
     allow_partial: bool = option(False, help="also read a build without _SUCCESS (crashed or still running)")
-    progress: bool = option(True, flag="--no-progress", action="store_false", help="no progress bar")  # tqdm, on a terminal
+    progress: bool = option(True, flag="--no-progress", action="store_false",
+                            help="no progress bar")  # tqdm, on a terminal
     tokens: tuple[str | None, ...] = option((), list="repeat", type=_none_for_dash, metavar="DIR", help=(
         "token directory (with manifest.json) of a corpus; repeat once per corpus, "
         "in order, '-' for none (default: CORPUS/tokens when it exists)"))
@@ -66,7 +67,8 @@ class StatsConfig:
         "the build's Beam counters as JSON (e.g. from a Dataflow job); repeat once per "
         "corpus, '-' for none. Checked against stats.json, or used for the funnel when it is missing"))
     names: tuple[str, ...] = option((), metavar="NAMES", help="comma-separated display names, one per corpus")
-    columns: Columns = option(default_factory=Columns, exclude=("record_id",), help="text/URL columns of other tools' Parquet")
+    columns: Columns = option(default_factory=Columns, exclude=("record_id",),
+                              help="text/URL columns of other tools' Parquet")
 
 
 # ---------------------------------------------------------------------------- the document
@@ -166,7 +168,8 @@ def token_summary(tokens_dir: str, split_characters: Mapping[str, dict] | None =
     manifest = _read_json(path)
     if manifest.get("format") != TOKEN_MANIFEST_FORMAT:
         raise UserError(f"{path}: not a cleancrawl token manifest (format {manifest.get('format')!r})")
-    from cleancrawl.tokenizer.token_shards import check_manifest, read_document_lengths  # numpy only; the format's one reader
+    # numpy only; the format's one reader
+    from cleancrawl.tokenizer.token_shards import check_manifest, read_document_lengths
     check_manifest(manifest, path, need_tokenizer=False)  # one line for a malformed manifest or a shard listed twice
 
     splits, missing, failed = {}, [], []

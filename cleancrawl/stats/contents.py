@@ -66,7 +66,8 @@ def _whitespace_mask(data: np.ndarray) -> np.ndarray:
         two = (b0 == 0xC2) & ((b1 == 0x85) | (b1 == 0xA0))
         three = (
             ((b0 == 0xE1) & (b1 == 0x9A) & (b2 == 0x80))
-            | ((b0 == 0xE2) & (b1 == 0x80) & (((b2 >= 0x80) & (b2 <= 0x8A)) | (b2 == 0xA8) | (b2 == 0xA9) | (b2 == 0xAF)))
+            | ((b0 == 0xE2) & (b1 == 0x80)
+               & (((b2 >= 0x80) & (b2 <= 0x8A)) | (b2 == 0xA8) | (b2 == 0xA9) | (b2 == 0xAF)))
             | ((b0 == 0xE2) & (b1 == 0x81) & (b2 == 0x9F))
             | ((b0 == 0xE3) & (b1 == 0x80) & (b2 == 0x80))
         )
@@ -93,7 +94,8 @@ def text_metrics(texts: pa.Array) -> dict[str, np.ndarray]:
     offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[texts.offset: texts.offset + n + 1].astype(np.int64)
     start = offsets[0]
     offsets -= start
-    data = np.frombuffer(data_buffer, dtype=np.uint8)[start: start + offsets[-1]] if data_buffer is not None else np.zeros(0, np.uint8)
+    data = (np.frombuffer(data_buffer, dtype=np.uint8)[start: start + offsets[-1]] if data_buffer is not None
+            else np.zeros(0, np.uint8))
     lo, hi = offsets[:-1], offsets[1:]
     nonempty = hi > lo
 
@@ -141,7 +143,8 @@ class ContentTally:
     words: int = 0
     lines: int = 0
     by_split: dict = field(default_factory=dict)   # split -> {"documents", "characters", "bytes"}
-    lengths: dict = field(default_factory=lambda: {k: Histogram(LENGTH_EDGES) for k in ("characters", "words", "lines")})
+    lengths: dict = field(default_factory=lambda: {k: Histogram(LENGTH_EDGES)
+                                                   for k in ("characters", "words", "lines")})
     languages: Counter = field(default_factory=Counter)
     language_score: Histogram = field(default_factory=lambda: Histogram(LANGUAGE_SCORE_EDGES))
     domains: Counter = field(default_factory=Counter)
@@ -314,14 +317,16 @@ def scan_shards(shards: list[tuple[str, str]], workers: int = 0, progress: bool 
                 absorb(scan_shard(*shard, names))
         else:
             settings = storage.filesystem_args()
-            with ProcessPoolExecutor(max_workers=workers, initializer=storage.set_filesystem_options if settings else None,
+            with ProcessPoolExecutor(max_workers=workers,
+                                     initializer=storage.set_filesystem_options if settings else None,
                                      initargs=(settings,) if settings else ()) as pool:
                 futures = [pool.submit(scan_shard, *shard, names) for shard in shards]
                 for future in as_completed(futures):
                     absorb(future.result())
     return total, sorted(failed, key=lambda f: f["path"])
 
-def list_corpus_shards(corpus: str, splits: Iterable[str] | None, allow_partial: bool) -> tuple[list[tuple[str, str]], list[str]]:
+def list_corpus_shards(corpus: str, splits: Iterable[str] | None,
+                       allow_partial: bool) -> tuple[list[tuple[str, str]], list[str]]:
     """(path, split) of every shard to scan, and the shards whose names say they should exist
     but do not (`part-00002-of-00004` absent while its siblings are there).
 
@@ -392,7 +397,8 @@ def display_name(path: str) -> str:
 # ---------------------------------------------------------------------------- one corpus
 
 def summarize_contents(path: str, *, top_k: int, splits: Iterable[str] | None = None, allow_partial: bool = False,
-                       workers: int = 0, progress: bool = False, label: str = "", columns: Columns | None = None) -> dict:
+                       workers: int = 0, progress: bool = False, label: str = "",
+                       columns: Columns | None = None) -> dict:
     """CONTENTS of one corpus directory (a build output, a split directory, or Parquet files).
     Missing and unreadable shards are named in its "shards" entry; the rest is still summarised."""
     columns = columns or Columns()
@@ -411,7 +417,8 @@ def summarize_contents(path: str, *, top_k: int, splits: Iterable[str] | None = 
     listed_splits = Counter(split for _, split in shards)
     return {
         "shards": {"listed": len(shards), "scanned": len(shards) - len(failed), "failed": failed, "missing": missing},
-        "splits": {s: {"shards": listed_splits[s], **tally.by_split.get(s, {"documents": 0, "characters": 0, "bytes": 0})}
+        "splits": {s: {"shards": listed_splits[s],
+                       **tally.by_split.get(s, {"documents": 0, "characters": 0, "bytes": 0})}
                    for s in sorted(listed_splits)},
         **tally.to_json(top_k),
     }

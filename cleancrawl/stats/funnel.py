@@ -15,8 +15,10 @@ import json
 from typing import Mapping
 
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.pipelines.stages import STAGE_NAMES as STAGE_ORDER  # the build's stage registry, Beam-free
-from cleancrawl.pipelines.stages import STAGE_TITLES as STAGE_LABELS  # the stage registry's titles
+from cleancrawl.pipelines.stages import (
+    STAGE_NAMES as STAGE_ORDER,  # the build's stage registry, Beam-free
+    STAGE_TITLES as STAGE_LABELS,  # the stage registry's titles
+)
 
 
 def stage_label(stage: str) -> str:
@@ -160,7 +162,8 @@ def compare_funnels(from_stats: dict, from_metrics: dict) -> dict:
     attempted counters larger than committed ones; give committed values.)"""
     differences = []
     if from_stats["documents"]["read"] != from_metrics["documents"]["read"]:
-        differences.append(f"read: stats.json {from_stats['documents']['read']}, metrics {from_metrics['documents']['read']}")
+        differences.append(f"read: stats.json {from_stats['documents']['read']}, "
+                           f"metrics {from_metrics['documents']['read']}")
     def reasons(funnel):
         return {(s["stage"], r["reason"]): r["documents"] for s in funnel["stages"] for r in s["reasons"]}
     a, b = reasons(from_stats), reasons(from_metrics)

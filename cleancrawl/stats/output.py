@@ -15,7 +15,8 @@ SIGNATURE (the JSON's `generated_by`, index.html's `<meta name="generator">`, ea
 `Software` text chunk). A file of the same name without it (the user's index.html, another
 tool's stats.json) is foreign: refused, never replaced, even with --overwrite. An earlier
 report's files are replaced only with --overwrite. Every file is written under a temporary
-name and renamed (`storage.write_atomically`), and a folder or disk that cannot be written is one line (UserError), not a traceback.
+name and renamed (`storage.write_atomically`), and a folder or disk that cannot be written is
+one line (UserError), not a traceback.
 
 Everything is checked before the corpora are scanned (`check_html_folder`, `check_json_path`:
 nothing is written then), and again when writing (`report_folder` takes the folder's lock
@@ -214,7 +215,8 @@ def report_folder(folder: str, overwrite: bool, inputs: Iterable[str] = ()):
     (with `overwrite`). On a failure a folder this created is removed again when it is empty."""
     check_html_folder(folder, overwrite, inputs)
     local = not storage.is_remote(folder)
-    with _created_if_missing(os.path.abspath(os.path.expanduser(folder)), "--html") if local else contextlib.nullcontext():
+    with (_created_if_missing(os.path.abspath(os.path.expanduser(folder)), "--html") if local
+          else contextlib.nullcontext()):
         lock = output_folder.prepare_output_folder(folder, ReportLayout(folder), overwrite, inputs)
         try:
             yield

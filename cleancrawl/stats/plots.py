@@ -45,7 +45,7 @@ def _grouped_barh(ax, labels: list[str], series: list[tuple[str, list[float], in
         ys = [j + (i - (n - 1) / 2) * height for j in range(len(labels))]
         ax.barh(ys, values, height=height, label=_label(name), color=corpus_colour(colour))
     ax.set_yticks(range(len(labels)))
-    ax.set_yticklabels([_label(l) for l in labels])
+    ax.set_yticklabels([_label(label) for label in labels])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.grid(axis="x", alpha=0.3)
@@ -92,7 +92,8 @@ def plot_line_rules(corpora, plt):
     rules = []
     for _, c in with_lines:
         for e in c["funnel"]["lines"]:   # shares need the lines seen: groups without a kept count are left out
-            rules += [(e["stage"], r["rule"]) for r in e["removed"] if e["seen"] and (e["stage"], r["rule"]) not in rules]
+            rules += [(e["stage"], r["rule"]) for r in e["removed"]
+                      if e["seen"] and (e["stage"], r["rule"]) not in rules]
     series = []
     for i, c in with_lines:
         values = []
@@ -190,8 +191,8 @@ def plot_languages(corpora, plt):
     labels, series = _top_shares(with_language, lambda c: c["contents"]["languages"], 15)
     scored = _with(corpora, lambda c: c["contents"]["language_score"]) if scores_to_plot(corpora) else []
     bars = len(labels) > 1   # one language only: said in a line of text, not a full bar
-    fig, axes = plt.subplots(1, int(bars) + int(bool(scored)), figsize=(14 if scored and bars else 8, max(3, 0.35 * len(labels) + 1.5)),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, int(bars) + int(bool(scored)),
+                             figsize=(14 if scored and bars else 8, max(3, 0.35 * len(labels) + 1.5)), squeeze=False)
     if bars:
         _grouped_barh(axes[0][0], labels, series, "% of documents")
         axes[0][0].set_title("Languages")
@@ -200,7 +201,8 @@ def plot_languages(corpora, plt):
         hists = [(i, c["name"], c["contents"]["language_score"]) for i, c in scored]
         edges = hists[0][2]["edges"]
         first = min(next(j for j, n in enumerate(h["counts"]) if n) for _, _, h in hists)
-        labels = [f"{edges[j]:g} – {edges[j + 1]:g}" if j + 1 < len(edges) else f"≥ {edges[j]:g}" for j in range(first, len(edges))]
+        labels = [f"{edges[j]:g} – {edges[j + 1]:g}" if j + 1 < len(edges) else f"≥ {edges[j]:g}"
+                  for j in range(first, len(edges))]
         series = [(name, [100 * n / (h["count"] or 1) for n in h["counts"][first:]], i) for i, name, h in hists]
         _grouped_barh(score_ax, labels, series, "% of documents")
         score_ax.set_title("Language score (probability of the language)")
@@ -213,8 +215,8 @@ def plot_domains(corpora, plt):
     domains, d_series = _top_shares(items, lambda c: c["contents"]["domains"], 20)
     tlds, t_series = _top_shares(items, lambda c: c["contents"]["tlds"], 15)
     with_tlds = len(tlds) > 1   # one TLD only: the table says it, a single full bar would not add to it
-    fig, axes = plt.subplots(1, 2 if with_tlds else 1, figsize=(14 if with_tlds else 8, max(4, 0.32 * len(domains) + 1.5)),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, 2 if with_tlds else 1,
+                             figsize=(14 if with_tlds else 8, max(4, 0.32 * len(domains) + 1.5)), squeeze=False)
     _grouped_barh(axes[0][0], domains, d_series, "% of documents")
     axes[0][0].set_title("Top domains")
     if with_tlds:
@@ -233,9 +235,11 @@ def plot_months(corpora, plt):
         counts = c["contents"]["months"]
         total = sum(counts.values()) or 1
         xs = [j + (i - (n - 1) / 2) * width for j in range(len(months))]
-        ax.bar(xs, [100 * counts.get(m, 0) / total for m in months], width=width, color=corpus_colour(i), label=_label(c["name"]))
+        ax.bar(xs, [100 * counts.get(m, 0) / total for m in months], width=width, color=corpus_colour(i),
+               label=_label(c["name"]))
     ax.set_xticks(range(len(months)))
-    ax.set_xticklabels([_label(m) for m in months], rotation=45 if len(months) > 6 else 0, ha="right" if len(months) > 6 else "center")
+    ax.set_xticklabels([_label(m) for m in months], rotation=45 if len(months) > 6 else 0,
+                       ha="right" if len(months) > 6 else "center")
     ax.set_ylabel("% of documents")
     ax.set_title("Documents by crawl month")
     ax.grid(axis="y", alpha=0.3)
@@ -250,7 +254,8 @@ def plot_duplicates(corpora, plt):
     largest = 2
     for i, c in _with(corpora, lambda c: c["duplicates"] and c["duplicates"]["sizes"]):
         sizes = sorted(int(s) for s in c["duplicates"]["sizes"])
-        ax.plot(sizes, [c["duplicates"]["sizes"][str(s)] for s in sizes], "o-", color=corpus_colour(i), label=_label(c["name"]))
+        ax.plot(sizes, [c["duplicates"]["sizes"][str(s)] for s in sizes], "o-", color=corpus_colour(i),
+                label=_label(c["name"]))
         largest = max(largest, sizes[-1])
     if largest > 20:
         ax.set_xscale("log")

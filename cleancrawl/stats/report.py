@@ -29,8 +29,19 @@ from cleancrawl.corpus.safe_text import safe
 from cleancrawl.stats import output
 from cleancrawl.stats.funnel import stage_label
 from cleancrawl.stats.plots import (
-    corpus_colour, plot_domains, plot_duplicates, plot_funnel, plot_languages, plot_lengths, plot_line_rules, plot_months,
-    plot_reddit, plot_tokens, pyplot, score_bins, scores_to_plot,
+    corpus_colour,
+    plot_domains,
+    plot_duplicates,
+    plot_funnel,
+    plot_languages,
+    plot_lengths,
+    plot_line_rules,
+    plot_months,
+    plot_reddit,
+    plot_tokens,
+    pyplot,
+    score_bins,
+    scores_to_plot,
 )
 
 
@@ -96,14 +107,16 @@ def overview_table(corpora) -> Table:
         row("lines", lambda c: c["contents"]["lines"]),
         row("text bytes (UTF-8)", lambda c: c["contents"]["bytes"]),
         row("words / document", lambda c: per_doc(c, "words")),
-        row("characters / word", lambda c: c["contents"]["characters"] / c["contents"]["words"] if c["contents"]["words"] else None),
+        row("characters / word",
+            lambda c: c["contents"]["characters"] / c["contents"]["words"] if c["contents"]["words"] else None),
     ]
     splits = sorted({s for c in corpora for s in c["contents"]["splits"]})
     for split in splits:
         rows.append(row(f"{split}: documents (shards)", lambda c, s=split: (
             f"{c['contents']['splits'][s]['documents']:,} ({c['contents']['splits'][s]['shards']})"
             if s in c["contents"]["splits"] else None)))
-    rows.append(row("shards scanned / listed", lambda c: f"{c['contents']['shards']['scanned']} / {c['contents']['shards']['listed']}"))
+    rows.append(row("shards scanned / listed",
+                    lambda c: f"{c['contents']['shards']['scanned']} / {c['contents']['shards']['listed']}"))
     rows.append(row("distinct domains", lambda c: c["contents"]["domains"]["distinct"]))
     if any(c["tokens"] for c in corpora):
         rows.append(row("tokens", lambda c: c["tokens"]["tokens"] if c["tokens"] else None))
@@ -111,7 +124,8 @@ def overview_table(corpora) -> Table:
         rows.append(row("built with cleancrawl", lambda c: (c.get("build") or {}).get("cleancrawl_version")))
         rows.append(row("build finished (UTC)", lambda c: _when((c.get("build") or {}).get("finished_at"))))
     if any(c["funnel"] for c in corpora):
-        rows.append(row("kept / read (funnel)", lambda c: share(c["funnel"]["documents"]["kept"], c["funnel"]["documents"]["read"]) if c["funnel"] else None))
+        rows.append(row("kept / read (funnel)", lambda c: (
+            share(c["funnel"]["documents"]["kept"], c["funnel"]["documents"]["read"]) if c["funnel"] else None)))
     return Table("Overview", ["", *_corpus_names(corpora)], rows)
 
 
@@ -149,7 +163,8 @@ def funnel_table(corpora) -> Table:
     for c in with_funnel:
         f = c["funnel"]
         total += [f["documents"]["read"], f["documents"]["dropped"], f["documents"]["kept"],
-                  f"{100 * f['documents']['kept'] / f['documents']['read']:.1f}%" if f["documents"]["read"] and f["documents"]["kept"] is not None else None,
+                  f"{100 * f['documents']['kept'] / f['documents']['read']:.1f}%"
+                  if f["documents"]["read"] and f["documents"]["kept"] is not None else None,
                   f["bytes"]["kept"], f["balanced"]]
     rows.append(total)
     notes = [f"{c['name']}: from {c['funnel']['source']}; {fmt(c['funnel']['bytes']['kept'])} text bytes kept, "
@@ -173,7 +188,8 @@ def drop_reasons_table(corpora) -> Table:
     for stage, reason in keys:
         row = [stage_label(stage), reason]
         for c in with_funnel:
-            found = [r for s in c["funnel"]["stages"] if s["stage"] == stage for r in s["reasons"] if r["reason"] == reason]
+            found = [r for s in c["funnel"]["stages"] if s["stage"] == stage
+                     for r in s["reasons"] if r["reason"] == reason]
             read = c["funnel"]["documents"]["read"]
             row += [share(found[0]["documents"], read), found[0]["bytes"]] if found else [None, None]
         rows.append(row)
@@ -191,7 +207,8 @@ def line_rules_table(corpora) -> Table | None:
                 if (entry["stage"], r["rule"]) not in keys:
                     keys.append((entry["stage"], r["rule"]))
     keys.sort(key=lambda k: k[1] == "kept")
-    headers = ["stage", "rule"] + [f"{c['name']}: lines (% of seen)" if len(with_lines) > 1 else "lines (% of seen)" for c in with_lines]
+    headers = ["stage", "rule"] + [f"{c['name']}: lines (% of seen)" if len(with_lines) > 1 else "lines (% of seen)"
+                                   for c in with_lines]
     rows = []
     for stage, rule in keys:
         row = [stage_label(stage), "kept (not removed)" if rule == "kept" else rule]
@@ -200,7 +217,8 @@ def line_rules_table(corpora) -> Table | None:
             if entry is None:
                 row.append(None)
                 continue
-            n = entry["kept"] if rule == "kept" else next((r["lines"] for r in entry["removed"] if r["rule"] == rule), 0)
+            n = (entry["kept"] if rule == "kept"
+                 else next((r["lines"] for r in entry["removed"] if r["rule"] == rule), 0))
             row.append(share(n, entry["seen"]))
         rows.append(row)
     return Table("Lines removed per line rule", headers, rows)
@@ -325,7 +343,8 @@ def problems_table(corpora) -> Table | None:
     rows = [[c["name"], p] for c in corpora for p in c["problems"]]
     for c in corpora:
         if c["beam_metrics_check"] and not c["beam_metrics_check"]["agree"]:
-            rows += [[c["name"], f"Beam metrics differ from stats.json: {d}"] for d in c["beam_metrics_check"]["differences"]]
+            rows += [[c["name"], f"Beam metrics differ from stats.json: {d}"]
+                     for d in c["beam_metrics_check"]["differences"]]
         if c["funnel"]:
             rows += [[c["name"], f"unreadable input: {e['file']}: {e['reason']}"] for e in c["funnel"]["file_errors"]]
     return Table("Problems", ["corpus", "problem"], rows) if rows else None
@@ -416,7 +435,8 @@ def domain_drops_table(corpora) -> Table | None:
             reasons = ", ".join(f"{_reason_label(k)} {n:,}" for k, n in entry["reasons"].items())
             rows.append(([c["name"]] if several else []) + [entry["domain"], kept.get(entry["domain"], 0),
                                                             entry["documents"], reasons])
-    return Table("Drop reasons per top domain", (["corpus"] if several else []) + ["domain", "kept", "dropped", "reasons"],
+    return Table("Drop reasons per top domain",
+                 (["corpus"] if several else []) + ["domain", "kept", "dropped", "reasons"],
                  rows, note="domains with the most documents in dropped/; kept: documents in the corpus "
                             "(0 also when the domain is outside the top list)")
 
@@ -496,7 +516,8 @@ def sections(doc) -> list[Section]:
         sized = any(c["duplicates"] and c["duplicates"]["sizes"] for c in corpora)
         section = Section("duplicates", "Duplicates", [dups], plot=plot_duplicates if sized else None)
         if not sized:
-            section.lines.append("No duplicate clusters to plot (the side output has no cluster key column, or no rows).")
+            section.lines.append("No duplicate clusters to plot (the side output has no cluster key column, "
+                                 "or no rows).")
         out.append(section)
     if any(c["contents"]["reddit"] for c in corpora):
         tables = [histogram_table("Reddit score (karma) of the documents' best submission", corpora,
@@ -660,6 +681,8 @@ def write_html(doc, folder: str, overwrite: bool = False, inputs=()) -> str:
         f"<b>{_h(c['name'])}</b> <code>{_h(c['path'])}</code></span>" for i, c in enumerate(corpora))
     nav = "".join(f'<a href="#{s.key}">{_h(s.title.split(":")[0])}</a>' for s in all_sections)
     title = "cleancrawl stats: " + " vs ".join(c["name"] for c in corpora)
+    schema_note = (f"schema_version {doc['schema_version']}; the same numbers are in {output.REPORT_JSON} "
+                   "beside this page.")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">{output.HTML_GENERATOR}<title>{_h(title)}</title>
 <style>{_CSS}</style></head>
@@ -668,7 +691,7 @@ def write_html(doc, folder: str, overwrite: bool = False, inputs=()) -> str:
 <p>{legend}</p>
 <nav>{nav}</nav>
 {"".join(parts)}
-<p class="note">schema_version {doc['schema_version']}; the same numbers are in {output.REPORT_JSON} beside this page.</p>
+<p class="note">{schema_note}</p>
 <script>{_LOAD_SCRIPT}</script>
 </body></html>
 """

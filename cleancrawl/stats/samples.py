@@ -39,7 +39,8 @@ def _host(url: str) -> str:
 
 
 def _parquet_files(directory: str) -> list[str]:
-    return [storage.join(directory, n) for n in storage.list_dir(directory) if n.endswith(".parquet") and not n.startswith(".")]
+    return [storage.join(directory, n) for n in storage.list_dir(directory)
+            if n.endswith(".parquet") and not n.startswith(".")]
 
 
 def _read_texts(path: str, rows: list[int]) -> dict[int, str]:
@@ -121,7 +122,8 @@ def dropped_summary(corpus: str, examples: int = EXAMPLES, top_domains: int = TO
     return {
         "files": len(paths), "rows": rows, "failed": failed,
         "reasons": reasons,
-        "domains": [{"domain": d, "documents": sum(c.values()), "reasons": dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))}
+        "domains": [{"domain": d, "documents": sum(c.values()),
+                     "reasons": dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))}
                     for d, c in domains],
     }
 

@@ -29,13 +29,20 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.options import TEXT_COLUMN, option
 from cleancrawl.tokenizer.fast_bpe import fastest_encoding
 from cleancrawl.tokenizer.model import load_tokenizer, prepare_output_dir, resolve_tokenizer_file, tokenizer_info
-from cleancrawl.tokenizer.token_shards import MANIFEST_NAME, SHARD_SUFFIX, TokenShardHeader, write_manifest, write_token_shard_batches
+from cleancrawl.tokenizer.token_shards import (
+    MANIFEST_NAME,
+    SHARD_SUFFIX,
+    TokenShardHeader,
+    write_manifest,
+    write_token_shard_batches,
+)
 
 
 @dataclass
 class TokenizeConfig:
     # field metadata: the options of `cleancrawl tokenize` (cleancrawl/options.py)
-    tokenizer: str = option(help="tokenizer directory (from `tokenizer train`) or file")  # or bare tokenizer.json / .model
+    tokenizer: str = option(  # or bare tokenizer.json / .model
+        help="tokenizer directory (from `tokenizer train`) or file")
     corpus: str = option(help="built corpus (both splits) or one split directory")
     output: str = option(help="token directory to write")
     workers: int = option(default_factory=lambda: os.cpu_count() or 1, help="processes, one shard each at a time")
@@ -280,7 +287,8 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
         from cleancrawl.corpus.columns import Columns
 
         for job in jobs:  # another tool's shard without the text column: one line, before any write
-            Columns(text=config.text_column).check(storage.parquet_metadata(job.source).schema.to_arrow_schema(), job.source)
+            Columns(text=config.text_column).check(storage.parquet_metadata(job.source).schema.to_arrow_schema(),
+                                                   job.source)
         jobs = [dataclasses.replace(job, text_column=config.text_column) for job in jobs]
         inputs = [config.corpus, tokenizer_path]
         if remote_output:  # one writer at a time: the lock is released below
@@ -337,7 +345,8 @@ def tokenize_corpus(config: TokenizeConfig, progress: bool | None = None) -> Tok
 
 def _corpus_changed(corpus: str, shard) -> UserError:
     return UserError(f"{corpus}: the corpus changed while it was read ({shard} was replaced or deleted, "
-                     "e.g. by a build --overwrite); no manifest was written: rerun tokenize when the corpus is finished")
+                     "e.g. by a build --overwrite); no manifest was written: rerun tokenize when the corpus is "
+                     "finished")
 
 
 # ---------------------------------------------------------------------------------------------

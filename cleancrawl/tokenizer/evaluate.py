@@ -22,7 +22,6 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.options import byte_count, option
 from cleancrawl.tokenizer.model import EVAL_NAME, Tokenizer, load_tokenizer
 
-
 _BATCH = 256  # documents encoded per call
 
 
@@ -135,8 +134,10 @@ class EvalConfig:
     corpus: str = option(help="built corpus (its validation split) or a directory of Parquet shards")
     tokenizer: list[str] = option(list="repeat", default_factory=list, help=(
         "tokenizer directory or tokenizer.json/.model; repeat to compare side by side"))
-    max_bytes: int = option(50_000_000, type=byte_count, help="evaluate on at most this much text (default 50M; 0 = all)")
-    json: str | None = option(None, help="where to save the figures (default: eval.json in the first tokenizer's directory)")
+    max_bytes: int = option(50_000_000, type=byte_count,
+                            help="evaluate on at most this much text (default 50M; 0 = all)")
+    json: str | None = option(None, help=(
+        "where to save the figures (default: eval.json in the first tokenizer's directory)"))
 
 
 def default_json_path(tokenizer: str) -> str:
@@ -158,7 +159,8 @@ def check_results_path(path: str) -> None:
     except (OSError, ValueError):
         ours = False
     if not ours:
-        raise UserError(f"--json {path}: holds a file tokenizer eval did not write; choose another path (nothing was replaced)")
+        raise UserError(f"--json {path}: holds a file tokenizer eval did not write; choose another path "
+                        "(nothing was replaced)")
 
 
 def write_results(path: str, results: list[EvalResult], corpus: str) -> None:

@@ -67,7 +67,8 @@ def transformers_config(tok) -> dict:
 
 
 def _write_json(path: str, data: dict) -> None:
-    storage.write_atomically(path, (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
+    storage.write_atomically(path,
+                             (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def write_transformers_files(output: str, tok) -> list[str]:

@@ -170,7 +170,8 @@ class HFTokenizer:
         """
         mask = np.zeros(self.vocab_size, dtype=bool)
         for i in range(self.vocab_size):
-            mask[i] = self._tok.decode([i], skip_special_tokens=False) == "\ufffd" and self._tok.id_to_token(i) != "\ufffd"
+            mask[i] = (self._tok.decode([i], skip_special_tokens=False) == "\ufffd"
+                       and self._tok.id_to_token(i) != "\ufffd")
         return mask
 
     def unknown_token_mask(self) -> np.ndarray:
@@ -201,8 +202,10 @@ class Kind:
 
 _SENTENCEPIECE_OPTIONS = ("byte_fallback", "character_coverage", "normalization", "max_sentence_bytes", "threads")
 KIND_REGISTRY: dict[str, Kind] = {k.name: k for k in (
-    Kind("sentencepiece-unigram", SENTENCEPIECE_FILE, SentencePieceTokenizer, "SentencePiece model", _SENTENCEPIECE_OPTIONS),
-    Kind("sentencepiece-bpe", SENTENCEPIECE_FILE, SentencePieceTokenizer, "SentencePiece model", _SENTENCEPIECE_OPTIONS),
+    Kind("sentencepiece-unigram", SENTENCEPIECE_FILE, SentencePieceTokenizer, "SentencePiece model",
+         _SENTENCEPIECE_OPTIONS),
+    Kind("sentencepiece-bpe", SENTENCEPIECE_FILE, SentencePieceTokenizer, "SentencePiece model",
+         _SENTENCEPIECE_OPTIONS),
     Kind("byte-bpe", HF_FILE, HFTokenizer, "tokenizer.json (HuggingFace tokenizers)", ("unk", "min_frequency"),
          byte_vocab=True),
 )}
@@ -250,7 +253,8 @@ def _read_metadata(meta_path: str) -> dict:
     except (OSError, ValueError) as err:
         reason = f"{err.msg} at line {err.lineno}" if isinstance(err, json.JSONDecodeError) else type(err).__name__
         raise UserError(f"{meta_path}: unreadable tokenizer metadata ({reason}): corrupt or truncated") from None
-    if not (isinstance(meta, dict) and meta.get("kind") in KINDS and meta.get("file") in {k.file for k in KIND_REGISTRY.values()}
+    if not (isinstance(meta, dict) and meta.get("kind") in KINDS
+            and meta.get("file") in {k.file for k in KIND_REGISTRY.values()}
             and isinstance(meta.get("sha256"), str)):
         raise UserError(f"{meta_path}: corrupt tokenizer metadata (needs kind, file and sha256)")
     return meta

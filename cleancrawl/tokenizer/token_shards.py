@@ -389,8 +389,9 @@ def check_manifest(manifest: dict, path: str, need_tokenizer: bool = True) -> No
     directory, listed once (a shard listed twice would be trained on twice as often). Readers that
     only count (`stats`) need no tokenizer fields."""
     tok = manifest.get("tokenizer")
-    if need_tokenizer and not (isinstance(tok, dict) and isinstance(tok.get("hash"), str) and _is_count(tok.get("vocab_size"))
-            and _is_count(tok.get("eos_id")) and tok["eos_id"] < tok["vocab_size"]):
+    if need_tokenizer and not (isinstance(tok, dict) and isinstance(tok.get("hash"), str)
+                               and _is_count(tok.get("vocab_size"))
+                               and _is_count(tok.get("eos_id")) and tok["eos_id"] < tok["vocab_size"]):
         raise TokenShardError(f"{path}: corrupt manifest (its tokenizer needs a hash, a vocab_size and an "
                               f"eos_id inside the vocabulary)")
     splits = manifest.get("splits")

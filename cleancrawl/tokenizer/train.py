@@ -33,7 +33,12 @@ from cleancrawl import layout, storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.options import TEXT_COLUMN, byte_count_or_all, option
 from cleancrawl.tokenizer.model import (
-    KIND_REGISTRY, KINDS, METADATA_NAME, file_sha256, load_tokenizer, prepare_output_dir,
+    KIND_REGISTRY,
+    KINDS,
+    METADATA_NAME,
+    file_sha256,
+    load_tokenizer,
+    prepare_output_dir,
 )
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
@@ -47,7 +52,8 @@ class TokenizerTrainConfig:
     kind: str = option("sentencepiece-unigram", choices=KINDS, help="tokenizer kind (default: %(default)s)")
     vocab_size: int = option(32000, help="vocabulary size, special tokens included (default: %(default)s)")
     sample_bytes: int | None = option(  # at most this many UTF-8 bytes of text; None = all
-        1_000_000_000, type=byte_count_or_all, help="train on a reproducible sample of at most this much text (default 1G; 0 = all)")
+        1_000_000_000, type=byte_count_or_all,
+        help="train on a reproducible sample of at most this much text (default 1G; 0 = all)")
     seed: int = option(0, help="sampling seed")
     byte_fallback: bool = option(True, flag="--no-byte-fallback", action="store_false", help=(  # SentencePiece only
         "SentencePiece: map unseen characters to <unk> instead of byte pieces"))
@@ -190,7 +196,8 @@ def trainer(*kinds: str):
 
 
 @trainer("sentencepiece-unigram", "sentencepiece-bpe")
-def _train_sentencepiece(config: TokenizerTrainConfig, texts: Iterator[str], stats: SampleStats, progress: bool = False) -> bytes:
+def _train_sentencepiece(config: TokenizerTrainConfig, texts: Iterator[str], stats: SampleStats,
+                         progress: bool = False) -> bytes:
     import sentencepiece as spm
 
     model = io.BytesIO()

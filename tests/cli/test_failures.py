@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cleancrawl.cli import failures
-from cleancrawl.cli import main as cli_main
+from cleancrawl.cli import failures, main as cli_main
 from cleancrawl.corpus.errors import UserError
+
 from datapaths import DATA_DIR, SAMPLE_WET
 
 CLI = [sys.executable, "-m", "cleancrawl"]
@@ -158,7 +158,8 @@ BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".jo
 
 @pytest.mark.parametrize("name,text,said", [
     ("laughs.yaml", BILLION_LAUGHS, "YAML aliases (*a) are not accepted"),
-    ("twice.yaml", "min_sentences: 3\nmin_sentences: 4\n", "the key 'min_sentences' is given twice in one mapping (line 2)"),
+    ("twice.yaml", "min_sentences: 3\nmin_sentences: 4\n",
+     "the key 'min_sentences' is given twice in one mapping (line 2)"),
     ("twice.json", '{"dedup": {"threshold": 0.7, "threshold": 0.8}}', "the key 'threshold' is given twice"),
     ("huge.yaml", "min_sentences: " + "9" * (5 << 20) + "\n", "larger than 4 MiB"),
     ("value.yaml", "min_sentences: " + "x" * 100_000 + "\n", "min_sentences: expected an integer"),
@@ -202,7 +203,8 @@ def test_tokenize_while_a_build_rewrites_the_corpus_is_one_line(hostile, tmp_pat
 
     monkeypatch.setattr(encode_shards, "_run_jobs", rewritten_meanwhile)
     out = tmp_path / "tokens"
-    assert cli_main(["tokenize", "--tokenizer", str(hostile / "tok"), "--corpus", str(corpus), "--output", str(out)]) == 2
+    assert cli_main(["tokenize", "--tokenizer", str(hostile / "tok"), "--corpus", str(corpus),
+                     "--output", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the corpus changed while it was read" in err and str(shard) in err
     assert not (out / "manifest.json").exists()

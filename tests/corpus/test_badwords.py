@@ -2,7 +2,11 @@
 import pytest
 
 from cleancrawl.corpus.badwords import (
-    BadwordsFilter, available_languages, fast_pattern, load_badwords, reference_pattern,
+    BadwordsFilter,
+    available_languages,
+    fast_pattern,
+    load_badwords,
+    reference_pattern,
 )
 from cleancrawl.corpus.record import Document
 

@@ -4,7 +4,6 @@ from collections import defaultdict
 
 import pytest
 
-from datapaths import PAGES_WARC
 from cleancrawl.corpus.dedup import DUPLICATE_LINES, TOO_FEW_SENTENCES, DedupConfig, document_key, parse_methods
 from cleancrawl.corpus.dedup.lines import (
     GLOBAL_DUPLICATE,
@@ -18,7 +17,9 @@ from cleancrawl.corpus.filters import C4Cleaner
 from cleancrawl.corpus.readers import read_local_file
 from cleancrawl.corpus.record import Document
 from cleancrawl.corpus.sentences import split_sentences
+
 from c4_reference import _md5, reference_remove_duplicate_text
+from datapaths import PAGES_WARC
 
 
 def _clean(docs):

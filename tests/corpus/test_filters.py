@@ -3,6 +3,7 @@ the reference `clean_page` (Punkt on every kept line, no shortcuts) on every rea
 import pytest
 
 from cleancrawl.corpus.filters import C4Cleaner, CleanConfig
+
 from c4_reference import reference_clean_page, reference_counters
 
 GOOD = "This is a perfectly ordinary sentence of text."
@@ -17,9 +18,11 @@ def page(*lines):
 
 
 def test_keeps_lines_with_end_marks_and_enough_words():
-    text, reason = clean(page(GOOD, "Menu", "Another fine line of prose here!", 'He said "this is fine to keep."', "Ask me a question here please?"))
+    text, reason = clean(page(GOOD, "Menu", "Another fine line of prose here!", 'He said "this is fine to keep."',
+                              "Ask me a question here please?"))
     assert reason == ""
-    assert text.splitlines() == [GOOD, "Another fine line of prose here!", 'He said "this is fine to keep."', "Ask me a question here please?"]
+    assert text.splitlines() == [GOOD, "Another fine line of prose here!", 'He said "this is fine to keep."',
+                                 "Ask me a question here please?"]
 
 
 @pytest.mark.parametrize("line,rule", [
@@ -40,7 +43,8 @@ def test_line_rules_drop_and_count(line, rule):
 
 
 def test_citations_are_removed_before_the_end_mark_check():
-    text, _ = clean(page("Paris is the capital of France.[1]", "It is a large city[citation needed] in Europe.[edit]", GOOD))
+    text, _ = clean(page("Paris is the capital of France.[1]", "It is a large city[citation needed] in Europe.[edit]",
+                         GOOD))
     assert text.splitlines()[:2] == ["Paris is the capital of France.", "It is a large city in Europe."]
 
 
@@ -52,7 +56,8 @@ def test_words_are_counted_after_citation_removal():
 
 def test_page_rules():
     assert clean(page(GOOD, "Lorem Ipsum dolor sit amet, consectetur adipiscing.", GOOD, GOOD)) == (None, "lorem_ipsum")
-    assert clean(page(GOOD, "function f() { return this is code; }", GOOD, GOOD))[1] == ""  # no end mark: only the line goes
+    # no end mark: only the line goes
+    assert clean(page(GOOD, "function f() { return this is code; }", GOOD, GOOD))[1] == ""
     assert clean(page(GOOD, "var x = { a: 1, b: 2 } is an object here.", GOOD, GOOD)) == (None, "curly_bracket")
     assert clean(page(GOOD, GOOD)) == (None, "too_few_sentences")
 
@@ -71,10 +76,12 @@ def test_a_line_dropped_earlier_is_not_seen_by_later_rules():
 
 def test_sentence_count_uses_punkt_not_lines():
     # Two kept lines, but four Punkt sentences: the page passes.
-    text, reason = clean(page("The cat sat on the mat. Then it left the room.", "The dog barked at the door. It wanted to go out."))
+    text, reason = clean(page("The cat sat on the mat. Then it left the room.",
+                              "The dog barked at the door. It wanted to go out."))
     assert reason == "" and len(text.splitlines()) == 2
     # Abbreviations are not sentence ends for Punkt: one sentence only, so the page drops.
-    assert clean(page("Dr. Smith and Mr. Jones met at the U.S. embassy yesterday.", GOOD)) == (None, "too_few_sentences")
+    assert (clean(page("Dr. Smith and Mr. Jones met at the U.S. embassy yesterday.", GOOD))
+            == (None, "too_few_sentences"))
 
 
 def test_thresholds_are_options():
@@ -105,7 +112,8 @@ def test_agrees_with_reference_on_pages_with_few_lines(sample_documents):
     cleaner = C4Cleaner()
     checked = 0
     for doc in sample_documents:
-        lines = [l for l in doc.text.splitlines() if l.strip().endswith((".", "!", "?")) and len(l.split()) >= 5]
+        lines = [line for line in doc.text.splitlines()
+                 if line.strip().endswith((".", "!", "?")) and len(line.split()) >= 5]
         for n in (1, 2):
             text = "\n".join(lines[:n])
             assert cleaner.clean_text(text)[0] == reference_clean_page(text), doc.url

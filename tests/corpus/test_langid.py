@@ -14,8 +14,7 @@ from pathlib import Path
 import langdetect
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from langdetect import DetectorFactory
 from langdetect.detector_factory import init_factory
 from warcio.archiveiterator import ArchiveIterator
@@ -197,7 +196,8 @@ EDGE_CASES = {
     "greek": "Η Αθήνα είναι η πρωτεύουσα και μεγαλύτερη πόλη της Ελλάδας.",
     "hindi": "हिन्दी भारत की राजभाषा है और विश्व में सबसे अधिक बोली जाने वाली भाषाओं में से एक है।",
     "thai": "ภาษาไทยเป็นภาษาราชการของประเทศไทยและเป็นภาษาแม่ของชาวไทย",
-    "vietnamese_combining_marks": "Tie\u0302\u0301ng Vie\u0323\u0302t la\u0300 ngo\u0302n ngu\u031b\u0303 cu\u0309a ngu\u031bo\u031b\u0300i Vie\u0323\u0302t.",
+    "vietnamese_combining_marks": ("Tie\u0302\u0301ng Vie\u0323\u0302t la\u0300 ngo\u0302n ngu\u031b\u0303 "
+                                   "cu\u0309a ngu\u031bo\u031b\u0300i Vie\u0323\u0302t."),
     "romanian_comma_below": "Aceasta este o propoziție în limba română cu ș și ț.",
     "mixed_latin_minority": "Tokyo 東京は日本の首都であり、世界最大の都市圏の一つです。 Hello world.",
     "mixed_latin_majority": "The city of 東京 is the capital of Japan and a very large metropolitan area.",
@@ -206,7 +206,8 @@ EDGE_CASES = {
     "title_case_german": "Die Bundesregierung Hat Heute Neue Maßnahmen Zum Klimaschutz Beschlossen",
     "spaces_runs": "Das     ist    ein   Satz    mit    vielen     Leerzeichen   dazwischen.",
     "latin1_punctuation": "«Bonjour» ¿Qué tal? ¡Hola! Très bien, merci — à bientôt…",
-    "general_punctuation": "Smart \u201cquotes\u201d and \u2018single\u2019 quotes \u2014 dashes \u2026 bullets \u2022 here.",
+    "general_punctuation": ("Smart \u201cquotes\u201d and \u2018single\u2019 quotes \u2014 dashes \u2026 "
+                            "bullets \u2022 here."),
     "emoji": "I love this 😀😀 so much 🎉 great party with friends 👍",
     "emoji_only": "😀🎉👍🔥",
     "astral_cjk": "𠀀𠀁𠀂 中文 𠀃",

@@ -7,18 +7,20 @@ NOT match), and shorter than n (no n-gram at all). Brute force is an independent
 substring search of " w1 ... wn " in the corpus's word streams joined per document.
 """
 import os
+
 import pytest
 
-from datapaths import DATA_DIR
 from cleancrawl.corpus.ngrams import BloomFilter, Decontaminator, EvalIndex, ngrams, words
 from cleancrawl.corpus.record import Drop
+
+from datapaths import DATA_DIR
 
 WIKITEXT = os.path.join(DATA_DIR, "text", "wikitext-2-valid.txt")
 EDIT = "zqxjvw"  # a word found in neither the sample crawl nor WikiText (checked below)
 
 
 def _wikitext_lines(limit):
-    lines = [l for l in open(WIKITEXT, encoding="utf-8").read().splitlines() if l.strip()]
+    lines = [line for line in open(WIKITEXT, encoding="utf-8").read().splitlines() if line.strip()]
     return lines[:limit]
 
 

@@ -12,9 +12,10 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from datapaths import COMMONCRAWL, DATA_DIR, EDGE_CASES, PAGES_WARC, SAMPLE_WET
 from cleancrawl.corpus.readers import ReaderConfig, read_crawl_file, read_local_file, read_paths_listing
 from cleancrawl.corpus.record import Document, Drop
+
+from datapaths import COMMONCRAWL, DATA_DIR, EDGE_CASES, PAGES_WARC, SAMPLE_WET
 
 
 def outcomes(items):
@@ -147,7 +148,8 @@ def _html_response(writer, url, body: bytes, content_type="text/html"):
 
 def test_broken_utf8_in_wet_is_repaired_and_counted():
     buffer = io.BytesIO()
-    _wet_record(WARCWriter(buffer, gzip=True), "http://example.com/", "Caf\u00e9 au lait.".encode() + b"\xff\xfe broken")
+    _wet_record(WARCWriter(buffer, gzip=True), "http://example.com/",
+                "Caf\u00e9 au lait.".encode() + b"\xff\xfe broken")
     events = Counter()
     items = list(read_crawl_file(io.BytesIO(buffer.getvalue()), "bad.wet.gz", count=lambda n: events.update([n])))
     assert len(items) == 1 and isinstance(items[0], Document)
@@ -162,7 +164,8 @@ def test_html_charset_from_meta_and_wrong_header():
     writer = WARCWriter(buffer, gzip=True)
     _html_response(writer, "http://example.ru/a", page.format(text).encode("windows-1251"))
     # A header that names a charset which does not exist: falls back to the meta/guess.
-    _html_response(writer, "http://example.ru/b", page.format(text).encode("windows-1251"), "text/html; charset=no-such-charset")
+    _html_response(writer, "http://example.ru/b", page.format(text).encode("windows-1251"),
+                   "text/html; charset=no-such-charset")
     items = list(read_crawl_file(io.BytesIO(buffer.getvalue()), "ru.warc.gz"))
     assert [type(x) for x in items] == [Document, Document]
     assert all("Привет, мир." in x.text for x in items)
@@ -209,7 +212,8 @@ def test_a_50_mb_page_is_dropped_without_reading_it_all(tmp_path):
     _wet_record(writer, "http://small.example/", b"A small page. It has text.")
     _html_response(writer, "http://big.example/html", b"<p>" + b"x" * 50_000_000 + b"</p>")
     items = list(read_crawl_file(io.BytesIO(buffer.getvalue()), "big.warc.gz"))
-    assert [x.reason if isinstance(x, Drop) else "document" for x in items] == ["too_long", "document", "html_too_large"]
+    assert ([x.reason if isinstance(x, Drop) else "document" for x in items]
+            == ["too_long", "document", "html_too_large"])
 
 
 def test_paths_listing(tmp_path):
@@ -239,14 +243,18 @@ def test_pathological_responses_are_counted_not_raised():
     """What real crawls hold: content encodings, exotic charsets, binary bodies, deep markup."""
     import zlib
 
-    html = ("<html><body>" + "<p>This is a sentence of real text that goes on for a while.</p>" * 20 + "</body></html>").encode()
+    html = ("<html><body>" + "<p>This is a sentence of real text that goes on for a while.</p>" * 20
+            + "</body></html>").encode()
     cases = [
         ("http://a/gzip", gzip.compress(html), [("Content-Encoding", "gzip")], "document"),
         ("http://a/deflate", zlib.compress(html), [("Content-Encoding", "deflate")], "document"),
         ("http://a/brotli-garbage", b"\x1b\x00garbage", [("Content-Encoding", "br")], None),
         ("http://a/bad-gzip", b"\x1f\x8b\x08\x00garbage", [("Content-Encoding", "gzip")], None),
-        ("http://a/shift-jis", "<html><head><meta charset=shift_jis></head><body><p>日本語のテキストです。</p></body></html>".encode("shift_jis"), [], "document"),
-        ("http://a/utf-16", "<html><body><p>Hello there, this is text.</p></body></html>".encode("utf-16"), [("X", "charset=utf-16")], "document"),
+        ("http://a/shift-jis",
+         ("<html><head><meta charset=shift_jis></head><body><p>日本語のテキストです。</p>"
+          "</body></html>").encode("shift_jis"), [], "document"),
+        ("http://a/utf-16", "<html><body><p>Hello there, this is text.</p></body></html>".encode("utf-16"),
+         [("X", "charset=utf-16")], "document"),
         ("http://a/nul-bytes", b"<html>\x00\x00<body>" + b"\x00" * 1000 + b"</body></html>", [], None),
         ("http://a/binary", bytes(range(256)) * 80, [], None),
         ("http://a/deep", b"<div>" * 100_000 + b"text" + b"</div>" * 100_000, [], None),
@@ -256,7 +264,8 @@ def test_pathological_responses_are_counted_not_raised():
     writer = WARCWriter(buffer, gzip=True)
     for url, body, extra, _ in cases:
         content_type = "text/html; charset=utf-16" if url.endswith("utf-16") else "text/html"
-        http = StatusAndHeaders("200 OK", [("Content-Type", content_type)] + [h for h in extra if h[0] != "X"], protocol="HTTP/1.1")
+        http = StatusAndHeaders("200 OK", [("Content-Type", content_type)] + [h for h in extra if h[0] != "X"],
+                                protocol="HTTP/1.1")
         writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http))
     items = list(read_crawl_file(io.BytesIO(buffer.getvalue()), "weird.warc.gz"))
     assert len(items) == len(cases)

@@ -13,7 +13,8 @@ def _doc(text="Some text here."):
 
 def test_a_filter_names_the_reason_and_the_runner_stamps_the_stage():
     drop = _doc().drop("too_few_words", detail="3 words")
-    assert (drop.stage, drop.reason, drop.detail, drop.text_bytes, drop.source_file) == ("", "too_few_words", "3 words", 15, "f.wet")
+    assert ((drop.stage, drop.reason, drop.detail, drop.text_bytes, drop.source_file)
+            == ("", "too_few_words", "3 words", 15, "f.wet"))
     stamped = drop.at_stage("min_words")
     assert stamped.stage == "min_words" and stamped.document is drop.document and stamped == drop.at_stage("min_words")
     assert stamped.at_stage("min_words") is stamped

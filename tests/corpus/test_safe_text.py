@@ -33,7 +33,8 @@ def _english_pages(sample_documents, n):
     found = []
     for doc in sample_documents:
         out = clean(doc)
-        if isinstance(out, Document) and isinstance(out := language(out), Document) and isinstance(badwords(out), Document):
+        if (isinstance(out, Document) and isinstance(out := language(out), Document)
+                and isinstance(badwords(out), Document)):
             found.append(doc)
             if len(found) == n:
                 return found

@@ -18,10 +18,11 @@ from collections import Counter
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
 from cleancrawl.corpus.readers import FILE_ERROR_REASONS, FILE_LOSS_REASONS, read_crawl_file, read_local_file
 from cleancrawl.corpus.record import Document, Drop
 from cleancrawl.corpus.warc_framing import REPAIRED_LENGTH_EVENT, Damage, Record, Source, frame
+
+from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
 
 WARC_SAMPLE = f"{COMMONCRAWL}/CC-MAIN-2020-34-sample.warc.gz"
 _HEADER = re.compile(rb"WARC/1\.\d\r\n")
@@ -166,7 +167,8 @@ def test_overstated_length_whose_next_header_line_is_broken_is_dropped():
     items, events = read_counting(damaged)
     assert_no_record_inside_another(items)
     # truncated_record or bytes_after_record, as record 12's header lies before or after the declared end
-    assert losses(items) == [(10, "bytes_after_record" if starts[12] - starts[10] > 3_000 + len(data[starts[10]:starts[11]])
+    assert losses(items) == [(10, "bytes_after_record"
+                              if starts[12] - starts[10] > 3_000 + len(data[starts[10]:starts[11]])
                               else "truncated_record")] and not events
     assert f"record at byte {starts[10]} declares" in items[10].detail
     clean = read(data)
@@ -199,7 +201,8 @@ def test_length_past_the_end_of_the_file_is_a_truncated_file_named_with_its_offs
     damaged = change_length(data, len(record_starts(data)) - 1, 10_000)
     items, events = read_counting(damaged)
     assert items[-1].reason == "truncated_file" and not events
-    assert f"inside the record at byte {last}" in items[-1].detail and f"ends at byte {len(damaged)}" in items[-1].detail
+    assert (f"inside the record at byte {last}" in items[-1].detail
+            and f"ends at byte {len(damaged)}" in items[-1].detail)
     assert len(items) == len(read(data))
     # Gzipped whole, the same: the member ends where the file does, but it holds every record.
     whole = read(gzip.compress(damaged), "whole.warc.gz")
@@ -368,7 +371,8 @@ def test_seeded_corruptions_of_a_plain_wet_file_never_leak_one_record_into_anoth
         elif kind == "shorter":
             damaged = change_length(data, k, -rng.randrange(5, 1_000))
         else:
-            block = data.index(b"\r\n\r\n", starts[k]) + 4  # in the block: a changed header value is no damage one can see
+            # in the block: a changed header value is no damage one can see
+            block = data.index(b"\r\n\r\n", starts[k]) + 4
             junk = rng.randbytes(rng.randrange(1, 300))
             at = rng.randrange(block, starts[k + 1] - 4 - len(junk))
             damaged = data[:at] + junk + data[at:] if kind == "insert" else data[:at] + data[at + len(junk):]
@@ -390,11 +394,13 @@ def test_a_response_whose_length_is_short_is_read_to_the_next_header_and_counted
     """warcio-example-trunc.warc is warcio-example.warc with one response's Content-Length 6 bytes
     short (the last bytes of its gzip body): read to the next header, it is that page, whole."""
     events = Counter()
-    trunc = list(read_local_file(os.path.join(EDGE_CASES, "warcio-example-trunc.warc"), count=lambda n: events.update([n])))
+    trunc = list(read_local_file(os.path.join(EDGE_CASES, "warcio-example-trunc.warc"),
+                                 count=lambda n: events.update([n])))
     whole = list(read_local_file(os.path.join(EDGE_CASES, "warcio-example.warc")))
     (doc,) = [x for x in trunc if isinstance(x, Document)]
     (same,) = [x for x in whole if isinstance(x, Document)]
-    assert (doc.url, doc.text, doc.content_length, doc.record_id) == (same.url, same.text, same.content_length, same.record_id)
+    assert ((doc.url, doc.text, doc.content_length, doc.record_id)
+            == (same.url, same.text, same.content_length, same.record_id))
     assert events == {REPAIRED_LENGTH_EVENT: 1}
 
 

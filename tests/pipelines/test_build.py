@@ -8,12 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from cleancrawl.cli import main as cli_main
-from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
 from cleancrawl import layout
+from cleancrawl.cli import main as cli_main
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA
 from cleancrawl.pipelines.build import BuildConfig, build_pipeline, resolve_inputs, run_build
+
+from datapaths import COMMONCRAWL, EDGE_CASES, PAGES_WARC, SAMPLE_WET
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +71,11 @@ def test_shards_hold_the_kept_documents_with_the_documented_schema(sample_build)
 def test_build_matches_the_reference_decisions_on_real_pages(sample_documents, tmp_path):
     """C4's own configuration (`--dedup c4-lines`): same pages kept, same text kept, as the
     reference's clean_page → remove_duplicate_text → langdetect → badwords."""
-    from c4_reference import reference_clean_page, reference_remove_duplicate_text
     from cleancrawl.corpus.badwords import load_badwords, reference_pattern
     from cleancrawl.corpus.dedup import DedupConfig
     from cleancrawl.corpus.langid import reference_detect
+
+    from c4_reference import reference_clean_page, reference_remove_duplicate_text
 
     pattern = reference_pattern(sorted(load_badwords("en")), "en")
     cleaned = [(d.url, reference_clean_page(d.text)) for d in sample_documents]
@@ -123,7 +125,8 @@ def test_existing_output_is_refused_unless_overwrite(sample_build, tmp_path):
     for name in os.listdir(out):
         if os.path.isfile(os.path.join(out, name)):
             os.remove(os.path.join(out, name))
-    shutil.copy(os.path.join(out, "train", "part-00000-of-00001.parquet"), os.path.join(out, "train", "part-00003-of-00004.parquet"))
+    shutil.copy(os.path.join(out, "train", "part-00000-of-00001.parquet"),
+                os.path.join(out, "train", "part-00003-of-00004.parquet"))
     open(os.path.join(out, "train", ".part-00000-of-00004.parquet.tmp-x"), "wb").close()
     with pytest.raises(UserError, match="partial output"):
         run_build(BuildConfig(output=out))
@@ -169,7 +172,8 @@ def test_missing_input_and_unwritable_output_fail_with_one_line(tmp_path, capsys
 
 
 def test_skipping_every_stage_gives_c4_unfiltered(tmp_path):
-    stats = run_build(BuildConfig(output=str(tmp_path / "o"), skip=("url-dedup", "clean", "dedup", "langid", "badwords")))
+    stats = run_build(BuildConfig(output=str(tmp_path / "o"),
+                                  skip=("url-dedup", "clean", "dedup", "langid", "badwords")))
     assert stats["totals"]["kept"] == 322  # all but the one page over 190,000 characters
     rows = read_split(str(tmp_path / "o"))
     assert all(r["language"] == "" for r in rows)
@@ -177,6 +181,7 @@ def test_skipping_every_stage_gives_c4_unfiltered(tmp_path):
 
 def test_url_dedup_keeps_the_newest_page(tmp_path):
     import io
+
     from warcio.warcwriter import WARCWriter
 
     path = tmp_path / "dups.warc.wet.gz"
@@ -220,7 +225,8 @@ def test_realnews_like_selection_runs_before_the_c4_filters(tmp_path):
     out = str(tmp_path / "rn")
     assert cli_main(["build", "--output", out, "--select-domains", allowlist]) == 0
     stats = json.load(open(os.path.join(out, "stats.json")))
-    assert [s["stage"] for s in stats["funnel"]] == ["read", "url_dedup", "select", "clean", "dedup", "langid", "badwords"]
+    assert [s["stage"] for s in stats["funnel"]] == ["read", "url_dedup", "select", "clean", "dedup", "langid",
+                                                     "badwords"]
     select = stats["funnel"][2]
     assert select["in"] == 322 and select["reasons"] == {"domain_not_allowed": select["dropped"]}
     assert stats["totals"]["balanced"] and 0 < stats["totals"]["kept"] <= select["out"]

@@ -6,18 +6,20 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from datapaths import DATA_DIR
 from cleancrawl import layout
 from cleancrawl.cli import main as cli_main
 from cleancrawl.corpus.ngrams import words
 from cleancrawl.pipelines.build import BuildConfig, run_build
+
+from datapaths import DATA_DIR
 
 WIKITEXT = os.path.join(DATA_DIR, "text", "wikitext-2-valid.txt")
 N = 13
 
 
 def _rows(folder):
-    return [r for p in sorted(os.listdir(folder)) if p.endswith(".parquet") for r in pq.read_table(os.path.join(folder, p)).to_pylist()]
+    return [r for p in sorted(os.listdir(folder)) if p.endswith(".parquet")
+            for r in pq.read_table(os.path.join(folder, p)).to_pylist()]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def evals(baseline, tmp_path_factory):
     long_bad = [words(r["text"]) for r in bad if len(words(r["text"])) > 40]
     sources = long_kept[:3] + long_bad[:1]  # the last: a page badwords drops after the stage
     folder = tmp_path_factory.mktemp("evals")
-    wiki = [l for l in open(WIKITEXT, encoding="utf-8").read().splitlines() if l.strip()][:100]
+    wiki = [line for line in open(WIKITEXT, encoding="utf-8").read().splitlines() if line.strip()][:100]
     planted = [" ".join(sources[0][20:50]), " ".join(sources[3][5:35]).title()]
     edited = list(sources[1][30:80])
     for i in range(0, len(edited), 10):
@@ -83,7 +85,8 @@ def test_decontamination_drops_exactly_the_documents_sharing_an_ngram(baseline, 
     # The audit names a shared n-gram and the eval document holding it.
     texts = {r["url"]: r["text"] for r in after_langid}
     for row in audit:
-        assert len(row["ngram"].split()) == N and f" {row['ngram']} " in " " + " ".join(words(texts[row["dropped_url"]])) + " "
+        assert (len(row["ngram"].split()) == N
+                and f" {row['ngram']} " in " " + " ".join(words(texts[row["dropped_url"]])) + " ")
         eval_doc = lines[row["eval_source"]][row["eval_document"]]
         assert f" {row['ngram']} " in " " + " ".join(words(eval_doc)) + " "
     # Without --decontaminate the same folder is rebuilt with --overwrite: contamination/ goes.

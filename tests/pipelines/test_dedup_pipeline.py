@@ -11,8 +11,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from cleancrawl.cli import main as cli_main
 from cleancrawl import layout
+from cleancrawl.cli import main as cli_main
 from cleancrawl.corpus.dedup import NEAR_DUPLICATE, DedupConfig, document_key
 from cleancrawl.corpus.dedup.audit import DUPLICATE_SCHEMA
 from cleancrawl.corpus.dedup.components import union_find_components
@@ -94,7 +94,8 @@ def test_transforms_make_the_in_memory_decisions(planted):
     by_minhash = pcoll | "MinHash" >> MinHashDedup(DedupConfig())
     assert_that(by_minhash[DROPPED] | "NearDrops" >> beam.Map(lambda d: (d.url, d.reason, d.detail)),
                 equal_to([(url, NEAR_DUPLICATE, kept) for url, kept in expected_dups.items()]), label="NearDropped")
-    assert_that(by_minhash[DUPLICATES] | "Audit" >> beam.Map(lambda r: (r["dropped_url"], r["kept_id"], r["cluster_size"])),
+    assert_that(by_minhash[DUPLICATES]
+                | "Audit" >> beam.Map(lambda r: (r["dropped_url"], r["kept_id"], r["cluster_size"])),
                 equal_to([(url, kept, 2) for url, kept in expected_dups.items()]), label="AuditRows")
     assert_that(by_minhash[TALLY] | "Clusters" >> beam.Filter(lambda t: t[0][2].startswith("minhash:cluster"))
                 | "SumClusters" >> beam.CombinePerKey(lambda values: (sum(v[0] for v in values), 0)),

@@ -11,12 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from cleancrawl.cli import main
-from cleancrawl.stats import report
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA
-from cleancrawl.stats.collect import StatsConfig, corpus_stats
 from cleancrawl.pipelines.build import run_build
 from cleancrawl.pipelines.config import BuildConfig
 from cleancrawl.pipelines.dropped import DROPPED_SCHEMA, sampled
+from cleancrawl.stats import report
+from cleancrawl.stats.collect import StatsConfig, corpus_stats
 
 
 def tree_bytes(folder):
@@ -87,10 +87,12 @@ def test_a_fraction_keeps_a_deterministic_seeded_sample(builds, tmp_path):
     # Exactly the records whose hash falls in the sample; another seed takes another sample.
     from cleancrawl.corpus.record import Document
     chosen = {r["record_id"] for r in everything
-              if sampled(Document(url=r["url"], normalized_url="", timestamp=r["timestamp"], text="", record_id=r["record_id"]), 0.5)}
+              if sampled(Document(url=r["url"], normalized_url="", timestamp=r["timestamp"], text="",
+                                  record_id=r["record_id"]), 0.5)}
     assert ids == chosen
     other = {r["record_id"] for r in everything
-             if sampled(Document(url=r["url"], normalized_url="", timestamp=r["timestamp"], text="", record_id=r["record_id"]), 0.5, seed=7)}
+             if sampled(Document(url=r["url"], normalized_url="", timestamp=r["timestamp"], text="",
+                                 record_id=r["record_id"]), 0.5, seed=7)}
     assert other != chosen
 
 
@@ -142,7 +144,8 @@ def test_stats_json_line_counters_equal_the_references_on_every_sample_page(buil
              "too_few_words": "line-filtered:too_short", "javascript": "line-filtered:javascript",
              "policy": "line-filtered:policy", "kept": "line-passed"}
     ours = {names[rule]: n for rule, n in stats["lines"]["clean"].items()}
-    reference = {k: n for k, n in reference_counters([d.text for d in sample_documents]).items() if k.startswith("line-")}
+    reference = {k: n for k, n in reference_counters([d.text for d in sample_documents]).items()
+                 if k.startswith("line-")}
     assert ours == reference
     # ... and the page counters agree with the drop reasons.
     assert stats["dropped"]["clean"]["curly_bracket"]["documents"] == reference_counters(

@@ -20,6 +20,7 @@ from cleancrawl.pipelines.accounting import CountingFn
 from cleancrawl.pipelines.dedup import _CLAIM_BYTES, _KeeperKeys, _MinHashKeys, _remove_lines
 from cleancrawl.pipelines.spill import SpillWriter, make_ref, read_spill, split_ref
 from cleancrawl.pipelines.url_dedup import _UrlKeys
+
 from datapaths import SAMPLE_WET
 
 

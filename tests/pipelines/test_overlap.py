@@ -7,12 +7,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datapaths import DATA_DIR
 from cleancrawl import layout, storage
 from cleancrawl.cli import main as cli_main
 from cleancrawl.corpus.ngrams import words
 from cleancrawl.pipelines.build import BuildConfig, run_build
 from cleancrawl.pipelines.overlap import OverlapConfig, overlap_local, run_overlap
+
+from datapaths import DATA_DIR
 
 WIKITEXT = os.path.join(DATA_DIR, "text", "wikitext-2-valid.txt")
 
@@ -29,7 +30,7 @@ def eval_file(corpus, tmp_path_factory):
     """80 WikiText lines, 3 passages planted from the corpus (one with a word changed), one too short."""
     texts = list(storage.iter_texts(layout.list_shards(corpus, split=None)))
     long_docs = [words(t) for t in texts if len(words(t)) > 150]
-    wiki = [l for l in open(WIKITEXT, encoding="utf-8").read().splitlines() if l.strip()][:80]
+    wiki = [line for line in open(WIKITEXT, encoding="utf-8").read().splitlines() if line.strip()][:80]
     edited = long_docs[2][40:70]
     edited[15] = "zqxjvw"
     lines = wiki + [" ".join(long_docs[0][10:40]), " ".join(long_docs[1][10:40]).upper() + ".", " ".join(edited),
@@ -74,7 +75,8 @@ def test_cli_writes_the_json_and_the_table_for_every_eval_form(corpus, eval_file
     os.makedirs(tmp_path / "folder")
     pq.write_table(table, tmp_path / "folder" / "part-0.parquet")
     out = tmp_path / "overlap.json"
-    assert cli_main(["overlap", "--corpus", corpus, "--eval", f"text={path}", "--eval", f"pq={tmp_path / 'held.parquet'}",
+    assert cli_main(["overlap", "--corpus", corpus, "--eval", f"text={path}",
+                     "--eval", f"pq={tmp_path / 'held.parquet'}",
                      "--eval", f"dir={tmp_path / 'folder'}", "--eval", f"self={corpus}", "--ngram", "8",
                      "--json", str(out)]) == 0
     report = json.load(open(out))
@@ -92,7 +94,8 @@ def test_cli_writes_the_json_and_the_table_for_every_eval_form(corpus, eval_file
 def test_bloom_mode_only_over_counts_and_states_its_rate(corpus, eval_file):
     path, _, _ = eval_file
     exact = overlap_local(OverlapConfig(corpus=corpus, evals=[path], ngram=8))
-    bloom = run_overlap(OverlapConfig(corpus=corpus, evals=[path], ngram=8, bloom=True, bloom_bits=1 << 16, bloom_hashes=3))
+    bloom = run_overlap(OverlapConfig(corpus=corpus, evals=[path], ngram=8, bloom=True, bloom_bits=1 << 16,
+                                      bloom_hashes=3))
     e, b = exact["evals"]["held"], bloom["evals"]["held"]
     assert b["positions"] == e["positions"] and b["found"] >= e["found"]
     stated = bloom["bloom"]
@@ -116,8 +119,12 @@ def test_bad_input_is_one_line(corpus, tmp_path, capsys):
     binary.write_bytes(b"\xff\xfe\x00 not text" * 10)
     assert "not UTF-8" in _one_line_error(capsys, ["overlap", "--corpus", corpus, "--eval", str(binary)])
     pq.write_table(pa.table({"body": ["a b c"]}), tmp_path / "notext.parquet")
-    assert "text column" in _one_line_error(capsys, ["overlap", "--corpus", corpus, "--eval", str(tmp_path / "notext.parquet")])
-    assert "--ngram 0" in _one_line_error(capsys, ["overlap", "--corpus", corpus, "--eval", str(binary), "--ngram", "0"])
-    assert "twice" in _one_line_error(capsys, ["overlap", "--corpus", corpus, "--eval", f"a={binary}", "--eval", f"a={binary}"])
-    assert "no such corpus" in _one_line_error(capsys, ["overlap", "--corpus", str(tmp_path / "nocorpus"), "--eval", str(binary)])
+    assert "text column" in _one_line_error(capsys, ["overlap", "--corpus", corpus,
+                                                     "--eval", str(tmp_path / "notext.parquet")])
+    assert "--ngram 0" in _one_line_error(capsys, ["overlap", "--corpus", corpus, "--eval", str(binary),
+                                                   "--ngram", "0"])
+    assert "twice" in _one_line_error(capsys, ["overlap", "--corpus", corpus, "--eval", f"a={binary}",
+                                               "--eval", f"a={binary}"])
+    assert "no such corpus" in _one_line_error(capsys, ["overlap", "--corpus", str(tmp_path / "nocorpus"),
+                                                        "--eval", str(binary)])
     assert "--eval" in _one_line_error(capsys, ["overlap", "--corpus", corpus])

@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from datapaths import COMMONCRAWL, DATA_DIR, SAMPLE_WET
 from cleancrawl.cli import main as cli_main
+
+from datapaths import COMMONCRAWL, DATA_DIR, SAMPLE_WET
 
 CLEANCRAWL = os.path.join(os.path.dirname(sys.executable), "cleancrawl")
 WHIRLWIND_WET = os.path.join(COMMONCRAWL, "whirlwind.warc.wet.gz")
@@ -252,7 +253,8 @@ def test_a_dangling_symlink_in_an_input_folder_is_a_named_file_error(tmp_path):
     stats = stats_of(out)
     link = str(folder / "gone.warc.wet.gz")
     assert stats["file_errors"] == [{"file": link, "reason": "read_error", "detail":
-                                     f"a symbolic link whose target does not exist (it points to {tmp_path}/moved-away.warc.wet.gz)"}]
+                                     f"a symbolic link whose target does not exist "
+                                     f"(it points to {tmp_path}/moved-away.warc.wet.gz)"}]
     assert stats["files"][link]["read"] == 1 and stats["totals"]["balanced"]
     assert f"{link}: read_error" in run.stdout
     # Named alone, it stops the command at once, with one line.

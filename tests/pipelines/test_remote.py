@@ -8,11 +8,12 @@ import socket
 import pyarrow.parquet as pq
 import pytest
 
-from datapaths import SAMPLE_WET
 from cleancrawl import layout, storage
 from cleancrawl.corpus.dedup import DedupConfig
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pipelines.build import BuildConfig, run_build
+
+from datapaths import SAMPLE_WET
 
 boto3 = pytest.importorskip("boto3", reason="dev dependency: pip install -e '.[dev]'")
 moto_server = pytest.importorskip("moto.server", reason="dev dependency: pip install -e '.[dev]'")
@@ -62,8 +63,9 @@ def test_build_from_s3_to_s3_matches_a_local_build(s3, tmp_path):
     client, options = s3
     stats = run_build(BuildConfig(inputs=["s3://crawl/cc/*/*.warc.wet.gz"], output="s3://crawl/out"), options)
     assert stats["totals"]["balanced"] and stats["totals"]["read"] == 323
-    assert keys(client, "out/") == ["out/README.md", "out/_SUCCESS", "out/duplicates/part-00000-of-00001.parquet", "out/stats.json",
-                                    "out/train/part-00000-of-00001.parquet", "out/validation/part-00000-of-00001.parquet"]
+    assert keys(client, "out/") == ["out/README.md", "out/_SUCCESS", "out/duplicates/part-00000-of-00001.parquet",
+                                    "out/stats.json", "out/train/part-00000-of-00001.parquet",
+                                    "out/validation/part-00000-of-00001.parquet"]
     assert layout.list_shards("s3://crawl/out") == ["s3://crawl/out/train/part-00000-of-00001.parquet"]
     assert layout.read_stats("s3://crawl/out")["totals"] == stats["totals"]
 
@@ -93,18 +95,20 @@ def test_paths_listing_with_a_prefix(s3):
 
 def test_a_missing_remote_file_is_a_counted_read_error(s3):
     client, options = s3
-    client.put_object(Bucket="crawl", Key="cc/missing.paths", Body=b"cc/segment-9/gone.warc.wet.gz\ncc/segment-0/pages.warc.wet.gz\n")
+    client.put_object(Bucket="crawl", Key="cc/missing.paths",
+                      Body=b"cc/segment-9/gone.warc.wet.gz\ncc/segment-0/pages.warc.wet.gz\n")
     stats = run_build(BuildConfig(input_list="s3://crawl/cc/missing.paths", input_prefix="s3://crawl/",
                                   output="s3://crawl/with-missing"), options)
-    assert [(e["file"], e["reason"]) for e in stats["file_errors"]] == [("s3://crawl/cc/segment-9/gone.warc.wet.gz", "read_error")]
+    assert ([(e["file"], e["reason"]) for e in stats["file_errors"]]
+            == [("s3://crawl/cc/segment-9/gone.warc.wet.gz", "read_error")])
     assert stats["totals"]["balanced"] and stats["totals"]["read"] == 324
 
 
 def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
     """build → s3 corpus → tokenize → s3 token directory → staged by pretraining: the same bytes
     as tokenizing a local build of the same crawl."""
-    from cleancrawl.storage import set_filesystem_options
     from cleancrawl.pretrain.data import load_corpus, stage_tokens
+    from cleancrawl.storage import set_filesystem_options
     from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
     from cleancrawl.tokenizer.train import TokenizerTrainConfig, train_tokenizer
 
@@ -131,7 +135,8 @@ def test_tokenize_from_and_to_s3_equals_a_local_tokenize(s3, tmp_path):
     assert remote.manifest["corpus"] == "s3://crawl/tok-corpus"
     staged = stage_tokens("s3://crawl/tokens", str(tmp_path / "staged"))
     for relative in ("train/part-00000-of-00001.tok", "validation/part-00000-of-00001.tok"):
-        with open(os.path.join(staged, relative), "rb") as a, open(os.path.join(tmp_path, "tokens", relative), "rb") as b:
+        with open(os.path.join(staged, relative), "rb") as a, \
+                open(os.path.join(tmp_path, "tokens", relative), "rb") as b:
             assert a.read() == b.read()
     assert load_corpus(staged).vocab_size == 600
     assert os.path.isfile(os.path.join(staged, "tokenizer", "tokenizer.json"))  # staged with it: --eval encodes

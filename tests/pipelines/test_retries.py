@@ -13,16 +13,16 @@ import os
 import pathlib
 
 import pytest
-from datapaths import SAMPLE_WET
 
-from cleancrawl.corpus.record import sort_key
 from cleancrawl import layout
 from cleancrawl.corpus.dedup import audit
 from cleancrawl.corpus.readers import read_local_file
-from cleancrawl.corpus.record import Document
+from cleancrawl.corpus.record import Document, sort_key
 from cleancrawl.pipelines import accounting, dedup, dropped, write
 from cleancrawl.pipelines.build import BuildConfig, run_build
 from cleancrawl.pipelines.dropped import DroppedDocument
+
+from datapaths import SAMPLE_WET
 
 
 def files_and_bytes(out) -> dict[str, str]:
@@ -44,9 +44,11 @@ def test_a_shard_written_twice_is_the_same_file_with_the_same_bytes(tmp_path):
     packed = [(sort_key(d), write.pack(d)) for d in docs]  # what the write's GroupByKey delivers
     first = list(fn.process((("train", 0, 2), packed)))
     after_first = files_and_bytes(tmp_path)
-    second = list(write._WriteShardFn(str(tmp_path)).process((("train", 0, 2), list(reversed(packed)))))  # another arrival order
+    # another arrival order
+    second = list(write._WriteShardFn(str(tmp_path)).process((("train", 0, 2), list(reversed(packed)))))
     assert first == second == [("train", 0, 2, len(docs))]
-    assert files_and_bytes(tmp_path) == after_first == {"train/part-00000-of-00002.parquet": after_first["train/part-00000-of-00002.parquet"]}
+    assert files_and_bytes(tmp_path) == after_first == {
+        "train/part-00000-of-00002.parquet": after_first["train/part-00000-of-00002.parquet"]}
 
 
 def test_dropped_and_duplicate_shards_and_their_gap_fillers_rewrite_the_same_bytes(tmp_path):
@@ -57,7 +59,8 @@ def test_dropped_and_duplicate_shards_and_their_gap_fillers_rewrite_the_same_byt
     fns = [
         (write._WriteShardFn(str(tmp_path), dropped.encode),
          (((dropped.FOLDER, 1, 3), [(dropped.order(r), write.pack(r)) for r in reversed(rows)]),)),
-        (write._FillGapsFn(str(tmp_path), dropped.FOLDER, dropped.encode), (None, [(dropped.FOLDER, 1, 3, len(rows))], {dropped.FOLDER: 3})),
+        (write._FillGapsFn(str(tmp_path), dropped.FOLDER, dropped.encode),
+         (None, [(dropped.FOLDER, 1, 3, len(rows))], {dropped.FOLDER: 3})),
         (dedup._WriteDuplicateShardFn(str(tmp_path)), (((0, 2), records),)),
         (dedup._FillDuplicateShardsFn(str(tmp_path)), (None, [(layout.DUPLICATES_DIR, 0, 2, len(records))], 2)),
     ]
@@ -106,7 +109,8 @@ def test_a_build_whose_bundles_fail_once_after_writing_gives_the_same_output(tmp
 
     a, b = files_and_bytes(once), files_and_bytes(retried)
     assert a.keys() == b.keys()  # no extra shard, no temporary file left behind
-    assert {k: v for k, v in a.items() if k != layout.STATS_FILE} == {k: v for k, v in b.items() if k != layout.STATS_FILE}
+    assert ({k: v for k, v in a.items() if k != layout.STATS_FILE}
+            == {k: v for k, v in b.items() if k != layout.STATS_FILE})
     stats_once, stats_retried = (json.loads(pathlib.Path(o, layout.STATS_FILE).read_text()) for o in (once, retried))
     for stats in (stats_once, stats_retried):
         stats.pop("finished_at"), stats["config"].pop("output")

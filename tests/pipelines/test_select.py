@@ -19,21 +19,24 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from warcio.warcwriter import WARCWriter
 
-from datapaths import DATA_DIR, SAMPLE_WET
 from cleancrawl import options
 from cleancrawl.corpus.accounting import summarize
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.readers import ReaderConfig, read_local_file
-from cleancrawl.selection.reddit import UrlTableConfig, build_url_table
 from cleancrawl.corpus.record import Document
 from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
 from cleancrawl.pipelines.build import DedupUrls
 from cleancrawl.pipelines.read import ReadCrawl
-from cleancrawl.pipelines.stages import STAGE_NAMES
 from cleancrawl.pipelines.select import (
-    SelectConfig, SelectDocuments, plan_selection,
+    SelectConfig,
+    SelectDocuments,
+    plan_selection,
 )
+from cleancrawl.pipelines.stages import STAGE_NAMES
+from cleancrawl.selection.reddit import UrlTableConfig, build_url_table
+
+from datapaths import DATA_DIR, SAMPLE_WET
 
 DUMPS = [os.path.join(DATA_DIR, "reddit", n) for n in ("RS_v2_2005-06.xz", "RS_v2_2005-07.xz")]
 
@@ -159,6 +162,7 @@ def test_options():
     options.add_arguments(parser, SelectConfig)
     assert not options.from_args(SelectConfig, parser.parse_args([])).enabled
     config = options.from_args(SelectConfig, parser.parse_args(
-        ["--select-urls", "urls/", "--select-domains", "news.json", "--select-join", "cogroup", "--side-input-max-urls", "5"]))
+        ["--select-urls", "urls/", "--select-domains", "news.json", "--select-join", "cogroup",
+         "--side-input-max-urls", "5"]))
     assert config == SelectConfig(urls="urls/", domains="news.json", join="cogroup", side_input_max_urls=5)
     assert config.enabled and config.to_dict()["join"] == "cogroup"

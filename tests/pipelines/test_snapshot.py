@@ -6,6 +6,7 @@ import pytest
 
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pipelines import snapshot
+
 from datapaths import COMMONCRAWL
 
 

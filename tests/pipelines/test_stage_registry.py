@@ -19,7 +19,14 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.pipelines.build import BuildConfig, run_build
 from cleancrawl.pipelines.config import config_class
 from cleancrawl.pipelines.stages import (
-    SKIPPABLE_STAGES, STAGE_NAMES, STAGE_TITLES, STAGES, Stage, resolve_skip, skippable_stages, with_stage,
+    SKIPPABLE_STAGES,
+    STAGE_NAMES,
+    STAGE_TITLES,
+    STAGES,
+    Stage,
+    resolve_skip,
+    skippable_stages,
+    with_stage,
 )
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "README.md")
@@ -112,7 +119,8 @@ def test_readme_example_filter_runs_through_a_real_build(tmp_path, example_stage
     # Its option is a flag of the build, with the help its field declares, and a field of the config.
     cls = config_class(stages)
     parser = _parser(cls)
-    assert "--min-words MIN_WORDS min_words: drop pages of fewer words (default: 50)" in " ".join(parser.format_help().split())
+    assert ("--min-words MIN_WORDS min_words: drop pages of fewer words (default: 50)"
+            in " ".join(parser.format_help().split()))
     out = str(tmp_path / "o")
     config = options.from_args(cls, parser.parse_args(["--output", out, "--keep-dropped", "--min-words", "80"]))
     assert config.min_words == example_stage.config(min_words=80) and cls().min_words.min_words == 50

@@ -14,7 +14,8 @@ def _doc(url, text):
     return Document(url=url, normalized_url=url, timestamp="", text=text, source_file="f.wet")
 
 
-GOOD = "A perfectly ordinary sentence is here.\nAnother perfectly ordinary sentence is here.\nA third ordinary sentence is here."
+GOOD = ("A perfectly ordinary sentence is here.\nAnother perfectly ordinary sentence is here.\n"
+        "A third ordinary sentence is here.")
 
 
 class ExplodesOnce:

@@ -22,7 +22,8 @@ def test_a_workers_stderr_drops_beams_printed_traceback_only():
 def test_only_the_multi_process_direct_runner_gets_the_reaping_runner():
     assert worker_exit.runner_for(PipelineOptions([])) is None
     assert worker_exit.runner_for(PipelineOptions(["--runner=DataflowRunner"])) is None
-    runner = worker_exit.runner_for(PipelineOptions(["--direct_running_mode=multi_processing", "--direct_num_workers=2"]))
+    runner = worker_exit.runner_for(PipelineOptions(["--direct_running_mode=multi_processing",
+                                                     "--direct_num_workers=2"]))
     assert type(runner).__name__ == "WorkersExitWithBuild"
     assert os.environ[worker_exit.BUILD_PID] == str(os.getpid())
 

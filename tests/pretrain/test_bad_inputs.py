@@ -93,7 +93,8 @@ def test_a_flipped_token_through_python_m_pretrain_train(tokens, tmp_path):
 
 
 def test_manifest_counts_must_match_the_shard_headers(tokens, tmp_path, capsys):
-    edit_manifest(tokens, lambda m: m["splits"]["train"][1].update(num_tokens=m["splits"]["train"][1]["num_tokens"] + 1))
+    edit_manifest(tokens,
+                  lambda m: m["splits"]["train"][1].update(num_tokens=m["splits"]["train"][1]["num_tokens"] + 1))
     code, err = pretrain(tokens, str(tmp_path / "a"), capsys)
     assert code == 2
     assert_one_line(err, "train/part-00001-of-00002.tok", "manifest.json says")

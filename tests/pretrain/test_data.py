@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.pretrain.data import TokenStream, batch_indices, document_hashes, load_corpus, plan_data, split_documents
+from cleancrawl.pretrain.data import (
+    TokenStream,
+    batch_indices,
+    document_hashes,
+    load_corpus,
+    plan_data,
+    split_documents,
+)
 
 
 def stream_bytes(stream: TokenStream, start: int, count: int) -> bytes:

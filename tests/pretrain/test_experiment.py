@@ -107,6 +107,7 @@ def test_pretrain_cli_runs_without_beam(tmp_path):
     code = ("import runpy, sys; sys.modules['apache_beam'] = None; "
             "runpy.run_module('cleancrawl.pretrain', run_name='__main__')")
     result = subprocess.run([sys.executable, "-c", code, "experiment", "repetition", "--tokens", str(tmp_path / "none"),
-                             "--out", str(tmp_path / "sweep"), "--unique-tokens", "1e3"], capture_output=True, text=True)
+                             "--out", str(tmp_path / "sweep"), "--unique-tokens", "1e3"],
+                            capture_output=True, text=True)
     assert result.returncode == 2, result.stderr
     assert "no such token directory" in result.stderr and "Traceback" not in result.stderr

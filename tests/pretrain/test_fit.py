@@ -16,7 +16,12 @@ import pytest
 
 from cleancrawl.cli import main
 from cleancrawl.pretrain.fit import (
-    effective_data, fit_repetition_law, make_runs, predict, read_runs_csv, t5_log_fit,
+    effective_data,
+    fit_repetition_law,
+    make_runs,
+    predict,
+    read_runs_csv,
+    t5_log_fit,
 )
 
 REPEATS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -107,7 +112,8 @@ def test_fit_takes_its_options_from_a_config_file(tmp_path, capsys):
     config.write_text(f"results_csv: {path}\nbootstrap: 0\njson: {tmp_path / 'from-file.json'}\n", encoding="utf-8")
     assert main(["experiment", "fit", "--config", str(config)]) == 0
     assert main(["experiment", "fit", path, "--bootstrap", "0", "--json", str(tmp_path / "from-args.json")]) == 0
-    with open(tmp_path / "from-file.json", encoding="utf-8") as f, open(tmp_path / "from-args.json", encoding="utf-8") as g:
+    with open(tmp_path / "from-file.json", encoding="utf-8") as f, \
+            open(tmp_path / "from-args.json", encoding="utf-8") as g:
         assert json.load(f) == json.load(g)
     capsys.readouterr()
     config.write_text("bootstrap: 0\n", encoding="utf-8")

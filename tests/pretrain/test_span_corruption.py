@@ -14,18 +14,30 @@ import torch
 
 from cleancrawl.cli import main
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.pretrain.checkpoint import check_same_run
+from cleancrawl.pretrain.config import PretrainConfig
 from cleancrawl.pretrain.data import TokenStream, load_corpus, plan_data
 from cleancrawl.pretrain.encoder_decoder import IGNORE_INDEX, EncoderDecoder, encoder_decoder_config
 from cleancrawl.pretrain.experiment import run_name
 from cleancrawl.pretrain.objectives import make_objective
-from cleancrawl.pretrain.span_corruption import (NUM_SENTINELS, corrupt, mask_rng, random_spans_noise_mask, span_counts,
-                                      span_corruption_lengths)
-from cleancrawl.pretrain.checkpoint import check_same_run
-from cleancrawl.pretrain.config import PretrainConfig
+from cleancrawl.pretrain.span_corruption import (
+    NUM_SENTINELS,
+    corrupt,
+    mask_rng,
+    random_spans_noise_mask,
+    span_corruption_lengths,
+    span_counts,
+)
 from cleancrawl.pretrain.train import train
 
 from .conftest import EOS, VOCAB
-from .test_train import as_cli_args, assert_two_gloo_processes_match_one, curve, kill_after_first_checkpoint, read_metrics
+from .test_train import (
+    as_cli_args,
+    assert_two_gloo_processes_match_one,
+    curve,
+    kill_after_first_checkpoint,
+    read_metrics,
+)
 
 SENTINELS = np.arange(VOCAB, VOCAB + NUM_SENTINELS)
 
@@ -272,7 +284,8 @@ def test_stopped_and_resumed_span_corruption_run_gives_the_same_curve(t5_run, tm
 def test_killed_span_corruption_run_resumes_to_the_same_curve(t5_run, tmp_path):
     config, _ = t5_run
     out = str(tmp_path / "killed")
-    command = [sys.executable, "-m", "cleancrawl.pretrain", "pretrain", *as_cli_args(dataclasses.replace(config, out=out))]
+    command = [sys.executable, "-m", "cleancrawl.pretrain", "pretrain",
+               *as_cli_args(dataclasses.replace(config, out=out))]
     kill_after_first_checkpoint(command, out)
     assert len(read_metrics(out)) < 30
     train(dataclasses.replace(config, out=out, resume=True))

@@ -10,6 +10,7 @@ import zstandard
 
 from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.selection.reddit import UrlTableConfig, build_url_table
+
 from datapaths import DATA_DIR
 
 DUMPS = [os.path.join(DATA_DIR, "reddit", "RS_v2_2005-06.xz"), os.path.join(DATA_DIR, "reddit", "RS_v2_2005-07.xz")]

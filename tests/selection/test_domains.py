@@ -8,12 +8,12 @@ from collections import Counter
 
 import pytest
 
-from datapaths import DATA_DIR
-from cleancrawl.corpus.urls import offline_extractor
-from cleancrawl.selection.domains import DomainAllowlist, DomainSelector, load_allowlist, parse_allowlist
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.record import Drop
-from cleancrawl.corpus.urls import normalize_url
+from cleancrawl.corpus.urls import normalize_url, offline_extractor
+from cleancrawl.selection.domains import DomainAllowlist, DomainSelector, load_allowlist, parse_allowlist
+
+from datapaths import DATA_DIR
 
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                        "cleancrawl", "corpus", "data", "realnews_domains_example.json")
@@ -111,6 +111,7 @@ def test_selector_with_the_example_allowlist_on_the_real_crawl_sample(sample_doc
         "https://www.theguardian.com/education/2020/jan/20/thousands-of-uk-academics-treated-as-second-class-citizens",
     ]
     assert len(drops) == len(sample_documents) - 3
-    assert all(d.stage == "" and d.reason == "domain_not_allowed" and d.text_bytes > 0 for d in drops)  # stage: the runner's
+    # stage: the runner's
+    assert all(d.stage == "" and d.reason == "domain_not_allowed" and d.text_bytes > 0 for d in drops)
     msn = next(d for d in drops if "msn.com" in d.url)
     assert msn.detail == "subdomain '' of msn.com not allowed"  # msn.com lists only msnbc and slate

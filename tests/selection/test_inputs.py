@@ -8,6 +8,7 @@ import pytest
 import zstandard
 
 from cleancrawl.selection.reddit_dumps import read_submissions
+
 from reddit_testdata import DUMPS, build, raw_lines, zstd_long_window
 
 

@@ -13,9 +13,9 @@ from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.selection.reddit import STATS_FILE, SUBMISSION_SCHEMA, aggregate_submissions
 from cleancrawl.selection.reddit_dumps import LinkFilter
 from cleancrawl.selection.url_table import URL_TABLE_SCHEMA
+
 from datapaths import DATA_DIR
 from reddit_testdata import DUMPS, build, expected_table, records
-
 
 # ---------------------------------------------------------------------------- the table
 
@@ -45,7 +45,8 @@ def test_min_score_option(tmp_path):
 def test_url_lists_join_the_dump_counts(tmp_path):
     recs = records()
     listed = [r["url"].replace("&amp;", "&") for r in recs[:5]] + ["https://www.example.org/new-story/"]
-    (tmp_path / "urls.txt.gz").write_bytes(gzip.compress(("# OpenWebText-style list\n\n" + "\n".join(listed) + "\n").encode()))
+    (tmp_path / "urls.txt.gz").write_bytes(gzip.compress(
+        ("# OpenWebText-style list\n\n" + "\n".join(listed) + "\n").encode()))
     table, stats = build(tmp_path, url_lists=(str(tmp_path / "urls.txt.gz"),))
     rows = {r["normalized_url"]: r for r in table.to_pylist()}
     new = rows["example.org/new-story"]

@@ -5,13 +5,12 @@ import lzma
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 import pytest
 
 from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.selection.reddit_dumps import LinkFilter, link_filter_reason, parse_submission, read_submissions
-from reddit_testdata import DUMPS, build, expected_table, raw_lines, records
 
+from reddit_testdata import DUMPS, build, expected_table, raw_lines, records
 
 # ---------------------------------------------------------------------------- reading dumps
 
@@ -89,7 +88,8 @@ def test_malformed_lines_are_counted_and_listed_with_file_and_line(tmp_path):
     assert stats["totals"]["lines"] == 14 and stats["totals"]["eligible_submissions"] == 4
     # Every line is accounted for: counted, filtered, skipped as malformed, or blank.
     assert stats["totals"]["blank_lines"] == 1 == stats["files"][str(path)]["blank"]
-    assert stats["totals"]["lines"] == (stats["totals"]["eligible_submissions"] + stats["totals"]["filtered_submissions"]
+    assert stats["totals"]["lines"] == (stats["totals"]["eligible_submissions"]
+                                        + stats["totals"]["filtered_submissions"]
                                         + stats["totals"]["skipped_lines"] + stats["totals"]["blank_lines"])
     kept = set(table["normalized_url"].to_pylist())
     ok = [json.loads(good[i]) for i in (0, 1, 2, 7)]

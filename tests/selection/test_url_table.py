@@ -9,6 +9,7 @@ import pytest
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.selection.url_table import Karma, count_url_table, list_url_table, merge_karma, read_url_table
+
 from reddit_testdata import build, expected_table, records
 
 
@@ -38,5 +39,7 @@ def test_a_plain_list_and_a_foreign_parquet_table_read_as_url_sources(tmp_path):
         assert list(read_url_table(f)) == [(normalize_url(u), Karma(None, None, None)) for u in urls]
     pq.write_table(pa.table({"url": urls, "score": [1, 2, 3]}), tmp_path / "foreign.parquet")
     with open(tmp_path / "foreign.parquet", "rb") as f:
-        assert [k for k, _ in read_url_table(f)] == ["Example.com/a", "example.com/a", "example.com/b"]  # host case kept, as C4
-    assert merge_karma([Karma(5, 1, ("a",)), Karma(None, None, None), Karma(9, 2, ("b", "a"))]) == Karma(9, 3, ("a", "b"))
+        # host case kept, as C4
+        assert [k for k, _ in read_url_table(f)] == ["Example.com/a", "example.com/a", "example.com/b"]
+    assert (merge_karma([Karma(5, 1, ("a",)), Karma(None, None, None), Karma(9, 2, ("b", "a"))])
+            == Karma(9, 3, ("a", "b")))

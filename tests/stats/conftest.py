@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cleancrawl.stats.collect import StatsConfig, corpus_stats
+
 from stats_testdata import build_sample, webtext_like
 
 

@@ -75,7 +75,8 @@ def webtext_like(out: str) -> dict:
     for split, shards in parts.items():
         os.makedirs(os.path.join(out, split), exist_ok=True)
         for index, shard in enumerate(shards):
-            pq.write_table(documents_to_table(shard), os.path.join(out, split, f"part-{index:05d}-of-{len(shards):05d}.parquet"))
+            pq.write_table(documents_to_table(shard),
+                           os.path.join(out, split, f"part-{index:05d}-of-{len(shards):05d}.parquet"))
     open(os.path.join(out, "_SUCCESS"), "w").close()
     clusters = _write_duplicates(out, docs)
     tokens = _write_tokens(out, parts)

@@ -8,8 +8,8 @@ import shutil
 from collections import Counter
 
 from cleancrawl.stats.collect import corpus_stats
-from stats_testdata import stats_config
 
+from stats_testdata import stats_config
 
 # ---------------------------------------------------------------------------- optional sections
 

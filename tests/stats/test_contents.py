@@ -18,6 +18,7 @@ import tldextract
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.stats.collect import corpus_stats
 from cleancrawl.stats.contents import text_metrics
+
 from stats_testdata import QUIET, refused, run, sample_documents, stats_config
 
 
@@ -111,7 +112,8 @@ def test_corrupt_and_missing_shards_are_named_and_the_rest_is_summarised(sample_
     corrupt, missing, intact = (train / f"part-0000{i}-of-00003.parquet" for i in range(3))
     corrupt.write_bytes(corrupt.read_bytes()[: corrupt.stat().st_size // 2])
     os.remove(missing)
-    expected = pq.read_table(intact).num_rows + pq.read_table(copy / "validation" / "part-00000-of-00001.parquet").num_rows
+    expected = (pq.read_table(intact).num_rows
+                + pq.read_table(copy / "validation" / "part-00000-of-00001.parquet").num_rows)
 
     corpus = corpus_stats([str(copy)], stats_config(workers=2))["corpora"][0]
     contents = corpus["contents"]
@@ -140,7 +142,8 @@ def test_split_option_scans_only_that_split(sample_build):
     out, _, _ = sample_build
     contents = corpus_stats([out], stats_config(splits=("validation",)))["corpora"][0]["contents"]
     assert set(contents["splits"]) == {"validation"}
-    assert contents["documents"] == pq.read_table(os.path.join(out, "validation", "part-00000-of-00001.parquet")).num_rows
+    assert (contents["documents"]
+            == pq.read_table(os.path.join(out, "validation", "part-00000-of-00001.parquet")).num_rows)
 
 
 # ---------------------------------------------------------------------------- columns
@@ -158,7 +161,8 @@ def test_parquet_without_a_text_column_is_one_line_naming_the_option(tmp_path, c
     err = refused(capsys, theirs, "--json", str(tmp_path / "s.json"), "--html", str(tmp_path / "r"), *QUIET)
     assert "no text column 'text' (set --text-column; its columns: id, content)" in err
     assert sorted(os.listdir(tmp_path)) == ["theirs"]  # nothing written
-    code, err = run(capsys, theirs, "--text-column", "content", "--url-column", "-", "--json", str(tmp_path / "s.json"), *QUIET)
+    code, err = run(capsys, theirs, "--text-column", "content", "--url-column", "-", "--json", str(tmp_path / "s.json"),
+                    *QUIET)
     assert code == 0, err
     contents = json.loads((tmp_path / "s.json").read_text())["corpora"][0]["contents"]
     assert contents["documents"] == 51 and contents["characters"] == sum(len(d.text) for d in docs)
@@ -178,6 +182,7 @@ def test_a_later_shard_without_the_text_column_is_a_named_problem(tmp_path, caps
     docs = sample_documents()[:10]
     folder = tmp_path / "mixed"
     _write(folder, pa.table({"url": [d.url for d in docs], "text": [d.text for d in docs]}))
-    pq.write_table(pa.table({"url": [d.url for d in docs], "content": [d.text for d in docs]}), folder / "part-1.parquet")
+    pq.write_table(pa.table({"url": [d.url for d in docs], "content": [d.text for d in docs]}),
+                   folder / "part-1.parquet")
     code, err = run(capsys, str(folder), "--strict", *QUIET)
     assert code == 1 and "part-1.parquet" in err and "no text column" in err

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cleancrawl.stats.collect import corpus_stats
+
 from stats_testdata import stats_config
 
 
@@ -24,9 +25,11 @@ def test_duplicates_keyed_by_cluster_id_or_pointer_or_not_at_all(tmp_path, sampl
     assert corpus["contents"]["documents"] == 20
 
     # Only a pointer to the kept document: a cluster is its rows + the kept one.
-    pq.write_table(pa.table({"url": urls, "duplicate_of": [urls[0]] * 3 + [urls[5]] * 7}), out / "duplicates" / "a.parquet")
+    pq.write_table(pa.table({"url": urls, "duplicate_of": [urls[0]] * 3 + [urls[5]] * 7}),
+                   out / "duplicates" / "a.parquet")
     dups = corpus_stats([str(out)], stats_config())["corpora"][0]["duplicates"]
-    assert (dups["key_column"], dups["sizes"], dups["largest"]) == ("duplicate_of", {"4": 1, "8": 1}, [[urls[5], 8], [urls[0], 4]])
+    assert ((dups["key_column"], dups["sizes"], dups["largest"])
+            == ("duplicate_of", {"4": 1, "8": 1}, [[urls[5], 8], [urls[0], 4]]))
 
     pq.write_table(pa.table({"url": urls}), out / "duplicates" / "a.parquet")
     dups = corpus_stats([str(out)], stats_config())["corpora"][0]["duplicates"]

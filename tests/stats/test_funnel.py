@@ -8,6 +8,7 @@ import shutil
 
 from cleancrawl.stats.collect import corpus_stats
 from cleancrawl.stats.funnel import compare_funnels, funnel_from_beam_counters, funnel_from_stats, load_beam_metrics
+
 from stats_testdata import stats_config
 
 

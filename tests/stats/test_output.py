@@ -20,6 +20,7 @@ import pytest
 
 from cleancrawl import layout, output_folder, storage
 from cleancrawl.stats import output
+
 from stats_testdata import QUIET, build_sample, refused, run, sample_documents
 
 
@@ -120,7 +121,8 @@ def test_html_folder_is_the_reports_own(built, other_corpus, tmp_path, capsys):
     assert run(capsys, built, "--html", str(report), *QUIET)[0] == 0
     first = snapshot(str(report))
     pngs = {n for n in first if n.endswith(".png")}
-    assert {"funnel.png", "lengths.png"} <= pngs and set(first) == {"index.html", "stats.json", *pngs}  # no lock, no .tmp-
+    # no lock, no .tmp-
+    assert {"funnel.png", "lengths.png"} <= pngs and set(first) == {"index.html", "stats.json", *pngs}
     for name in first:  # every file carries the signature by which it is recognised later
         assert output.is_signed(str(report / name)), name
 
@@ -167,7 +169,8 @@ def test_json_replaces_only_its_own_document_and_only_with_overwrite(built, othe
     assert run(capsys, built, "--json", str(path), *QUIET)[0] == 0
     first = path.read_bytes()
     assert json.loads(first)["generated_by"] == "cleancrawl stats"
-    assert "already holds a stats document; pass --overwrite" in refused(capsys, other_corpus, "--json", str(path), *QUIET)
+    assert "already holds a stats document; pass --overwrite" in refused(capsys, other_corpus, "--json", str(path),
+                                                                         *QUIET)
     assert path.read_bytes() == first
     assert run(capsys, other_corpus, "--json", str(path), "--overwrite", *QUIET)[0] == 0
     assert json.loads(path.read_bytes())["corpora"][0]["path"] == other_corpus
@@ -189,7 +192,8 @@ def test_json_never_replaces_a_file_stats_did_not_write(built, other_corpus, tmp
 
 
 def test_json_inside_the_html_folder_or_on_a_folder_is_refused(other_corpus, tmp_path, capsys):
-    err = refused(capsys, other_corpus, "--html", str(tmp_path / "r"), "--json", str(tmp_path / "r" / "stats.json"), *QUIET)
+    err = refused(capsys, other_corpus, "--html", str(tmp_path / "r"), "--json", str(tmp_path / "r" / "stats.json"),
+                  *QUIET)
     assert "inside the --html folder" in err
     assert "is a folder" in refused(capsys, other_corpus, "--json", str(tmp_path), *QUIET)
     assert os.listdir(tmp_path) == []
@@ -207,7 +211,8 @@ def test_an_unwritable_place_is_one_line_before_the_scan(other_corpus, tmp_path,
     folder = tmp_path / "ro"
     folder.mkdir()
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(folder) else real_access(p, mode, **kw))
+    monkeypatch.setattr(os, "access",
+                        lambda p, mode, **kw: False if str(p) == str(folder) else real_access(p, mode, **kw))
     err = refused(capsys, other_corpus, option, str(folder / "out"), *QUIET)
     assert f"cannot write there: {folder} is read-only" in err
     assert os.listdir(folder) == [] and sorted(os.listdir(tmp_path)) == ["file", "ro"]
@@ -274,14 +279,17 @@ def test_reports_on_an_object_store_follow_the_same_rules(s3, other_corpus, caps
     written = keys("report/")
     assert "report/index.html" in written and "report/lengths.png" in written and "report/stats.json" in written
     assert not [k for k in written if ".tmp-" in k or k.endswith(output_folder.LOCK_FILE)]
-    assert json.loads(client.get_object(Bucket="crawl", Key="doc.json")["Body"].read())["generated_by"] == "cleancrawl stats"
+    assert (json.loads(client.get_object(Bucket="crawl", Key="doc.json")["Body"].read())["generated_by"]
+            == "cleancrawl stats")
     assert "pass --overwrite" in refused(capsys, *args)
     assert run(capsys, *args, "--overwrite")[0] == 0 and keys("report/") == written
     # the user's file in the report's place, and a build's folder, are refused; nothing changes
     client.put_object(Bucket="crawl", Key="mine/index.html", Body=b"<html>mine</html>\n")
     client.put_object(Bucket="crawl", Key="built/_SUCCESS", Body=layout.SUCCESS_CONTENT)
-    for where, said in ((["--html", "s3://crawl/mine", "--overwrite"], "holds index.html, which cleancrawl stats did not write"),
-                        (["--html", "s3://crawl/built/report"], "is inside s3://crawl/built, a cleancrawl output folder"),
+    for where, said in ((["--html", "s3://crawl/mine", "--overwrite"],
+                         "holds index.html, which cleancrawl stats did not write"),
+                        (["--html", "s3://crawl/built/report"],
+                         "is inside s3://crawl/built, a cleancrawl output folder"),
                         (["--json", "s3://crawl/built/doc.json"], "(it holds _SUCCESS)")):
         assert said in refused(capsys, other_corpus, *where, *QUIET, *options)
     assert keys("mine/") == ["mine/index.html"] and keys("built/") == ["built/_SUCCESS"]

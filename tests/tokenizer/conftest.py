@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tokenizer_testdata import KINDS, train_small, wet_pages, botchan_chapters, wikitext_articles, write_corpus
+from tokenizer_testdata import KINDS, botchan_chapters, train_small, wet_pages, wikitext_articles, write_corpus
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,14 @@ import os
 
 import pytest
 
-from tokenizer_testdata import TEXT_DIR, botchan_chapters, wet_pages, wikitext_articles
-
 from cleancrawl.cli import main
 from cleancrawl.tokenizer import fast_bpe
 from cleancrawl.tokenizer.encode_shards import TokenizeConfig, tokenize_corpus
 from cleancrawl.tokenizer.fast_bpe import HARD_STRINGS, TIKTOKEN, TOKENIZERS, fastest_encoding, tiktoken_ranks
 from cleancrawl.tokenizer.model import load_tokenizer
 from cleancrawl.tokenizer.token_shards import read_manifest
+
+from tokenizer_testdata import TEXT_DIR, botchan_chapters, wet_pages, wikitext_articles
 
 EXTRA_HARD = (
     "\r\n" * 1000, " " * 5000 + "x", "\n \n \n  \n", "Ǆǅǆ ǈ ﬁ ﬀ ß ẞ İı", "a" * 20_000, "-_" * 20_000,
@@ -185,7 +185,8 @@ def test_prefix_space_tokenizer_is_encoded_by_tokenizers_and_the_summary_says_wh
     out = str(tmp_path / "tokens")
     assert main(["tokenize", "--tokenizer", path, "--corpus", corpus_dir, "--output", out, "--workers", "1"]) == 0
     assert ("encoded with tokenizers (not tiktoken: pre-tokenizer 'ByteLevel' {'add_prefix_space': True, "
-            "'use_regex': True} is not GPT-2's ByteLevel with its regex and no prefix space)") in capsys.readouterr().out
+            "'use_regex': True} is not GPT-2's ByteLevel with its regex and no prefix space)"
+            in capsys.readouterr().out)
 
 
 def test_sentencepiece_is_encoded_by_sentencepiece(trained, corpus_dir, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from cleancrawl.tokenizer import hf_files
 from cleancrawl.tokenizer.model import load_tokenizer
+
 from tokenizer_testdata import KINDS
 
 

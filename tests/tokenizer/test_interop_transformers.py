@@ -11,6 +11,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest  # noqa: E402
 
 from cleancrawl.tokenizer.model import load_tokenizer  # noqa: E402
+
 from tokenizer_testdata import KINDS, train_small  # noqa: E402
 
 transformers = pytest.importorskip("transformers")

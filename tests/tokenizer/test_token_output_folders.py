@@ -10,6 +10,7 @@ import pytest
 from cleancrawl import storage
 from cleancrawl.cli import main
 from cleancrawl.tokenizer import token_shards
+
 from tokenizer_testdata import train_small
 
 
@@ -107,7 +108,8 @@ def test_disk_full_while_tokenizing_is_one_line_and_leaves_no_temporary_file(cor
 
 def test_pretrain_out_inside_its_tokens_is_refused(corpus_dir, byte_bpe, tmp_path, capsys):
     tokens = str(tmp_path / "tokens")
-    assert main(["tokenize", "--tokenizer", byte_bpe, "--corpus", corpus_dir, "--output", tokens, "--workers", "1"]) == 0
+    assert main(["tokenize", "--tokenizer", byte_bpe, "--corpus", corpus_dir, "--output", tokens,
+                 "--workers", "1"]) == 0
     capsys.readouterr()
     before = snapshot(tokens)
     for out in (tokens, os.path.join(tokens, "run")):
@@ -127,7 +129,8 @@ def test_a_second_tokenize_into_a_folder_being_written_is_refused(corpus_dir, by
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:  # a live run's lock (this host, a running process)
         (tokens / "_cleancrawl.lock").write_text(
-            '{"run_id": "r", "command": "tokenize", "host": "%s", "pid": %d}' % (__import__("socket").gethostname(), holder.pid))
+            '{"run_id": "r", "command": "tokenize", "host": "%s", "pid": %d}'
+            % (__import__("socket").gethostname(), holder.pid))
         assert main(["tokenize", "--tokenizer", byte_bpe, "--corpus", corpus_dir, "--output", str(tokens),
                      "--overwrite", "--workers", "1"]) == 2
         one_line_error(capsys, "being written by another run")

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from cleancrawl.tokenizer.token_shards import (
-    HEADER_SIZE, MAGIC, TokenShard, TokenShardError, read_header, read_manifest, write_manifest,
+    HEADER_SIZE,
+    MAGIC,
+    TokenShard,
+    TokenShardError,
+    read_header,
+    read_manifest,
+    write_manifest,
     write_token_shard,
 )
 

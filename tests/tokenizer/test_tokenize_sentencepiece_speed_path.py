@@ -110,15 +110,16 @@ def test_batch_writer_names_the_document_with_an_out_of_range_id_and_leaves_noth
 def test_a_text_that_is_not_utf8_is_one_line_whatever_the_encoder(kind, workers, trained, pages, tmp_path):
     """Another tool's Parquet may hold invalid UTF-8 in a string column (Arrow does not check on
     reading): SentencePiece would encode its bytes, the BPE encoders fail to decode it; both refuse."""
-    from tokenizer_testdata import _doc
-
     from cleancrawl.corpus.errors import UserError
     from cleancrawl.corpus.record import documents_to_table
+
+    from tokenizer_testdata import _doc
 
     texts = [text.encode("utf-8") for _, text in pages[:3]]
     texts[1] = texts[1][:50] + b"\xe3\x81" + texts[1][50:]  # a truncated 3-byte character
     table = documents_to_table([_doc(url, "x") for url, _ in pages[:3]])
-    table = table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts, pa.binary()).view(pa.string()))
+    table = table.set_column(table.schema.get_field_index("text"), "text",
+                             pa.array(texts, pa.binary()).view(pa.string()))
     corpus = tmp_path / "other"
     (corpus / "train").mkdir(parents=True)
     pq.write_table(documents_to_table([_doc(url, text) for url, text in pages[3:6]]),

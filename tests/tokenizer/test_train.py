@@ -95,7 +95,8 @@ def test_refuses_a_partial_corpus(corpus_dir, tmp_path):
 
 def test_user_errors(corpus_dir, tmp_path):
     with pytest.raises(UserError, match="too small"):
-        train_tokenizer(TokenizerTrainConfig(corpus=corpus_dir, output=str(tmp_path / "t"), kind="byte-bpe", vocab_size=100))
+        train_tokenizer(TokenizerTrainConfig(corpus=corpus_dir, output=str(tmp_path / "t"), kind="byte-bpe",
+                                             vocab_size=100))
     with pytest.raises(UserError, match="unknown tokenizer kind"):
         train_tokenizer(TokenizerTrainConfig(corpus=corpus_dir, output=str(tmp_path / "t"), kind="wordpiece"))
     with pytest.raises(UserError, match="Vocabulary size is smaller than required_chars"):

@@ -45,7 +45,8 @@ METHOD_REGISTRY: tuple[Method, ...] = (
     Method("c4-lines", "corpus.dedup.lines", options=("min_sentences",)),
     Method("c4-spans", "corpus.dedup.spans", options=("min_sentences", "span_sentences")),
     Method("minhash", "corpus.dedup.minhash", audit=True,
-           options=("ngram", "num_perm", "bands", "rows", "threshold", "verify", "seed", "cc_rounds", "all_pairs_bucket")),
+           options=("ngram", "num_perm", "bands", "rows", "threshold", "verify", "seed", "cc_rounds",
+                    "all_pairs_bucket")),
 )
 METHODS = tuple(m.name for m in METHOD_REGISTRY)       # also the order they run in
 DEFAULT_METHODS = ("c4-lines", "minhash")
@@ -77,7 +78,8 @@ class DedupConfig:
         help="comma-separated, run in this order: c4-lines (C4's repeated-line removal), c4-spans (C4 paper's "
              "three-sentence spans), minhash (near-duplicate documents); or none (default: %(default)s)")
     # C4 (lines and spans)
-    min_sentences: int = option(3, help="c4-lines/c4-spans: drop pages left with fewer Punkt sentences (default: %(default)s)")
+    min_sentences: int = option(3, help=(
+        "c4-lines/c4-spans: drop pages left with fewer Punkt sentences (default: %(default)s)"))
     span_sentences: int = option(3, cli=False, help="c4-spans: sentences a span")
     # MinHash LSH
     ngram: int = option(  # words per shingle
@@ -131,7 +133,8 @@ class DedupConfig:
         if self.verify not in VERIFY_MODES:
             raise UserError(f"unknown verification {self.verify!r}; choose from {', '.join(VERIFY_MODES)}")
         if self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm:
-            raise UserError(f"bands x rows ({self.bands} x {self.rows}) must be at least 1 and fit in num_perm ({self.num_perm})")
+            raise UserError(f"bands x rows ({self.bands} x {self.rows}) must be at least 1 and fit in num_perm "
+                            f"({self.num_perm})")
         if not 0.0 < self.threshold <= 1.0:
             raise UserError(f"threshold must be in (0, 1], got {self.threshold}")
         if self.ngram < 1 or self.cc_rounds < 1 or self.all_pairs_bucket < 2:
