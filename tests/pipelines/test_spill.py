@@ -1,7 +1,7 @@
 """Keys-only stages (issue 14): what the shuffles carry, the spill files, the decisions on a real crawl.
 
 The decisions themselves are pinned elsewhere: tests/pipelines/test_golden_outputs.py (the sample
-builds, byte for byte, against hashes recorded before this design) and test_dedup_pipeline.py
+builds, byte for byte, against hashes recorded before this design) and test_dedup.py
 (each dedup method against its in-memory reference on planted near-duplicates).
 """
 import gzip
