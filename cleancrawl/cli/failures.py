@@ -85,7 +85,7 @@ def describe(err: BaseException) -> tuple[str, int]:
     chain = list(_chain(err))
     for cause in chain:  # a UserError anywhere (raised in a DoFn, wrapped by Beam) says it best
         if isinstance(cause, UserError):
-            return _short(str(cause).splitlines()[0] if str(cause) else "error"), EXIT_USER
+            return _short(str(cause).splitlines()[0] if str(cause) else "error"), getattr(cause, "exit_code", EXIT_USER)
     for cause in chain:
         if isinstance(cause, OSError) and cause.errno is not None:
             return _short(_os_line(cause)), EXIT_USER

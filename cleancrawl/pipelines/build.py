@@ -22,7 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from cleancrawl import layout, options, output_folder, storage, write_failures
 from cleancrawl.corpus.accounting import summarize
-from cleancrawl.corpus.errors import UserError
+from cleancrawl.corpus.errors import RunFailed, UserError
 from cleancrawl.corpus.readers import FILE_LOSS_REASONS
 from cleancrawl.corpus.record import Drop
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
@@ -122,7 +122,31 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
                    if d.reason in FILE_LOSS_REASONS else [])
     )
     summarize_fn = functools.partial(_summarize, config=config.to_dict(), stages=stages_run)
-    return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn, run_id)
+    succeeded = functools.partial(within_failure_limit, limit=config.max_failed_files)
+    return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn, run_id,
+                                                                                 succeeded)
+
+
+# Files nothing could be read from: not opened (missing, 404, retries exhausted) or not WARC at all.
+# A file cut short (`truncated_file`) gave its records up to the cut: named, and `--strict` fails on it.
+FAILED_FILE_REASONS = ("read_error", "not_warc")
+
+
+def failed_files(stats: dict) -> dict[str, str]:
+    """The input files that could not be read: file → its first reason and detail."""
+    failed: dict[str, str] = {}
+    for error in stats.get("file_errors", []):
+        if error["reason"] in FAILED_FILE_REASONS:
+            failed.setdefault(error["file"], f"{error['reason']} ({error.get('detail', '')})")
+    return failed
+
+
+def within_failure_limit(stats: dict, limit: float) -> bool:
+    """May a build whose stats are `stats` be declared a success? Not when every input file
+    failed, nor when more than `limit` of them did (`--max-failed-files`)."""
+    files = stats["totals"].get("files", 0)
+    failed = len(failed_files(stats))
+    return not files or (failed < files and failed <= limit * files)
 
 
 def _summarize(tallies, file_errors, splits, config, stages):
@@ -165,7 +189,13 @@ def run_build(config: BuildConfig, pipeline_args: list[str] | None = None, stage
     with lock, write_failures.write_errors_are_user_errors(config.output), spill_removed_on_failure(lock):
         with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
             build_pipeline(pipeline, config, input_files, run_id=lock.run_id, stages=stages)
-    return layout.read_stats(config.output)
+    stats = layout.read_stats(config.output)
+    if not within_failure_limit(stats, config.max_failed_files):
+        failed = failed_files(stats)
+        first = "; ".join(f"{file}: {why}" for file, why in list(failed.items())[:2])
+        raise RunFailed(f"{len(failed)} of {stats['totals']['files']} input files could not be read (more than "
+                        f"--max-failed-files {config.max_failed_files:g}); no _SUCCESS, stats.json lists them: {first}")
+    return stats
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.extract import EXTRACTION_MODES
 from cleancrawl.corpus.readers import ReaderConfig
 from cleancrawl.options import option
+from cleancrawl.pipelines import snapshot
 from cleancrawl.pipelines.select_config import SelectConfig
 
 SAMPLE_CRAWL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "data", "sample",
@@ -50,6 +51,17 @@ class BuildConfigBase:
     input_list: str | None = option(None, group=IO, help=(
         "a Common Crawl *.paths(.gz) listing, one relative path a line"))
     input_prefix: str = option("", group=IO, help="prefix joined to each listed path, e.g. s3://commoncrawl/")
+    crawl: str | None = option(None, group=IO, metavar="CC-MAIN-YYYY-WW", help=(
+        "a Common Crawl snapshot by name: its wet.paths.gz (warc.paths.gz with --source warc) under --cc-base"))
+    cc_base: str = option(snapshot.CC_BASE, group=IO, help=(
+        "where --crawl's listing and files are (default: %(default)s; s3://commoncrawl/ inside AWS)"))
+    files: str | None = option(None, metavar="START:END", group=IO, help=(
+        "build this slice of the input files, in the listing's order (--crawl, --input-list), e.g. 0:1000"))
+    sample: int = option(0, metavar="N", group=IO, help="build a seeded sample of N of those files")
+    sample_seed: int = option(0, group=IO, help="which sample --sample takes (default: %(default)s)")
+    max_failed_files: float = option(0.05, metavar="FRACTION", group=IO, help=(
+        "exit 1 without _SUCCESS when more than this fraction of the input files (or every one) cannot "
+        "be read (default: %(default)s); below it the failed files are listed in stats.json; --strict: any"))
     output: str = option("cleancrawl-out", group=IO, help="output directory (default: %(default)s)")
     source: str = option("auto", choices=("auto", "wet", "warc"), group=IO, help=(
         "which records become documents: WET conversion records, WARC HTML responses, "
@@ -92,6 +104,10 @@ class BuildConfigBase:
     def __post_init__(self):
         if not 0 <= self.keep_dropped <= 1:
             raise UserError(f"--keep-dropped {self.keep_dropped:g}: give a fraction between 0 and 1")
+        if not 0 <= self.max_failed_files <= 1:
+            raise UserError(f"--max-failed-files {self.max_failed_files:g}: give a fraction between 0 and 1")
+        if self.crawl and (self.inputs or self.input_list):
+            raise UserError("--crawl names the files to read: give it without --input and --input-list")
 
     @classmethod
     def from_options(cls, values: dict) -> "BuildConfigBase":

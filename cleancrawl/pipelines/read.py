@@ -22,7 +22,8 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.extract import HtmlExtractor
 from cleancrawl.corpus.readers import ReaderConfig, read_crawl_file, read_paths_listing
 from cleancrawl.corpus.record import Drop
-from cleancrawl.pipelines import progress
+from cleancrawl.corpus.safe_text import one_line
+from cleancrawl.pipelines import progress, snapshot
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY, CountingFn, text_bytes
 
 
@@ -32,15 +33,20 @@ def resolve_inputs(config) -> list[str]:
     from cleancrawl.pipelines.config import SAMPLE_CRAWL
 
     paths: list[str] = []
-    if config.input_list:
+    listing_path, prefix = config.input_list, config.input_prefix
+    if config.crawl:  # a snapshot by name: its listing, under --cc-base
+        listing_path = snapshot.listing_path(config.crawl, config.source, config.cc_base)
+        prefix = config.cc_base
+    if listing_path:
+        option = "--crawl" if config.crawl else "--input-list"
         try:
-            with storage.open_binary(config.input_list) as f:
+            with storage.open_binary(listing_path) as f:
                 listing = f.read()
         except Exception as err:
-            raise UserError(f"cannot read --input-list {config.input_list}: {type(err).__name__}") from None
-        paths += read_paths_listing(listing, config.input_prefix, name=config.input_list)
+            raise UserError(f"cannot read {option} {listing_path}: {one_line(err, 200)}") from None
+        paths += read_paths_listing(listing, prefix, name=listing_path)
     # Nothing given at all: the bundled sample crawl.
-    patterns = config.inputs or ([] if config.input_list else [SAMPLE_CRAWL])
+    patterns = config.inputs or ([] if listing_path else [SAMPLE_CRAWL])
     for pattern in patterns:
         folder_pattern = _folder_pattern(pattern)
         files = _match(folder_pattern)
@@ -51,7 +57,9 @@ def resolve_inputs(config) -> list[str]:
             raise UserError(f"no input file matches {shown_path(pattern)}")
         paths += files + dangling
     if not paths:
-        raise UserError("no input files (give --input or --input-list)")
+        raise UserError("no input files (give --input, --input-list or --crawl)")
+    # --files / --sample: a slice, then a seeded sample, of the files in listing order
+    paths = snapshot.choose(list(dict.fromkeys(paths)), config.files, config.sample, config.sample_seed)
     return sorted(dict.fromkeys(shown_path(path) for path in paths))
 
 
@@ -144,6 +152,13 @@ class _ReadFileFn(CountingFn):
         """`path` as `resolve_inputs` gave it (`shown_path`): the name that stats use."""
         self._files.inc()
         records = docs_out = bytes_out = 0
+        if snapshot.known_corrupt(path):  # skipped as TFDS skips it: counted under its own reason
+            self._records.inc(1)
+            self.count_read(path, 1)
+            self.count_flow("out", 0, 0)
+            yield self.dropped(Drop("read", snapshot.KNOWN_CORRUPT_REASON, path,
+                                    detail="a known corrupt Common Crawl file (pipelines/snapshot.py): not read"))
+            return
         try:
             fileobj = storage.open_binary(local_path(path))
         except Exception as err:  # any file system's "cannot open": counted, the run goes on

@@ -119,10 +119,11 @@ class _WriteShardFn(beam.DoFn):
 class _FinalizeFn(beam.DoFn):
     """Runs once, after every shard: empty shards for gaps, stats.json, the spill files gone, then _SUCCESS."""
 
-    def __init__(self, output: str, summarize, run_id: str = ""):
+    def __init__(self, output: str, summarize, run_id: str = "", succeeded=None):
         self._output = output
         self._summarize = summarize
         self._run_id = run_id
+        self._succeeded = succeeded  # stats -> may the run be declared a success (None: always)
 
     def process(self, _, written, shard_counts, tallies, file_errors):
         if self._run_id:  # the folder is still this run's: else another run's shards may be mixed in
@@ -142,6 +143,9 @@ class _FinalizeFn(beam.DoFn):
         data = (json.dumps(stats, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8")
         write_atomically(storage.join(self._output, layout.STATS_FILE), data)
         remove_spill(self._output)  # every stage that read a spill file is done: the shards are written
+        if self._succeeded is not None and not self._succeeded(stats):
+            yield stats["totals"]  # stats.json says what failed; without _SUCCESS no reader takes the corpus
+            return
         # Not empty: object stores (S3) refuse zero-byte multipart uploads.
         write_atomically(storage.join(self._output, layout.SUCCESS_MARKER), layout.SUCCESS_CONTENT)
         yield stats["totals"]
@@ -205,11 +209,12 @@ class Finalize(beam.PTransform):
     """Waits for every shard, then writes stats.json and `_SUCCESS`; with `run_id` (the output
     lock's, `output_folder.OutputLock`) it first checks that the run still holds the folder."""
 
-    def __init__(self, output: str, summarize, run_id: str = ""):
+    def __init__(self, output: str, summarize, run_id: str = "", succeeded=None):
         super().__init__()
         self._output = output
         self._summarize = summarize
         self._run_id = run_id
+        self._succeeded = succeeded
 
     def expand(self, pcolls):
         written, shard_counts, tallies, file_errors = pcolls
@@ -217,7 +222,7 @@ class Finalize(beam.PTransform):
             written.pipeline
             | "Once" >> beam.Create([None])
             | "WriteStatsAndMarker" >> beam.ParDo(
-                _FinalizeFn(self._output, self._summarize, self._run_id),
+                _FinalizeFn(self._output, self._summarize, self._run_id, self._succeeded),
                 written=beam.pvalue.AsList(written),
                 shard_counts=beam.pvalue.AsDict(shard_counts),
                 tallies=beam.pvalue.AsSingleton(tallies, default_value=[]),

@@ -145,7 +145,11 @@ def test_bad_inputs_are_counted_and_named(tmp_path):
     data = open(PAGES_WARC, "rb").read()
     (inputs / "truncated.warc.gz").write_bytes(data[: len(data) // 3])
     out = str(tmp_path / "out")
-    code = cli_main(["build", "--input", str(inputs / "*"), "--output", out])
+    # One of the six is no crawl file at all: more than --max-failed-files (5%) lost, so no success.
+    assert cli_main(["build", "--input", str(inputs / "*"), "--output", out]) == 1
+    assert not layout.is_complete(out) and os.path.exists(os.path.join(out, "stats.json"))
+    code = cli_main(["build", "--input", str(inputs / "*"), "--output", out, "--overwrite",
+                     "--max-failed-files", "0.2"])
     assert code == 0
     stats = json.load(open(os.path.join(out, "stats.json")))
     assert stats["totals"]["balanced"] and stats["totals"]["files"] == 6
@@ -156,7 +160,8 @@ def test_bad_inputs_are_counted_and_named(tmp_path):
     assert ("truncated.warc.gz", "truncated_file") in errors
     assert ("warcio-example-bad-non-chunked.warc.gz", "truncated_file") not in errors  # one gzip stream: read whole
     # --strict turns unreadable files into a failing exit code, after a complete run.
-    assert cli_main(["build", "--input", str(inputs / "*"), "--output", out, "--overwrite", "--strict"]) == 1
+    assert cli_main(["build", "--input", str(inputs / "*"), "--output", out, "--overwrite", "--strict",
+                     "--max-failed-files", "0.2"]) == 1
     assert layout.is_complete(out)
 
 

@@ -98,7 +98,7 @@ def test_a_missing_remote_file_is_a_counted_read_error(s3):
     client.put_object(Bucket="crawl", Key="cc/missing.paths",
                       Body=b"cc/segment-9/gone.warc.wet.gz\ncc/segment-0/pages.warc.wet.gz\n")
     stats = run_build(BuildConfig(input_list="s3://crawl/cc/missing.paths", input_prefix="s3://crawl/",
-                                  output="s3://crawl/with-missing"), options)
+                                  output="s3://crawl/with-missing", max_failed_files=0.5), options)
     assert ([(e["file"], e["reason"]) for e in stats["file_errors"]]
             == [("s3://crawl/cc/segment-9/gone.warc.wet.gz", "read_error")])
     assert stats["totals"]["balanced"] and stats["totals"]["read"] == 324
