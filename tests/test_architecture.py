@@ -115,7 +115,7 @@ def test_leaves_import_only_the_standard_library_and_corpus_errors(module):
 
 
 def test_pipelines_know_nothing_of_html_or_punkt():
-    """STYLE.md: pipelines/ composes corpus/ stages; HTML and sentence splitting stay in corpus/."""
+    """The README's Layout: pipelines/ composes corpus/ stages; HTML and sentence splitting stay in corpus/."""
     for module in (m for m in MODULES if m.startswith("cleancrawl.pipelines")):
         external = {n.split(".")[0] for n in _imports(module)}
         assert not external & {"trafilatura", "nltk", "lxml", "langdetect"}, module

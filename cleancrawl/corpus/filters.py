@@ -1,4 +1,4 @@
-"""C4's line and page filters (`clean_page`), and the page-length filter.
+"""C4's line and page filters (`clean_page`); the page-length filter is the reader's (`too_long`).
 
 `C4Cleaner` makes the same decisions as the reference TFDS `c4_utils.clean_page` (C4 v3.1.0)
 on the same text — which pages are kept, and exactly which text — and counts what each rule

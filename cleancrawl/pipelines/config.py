@@ -122,14 +122,29 @@ class BuildConfigBase:
                             extraction=self.extraction)
 
     def to_dict(self) -> dict:
-        """The config as stats.json records it (and `--config` reads it back)."""
-        return options.as_dict(self)
+        """The config as stats.json records it (and `--config` reads it back); a local path whose
+        name is not UTF-8 is recorded with those bytes shown as `\\xff`, as the reader shows it."""
+        return _shown(options.as_dict(self))
 
     def __reduce__(self):
         """Pickled as its stages' groups and its values: the class `config_class` made is rebuilt
         from them where it is unpickled (a worker cannot import it, and pickling the class itself
         by value would not keep dataclasses' MISSING)."""
         return _rebuild, (self._GROUPS, {f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+
+def _shown(value):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a POSIX name's undecodable bytes, held as lone surrogates
+            return os.fsencode(value).decode("utf-8", "backslashreplace")
+        return value
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_shown(v) for v in value)
+    return value
 
 
 def config_class(stages: tuple = REGISTRY) -> type:

@@ -88,14 +88,10 @@ def dedup_method(name: str, label: str):
 
 # ---------------------------------------------------------------------------- counting
 
-class _CountingFn(CountingFn):
-    """A DoFn of the dedup stage: tallies and counters through `pipelines.accounting.CountingFn`."""
+class _DedupFn(CountingFn):
+    """A DoFn of the dedup stage: counts through `CountingFn` (`count_event`, …) under its name."""
 
     stage = STAGE
-
-    def count(self, kind: str, name: str, n: int = 1, size: int = 0) -> None:
-        """kind "lines" or "event" (see pipelines.accounting); n and size are added up."""
-        self.tally((kind, STAGE, name), n, size)
 
 
 def node_key(doc: Document, ref: bytes) -> bytes:
@@ -331,7 +327,7 @@ def _band_entries(packed):
 
 
 @beam.typehints.with_output_types(_KV)
-class _CandidatePayloadsFn(_CountingFn):
+class _CandidatePayloadsFn(_DedupFn):
     """(spill id, [positions]) → (node, verification payload) and (node, (url, id)) of the
     documents of that spill file that are in candidate pairs: only they are verified or named."""
 
@@ -369,17 +365,17 @@ class _CandidatePayloadsFn(_CountingFn):
 
 
 @beam.typehints.with_output_types(_KV)
-class _CountPairsFn(_CountingFn):
+class _CountPairsFn(_DedupFn):
     def __init__(self, name: str):
         self._name = name
 
     def process(self, pair):
-        self.count("event", self._name)
+        self.count_event(self._name)
         yield pair
 
 
 @beam.typehints.with_output_types(_KV)
-class _VerifyFn(_CountingFn):
+class _VerifyFn(_DedupFn):
     """(b's key, {"payload": [b's], "half": [(a, b, a's payload)]}) → (a, b) if similar enough."""
 
     def __init__(self, verify: str, threshold: float):
@@ -390,12 +386,12 @@ class _VerifyFn(_CountingFn):
         _, grouped = element
         for payload_b in grouped["payload"]:
             for a, b, payload_a in grouped["half"]:
-                self.count("event", "minhash:candidate_pairs")
+                self.count_event("minhash:candidate_pairs")
                 if minhash.similarity(payload_a, payload_b, self._verify) >= self._threshold:
-                    self.count("event", "minhash:verified_pairs")
+                    self.count_event("minhash:verified_pairs")
                     yield a, b
                 else:
-                    self.count("event", "minhash:rejected_pairs")
+                    self.count_event("minhash:rejected_pairs")
             return
 
 
@@ -434,12 +430,12 @@ class VerifyPairs(beam.PTransform):
 
 
 @beam.typehints.with_output_types(_KV)
-class _AssignParentsFn(_CountingFn):
+class _AssignParentsFn(_DedupFn):
     def process(self, element):
         node, neighbours = element
         parent, converged = components.assign_parents(node, neighbours)
         if not converged:
-            self.count("event", "minhash:unconverged_nodes")
+            self.count_event("minhash:unconverged_nodes")
         if parent is not None:
             yield node, parent
 
@@ -488,7 +484,7 @@ def cluster_size_name(size: int) -> str:
 
 
 @beam.typehints.with_output_types(_KV)
-class _ClusterMembersFn(_CountingFn):
+class _ClusterMembersFn(_DedupFn):
     """(survivor key, {"name": [(url, id)], "members": [keys]}) → (member, (url, id, size))."""
 
     def process(self, element):
@@ -497,8 +493,8 @@ class _ClusterMembersFn(_CountingFn):
         size = 1 + sum(1 for _ in members)
         if size == 1:
             return
-        self.count("event", "minhash:clusters")
-        self.count("event", cluster_size_name(size))
+        self.count_event("minhash:clusters")
+        self.count_event(cluster_size_name(size))
         for url, doc_id in grouped["name"]:
             for member in members:
                 yield member, (url, doc_id, size)

@@ -240,6 +240,11 @@ def test_a_file_name_that_is_not_utf8_is_read_and_shown_escaped(tmp_path):
     assert stats["files"][shown]["read"] == 5 and stats["files"][shown]["kept"] == 5
     assert stats["file_errors"] == [] and stats["totals"]["balanced"]
     assert _parquet_column(out, "source_file").count(shown) == 5
+    # Named itself on the command line: read too, and recorded in stats.json's config the same way.
+    direct = cleancrawl("build", "--input", os.fsdecode(os.path.join(folder, b"bad\xff.warc.wet.gz")), "--output",
+                        str(tmp_path / "direct"), "--skip", "clean,langid,badwords")
+    assert direct.returncode == 0, direct.stderr
+    assert stats_of(str(tmp_path / "direct"))["config"]["inputs"] == [shown]
 
 
 def test_a_dangling_symlink_in_an_input_folder_is_a_named_file_error(tmp_path):
