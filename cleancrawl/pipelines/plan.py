@@ -133,6 +133,7 @@ def plan_build(config, workers_wall: int = 1, pipeline_args: list[str] | None = 
         "files": total_files,
         "sampled_files": n,
         "sample_seed": config.sample_seed,
+        "exact": [name for name in PROJECTED if n >= total_files or projections[name].get("exact")],
         "intervals_95": {name: [projections[name]["low"], projections[name]["high"]] for name in PROJECTED},
         "workers_wall": workers_wall,
         "wall_hours": fixed_cpu / 3600 + per_file_hours / workers,
@@ -167,6 +168,10 @@ def _size(n: float) -> str:
     return ""
 
 
+def _money(v: float) -> str:
+    return f"${v:,.2f}" if v >= 1 else f"${v:.4f}"
+
+
 def _cpu_hours(h: float) -> str:
     return f"{h:,.0f}" if h >= 100 else f"{h:.3g}"
 
@@ -188,15 +193,15 @@ def render_text(plan: dict, price_cpu_hour: float | None = None) -> str:
     measured = dict(sample, cpu_hours=sample["cpu_seconds"] / 3600)
     for name in PROJECTED:
         low, high = plan["intervals_95"][name]
-        interval = "n/a (one file)" if low is None else "exact" if low == high else f"{show[name](low)} – " \
+        interval = "n/a (one file)" if low is None else "exact" if name in plan["exact"] else f"{show[name](low)} – " \
             f"{show[name](high)}"
         lines.append(f"  {labels[name]:<12} {show[name](measured[name]):>12} {show[name](plan[name]):>14}   {interval}")
     lines.append(f"  wall time at {plan['workers_wall']} worker(s): {_hours(plan['wall_hours'])}")
     if price_cpu_hour is not None:
         low, high = plan["intervals_95"]["cpu_hours"]
         price = price_cpu_hour
-        span = "" if low is None or low == high else f" (95%: ${low * price:,.2f} – ${high * price:,.2f})"
-        lines.append(f"  cost at ${price_cpu_hour:g}/CPU-hour: ${plan['cpu_hours'] * price_cpu_hour:,.2f}{span}")
+        span = "" if low is None or low == high else f" (95%: {_money(low * price)} – {_money(high * price)})"
+        lines.append(f"  cost at ${price:g}/CPU-hour: {_money(plan['cpu_hours'] * price)}{span}")
     lines.append("assumptions:")
     lines += [f"  - {a}" for a in plan["assumptions"]]
     return "\n".join(lines) + "\n"

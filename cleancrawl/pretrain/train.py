@@ -11,7 +11,8 @@ Read top to bottom: `train`, whose body is the run's phases in order (set-up, da
 loop, the summary; the loop steps, logs, evaluates and checkpoints), then each phase's functions
 in that order. Elsewhere: the steps and the learning-rate schedule (`pretrain.schedule`), the
 checkpoint file and resuming (`pretrain.checkpoint`), world set-up, sharding and signals
-(`pretrain.distributed`), batches and remote staging (`pretrain.data`). A run writes into `out`:
+(`pretrain.distributed`), batches and remote staging (`pretrain.data`), scoring
+(`pretrain.evaluation`), config.json, the log lines and summary.json (`pretrain.run_record`). A run writes into `out`:
 
     config.json      the run's config, model size, data plan and world
     metrics.jsonl    one JSON object per logged step (see `train`)
@@ -30,11 +31,10 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from functools import partial
 
-import numpy as np
 import torch
 
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.pretrain.bpb import run_eval_sets, score_all
+from cleancrawl.pretrain.bpb import run_eval_sets
 from cleancrawl.pretrain.checkpoint import (
     checkpoint_to_resume,
     model_and_optimizer_state,
@@ -57,9 +57,7 @@ from cleancrawl.pretrain.distributed import (
     StopRequested,
     World,
     all_reduce_mean,
-    all_reduce_sum,
     barrier,
-    device_name,
     gather_objects,
     gradient_sync,
     log,
@@ -70,22 +68,21 @@ from cleancrawl.pretrain.distributed import (
     shard,
 )
 from cleancrawl.pretrain.encoder_decoder import DecoderBlock
+from cleancrawl.pretrain.evaluation import evaluate_run
 from cleancrawl.pretrain.folders import (
     CHECKPOINT,
-    CONFIG,
     METRICS,
     SUMMARY,
     MetricsLog,
     check_lock,
     check_out_not_tokens,
-    median_throughput,
     prepare_run_folder,
     truncate_metrics,
     write_errors_are_one_line,
-    write_file,
 )
 from cleancrawl.pretrain.model import Block
 from cleancrawl.pretrain.objectives import CausalLM, SpanCorruption, check_objective, make_objective
+from cleancrawl.pretrain.run_record import format_record, summarize, write_run_info
 from cleancrawl.pretrain.schedule import Steps, plan_steps
 
 # ---------------------------------------------------------------------------------------------
@@ -281,46 +278,8 @@ def build_model(config: PretrainConfig, world: World, data: RunData) -> Learner:
 
 
 # ---------------------------------------------------------------------------------------------
-# Evaluation
-
-
-@torch.no_grad()
-def evaluate(model, stream: TokenStream, num_sequences: int, make_batch, micro_batch: int,
-             world: World, autocast) -> float:
-    """Mean loss over the stream's first `num_sequences` sequences, split over the ranks.
-
-    `make_batch(stream, indices)` is the objective's: for span corruption the masks depend only on
-    the sequence index, so every evaluation scores the same corrupted sequences.
-    Every rank runs the same number of forward passes (FSDP needs all of them in each).
-    """
-    model.eval()
-    mine = np.arange(world.rank, num_sequences, world.size)
-    total = torch.zeros(2, dtype=torch.float64, device=world.device)  # loss sum, sequences
-    for chunk in (mine[i:i + micro_batch] for i in range(0, len(mine), micro_batch)):  # training's shape
-        batch = make_batch(stream, chunk)
-        with autocast:
-            loss = model(*(t.to(world.device) for t in batch))
-        total += torch.stack([loss.double() * len(chunk), torch.tensor(float(len(chunk)), device=world.device,
-                                                                          dtype=torch.float64)])
-    all_reduce_sum(total, world)
-    model.train()
-    return float(total[0] / total[1])
-
-
-def evaluate_run(run: Learner, data: RunData, steps: Steps, world: World) -> dict:
-    """val_loss, and with --eval the bits per byte of each text (eval_bpb) and their mean, scored
-    with the unwrapped model (no DDP, no torch.compile: eval shapes vary) on every rank, as FSDP
-    needs each forward on every rank."""
-    scores = {"val_loss": evaluate(run.model, data.validation, data.eval_sequences, data.objective.batch,
-                                   steps.micro_batch, world, run.autocast)}
-    if data.eval_sets:
-        scores.update(score_all(run.raw_model, data.eval_sets, data.corpus.eos_id, run.raw_model.config.seq_len,
-                                world.device))
-    return scores
-
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoints and the run's record
+# Checkpoints (evaluation: pretrain.evaluation; config.json, the log lines and summary.json:
+# pretrain.run_record)
 
 
 def save(step: int, config: PretrainConfig, run: Learner, steps: Steps, data: RunData, world: World, lock) -> None:
@@ -335,75 +294,3 @@ def save(step: int, config: PretrainConfig, run: Learner, steps: Steps, data: Ru
             "next_sequence": step * config.batch_size,  # the data position: a function of the step
         })
     barrier(world)
-
-
-def write_run_info(config: PretrainConfig, world: World, data: RunData, steps: Steps, run: Learner) -> None:
-    """config.json (the run's config, model, data plan and world), and its gist in the log."""
-    plan, device = data.plan, device_name(world.device)
-    info = {
-        "config": config.to_dict(), "objective": data.objective.describe(),
-        "model_config": data.objective.model_config.to_dict(), "num_params": run.num_params,
-        "flops_per_token": run.flops_per_token, "world_size": world.size, "device": device,
-        "autocast_bf16": run.bf16, "micro_batch": steps.micro_batch, "grad_accum": steps.grad_accum,
-        "total_steps": steps.total_steps, "warmup_steps": steps.schedule.warmup_steps,
-        "tokens_per_step": steps.tokens_per_step, "tokens_per_sequence": data.objective.tokens_per_sequence,
-        "unique_tokens": plan.unique_tokens, "available_train_tokens": plan.available_train_tokens,
-        "validation_source": plan.validation_source, "eval_sequences": data.eval_sequences,
-        "peak_flops_per_device": run.peak_flops,
-    }
-    if world.is_main:
-        write_file(os.path.join(config.out, CONFIG), json.dumps(info, indent=2))
-    log(world, f"{config.model} ({data.objective.name}): {run.num_params / 1e6:.2f}M parameters, "
-               f"{steps.total_steps} steps of {steps.tokens_per_step} tokens on {world.size} × {device}"
-               f"{' (bf16 autocast)' if run.bf16 else ''}")
-    log(world, f"training on {plan.unique_tokens} unique tokens of {plan.available_train_tokens} available: "
-               f"{steps.total_steps * steps.tokens_per_step / plan.unique_tokens:.2f} epochs")
-    log(world, f"validation: {plan.validation_source}")
-
-
-def format_record(record: dict, total_steps: int) -> str:
-    parts = [f"step {record['step']}/{total_steps}", f"loss {record['train_loss']:.4f}"]
-    if "val_loss" in record:
-        parts.append(f"val {record['val_loss']:.4f}")
-    if "eval_bpb" in record:
-        parts.append(" ".join(f"{name} {bpb:.3f} bpb" for name, bpb in record["eval_bpb"].items()))
-    parts += [f"epochs {record['epochs']:.2f}", f"lr {record['lr']:.2e}", f"{record['tokens_per_s']:,.0f} tok/s"]
-    if record["mfu"] is not None:
-        parts.append(f"MFU {100 * record['mfu']:.1f}%")
-    return " | ".join(parts)
-
-
-# ---------------------------------------------------------------------------------------------
-# The summary
-
-
-def summarize(config: PretrainConfig, world: World, data: RunData, steps: Steps, run: Learner, step: int,
-              last_record: dict, lock) -> dict:
-    """Final train loss measured as validation is, the gap, throughput; summary.json, written last."""
-    train_eval_sequences = min(data.eval_sequences, data.objective.num_sequences(data.train_eval))
-    train_eval_sequences = max(world.size, train_eval_sequences - train_eval_sequences % world.size)
-    final_train = evaluate(run.model, data.train_eval, train_eval_sequences, data.objective.batch, steps.micro_batch,
-                           world, run.autocast)
-    if "val_loss" not in last_record:  # resumed from the final checkpoint: nothing logged in this process
-        last_record = {**evaluate_run(run, data, steps, world), "train_loss": None}
-    tokens_seen, unique = step * steps.tokens_per_step, data.plan.unique_tokens
-    summary = {
-        "finished": True, "model": config.model, "objective": data.objective.name, "num_params": run.num_params,
-        "steps": step, "tokens_seen": tokens_seen, "unique_tokens": unique, "repeats": tokens_seen / unique,
-        "final_train_loss": final_train, "final_val_loss": last_record["val_loss"],
-        "gap": last_record["val_loss"] - final_train, "last_batch_train_loss": last_record.get("train_loss"),
-        "validation_source": data.plan.validation_source,
-        "tokens_per_s": median_throughput(os.path.join(config.out, METRICS)), "mfu": None,
-    }
-    if data.eval_sets:
-        summary["eval_bpb"] = last_record["eval_bpb"]
-        summary["eval_bpb_mean"] = last_record["eval_bpb_mean"]
-    if summary["tokens_per_s"]:
-        summary["mfu"] = run.mfu(summary["tokens_per_s"])
-    if world.is_main:
-        check_lock(lock, config.out)
-        write_file(os.path.join(config.out, SUMMARY), json.dumps(summary, indent=2))
-    log(world, f"done: train {final_train:.4f}, validation {summary['final_val_loss']:.4f} "
-               f"after {summary['repeats']:.2f} epochs over {unique} tokens")
-    barrier(world)
-    return summary
