@@ -89,8 +89,7 @@ def plan_build(config, workers_wall: int = 1, pipeline_args: list[str] | None = 
     scratch = tempfile.mkdtemp(prefix="cleancrawl-plan-")
     try:
         empty = os.path.join(scratch, "empty.warc.wet.gz")
-        with open(empty, "wb") as f:
-            f.write(gzip.compress(b""))
+        storage.write_atomically(empty, gzip.compress(b""))
         build = dict(input_list=None, crawl=None, files=None, sample=0, overwrite=True, max_failed_files=1.0,
                      keep_dropped=0.0)
         _, fixed_cpu = _timed_build(dataclasses.replace(config, inputs=[empty], output=os.path.join(scratch, "fixed"),

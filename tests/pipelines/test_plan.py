@@ -101,3 +101,11 @@ def test_interval_has_a_finite_population_correction():
     assert wide["total"] == 30_000 and wide["low"] < 30_000 < wide["high"]
     assert narrow["high"] - narrow["low"] < (wide["high"] - wide["low"]) / 10_000 * 4
     assert projected_total([7], 5)["low"] is None
+
+
+def test_a_json_path_holding_another_file_is_never_replaced(listing, tmp_path, capsys):
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"my": "notes"}\n')
+    code, out, err = _plan(listing, tmp_path, capsys, "--sample", "2", "--json", str(mine))
+    assert code == 2 and "holds a file plan did not write" in err and len(err.strip().splitlines()) == 1
+    assert mine.read_text() == '{"my": "notes"}\n'
