@@ -291,3 +291,22 @@ def check_lock_owner(output: str, run_id: str) -> None:
         who = f"pid {holder.get('pid')} on {holder.get('host')}" if holder else "nobody (the lock was deleted)"
         raise UserError(f"{output}: {TAKEN_OVER} (lock held by "
                         f"{who}); its files are mixed: rerun with --overwrite when no other run writes there")
+
+
+def check_replaceable_json(path: str, option: str, command: str, ours) -> None:
+    """Refuse, in one line, a one-file output (`--json PATH`) that is a folder or holds anything
+    but an earlier record of `command` (`ours(data)` says whether the parsed JSON is one)."""
+    if not storage.is_remote(path) and os.path.isdir(path):
+        raise UserError(f"{option} {path}: is a folder; give a file name")
+    if not storage.exists(path):
+        return
+    try:
+        with storage.open_binary(path) as f:
+            found = json.loads(f.read(4 << 20))
+        mine = isinstance(found, dict) and bool(ours(found))
+    except (OSError, ValueError):
+        mine = False
+    if not mine:
+        raise UserError(f"{option} {path}: holds a file {command} did not write; choose another path "
+                        "(nothing was replaced)")
+

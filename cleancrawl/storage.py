@@ -34,6 +34,17 @@ def is_http(path: str) -> bool:
     return path.startswith(("http://", "https://"))
 
 
+def shown_path(path: str) -> str:
+    """`path` as it travels through a pipeline and appears in stats: itself when it is UTF-8;
+    otherwise (a local name's undecodable bytes, which Python holds as lone surrogates) with
+    each such byte written `\\xNN`, so that Beam, Parquet and JSON can carry it."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def join(*parts: str) -> str:
     if is_remote(parts[0]):
         return "/".join(p.strip("/") if i else p.rstrip("/") for i, p in enumerate(parts))

@@ -23,17 +23,18 @@ import errno
 import re
 
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.write_failures import is_disk_full
 
 EXIT_USER = 2  # the user can fix it: bad input, unwritable output, a full disk
 EXIT_FAILED = 1  # something went wrong during the run that is not the user's to fix
 MAX_LINE = 600
 
 _BEAM_SUFFIX = re.compile(r"\s*\[while running '[^']*'\]")
-_TEXT_ERRORS = (  # an exception known only as text (from a Beam worker process): (pattern, kind)
-    (re.compile(r"No space left on device|\[Errno 28\]|\[Errno 122\]"), "disk_full"),
-    (re.compile(r"(?:PermissionError|Read-only file system|\[Errno 13\]|\[Errno 30\])"), "os"),
-    (re.compile(r"(?:pyarrow\.lib\.)?Arrow(?:Invalid|IOError|TypeError)\b"), "format"),
+_TEXT_ERRORS = (  # an exception known only as text (from a Beam worker process); a full disk: is_disk_full
+    re.compile(r"(?:PermissionError|Read-only file system|\[Errno 13\]|\[Errno 30\])"),
+    re.compile(r"(?:pyarrow\.lib\.)?Arrow(?:Invalid|IOError|TypeError)\b"),
 )
+DISK_FULL = "no space left on device; free space or choose another output (unfinished output has no _SUCCESS)"
 
 
 def _chain(err: BaseException):
@@ -62,7 +63,7 @@ def _os_line(err: OSError) -> str:
         where = where.decode("utf-8", "backslashreplace")
     what = err.strerror or _words(err)
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        what = "no space left on device; free space or choose another output (unfinished output has no _SUCCESS)"
+        what = DISK_FULL
     elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         what += " (the output folder, or a file in it, cannot be written)" if where else ""
     return f"{where}: {what}" if where else what
@@ -95,17 +96,15 @@ def describe(err: BaseException) -> tuple[str, int]:
         if _is_format_error(cause):
             return _short(f"a file is not in the format its name says ({type(cause).__name__}: {_words(cause)})"), \
                 EXIT_USER
+    if is_disk_full(err):  # also a worker process's, known only as text
+        return DISK_FULL, EXIT_USER
     text = "\n".join(str(c) for c in chain)
-    for pattern, kind in _TEXT_ERRORS:  # a worker process's exception, known only as text
+    for pattern in _TEXT_ERRORS:  # a worker process's exception, known only as text
         found = pattern.search(text)
         if not found:
             continue
         line = next((candidate for candidate in text.splitlines() if pattern.search(candidate)), found.group())
-        line = _BEAM_SUFFIX.sub("", line.strip())
-        if kind == "disk_full":
-            return "no space left on device; free space or choose another output (unfinished output has no " \
-                   "_SUCCESS)", EXIT_USER
-        return _short(line), EXIT_USER
+        return _short(_BEAM_SUFFIX.sub("", line.strip())), EXIT_USER
     inner = chain[-1]
     kind, words = type(inner).__name__, _words(inner)
     raised = _raised_in_text(text)

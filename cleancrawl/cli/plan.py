@@ -13,26 +13,12 @@ import argparse
 import json
 import sys
 
-from cleancrawl import options, storage
+from cleancrawl import options, output_folder, storage
 from cleancrawl.cli.build import check_extractor
 from cleancrawl.cli.common import add_command
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.safe_text import safe
 from cleancrawl.pipelines.config import BuildConfig
-
-
-def _check_json_path(path: str) -> None:
-    """Refuse a --json path holding anything but an earlier plan (one line)."""
-    if not storage.exists(path):
-        return
-    try:
-        with storage.open_binary(path) as f:
-            earlier = json.loads(f.read(1 << 22))
-        ours = isinstance(earlier, dict) and "sampled_files" in earlier and "cpu_hours" in earlier
-    except (OSError, ValueError):
-        ours = False
-    if not ours:
-        raise UserError(f"--json {path}: holds a file plan did not write; choose another path (nothing was replaced)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -42,7 +28,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--price-cpu-hour {args.price_cpu_hour:g}: give a price of zero or more")
     config = options.from_args(BuildConfig, args)
     if args.json:
-        _check_json_path(args.json)  # before the sample build: a user's file there is never replaced
+        output_folder.check_replaceable_json(  # before the sample build: a user's file there is never replaced
+            args.json, "--json", "plan", lambda data: "sampled_files" in data and "cpu_hours" in data)
     check_extractor()
     plan = plan_build(config, args.workers_wall, args.pipeline_args)
     if args.price_cpu_hour is not None:

@@ -20,7 +20,7 @@ import functools
 import os
 from dataclasses import dataclass
 
-from cleancrawl import options
+from cleancrawl import options, storage
 from cleancrawl.corpus.dedup import DedupConfig
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.extract import EXTRACTION_MODES
@@ -134,12 +134,9 @@ class BuildConfigBase:
 
 
 def _shown(value):
+    """Every string in a recorded config as `storage.shown_path` shows a path."""
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # a POSIX name's undecodable bytes, held as lone surrogates
-            return os.fsencode(value).decode("utf-8", "backslashreplace")
-        return value
+        return storage.shown_path(value)
     if isinstance(value, dict):
         return {k: _shown(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -25,6 +25,7 @@ from cleancrawl.corpus.record import Drop
 from cleancrawl.corpus.safe_text import one_line
 from cleancrawl.pipelines import progress, snapshot
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TALLY, CountingFn, text_bytes
+from cleancrawl.storage import shown_path
 
 
 def resolve_inputs(config) -> list[str]:
@@ -61,17 +62,6 @@ def resolve_inputs(config) -> list[str]:
     # --files / --sample: a slice, then a seeded sample, of the files in listing order
     paths = snapshot.choose(list(dict.fromkeys(paths)), config.files, config.sample, config.sample_seed)
     return sorted(dict.fromkeys(shown_path(path) for path in paths))
-
-
-def shown_path(path: str) -> str:
-    """`path` as it travels through the pipeline and appears in stats: itself when it is UTF-8;
-    otherwise (a local name's undecodable bytes, which Python holds as lone surrogates) with
-    each such byte written `\\xNN`, so that Beam, Parquet and JSON can carry it."""
-    try:
-        path.encode("utf-8")
-        return path
-    except UnicodeEncodeError:
-        return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 _SHOWN_BYTE = re.compile(r"\\x[0-9a-f]{2}")

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from cleancrawl import layout, storage
+from cleancrawl import layout, output_folder, storage
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.options import byte_count, option
 from cleancrawl.tokenizer.model import EVAL_NAME, Tokenizer, load_tokenizer
@@ -148,19 +148,8 @@ def default_json_path(tokenizer: str) -> str:
 
 def check_results_path(path: str) -> None:
     """Refuse to replace a file that is not an earlier `tokenizer eval` record (one line)."""
-    if os.path.isdir(path):
-        raise UserError(f"--json {path}: is a folder; give a file name")
-    if not os.path.exists(path):
-        return
-    try:
-        with open(path, encoding="utf-8") as f:
-            found = json.load(f)
-        ours = isinstance(found, dict) and set(found) == {"corpus", "results"}
-    except (OSError, ValueError):
-        ours = False
-    if not ours:
-        raise UserError(f"--json {path}: holds a file tokenizer eval did not write; choose another path "
-                        "(nothing was replaced)")
+    output_folder.check_replaceable_json(path, "--json", "tokenizer eval",
+                                         lambda data: set(data) == {"corpus", "results"})
 
 
 def write_results(path: str, results: list[EvalResult], corpus: str) -> None:
