@@ -10,3 +10,18 @@ SAMPLE_WET = os.path.join(os.path.dirname(TESTS_DIR), "cleancrawl", "corpus", "d
 PAGES_WARC = os.path.join(DATA_DIR, "pages-40.warc.gz")
 EDGE_CASES = os.path.join(DATA_DIR, "warc-edge-cases")
 COMMONCRAWL = os.path.join(DATA_DIR, "commoncrawl")
+
+
+def gzip_members(data: bytes) -> list[bytes]:
+    """The gzip members of `data` (one WARC record each in Common Crawl's files), each as its own bytes."""
+    import zlib
+
+    members = []
+    while data:
+        member = zlib.decompressobj(31)
+        member.decompress(data)
+        used = len(data) - len(member.unused_data)
+        members.append(data[:used])
+        data = member.unused_data
+    return members
+

@@ -13,14 +13,15 @@ import time
 
 import pytest
 
-from cleancrawl import layout, output_folder, storage, write_failures
+from cleancrawl import layout, output_folder, write_failures
 from cleancrawl.cli import main as cli_main
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pipelines.build import BuildConfig, build_pipeline, prepare_output, resolve_inputs, run_build
 
 from datapaths import SAMPLE_WET
+from disk_faults import fill_disk
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -166,31 +167,8 @@ def test_a_run_that_lost_its_folder_never_writes_success(tmp_path):
 
 # ---------------------------------------------------------------------------- item 14: disk full
 
-class _FullDisk:
-    """A file object whose writes fail as a full disk does (the file itself is created)."""
-
-    def __init__(self, f):
-        self._f = f
-
-    def write(self, data):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._f.close()
-        return False
-
-
 def test_disk_full_during_a_build_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch, capsys):
-    real_open = open
-
-    def full_open(path, mode="r", *args, **kwargs):  # what storage.atomic_writer opens a local file with
-        f = real_open(path, mode, *args, **kwargs)
-        return _FullDisk(f) if "w" in mode and "/train/" in str(path) else f
-
-    monkeypatch.setattr(storage, "open", full_open, raising=False)
+    fill_disk(monkeypatch, "/train/")
     out = tmp_path / "out"
     assert cli_main(["build", "--input", SAMPLE_WET, "--output", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import zlib
 
 import pytest
 
@@ -12,21 +11,9 @@ from cleancrawl.pipelines.build import run_build
 from cleancrawl.pipelines.config import BuildConfig
 from cleancrawl.pipelines.plan import _cpu_seconds, projected_total
 
-from datapaths import SAMPLE_WET
+from datapaths import SAMPLE_WET, gzip_members
 
 FILES = 12
-
-
-def _members(data: bytes) -> list[bytes]:
-    """The gzip members (one WARC record each) of `data`, each as its own bytes."""
-    members = []
-    while data:
-        d = zlib.decompressobj(31)
-        d.decompress(data)
-        used = len(data) - len(d.unused_data)
-        members.append(data[:used])
-        data = d.unused_data
-    return members
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +21,7 @@ def listing(tmp_path_factory):
     """12 real WET files (the first holding the warcinfo record) and a `.paths` listing of them."""
     folder = tmp_path_factory.mktemp("crawl")
     with open(SAMPLE_WET, "rb") as f:
-        members = _members(f.read())
+        members = gzip_members(f.read())
     per_file = -(-len(members) // FILES)
     names = []
     for i in range(FILES):

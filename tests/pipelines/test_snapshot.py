@@ -8,7 +8,7 @@ import pytest
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.pipelines import snapshot
 
-from datapaths import COMMONCRAWL
+from datapaths import COMMONCRAWL, gzip_members
 
 
 def test_a_snapshot_names_its_listing_under_the_base():
@@ -44,19 +44,6 @@ def test_tfds_known_corrupt_file_is_recognised_under_any_base():
 
 # ---------------------------------------------------------------------------- a snapshot over HTTP
 
-def _members(data: bytes) -> list[bytes]:
-    import zlib
-
-    members = []
-    while data:
-        d = zlib.decompressobj(31)
-        d.decompress(data)
-        used = len(data) - len(d.unused_data)
-        members.append(data[:used])
-        data = d.unused_data
-    return members
-
-
 CRAWL = "CC-MAIN-2099-01"
 
 
@@ -67,7 +54,7 @@ def crawl_files():
     from cleancrawl.pipelines.config import SAMPLE_CRAWL
 
     with open(SAMPLE_CRAWL, "rb") as f:
-        members = _members(f.read())
+        members = gzip_members(f.read())
     per = -(-len(members) // 6)
     files = {f"crawl-data/{CRAWL}/segments/1/wet/part-{i}.warc.wet.gz": b"".join(members[i * per:(i + 1) * per])
              for i in range(6)}

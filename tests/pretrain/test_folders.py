@@ -26,6 +26,7 @@ from cleancrawl.pretrain.folders import truncate_metrics
 from cleancrawl.pretrain.train import train
 
 from .test_train import REPO, as_cli_args, subprocess_env, tiny_config
+from disk_faults import fill_disk
 
 
 def snapshot(folder) -> dict:
@@ -255,38 +256,12 @@ def test_pretrain_into_a_folder_that_cannot_be_written_is_one_line(tokens_with_v
     assert os.listdir(out) == []  # no lock, no temporary file
 
 
-class FullDisk:
-    """A file whose writes fail as on a full disk (the file itself is created)."""
-
-    def __init__(self, f):
-        self._f = f
-
-    def write(self, data):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __getattr__(self, name):
-        return getattr(self._f, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._f.close()
-        return False
-
-
 def test_disk_full_while_checkpointing_is_one_line_and_keeps_the_last_checkpoint(stopped_run, tmp_path,
                                                                                  monkeypatch, capsys):
     config = copy_of(stopped_run, tmp_path)
     checkpoint = os.path.join(config.out, "checkpoint.pt")
     before = open(checkpoint, "rb").read()
-    real_open = open
-
-    def full_open(path, mode="r", *args, **kwargs):
-        f = real_open(path, mode, *args, **kwargs)
-        return FullDisk(f) if "w" in mode and "checkpoint.pt.tmp-" in str(path) else f
-
-    monkeypatch.setattr(storage, "open", full_open, raising=False)  # what atomic_writer opens
+    fill_disk(monkeypatch, "checkpoint.pt.tmp-")
     assert main(["pretrain", *as_cli_args(config), "--resume"]) == 2
     one_line(capsys, config.out, "no space left on device", "--resume")
     assert open(checkpoint, "rb").read() == before  # the step-8 checkpoint, whole

@@ -1,16 +1,15 @@
 """Token and tokenizer output folders: never a user's file, never an input (issue 11 items 1, 14)."""
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 
 import pytest
 
-from cleancrawl import storage
 from cleancrawl.cli import main
 from cleancrawl.tokenizer import token_shards
 
+from disk_faults import fill_disk
 from tokenizer_testdata import train_small
 
 
@@ -74,30 +73,7 @@ def test_overwrite_replaces_only_what_the_command_wrote(corpus_dir, byte_bpe, tm
 
 def test_disk_full_while_tokenizing_is_one_line_and_leaves_no_temporary_file(corpus_dir, byte_bpe, tmp_path,
                                                                           monkeypatch, capsys):
-    real_open = open
-
-    class FullDisk:
-        def __init__(self, f):
-            self._f = f
-
-        def write(self, data):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-        def __getattr__(self, name):
-            return getattr(self._f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self._f.close()
-            return False
-
-    def full_open(path, mode="r", *args, **kwargs):
-        f = real_open(path, mode, *args, **kwargs)
-        return FullDisk(f) if "w" in mode and ".tok.tmp-" in str(path) else f
-
-    monkeypatch.setattr(storage, "open", full_open, raising=False)  # what storage.atomic_writer opens
+    fill_disk(monkeypatch, ".tok.tmp-")
     tokens = tmp_path / "tokens"
     assert main(["tokenize", "--tokenizer", byte_bpe, "--corpus", corpus_dir, "--output", str(tokens),
                  "--workers", "1"]) == 2
