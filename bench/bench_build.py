@@ -223,7 +223,7 @@ def beam_runs(small_paths, large_paths, n_small, n_large, results):
             walls = {}
             for label, paths in [("small", small_paths), ("large", large_paths)]:
                 with tempfile.TemporaryDirectory() as out:
-                    cmd = [sys.executable, "-m", "cleancrawl.cli", "build", "--output", out, "--overwrite", *variant]
+                    cmd = [sys.executable, "-m", "cleancrawl", "build", "--output", out, "--overwrite", *variant]
                     for p in paths:
                         cmd += ["--input", p]
                     start = time.perf_counter()
