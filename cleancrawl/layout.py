@@ -129,3 +129,13 @@ def corpus_layout(command: str = "build") -> OutputLayout:
 
 
 CORPUS_LAYOUT = corpus_layout()
+
+
+PIECE_FILE = "piece.json"
+PIECE_DOCUMENTS_DIR = "documents"
+
+
+def piece_layout() -> OutputLayout:
+    """One piece of a build (`build --piece`, `pipelines.pieces`): piece.json, its pages, _SUCCESS."""
+    return OutputLayout("build --piece", r"^\.?(piece\.json|_SUCCESS)" + TEMP_SUFFIX + "$",
+                        {PIECE_DOCUMENTS_DIR: _SHARD_FILE}, noun="piece")

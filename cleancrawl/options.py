@@ -392,6 +392,17 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> None:
     parser.set_defaults(**values)
 
 
+def from_dict(cls, data: dict, source: str):
+    """A config of class `cls` from a mapping as a `--config` file (or a stats.json's config)
+    holds it; `source` names where the mapping came from in an error line."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser, cls, config_file=False)
+    values: dict = {}
+    _file_values(cls, data, (), source, values)
+    parser.set_defaults(**values)
+    return from_args(cls, parser.parse_args([]))
+
+
 def _file_values(cls, data: dict, path: tuple[str, ...], source: str, values: dict) -> None:
     fields = {o.path[-1]: o for o in _options(cls, path) if len(o.path) == len(path) + 1}
     flat = _flat_options(cls, path, fields)

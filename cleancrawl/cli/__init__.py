@@ -25,6 +25,7 @@ from cleancrawl.corpus.errors import UserError
 
 SUBCOMMAND_MODULES = [
     "cleancrawl.cli.build",
+    "cleancrawl.cli.finish",
     "cleancrawl.cli.plan",
     "cleancrawl.cli.dedup",
     "cleancrawl.cli.reddit_urls",

@@ -60,6 +60,8 @@ def _run(args: argparse.Namespace) -> int:
 
     config = options.from_args(BuildConfig, args)
     check_extractor()
+    if config.piece:
+        return _run_piece(config, args)
     with progress.display(enabled=sys.stderr.isatty() and not args.quiet):
         stats = run_build(config, with_direct_workers(args.workers, args.pipeline_args))
     print_summary(stats, config.output)
@@ -68,6 +70,23 @@ def _run(args: argparse.Namespace) -> int:
     if config.strict and stats["file_errors"]:
         return 1
     return 0
+
+
+def _run_piece(config, args: argparse.Namespace) -> int:
+    from cleancrawl.pipelines import progress
+    from cleancrawl.pipelines.pieces import run_piece
+
+    with progress.display(enabled=sys.stderr.isatty() and not args.quiet):
+        piece = run_piece(config, with_direct_workers(args.workers, args.pipeline_args))
+    if piece["already"]:
+        print(f"{safe(config.output)}: this piece is already built ({piece['documents']} pages of "
+              f"{piece['files']} file(s)); nothing to do")
+        return 0
+    for error in piece["file_errors"]:
+        print(safe(f"  unreadable: {error['source_file']}: {error['reason']} ({error['detail']})"))
+    print(f"wrote the piece {safe(config.output)}/ ({piece['documents']} pages of {piece['files']} file(s); "
+          "piece.json, _SUCCESS); join the pieces with `cleancrawl finish`")
+    return 1 if config.strict and piece["file_errors"] else 0
 
 
 def register(subparsers) -> None:

@@ -38,12 +38,18 @@ class Document:
     reddit_score: int | None = None
     reddit_submissions: int | None = None
     subreddits: list[str] | None = None
+    # A piece of a snapshot build only (`pipelines.pieces`): what the piece recorded for the
+    # stages the finish replays; never written to the shards. Its "bytes" is the size of the
+    # text the stages before the first replayed one saw, which the piece did not keep.
+    replay: dict | None = None
 
     def replace(self, **changes) -> "Document":
         return dataclasses.replace(self, **changes)
 
     def text_bytes(self) -> int:
         """UTF-8 size of the text (lone surrogates, which some pages carry, counted as 3 bytes)."""
+        if self.replay is not None and "bytes" in self.replay:
+            return self.replay["bytes"]
         return len(self.text.encode("utf-8", "surrogatepass"))
 
     def drop(self, reason: str, *, detail: str = "", stage: str = "") -> "Drop":

@@ -12,25 +12,32 @@ config); `build_pipeline` walks that list, and every Drop a stage makes names th
 """
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import datetime
 import functools
-import importlib.metadata
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from cleancrawl import layout, options, output_folder, storage, write_failures
 from cleancrawl.corpus.accounting import summarize
-from cleancrawl.corpus.errors import RunFailed, UserError
+from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.readers import FILE_LOSS_REASONS
 from cleancrawl.corpus.record import Drop
 from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, SumTallies
 from cleancrawl.pipelines.config import BuildConfig
 from cleancrawl.pipelines.dropped import SplitDrops, WriteDropped
+from cleancrawl.pipelines.pieces import ReadPieces, ReplayStage, check_pieces, finish_source
 from cleancrawl.pipelines.read import ReadCrawl, resolve_inputs
+from cleancrawl.pipelines.run_outcome import (  # noqa: F401 (some re-exported)
+    FAILED_FILE_REASONS,
+    check_failure_limit,
+    failed_files,
+    spill_removed_on_failure,
+    version,
+    within_failure_limit,
+)
 from cleancrawl.pipelines.select import plan_selection
-from cleancrawl.pipelines.spill import remove_spill
 from cleancrawl.pipelines.stages import STAGES, resolve_skip
 from cleancrawl.pipelines.url_dedup import DedupUrls  # noqa: F401 (re-exported)
 from cleancrawl.pipelines.worker_exit import runner_for
@@ -72,12 +79,15 @@ def prepare_output(output: str, overwrite: bool, inputs: list[str] = (), command
 # ---------------------------------------------------------------------------- stages
 
 def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: list[str], run_id: str = "",
-                   stages=STAGES):
+                   stages=STAGES, source=None):
     """Add the build's transforms to `pipeline`. Returns the PCollection of totals.
 
     The stages are those of `stages` (the registry `pipelines.stages.STAGES`) that `config`
     enables and does not --skip, in their order. `run_id`: the output lock's; the run checks it
-    still holds the folder before it writes stats.json and _SUCCESS (none given: no check)."""
+    still holds the folder before it writes stats.json and _SUCCESS (none given: no check).
+    `source`: in place of reading `input_files`, a transform of the pipeline's root giving what
+    the reader gives (`cleancrawl finish`: `pipelines.pieces.ReadPieces`); the stages a piece
+    recorded (`Stage.replayed`) are then replayed from its records."""
     skip = resolve_skip(config.skip, stages)
     drops, tallies = [], []
     dropped_rows = []  # --keep-dropped: the dropped documents, for OUT/dropped/
@@ -95,12 +105,19 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
         stages_run.append(stage_name)
         return out[KEPT]
 
-    docs = add(pipeline | "InputFiles" >> beam.Create(input_files) | "Read" >> ReadCrawl(config.reader_config()),
-               "read")
+    if source is None:
+        read = pipeline | "InputFiles" >> beam.Create(input_files) | "Read" >> ReadCrawl(config.reader_config())
+    else:
+        read = pipeline | "ReadPieces" >> source
+    docs = add(read, "read")
+    replaying = isinstance(source, ReadPieces)
     for stage in stages:
         if stage.name == "read" or not stage.runs(config, skip):
             continue
-        out = docs | stage.label >> stage.transform(config)
+        if replaying and stage.replayed:
+            out = docs | stage.label >> ReplayStage(functools.partial(stage.filter, stage.options(config)), stage.name)
+        else:
+            out = docs | stage.label >> stage.transform(config)
         docs = add(out, stage.name)
         if stage.writes is not None:
             also_written.append(stage.writes(out, config))
@@ -127,41 +144,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
                                                                                  succeeded)
 
 
-# Files nothing could be read from: not opened (missing, 404, retries exhausted) or not WARC at all.
-# A file cut short (`truncated_file`) gave its records up to the cut: named, and `--strict` fails on it.
-FAILED_FILE_REASONS = ("read_error", "not_warc")
-
-
-def failed_files(stats: dict) -> dict[str, str]:
-    """The input files that could not be read: file → its first reason and detail."""
-    failed: dict[str, str] = {}
-    for error in stats.get("file_errors", []):
-        if error["reason"] in FAILED_FILE_REASONS:
-            failed.setdefault(error["file"], f"{error['reason']} ({error.get('detail', '')})")
-    return failed
-
-
-def within_failure_limit(stats: dict, limit: float) -> bool:
-    """May a build whose stats are `stats` be declared a success? Not when every input file
-    failed, nor when more than `limit` of them did (`--max-failed-files`)."""
-    files = stats["totals"].get("files", 0)
-    failed = len(failed_files(stats))
-    return not files or (failed < files and failed <= limit * files)
-
-
 def _summarize(tallies, file_errors, splits, config, stages):
     stats = summarize(tallies, file_errors, config=config, splits=splits, stages=stages)
     # When and by what the build finished (stats.json only: the shards stay byte-identical).
-    stats["cleancrawl_version"] = _version()
+    stats["cleancrawl_version"] = version()
     stats["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     return stats
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("cleancrawl")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -182,34 +170,32 @@ def run_build(config: BuildConfig, pipeline_args: list[str] | None = None, stage
     # Remote file systems (s3 endpoint and credentials, gcs project) take their settings from
     # the pipeline options, also for the listing and checks done here before the run.
     storage.use_pipeline_options(options)
-    input_files = resolve_inputs(config)
+    return _run(config, options, resolve_inputs(config), stages)
+
+
+def run_finish(folders: list[str], output: str, overwrite: bool = False, pipeline_args: list[str] | None = None,
+               stages=STAGES) -> dict:
+    """`cleancrawl finish`: join the pieces in `folders` (`build --piece`) into the corpus the
+    whole build over their files writes, in `output`. Returns its stats."""
+    options = PipelineOptions(pipeline_args or [])
+    storage.use_pipeline_options(options)
+    config, input_files, records = check_pieces(folders, stages)
+    config = dataclasses.replace(config, output=output, overwrite=overwrite)
+    return _run(config, options, input_files, stages, source=finish_source(records), also_inputs=folders)
+
+
+def _run(config: BuildConfig, options: PipelineOptions, input_files: list[str], stages, source=None,
+         also_inputs=()) -> dict:
     if config.select.enabled:
         plan_selection(config.select)  # a missing URL table or a bad allowlist fails before the output is touched
-    lock = prepare_output(config.output, config.overwrite, [*input_files, config.input_list, *_select_inputs(config)])
+    lock = prepare_output(config.output, config.overwrite,
+                          [*input_files, config.input_list, *_select_inputs(config), *also_inputs])
     with lock, write_failures.write_errors_are_user_errors(config.output), spill_removed_on_failure(lock):
         with beam.Pipeline(runner=runner_for(options), options=options) as pipeline:
-            build_pipeline(pipeline, config, input_files, run_id=lock.run_id, stages=stages)
+            build_pipeline(pipeline, config, input_files, run_id=lock.run_id, stages=stages, source=source)
     stats = layout.read_stats(config.output)
-    if not within_failure_limit(stats, config.max_failed_files):
-        failed = failed_files(stats)
-        first = "; ".join(f"{file}: {why}" for file, why in list(failed.items())[:2])
-        raise RunFailed(f"{len(failed)} of {stats['totals']['files']} input files could not be read (more than "
-                        f"--max-failed-files {config.max_failed_files:g}); no _SUCCESS, stats.json lists them: {first}")
+    check_failure_limit(stats, config.max_failed_files)
     return stats
-
-
-@contextlib.contextmanager
-def spill_removed_on_failure(lock: output_folder.OutputLock):
-    """A run that fails (a full disk, a worker error, Ctrl-C; not a kill) deletes its spill
-    files: they are useless without the run, and on a full disk they are what fills it. Not when
-    another run has taken the folder: the spill files there may be that run's."""
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(Exception):
-            if lock.owned():
-                remove_spill(lock.output)
-        raise
 
 
 def _select_inputs(config: BuildConfig) -> list[str]:

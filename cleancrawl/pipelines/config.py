@@ -59,6 +59,10 @@ class BuildConfigBase:
         "build this slice of the input files, in the listing's order (--crawl, --input-list), e.g. 0:1000"))
     sample: int = option(0, metavar="N", group=IO, help="build a seeded sample of N of those files")
     sample_seed: int = option(0, group=IO, help="which sample --sample takes (default: %(default)s)")
+    piece: bool = option(False, group=IO, help=(
+        "build one piece of a larger build (e.g. with --files): the pages and what the per-page stages decided, "
+        "for `cleancrawl finish` to join into the corpus the whole build would write; rerun, a finished piece is "
+        "left as it is"))
     max_failed_files: float = option(0.05, metavar="FRACTION", group=IO, help=(
         "exit 1 without _SUCCESS when more than this fraction of the input files (or every one) cannot "
         "be read (default: %(default)s); below it the failed files are listed in stats.json; --strict: any"))

@@ -28,9 +28,10 @@ from cleancrawl.pipelines.accounting import DROPPED, KEPT, METRICS_NAMESPACE, TA
 from cleancrawl.storage import shown_path
 
 
-def resolve_inputs(config) -> list[str]:
+def resolve_inputs(config, listed: dict | None = None) -> list[str]:
     """Expand globs, folders and the paths listing of a `BuildConfig` into a sorted list of files;
-    fail early (UserError) on none, on an unreadable listing, on a listed path outside the prefix."""
+    fail early (UserError) on none, on an unreadable listing, on a listed path outside the prefix.
+    `listed`, when given, receives `files`: how many files there were before --files/--sample."""
     from cleancrawl.pipelines.config import SAMPLE_CRAWL
 
     paths: list[str] = []
@@ -60,6 +61,8 @@ def resolve_inputs(config) -> list[str]:
     if not paths:
         raise UserError("no input files (give --input, --input-list or --crawl)")
     # --files / --sample: a slice, then a seeded sample, of the files in listing order
+    if listed is not None:
+        listed["files"] = len(dict.fromkeys(paths))
     paths = snapshot.choose(list(dict.fromkeys(paths)), config.files, config.sample, config.sample_seed)
     return sorted(dict.fromkeys(shown_path(path) for path in paths))
 

@@ -49,12 +49,19 @@ class Stage:
     label: str = ""                             # Beam label (default: CamelCase of the name)
     aliases: tuple[str, ...] = ()               # other --skip spellings
     writes: Callable | None = None              # (outputs, config) -> PCollection _SUCCESS waits for
+    # A snapshot built in pieces (pipelines.pieces): a filter stage whose result depends on the
+    # page alone is computed by each piece and replayed by the finish (`replayed`); a stage that
+    # never changes a page's text (`keeps_text`) may run at the finish before a replayed one.
+    replayed: bool = False
+    keeps_text: bool = False
 
     def __post_init__(self):
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ValueError(f"stage name {self.name!r}: lower case, digits and _ only (it is a stats.json key)")
         if self.config is not None and not dataclasses.is_dataclass(self.config):
             raise ValueError(f"stage {self.name!r}: config= is the class of its options, a dataclass")
+        if self.replayed and self.filter is None:
+            raise ValueError(f"stage {self.name!r}: only a filter stage (filter=) can be replayed from a piece")
         if self.title == "":
             object.__setattr__(self, "title", self.name.replace("_", " "))
         if self.label == "":
@@ -127,11 +134,13 @@ def _write_contamination(outputs, config):
 
 STAGES: tuple[Stage, ...] = (
     Stage("read", "read", skippable=False),  # the source: built by build_pipeline from the input files
-    Stage("url_dedup", "URL dedup", build=_url_dedup, label="DedupUrls", aliases=("url-dedup",)),
-    Stage("select", "select", build=_select, skippable=False, enabled=lambda c: c.select.enabled),  # WebText / RealNews
-    Stage("clean", "clean", filter=C4Cleaner, config=CleanConfig),
+    Stage("url_dedup", "URL dedup", build=_url_dedup, label="DedupUrls", aliases=("url-dedup",), keeps_text=True),
+    Stage("select", "select", build=_select, skippable=False, enabled=lambda c: c.select.enabled,
+          keeps_text=True),  # WebText / RealNews
+    Stage("clean", "clean", filter=C4Cleaner, config=CleanConfig, replayed=True),
     Stage("dedup", "dedup", build=_dedup, enabled=lambda c: bool(c.dedup.methods), writes=_write_duplicates),
-    Stage("langid", "language ID", filter=LanguageFilter, config=LanguageConfig, label="IdentifyLanguage"),
+    Stage("langid", "language ID", filter=LanguageFilter, config=LanguageConfig, label="IdentifyLanguage",
+          replayed=True),
     Stage("decontaminate", "decontamination", build=_decontaminate, skippable=False,
           enabled=lambda c: bool(c.decontaminate), writes=_write_contamination),  # OUT/contamination/
     Stage("badwords", "badwords", filter=_badwords, label="FilterBadwords"),
