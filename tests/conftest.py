@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import pytest
+
+# A build that runs past a minute under load would print a progress line into a test's stderr
+# (a line a minute where stderr is no terminal); test_progress sets its own interval.
+os.environ.setdefault("CLEANCRAWL_PROGRESS_LOG_SECONDS", "0")
 
 from datapaths import COMMONCRAWL, DATA_DIR, EDGE_CASES, PAGES_WARC, SAMPLE_WET, TESTS_DIR  # noqa: F401
 

@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     check_extractor()
     if config.piece:
         return _run_piece(config, args)
-    with progress.display(enabled=sys.stderr.isatty() and not args.quiet):
+    with progress.for_command(args.quiet):
         stats = run_build(config, with_direct_workers(args.workers, args.pipeline_args))
     print_summary(stats, config.output)
     if args.json_summary:
@@ -76,7 +76,7 @@ def _run_piece(config, args: argparse.Namespace) -> int:
     from cleancrawl.pipelines import progress
     from cleancrawl.pipelines.pieces import run_piece
 
-    with progress.display(enabled=sys.stderr.isatty() and not args.quiet):
+    with progress.for_command(args.quiet):
         piece = run_piece(config, with_direct_workers(args.workers, args.pipeline_args))
     if piece["already"]:
         print(f"{safe(config.output)}: this piece is already built ({piece['documents']} pages of "

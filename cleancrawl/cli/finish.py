@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from cleancrawl.cli.build import print_summary
 from cleancrawl.cli.common import add_workers_argument, with_direct_workers
@@ -23,7 +22,7 @@ def _run(args: argparse.Namespace) -> int:
     from cleancrawl.pipelines import progress
     from cleancrawl.pipelines.build import run_finish  # Beam is imported only when a finish runs
 
-    with progress.display(enabled=sys.stderr.isatty() and not args.quiet):
+    with progress.for_command(args.quiet):
         stats = run_finish(args.pieces, args.output, args.overwrite,
                            with_direct_workers(args.workers, args.pipeline_args))
     print_summary(stats, args.output)

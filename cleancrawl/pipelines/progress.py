@@ -1,12 +1,15 @@
-"""A one-line progress display for `cleancrawl build` on a terminal: documents read, files done,
-documents kept (as shards are written), elapsed time.
+"""Progress of `cleancrawl build` (and finish): documents read, files done, documents kept (as
+shards are written), elapsed time, and for files pulled over HTTP(S) the bytes fetched, the current
+rate, and retries by cause (`cleancrawl.http_files.stats()`). On a terminal one line is redrawn;
+otherwise (a log, a batch job) one plain line is written a minute (`CLEANCRAWL_PROGRESS_LOG_SECONDS`,
+0 for none).
 
 The DoFns report to a per-process counter (`counted` wraps the reader's records, `shard_written`
 is called by the write step); the counter writes its totals to DIR/<pid>.json at most a few times
 a second, and the CLI process sums those files and redraws one line on stderr. Files rather than
 a queue, so that the same code works when the DirectRunner runs the DoFns in this process, in
 threads, or in worker processes (`--workers N`), which find DIR in the environment they inherit.
-Without that environment variable (no terminal, `-q`, or any other runner) both calls do nothing.
+Without that environment variable (`-q`, or any other runner) both calls do nothing.
 """
 from __future__ import annotations
 
@@ -18,12 +21,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from typing import Iterable, Iterator, TypeVar
 
 from cleancrawl import storage, verbosity
 
 ENV = "CLEANCRAWL_PROGRESS_DIR"
+LOG_ENV = "CLEANCRAWL_PROGRESS_LOG_SECONDS"
 INTERVAL = 0.25  # seconds between writes of a process's counts, and between redraws
+LOG_INTERVAL = 60.0  # seconds between two lines where stderr is not a terminal
+RATE_WINDOW = 10.0  # seconds of fetching the terminal's "current rate" looks back over
 
 T = TypeVar("T")
 
@@ -45,8 +52,12 @@ class _Counts:
                 return
             self._written = now
             path = os.path.join(self.directory, f"{self.pid}.json")
+            values = dict(self.values)
+            http = sys.modules.get("cleancrawl.http_files")  # not imported: this process fetched nothing
+            if http is not None:
+                values["http"] = http.stats()
             try:
-                storage.write_atomically(path, json.dumps(self.values).encode())
+                storage.write_atomically(path, json.dumps(values).encode())
             except OSError:  # the display has ended (its folder removed): nothing to report to
                 pass
 
@@ -84,32 +95,69 @@ def shard_written(split: str, documents: int) -> None:
         counts.add(kept=documents, shards=1, force=True)
 
 
-def _totals(directory: str) -> dict[str, int]:
-    totals = {"read": 0, "files": 0, "kept": 0, "shards": 0}
+def _add(into: dict, values: dict) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict):
+            _add(into.setdefault(key, {}), value)
+        else:
+            into[key] = into.get(key, 0) + value
+
+
+def _totals(directory: str) -> dict:
+    totals: dict = {"read": 0, "files": 0, "kept": 0, "shards": 0}
     for name in os.listdir(directory):
         if name.endswith(".json"):
             try:
                 with open(os.path.join(directory, name)) as f:
-                    for key, n in json.load(f).items():
-                        totals[key] = totals.get(key, 0) + n
+                    _add(totals, json.load(f))
             except (OSError, ValueError):  # replaced while read: the next redraw has it
                 pass
     return totals
 
 
-def render(totals: dict[str, int], seconds: float) -> str:
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return ""
+
+
+def render(totals: dict, seconds: float, rate: float | None = None) -> str:
+    """The progress line; `rate`: bytes a second fetched lately (shown when files come over HTTP)."""
     minutes, secs = divmod(int(seconds), 60)
     line = (f"build: {totals['read']:,} documents read, {totals['files']:,} file(s) done, "
             f"{totals['kept']:,} kept")
     if totals["shards"]:
         line += f" in {totals['shards']:,} shard(s)"
+    http = totals.get("http")
+    if http and http.get("requests"):
+        line += f" · fetched {_size(http.get('bytes', 0))} of {http.get('files', 0):,} file(s)"
+        if rate is not None:
+            line += f" at {_size(rate)}/s"
+        retries = http.get("retries") or {}
+        if retries:
+            causes = ", ".join(f"{cause} {n:,}" for cause, n in sorted(retries.items(), key=lambda kv: -kv[1]))
+            line += f", {sum(retries.values()):,} retries ({causes})"
+        failures = http.get("failures") or {}
+        if failures:
+            line += f", {sum(failures.values()):,} failed"
     return f"{line} · {minutes}:{secs:02d} elapsed"
 
 
+def log_interval() -> float:
+    """Seconds between two progress lines where stderr is not a terminal (0: none)."""
+    try:
+        return max(0.0, float(os.environ.get(LOG_ENV, LOG_INTERVAL)))
+    except ValueError:
+        return LOG_INTERVAL
+
+
 @contextlib.contextmanager
-def display(enabled: bool, stream=None):
-    """Redraw the progress line on `stream` (stderr) while the body runs, when `enabled`."""
-    if not enabled:
+def display(enabled: bool, stream=None, log_every: float | None = None):
+    """Show progress on `stream` (stderr) while the body runs, when `enabled`: one line redrawn,
+    or with `log_every` seconds, one plain line that often (a log: nothing at the end)."""
+    if not enabled or log_every == 0:
         yield
         return
     stream = stream or sys.stderr
@@ -119,15 +167,29 @@ def display(enabled: bool, stream=None):
     start = time.monotonic()
     done = threading.Event()
     shown = [""]
+    fetched: deque = deque()  # (time, bytes fetched so far): the rate over the last RATE_WINDOW or log line
+
+    def line() -> str:
+        totals, now = _totals(directory), time.monotonic()
+        fetched.append((now, (totals.get("http") or {}).get("bytes", 0)))
+        while len(fetched) > 2 and now - fetched[1][0] >= (log_every or RATE_WINDOW):
+            fetched.popleft()
+        (t0, b0), (t1, b1) = fetched[0], fetched[-1]
+        return render(totals, now - start, (b1 - b0) / (t1 - t0) if t1 > t0 else None)
 
     def draw() -> None:
-        line = render(_totals(directory), time.monotonic() - start)
-        if line != shown[0]:  # redrawn when a count or the elapsed second changes
-            stream.write("\r\x1b[K" + line)
+        text = line()
+        if text != shown[0]:  # redrawn when a count or the elapsed second changes
+            stream.write("\r\x1b[K" + text)
             stream.flush()
-            shown[0] = line
+            shown[0] = text
 
     def loop() -> None:
+        if log_every:
+            while not done.wait(log_every):
+                stream.write(line() + "\n")
+                stream.flush()
+            return
         while not done.wait(INTERVAL):
             draw()
 
@@ -138,11 +200,20 @@ def display(enabled: bool, stream=None):
     finally:
         done.set()
         thread.join()
-        draw()
-        stream.write("\n")
-        stream.flush()
+        if not log_every:
+            draw()
+            stream.write("\n")
+            stream.flush()
         if previous is None:
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = previous
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def for_command(quiet: bool, stream=None):
+    """The display a command shows: redrawn on a terminal, a line a minute in a log, none with -q."""
+    stream = stream or sys.stderr
+    if stream.isatty():
+        return display(not quiet, stream)
+    return display(not quiet, stream, log_every=log_interval())
