@@ -426,14 +426,14 @@ def check_pieces(folders: list[str], stages=STAGES) -> tuple[object, list[str], 
         raise UserError("cannot finish: " + "; ".join(problems))
     first_folder, first = records[0]
     running, code = version(), code_fingerprint()
+    other_code = []
     for folder, record in records:
         if record.get("format_version") != FORMAT_VERSION or record.get("cleancrawl_version") != running:
             problems.append(f"{folder} was built by cleancrawl {record.get('cleancrawl_version')} "
                             f"(this is {running}): rebuild it")
             continue
         if record.get("code") != code:
-            problems.append(f"{folder} was built by other cleancrawl code (fingerprint {record.get('code')}, this "
-                            f"is {code}: a changed install or checkout): rebuild it")
+            other_code.append(folder)
             continue
         ours = {k: v for k, v in record["config"].items() if k not in PER_PIECE}
         theirs = {k: v for k, v in first["config"].items() if k not in PER_PIECE}
@@ -441,6 +441,9 @@ def check_pieces(folders: list[str], stages=STAGES) -> tuple[object, list[str], 
         if differ:
             shown = ", ".join(f"{k} {ours.get(k)!r} vs {theirs.get(k)!r}" for k in differ[:3])
             problems.append(f"{folder} was built with other options than {first_folder}: {shown}")
+    if other_code:
+        problems.append(f"{_some(other_code)} {'was' if len(other_code) == 1 else 'were'} built by other cleancrawl "
+                        f"code than this (a changed install or checkout; this is {running}, code {code}): rebuild")
     seen: dict[str, str] = {}
     for folder, record in records:
         for path in record["inputs"]:
@@ -471,6 +474,10 @@ def check_pieces(folders: list[str], stages=STAGES) -> tuple[object, list[str], 
     config = options.from_dict(config_class(stages), data, f"{first_folder}/{layout.PIECE_FILE}")
     input_files = sorted(dict.fromkeys(p for _, record in records for p in record["inputs"]))
     return config, input_files, [record | {"folder": folder} for folder, record in records]
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def finish_source(records: list[dict]) -> ReadPieces:
