@@ -3,6 +3,7 @@
     OUT/
       train/part-00000-of-00004.parquet ...      documents, DOCUMENT_SCHEMA, zstd
       validation/part-00000-of-00001.parquet
+      de/train/…, de/validation/…, und/…         (instead, with --per-language: a language's splits)
       duplicates/part-....parquet                (dedup audit trail, when dedup ran)
       dropped/part-....parquet                   (dropped documents, with --keep-dropped)
       contamination/part-....parquet             (decontamination audit, with --decontaminate)
@@ -33,6 +34,9 @@ SUCCESS_CONTENT = b"cleancrawl: complete\n"  # never empty: S3 refuses zero-byte
 STATS_FILE = "stats.json"
 SPLITS = ("train", "validation")
 SHARD_NAME = re.compile(r"^part-(\d{5})-of-(\d{5})\.parquet$")
+# A per-language build (`--per-language`, mC4): OUT/<language>/{train,validation}/, a language code as
+# CLD3 and TFDS name them (de, und, zh-Latn, fil).
+LANGUAGE_DIR = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,8})?$")
 
 
 def shard_name(index: int, count: int) -> str:
@@ -56,15 +60,14 @@ def list_shards(corpus_dir: str, split: str | None = "train", allow_partial: boo
     entries = list_dir(corpus_dir)
     if not entries and not exists(corpus_dir) and not any(list_dir(join(corpus_dir, s)) for s in SPLITS):
         raise UserError(f"{corpus_dir}: no such corpus directory")
-    # Probe the split folders by name: object stores (gs://, s3://) list files, not folders.
-    split_dirs = [s for s in SPLITS if s in entries or (is_remote(corpus_dir) and list_dir(join(corpus_dir, s)))]
-    if split_dirs:  # a cleancrawl build output
+    found = split_dirs(corpus_dir, entries)
+    if found:  # a cleancrawl build output
         if not allow_partial and SUCCESS_MARKER not in entries:
             raise UserError(
                 f"{corpus_dir}: no {SUCCESS_MARKER} marker: the build that wrote it did not finish "
                 "(rerun it with --overwrite)"
             )
-        wanted = split_dirs if split is None else [split]
+        wanted = found if split is None else [s for s in found if s.rpartition("/")[2] == split] or [split]
         names = {s: [n for n in list_dir(join(corpus_dir, s)) if SHARD_NAME.match(n)] for s in wanted}
         if SUCCESS_MARKER in entries and STATS_FILE in entries:
             extra, missing = shards_not_of_run(corpus_dir, names)
@@ -73,6 +76,20 @@ def list_shards(corpus_dir: str, split: str | None = "train", allow_partial: boo
         return [join(corpus_dir, s, n) for s in wanted for n in names[s]]
     # a split directory, or any directory of parquet files
     return [join(corpus_dir, n) for n in entries if n.endswith(".parquet")]
+
+
+def split_dirs(corpus_dir: str, entries: list[str] | None = None) -> list[str]:
+    """The split folders of a built corpus, relative to it: `train`, `validation`, and in a
+    per-language build `<language>/train`, `<language>/validation` (sorted by language)."""
+    entries = list_dir(corpus_dir) if entries is None else entries
+    # Probe the split folders by name: object stores (gs://, s3://) list files, not folders.
+    found = [s for s in SPLITS if s in entries or (is_remote(corpus_dir) and list_dir(join(corpus_dir, s)))]
+    for name in sorted(entries):
+        name = name.rstrip("/")
+        if LANGUAGE_DIR.match(name):
+            inner = list_dir(join(corpus_dir, name))
+            found += [f"{name}/{s}" for s in SPLITS if s in inner or s + "/" in inner]
+    return found
 
 
 def shards_not_of_run(corpus_dir: str, names_by_split: dict[str, list[str]]) -> tuple[list[str], list[str]]:
@@ -125,7 +142,8 @@ def corpus_layout(command: str = "build") -> OutputLayout:
     return OutputLayout(command, r"^\.?(stats\.json|_SUCCESS|README\.md)" + TEMP_SUFFIX + "$",  # README: dataset card
                         {"train": _SHARD_FILE, "validation": _SHARD_FILE, "duplicates": _SHARD_FILE,
                          "dropped": _SHARD_FILE, "contamination": _SHARD_FILE, SPILL_DIR: _SPILL_FILE},
-                        noun="build")  # dropped/: --keep-dropped; contamination/: --decontaminate's audit
+                        noun="build", nested=(LANGUAGE_DIR.pattern, {split: _SHARD_FILE for split in SPLITS}))
+    # dropped/: --keep-dropped; contamination/: --decontaminate's audit; <language>/{train,validation}: --per-language
 
 
 CORPUS_LAYOUT = corpus_layout()

@@ -44,12 +44,22 @@ class OutputLayout:
     """The files one command writes into its output folder: top-level names and sub-folders."""
 
     def __init__(self, command: str, top: str, folders: dict[str, str] | None = None,
-                 marker: str = "_SUCCESS", noun: str = "run"):
+                 marker: str = "_SUCCESS", noun: str = "run", nested: tuple[str, dict[str, str]] | None = None):
         self.command = command
         self.marker = marker  # written last: present when the run finished
         self.noun = noun
         self._top = re.compile(top)
         self._folders = {name: re.compile(pattern) for name, pattern in (folders or {}).items()}
+        # folders named by a pattern, each holding these sub-folders (a per-language build: de/train/…)
+        self._nested = None if nested is None else (re.compile(nested[0]), {
+            name: re.compile(pattern) for name, pattern in nested[1].items()})
+
+    def nests(self, name: str) -> bool:
+        """Is `name` a top-level folder of the nested kind (e.g. a language's folder)?"""
+        return self._nested is not None and name not in self._folders and bool(self._nested[0].match(name))
+
+    def nested_folders(self) -> tuple[str, ...]:
+        return tuple(self._nested[1]) if self._nested else ()
 
     @property
     def folders(self) -> tuple[str, ...]:
@@ -63,7 +73,11 @@ class OutputLayout:
         name = storage.temp_name_of(name) or name  # a file of its own being written (storage.atomic_writer)
         if not folder:
             return bool(self._top.match(name))
-        pattern = self._folders.get(folder)
+        top, _, sub = folder.partition("/")
+        if sub:
+            pattern = self._nested[1].get(sub) if self.nests(top) else None
+        else:
+            pattern = self._folders.get(folder)
         return bool(pattern and pattern.match(name))
 
 
@@ -119,6 +133,16 @@ def output_files(output: str, layout: OutputLayout) -> tuple[list[str], str | No
                 relative = f"{name}/{inner}"
                 ok = os.path.isfile(os.path.join(path, inner)) and layout.owns(relative)
                 (ours if ok else foreign).append(relative)
+        elif os.path.isdir(path) and not os.path.islink(path) and layout.nests(name):
+            for sub in sorted(os.listdir(path)):
+                inner_dir = os.path.join(path, sub)
+                if not (os.path.isdir(inner_dir) and not os.path.islink(inner_dir) and sub in layout.nested_folders()):
+                    foreign.append(f"{name}/{sub}")
+                    continue
+                for inner in sorted(os.listdir(inner_dir)):
+                    relative = f"{name}/{sub}/{inner}"
+                    ok = os.path.isfile(os.path.join(inner_dir, inner)) and layout.owns(relative)
+                    (ours if ok else foreign).append(relative)
         elif os.path.isfile(path) and not os.path.islink(path) and layout.owns(name):
             ours.append(name)
         else:

@@ -13,13 +13,20 @@ CARD_NAME = "README.md"
 
 
 def dataset_card(documents: dict[str, int]) -> bytes:
-    """The card for a corpus whose splits hold `documents[split]` documents (in split order)."""
+    """The card for a corpus whose splits hold `documents[split]` documents (in split order); a
+    per-language build's splits are `<language>/<split>`, one config per language."""
     listed = [split for split, n in documents.items() if n > 0]
+    configs: dict[str, list[str]] = {}
+    for split in listed:
+        language, _, _ = split.rpartition("/")
+        configs.setdefault(language or "default", []).append(split)
     lines = []
     if listed:
-        lines += ["---", "configs:", "- config_name: default", "  data_files:"]
-        for split in listed:
-            lines += [f"  - split: {split}", f"    path: \"{split}/*.parquet\""]
+        lines += ["---", "configs:"]
+        for name, splits in configs.items():
+            lines += [f"- config_name: {name}", "  data_files:"]
+            for split in splits:
+                lines += [f"  - split: {split.rpartition('/')[2]}", f"    path: \"{split}/*.parquet\""]
         lines += ["---", ""]
     counts = ", ".join(f"{split} {n:,}" for split, n in documents.items())
     lines += [
@@ -34,6 +41,10 @@ def dataset_card(documents: dict[str, int]) -> bytes:
         'corpus = load_dataset("path/to/this/folder")   # or streaming=True',
         "```",
     ]
+    if any("/" in split for split in documents):
+        lines[-2:-1] = ['de = load_dataset("path/to/this/folder", "de")   # one language: its config',
+                        'de = load_dataset("path/to/this/folder", data_dir="de")   # or its folder (both splits '
+                        'non-empty)']
     empty = [split for split, n in documents.items() if n == 0]
     if empty:
         lines += ["", f"Not listed above, having no documents: {', '.join(empty)} (`datasets` cannot load an "

@@ -123,8 +123,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
             also_written.append(stage.writes(out, config))
 
     written, shard_counts, kept_tally = docs | "Write" >> WriteShards(
-        config.output, config.num_shards, config.shard_bytes, config.validation_modulus
-    )
+        config.output, config.num_shards, config.shard_bytes, config.validation_modulus,
+        per_language=config.per_language)
     if dropped_rows:  # --keep-dropped: OUT/dropped/, which _SUCCESS waits for too
         rows = dropped_rows | "AllDroppedDocuments" >> beam.Flatten()
         also_written.append(rows | "WriteDropped" >> WriteDropped(config.output, config.shard_bytes))
@@ -140,8 +140,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
     )
     summarize_fn = functools.partial(_summarize, config=config.to_dict(), stages=stages_run)
     succeeded = functools.partial(within_failure_limit, limit=config.max_failed_files)
-    return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(config.output, summarize_fn, run_id,
-                                                                                 succeeded)
+    return (written, shard_counts, summed, file_errors) | "Finalize" >> Finalize(
+        config.output, summarize_fn, run_id, succeeded, per_language=config.per_language)
 
 
 def _summarize(tallies, file_errors, splits, config, stages):

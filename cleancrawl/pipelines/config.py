@@ -95,6 +95,9 @@ class BuildConfigBase:
     num_shards: int = option(0, group=IO, help=(  # 0 = size by --shard-bytes
         "train shards (default 0: one per --shard-bytes of text); validation is sized by bytes"))
     shard_bytes: int = option(256 << 20, group=IO, help="target text bytes a shard (default: %(default)s)")
+    per_language: bool = option(False, group=IO, help=(
+        "write each language's pages to OUTPUT/<language>/{train,validation}/ (mC4's layout), with the "
+        "funnel and the dataset card per language"))
     validation_modulus: int = option(1000, group=STAGES, help=(
         "validation split when md5(normalized_url) %% N == 0 (default: %(default)s)"))
     overwrite: bool = option(False, group=IO, help="replace an existing output directory")

@@ -119,25 +119,26 @@ class _WriteShardFn(beam.DoFn):
 class _FinalizeFn(beam.DoFn):
     """Runs once, after every shard: empty shards for gaps, stats.json, the spill files gone, then _SUCCESS."""
 
-    def __init__(self, output: str, summarize, run_id: str = "", succeeded=None):
+    def __init__(self, output: str, summarize, run_id: str = "", succeeded=None, per_language: bool = False):
         self._output = output
         self._summarize = summarize
         self._run_id = run_id
         self._succeeded = succeeded  # stats -> may the run be declared a success (None: always)
+        self._per_language = per_language
 
     def process(self, _, written, shard_counts, tallies, file_errors):
         if self._run_id:  # the folder is still this run's: else another run's shards may be mixed in
             output_folder.check_lock_owner(self._output, self._run_id)
         done = {(split, index) for split, index, _, _ in written}
         splits = {}
-        for split in layout.SPLITS:
+        for split in split_names(shard_counts, self._per_language):
             count = shard_counts.get(split, 1)
             for index in range(count):
                 if (split, index) not in done:
                     path = storage.join(self._output, split, layout.shard_name(index, count))
                     write_atomically(path, encode_table([]))
             splits[split] = {"shards": count}
-        documents = {s: sum(n for split, _, _, n in written if split == s) for s in layout.SPLITS}
+        documents = {s: sum(n for split, _, _, n in written if split == s) for s in splits}
         write_atomically(storage.join(self._output, CARD_NAME), dataset_card(documents))  # for HF datasets
         stats = self._summarize(tallies, file_errors, splits)
         data = (json.dumps(stats, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8")
@@ -149,6 +150,20 @@ class _FinalizeFn(beam.DoFn):
         # Not empty: object stores (S3) refuse zero-byte multipart uploads.
         write_atomically(storage.join(self._output, layout.SUCCESS_MARKER), layout.SUCCESS_CONTENT)
         yield stats["totals"]
+
+
+def split_of(doc: Document, modulus: int, per_language: bool = False) -> str:
+    """The split folder of a kept document: C4's (md5 of the URL), under its language's with --per-language."""
+    split = split_for(doc.normalized_url, modulus)
+    return f"{doc.language or 'und'}/{split}" if per_language else split
+
+
+def split_names(shard_counts: dict, per_language: bool) -> list[str]:
+    """Every split folder a build writes: train and validation, or both for each language written."""
+    if not per_language:
+        return list(layout.SPLITS)
+    languages = sorted({name.partition("/")[0] for name in shard_counts})
+    return [f"{language}/{split}" for language in languages for split in layout.SPLITS]
 
 
 class WriteShards(beam.PTransform):
@@ -163,31 +178,32 @@ class WriteShards(beam.PTransform):
     """
 
     def __init__(self, output: str, num_shards: int = 0, shard_bytes: int = 256 << 20, validation_modulus: int = 1000,
-                 folder: str | None = None, encode=None, order=None):
+                 folder: str | None = None, encode=None, order=None, per_language: bool = False):
         super().__init__()
         self._output = output
         self._num_shards = num_shards
         self._shard_bytes = shard_bytes
         self._modulus = validation_modulus
         self._folder, self._encode, self._order = folder, encode, order
+        self._per_language = per_language
 
     def expand(self, docs):
         modulus, fixed, target, folder = self._modulus, self._num_shards, self._shard_bytes, self._folder
-        order = self._order or sort_key
+        order, per_language = self._order or sort_key, self._per_language
         # (split, normalised URL, text bytes, (order key, the document packed)): a grouped document
         # is one compressed bytes value — what DirectRunner holds in memory for the write is ~1/3
         # of the kept text, not the Python objects.
         rows = docs | "PackDocuments" >> beam.Map(
-            lambda d: (folder or split_for(d.normalized_url, modulus), d.normalized_url, text_bytes(d),
+            lambda d: (folder or split_of(d, modulus, per_language), d.normalized_url, text_bytes(d),
                        (order(d), pack(d))))
         bytes_per_split = (
             rows
             | "SplitBytes" >> beam.Map(lambda row: (row[0], row[2]))
             | "SumSplitBytes" >> beam.CombinePerKey(sum)
         )
-        # --num-shards fixes the train shard count; validation is always sized by bytes.
+        # --num-shards fixes the train shard count (each language's); validation is always sized by bytes.
         shard_counts = bytes_per_split | "ShardCounts" >> beam.Map(
-            lambda kv: (kv[0], shard_count(kv[1], target, fixed if kv[0] == "train" else 0))
+            lambda kv: (kv[0], shard_count(kv[1], target, fixed if kv[0].rpartition("/")[2] == "train" else 0))
         )
         counts_view = beam.pvalue.AsDict(shard_counts)
         written = (
@@ -200,7 +216,7 @@ class WriteShards(beam.PTransform):
             | "WriteShard" >> beam.ParDo(_WriteShardFn(self._output, self._encode))
         )
         kept_tally = docs | "KeptTally" >> beam.Map(
-            lambda d: (("kept", folder or split_for(d.normalized_url, modulus), d.source_file), (1, text_bytes(d)))
+            lambda d: (("kept", folder or split_of(d, modulus, per_language), d.source_file), (1, text_bytes(d)))
         )
         return written, shard_counts, kept_tally
 
@@ -209,12 +225,13 @@ class Finalize(beam.PTransform):
     """Waits for every shard, then writes stats.json and `_SUCCESS`; with `run_id` (the output
     lock's, `output_folder.OutputLock`) it first checks that the run still holds the folder."""
 
-    def __init__(self, output: str, summarize, run_id: str = "", succeeded=None):
+    def __init__(self, output: str, summarize, run_id: str = "", succeeded=None, per_language: bool = False):
         super().__init__()
         self._output = output
         self._summarize = summarize
         self._run_id = run_id
         self._succeeded = succeeded
+        self._per_language = per_language
 
     def expand(self, pcolls):
         written, shard_counts, tallies, file_errors = pcolls
@@ -222,7 +239,7 @@ class Finalize(beam.PTransform):
             written.pipeline
             | "Once" >> beam.Create([None])
             | "WriteStatsAndMarker" >> beam.ParDo(
-                _FinalizeFn(self._output, self._summarize, self._run_id, self._succeeded),
+                _FinalizeFn(self._output, self._summarize, self._run_id, self._succeeded, self._per_language),
                 written=beam.pvalue.AsList(written),
                 shard_counts=beam.pvalue.AsDict(shard_counts),
                 tallies=beam.pvalue.AsSingleton(tallies, default_value=[]),

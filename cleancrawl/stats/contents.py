@@ -337,7 +337,7 @@ def list_corpus_shards(corpus: str, splits: Iterable[str] | None,
     corpus = corpus.rstrip("/") or "/"
     try:
         by_split = {split: [n for n in storage.list_dir(storage.join(corpus, split)) if layout.SHARD_NAME.match(n)]
-                    for split in layout.SPLITS}
+                    for split in [*layout.split_dirs(corpus), *layout.SPLITS]}  # with --per-language, de/train …
         # On an object store a "directory" is only a key prefix: it exists when something is under it.
         found = any(by_split.values()) or storage.exists(corpus) or bool(storage.list_dir(corpus))
     except Exception as err:  # no file system for the scheme, no credentials, ...
@@ -352,7 +352,7 @@ def list_corpus_shards(corpus: str, splits: Iterable[str] | None,
         if extra:
             raise UserError(f"{corpus}: {layout.mixed_shards_message(extra, [])}")
         directories = [(storage.join(corpus, split), split, names) for split, names in by_split.items()
-                       if names and (splits is None or split in splits)]
+                       if names and (splits is None or split in splits or split.rpartition("/")[2] in splits)]
     else:                        # a split directory, or any directory of Parquet files
         name = display_name(corpus)
         directories = [(corpus, name if name in layout.SPLITS else "all",

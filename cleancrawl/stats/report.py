@@ -111,6 +111,17 @@ def overview_table(corpora) -> Table:
             lambda c: c["contents"]["characters"] / c["contents"]["words"] if c["contents"]["words"] else None),
     ]
     splits = sorted({s for c in corpora for s in c["contents"]["splits"]})
+    if any("/" in split for split in splits):  # --per-language: each split summed over the language folders
+        def summed(c, name):
+            found = [v for s, v in c["contents"]["splits"].items() if s.rpartition("/")[2] == name]
+            return (f"{sum(v['documents'] for v in found):,} ({sum(v['shards'] for v in found)})"
+                    if found else None)
+
+        rows.append(row("language folders", lambda c: len({s.partition("/")[0] for s in c["contents"]["splits"]
+                                                            if "/" in s}) or None))
+        for name in sorted({s.rpartition("/")[2] for s in splits}, key=lambda n: (n != "train", n)):
+            rows.append(row(f"{name}: documents (shards), all languages", lambda c, n=name: summed(c, n)))
+        splits = []
     for split in splits:
         rows.append(row(f"{split}: documents (shards)", lambda c, s=split: (
             f"{c['contents']['splits'][s]['documents']:,} ({c['contents']['splits'][s]['shards']})"
