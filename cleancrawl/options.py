@@ -387,8 +387,14 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> None:
     name = parser.prog.split()[-1]
     if command is not None and command != name:
         raise UserError(f"--config {path}: the config of `{command}`, not of `{name}`")
+    apply_values(parser, data, path)
+
+
+def apply_values(parser: argparse.ArgumentParser, data: dict, source: str) -> None:
+    """Make `data` (keys as a `--config` file holds them) the defaults of `parser`."""
+    cls = parser.get_default(_CLASS)
     values: dict = {}
-    _file_values(cls, data, (), path, values)
+    _file_values(cls, data, (), source, values)
     parser.set_defaults(**values)
 
 

@@ -234,8 +234,10 @@ def test_stage_options_are_nested_groups_recorded_and_read_flat_or_nested(tmp_pa
 
     recorded_now = BuildConfig().to_dict()
     assert {k: v for k, v in recorded_now.items() if k in EARLIER_BUILD} == EARLIER_BUILD  # the same keys, flat
-    assert set(recorded_now) - set(EARLIER_BUILD) == {  # options added since (a snapshot by name, failed files, pieces)
-        "crawl", "cc_base", "files", "sample", "sample_seed", "max_failed_files", "piece"}
+    assert set(recorded_now) - set(EARLIER_BUILD) == {  # options added since (a snapshot by name, failed files, pieces, recipes, mC4)
+        "crawl", "cc_base", "files", "sample", "sample_seed", "max_failed_files", "piece", "recipe", "per_language",
+        "badwords_filter_fraction", "min_paragraphs", "min_paragraph_len", "languages", "min_cld3_probability",
+        "min_num_bytes", "max_num_bytes"}
     given = _config(BuildConfig, "build", ["--language", "de", "--min-language-score", "0.5", "--langdetect-seed", "2",
                                            "--min-words-per-line", "4", "--max-word-length", "50",
                                            "--min-sentences", "2"])

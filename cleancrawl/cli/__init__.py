@@ -72,6 +72,28 @@ def add_verbosity_options(parser: argparse.ArgumentParser) -> None:
                            help="also show the libraries' logs and warnings (Beam, warcio, trainers)")
 
 
+def _with_file_defaults(parser: argparse.ArgumentParser, args: argparse.Namespace, argv):
+    """Parse again with the defaults `--recipe NAME` (cleancrawl.recipes) and then `--config FILE` give:
+    the command line wins over the file, the file over the recipe (a file may name the recipe too)."""
+    command = _command_parser(parser, args)
+    config_file = getattr(args, options.CONFIG_DEST, None)
+    applied = None
+    for _ in range(2):  # a second round when the file named another recipe
+        name = getattr(args, "recipe", None)
+        if name and name != applied:
+            from cleancrawl.pipelines.config import recipe_values
+
+            options.apply_values(command, recipe_values(name), f"--recipe {name}")
+            applied = name
+        if config_file:
+            options.apply_config_file(command, config_file)
+        args, unknown = parser.parse_known_args(argv)
+        args.quiet, args.verbose = getattr(args, "quiet", False), getattr(args, "verbose", False)
+        if getattr(args, "recipe", None) == applied:
+            break
+    return args, unknown
+
+
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
     """The (sub)parser of the command that was chosen, for its option names."""
     for action in parser._actions:
@@ -147,10 +169,8 @@ def run_parser(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
     from cleancrawl.corpus.safe_text import SafeFormatter  # log lines quote crawl data (URLs)
     verbosity.configure(args.verbose, args.quiet, SafeFormatter(logging.BASIC_FORMAT))
     try:
-        if getattr(args, options.CONFIG_DEST, None):  # --config FILE: its values become the defaults, then parse again
-            options.apply_config_file(_command_parser(parser, args), getattr(args, options.CONFIG_DEST))
-            args, unknown = parser.parse_known_args(argv)
-            args.quiet, args.verbose = getattr(args, "quiet", False), getattr(args, "verbose", False)
+        if getattr(args, options.CONFIG_DEST, None) or getattr(args, "recipe", None):
+            args, unknown = _with_file_defaults(parser, args, argv)
         # `build`-like commands pass extra arguments to Beam as pipeline options; commands that only
         # read or write remote paths accept Beam's file-system options (--s3_endpoint_url, ...).
         takes_pipeline_options = getattr(args, "accepts_pipeline_options", False)

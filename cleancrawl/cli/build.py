@@ -37,8 +37,15 @@ def print_summary(stats: dict, output: str, out=None) -> None:
         if step["dropped"]:
             reasons = safe(", ".join(f"{r} {n}" for r, n in step["reasons"].items()))
             print(f"  {step['stage']:<10} {step['in']:>8} → {step['out']:<8} dropped: {reasons}", file=out)
+    languages: dict[str, dict] = {}
     for split, info in stats["splits"].items():
+        language, _, name = split.rpartition("/")
+        if language:  # --per-language: one line a language
+            languages.setdefault(language, {})[name] = info.get("documents", 0)
+            continue
         print(f"  {split}: {info.get('documents', 0)} documents in {info.get('shards', 0)} shard(s)", file=out)
+    for language, counts in languages.items():
+        print(f"  {language}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + " documents", file=out)
     for error in stats["file_errors"]:
         print(safe(f"  unreadable: {error['file']}: {error['reason']} ({error['detail']})"), file=out)
     kept_dropped = (stats.get("config") or {}).get("keep_dropped")

@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 
 from cleancrawl import options, storage
+from cleancrawl.corpus.badwords import BadwordsConfig
 from cleancrawl.corpus.dedup import DedupConfig
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.extract import EXTRACTION_MODES
@@ -28,6 +29,7 @@ from cleancrawl.corpus.readers import ReaderConfig
 from cleancrawl.options import option
 from cleancrawl.pipelines import snapshot
 from cleancrawl.pipelines.select_config import SelectConfig
+from cleancrawl.recipes import DEFAULT_RECIPE, RECIPES, recipe
 
 SAMPLE_CRAWL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus", "data", "sample",
                             "pages.warc.wet.gz")
@@ -70,6 +72,10 @@ class BuildConfigBase:
     source: str = option("auto", choices=("auto", "wet", "warc"), group=IO, help=(
         "which records become documents: WET conversion records, WARC HTML responses, "
         "or whichever each file holds (default: %(default)s)"))
+    recipe: str = option(DEFAULT_RECIPE, choices=tuple(RECIPES), group=STAGES, help=(
+        "a TFDS C4 config by name: its stages and options (c4 = en, today's default; c4-noclean = en.noclean; "
+        "realnewslike; webtextlike; mc4 = multilingual, per language); any option given here wins "
+        "(default: %(default)s)"))
     skip: tuple[str, ...] = option((), group=STAGES, help=(  # stages turned off
         "comma-separated stages to turn off: " + ",".join(SKIPPABLE_STAGES) + " (url-dedup = url_dedup;"
         + " clean,dedup,badwords: the T5 paper's 'C4, unfiltered'; dedup here equals --dedup none)"))
@@ -78,6 +84,8 @@ class BuildConfigBase:
     dedup: DedupConfig = option(  # c4-lines + minhash by default; --min-sentences is the clean stage's
         default_factory=DedupConfig, group=DEDUP, exclude=("min_sentences",),
         help="the dedup methods and their options")
+    badwords: BadwordsConfig = option(default_factory=BadwordsConfig, group=STAGES, flat=True,
+                                      help="the badwords stage's options")
     # read
     max_text_chars: int = option(190_000, group=STAGES, help="drop pages with longer text (default: %(default)s)")
     max_html_bytes: int = option(5_000_000, group=STAGES, help=(
@@ -115,13 +123,23 @@ class BuildConfigBase:
             raise UserError(f"--max-failed-files {self.max_failed_files:g}: give a fraction between 0 and 1")
         if self.crawl and (self.inputs or self.input_list):
             raise UserError("--crawl names the files to read: give it without --input and --input-list")
+        if self.recipe not in RECIPES:
+            raise UserError(f"--recipe {self.recipe}: choose from {', '.join(RECIPES)}")
+        for need in recipe(self.recipe).needs:  # e.g. select.domains: TFDS downloads it, a build is given it
+            group, _, name = need.partition(".")
+            if not getattr(getattr(self, group), name):
+                flag = "--" + need.replace(".", "-").replace("_", "-")
+                raise UserError(f"--recipe {self.recipe} needs {flag} (TFDS's {self.recipe} config reads it; "
+                                "see the README, 'WebText-like and RealNews-like builds')")
 
     @classmethod
     def from_options(cls, values: dict) -> "BuildConfigBase":
-        """From command-line / --config values: --min-sentences (clean's) is also the C4 dedup methods'."""
+        """From command-line / --config values: --min-sentences (clean's) is also the C4 dedup methods';
+        a recipe without clean (mC4) has line dedup without the sentence rule, as TFDS."""
         if "dedup" in values and "clean" in values:
-            values = {**values,
-                      "dedup": dataclasses.replace(values["dedup"], min_sentences=values["clean"].min_sentences)}
+            cleans = "clean" in recipe(values.get("recipe", DEFAULT_RECIPE)).stages
+            values = {**values, "dedup": dataclasses.replace(
+                values["dedup"], min_sentences=values["clean"].min_sentences if cleans else 0)}
         return cls(**values)
 
     def reader_config(self) -> ReaderConfig:
@@ -175,3 +193,16 @@ def _rebuild(groups: tuple, values: dict) -> BuildConfigBase:
 
 
 BuildConfig = config_class()
+
+
+def recipe_values(name: str, stages: tuple = REGISTRY) -> dict:
+    """What `--recipe NAME` sets, as `--config` keys: its options, and `skip` for each stage of the
+    registry that the recipe does not run (its optional stages run only where a recipe lists them)."""
+    chosen = recipe(name)
+    skip = [s.name for s in stages if s.skippable and not s.optional and s.name not in chosen.stages]
+    return {**_plain(chosen.options), "recipe": name, "skip": skip}
+
+
+def _plain(mapping) -> dict:
+    return {k: _plain(v) if hasattr(v, "items") else (list(v) if isinstance(v, tuple) else v)
+            for k, v in mapping.items()}

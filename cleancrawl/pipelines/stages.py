@@ -29,8 +29,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from cleancrawl.corpus.badwords import BadwordsFilter
+from cleancrawl.corpus.cld3_langid import Cld3Config, Cld3LanguageFilter
 from cleancrawl.corpus.filters import C4Cleaner, CleanConfig
 from cleancrawl.corpus.language_filter import LanguageConfig, LanguageFilter
+from cleancrawl.corpus.paragraph_filter import ParagraphConfig, ParagraphFilter
 
 
 def _always(config) -> bool:
@@ -54,6 +56,7 @@ class Stage:
     # never changes a page's text (`keeps_text`) may run at the finish before a replayed one.
     replayed: bool = False
     keeps_text: bool = False
+    optional: bool = False                      # runs only where the build's recipe lists it (mC4's stages)
 
     def __post_init__(self):
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -87,7 +90,16 @@ class Stage:
         raise ValueError(f"stage {self.name!r} has neither build nor filter")
 
     def runs(self, config, skip: set[str]) -> bool:
+        if self.optional and self.name not in recipe_stages(config):
+            return False
         return self.enabled(config) and not (self.skippable and self.name in skip)
+
+
+def recipe_stages(config) -> tuple[str, ...]:
+    """The stages the build's recipe (`--recipe`, cleancrawl.recipes) lists."""
+    from cleancrawl.recipes import DEFAULT_RECIPE, recipe
+
+    return recipe(getattr(config, "recipe", DEFAULT_RECIPE)).stages
 
 
 # ---------------------------------------------------------------------------- the built-in stages
@@ -117,7 +129,7 @@ def _write_duplicates(outputs, config):
 
 
 def _badwords(config):  # pages without a language (language ID skipped): the target language's list
-    return BadwordsFilter(config.langid.target)
+    return BadwordsFilter(config.langid.target, config.badwords.filter_fraction)
 
 
 def _decontaminate(config):  # --decontaminate: its eval index is loaded on the workers, in setup
@@ -137,10 +149,14 @@ STAGES: tuple[Stage, ...] = (
     Stage("url_dedup", "URL dedup", build=_url_dedup, label="DedupUrls", aliases=("url-dedup",), keeps_text=True),
     Stage("select", "select", build=_select, skippable=False, enabled=lambda c: c.select.enabled,
           keeps_text=True),  # WebText / RealNews
+    Stage("paragraph_filter", "paragraph filter", filter=ParagraphFilter, config=ParagraphConfig, replayed=True,
+          optional=True),  # mC4's, in place of clean
     Stage("clean", "clean", filter=C4Cleaner, config=CleanConfig, replayed=True),
     Stage("dedup", "dedup", build=_dedup, enabled=lambda c: bool(c.dedup.methods), writes=_write_duplicates),
     Stage("langid", "language ID", filter=LanguageFilter, config=LanguageConfig, label="IdentifyLanguage",
           replayed=True),
+    Stage("cld3_langid", "language ID (CLD3)", filter=Cld3LanguageFilter, config=Cld3Config,
+          label="IdentifyLanguageCld3", replayed=True, optional=True),  # mC4's, in place of langid
     Stage("decontaminate", "decontamination", build=_decontaminate, skippable=False,
           enabled=lambda c: bool(c.decontaminate), writes=_write_contamination),  # OUT/contamination/
     Stage("badwords", "badwords", filter=_badwords, label="FilterBadwords"),

@@ -120,3 +120,17 @@ def test_finish_refuses_other_options_gaps_and_shared_files(listing, tmp_path, c
     assert not (tmp_path / "out").exists()
     assert main(_piece(listing, tmp_path / "e", "0:2", "--keep-dropped")) == 2
     assert "--keep-dropped with --piece" in capsys.readouterr().err
+
+
+def test_mc4_in_two_pieces_equals_the_whole_mc4_build(listing, tmp_path):
+    """mC4's stages replay too: the paragraph filter from the pieces, CLD3 where line dedup left the page."""
+    whole = tmp_path / "whole"
+    assert main(["build", "--recipe", "mc4", "--input-list", str(listing / "wet.paths"), "--input-prefix",
+                 str(listing) + "/", "--files", "0:6", "--output", str(whole)]) == 0
+    pieces = [tmp_path / "p0", tmp_path / "p1"]
+    assert main(_piece(listing, pieces[0], "0:3", "--recipe", "mc4")) == 0
+    assert main(_piece(listing, pieces[1], "3:6", "--recipe", "mc4")) == 0
+    finished = tmp_path / "finished"
+    assert main(["finish", *map(str, pieces), "--output", str(finished)]) == 0
+    assert _stats(finished) == _stats(whole)
+    assert _files(finished) == _files(whole) and any(name.startswith("und/") for name in _files(whole))

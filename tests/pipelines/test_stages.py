@@ -76,7 +76,7 @@ def test_one_list_gives_skip_funnel_order_and_report_labels():
 def test_skip_accepts_the_old_url_dedup_spelling_and_refuses_unknown_names():
     assert resolve_skip(("url-dedup", "clean")) == {"url_dedup", "clean"}
     assert resolve_skip(("url_dedup",)) == {"url_dedup"}
-    with pytest.raises(UserError, match=r"--skip: unknown stage\(s\) read, spam; choose from url_dedup, clean"):
+    with pytest.raises(UserError, match=r"--skip: unknown stage\(s\) read, spam; choose from url_dedup, paragraph_filter, clean"):
         resolve_skip(("spam", "read"))
 
 
@@ -201,7 +201,7 @@ def test_every_drop_of_a_build_names_a_registry_stage(tmp_path, sample_documents
     stats = run_build(BuildConfig(output=out, keep_dropped=1.0, dedup=DedupConfig(methods=METHODS),
                                   decontaminate=[str(evals)]))
     funnel = [s["stage"] for s in stats["funnel"]]
-    assert funnel == [name for name in STAGE_NAMES if name != "select"]
+    assert funnel == [name for name in STAGE_NAMES if name not in ("select", "paragraph_filter", "cld3_langid")]
     assert set(stats["dropped"]) == {s["stage"] for s in stats["funnel"] if s["dropped"]}
     assert {"read", "clean", "dedup", "langid", "decontaminate", "badwords"} <= set(stats["dropped"])
     rows = [r for p in glob.glob(os.path.join(out, "dropped", "*.parquet")) for r in pq.read_table(p).to_pylist()]
@@ -221,7 +221,7 @@ def test_the_config_of_another_registry_travels_to_workers(example_stage):
     config = cls(output="o", min_words=example_stage.config(80))
     again = pickler.loads(pickler.dumps(config))
     assert again == config and type(again) is cls
-    assert [f.name for f in dataclasses.fields(cls)][-3:] == ["clean", "min_words", "langid"]
+    assert [f.name for f in dataclasses.fields(cls)][-4:-1] == ["clean", "min_words", "langid"]
     assert "--min-words" in _parser(cls)._option_string_actions
     with pytest.raises(ValueError, match="would replace the build's option 'output'"):
         config_class((*STAGES, Stage("output", filter=example_stage.filter, config=example_stage.config)))
