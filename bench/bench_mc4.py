@@ -14,6 +14,10 @@ distort it); the best of `--rounds` counts.
   stages        paragraph_filter, dedup (c4-lines, in memory), cld3_langid, badwords (0.999),
                 and the whole `mc4_in_memory` chain
 Every CLD3 answer of ours is compared with TFDS's call and mismatches are printed (must be 0).
+
+Then (`--build-pages N`, 0 for none) the whole Beam build, DirectRunner, one worker, in this process:
+`--recipe mc4` beside `--recipe c4` (English C4, today's default) on the same crawl — the sample's
+pages replicated onto other hosts (bench/scale_data.py) — in pages per CPU-second of the build.
 """
 from __future__ import annotations
 
@@ -67,6 +71,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--json", default="")
+    parser.add_argument("--build-pages", type=int, default=3000)
     args = parser.parse_args()
     docs = pages(args.copies)
     texts = [d.text for d in docs]
@@ -134,14 +139,49 @@ def main():
         seconds = cpu_best(fn, args.rounds)
         results[name] = {"cpu_s": round(seconds, 4), "pages_per_cpu_s": round(count / seconds)}
 
+    if args.build_pages:
+        results["builds"] = builds(args.build_pages)
     print(f"CLD3 answers differing from TFDS's call: {mismatches}")
     for name, value in results.items():
-        if isinstance(value, dict):
+        if name == "builds":
+            for recipe_name, b in value.items():
+                print(f"  build --recipe {recipe_name:<15} {b['pages_per_cpu_s']:>9,} pages/CPU-s  "
+                      f"({b['pages']:,} pages, {b['kept']:,} kept, {b['cpu_s']:.1f} CPU-s, Beam, one worker)")
+        elif isinstance(value, dict):
             extra = f"  {value['us_per_page']:>7} us/page" if "us_per_page" in value else ""
             print(f"  {name:<30} {value['pages_per_cpu_s']:>9,} pages/CPU-s{extra}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)
+
+
+def builds(n_pages: int) -> dict:
+    """The whole build with --recipe c4 and with --recipe mc4 on the same replicated crawl."""
+    import resource
+    import tempfile
+
+    from scale_data import write_scaled_crawl
+
+    from cleancrawl import options
+    from cleancrawl.pipelines.build import run_build
+    from cleancrawl.pipelines.config import BuildConfig, recipe_values
+
+    def cpu():
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    work = tempfile.mkdtemp(prefix="bench-mc4-")
+    manifest = write_scaled_crawl(os.path.join(work, "data"), n_pages, pages_per_file=max(1, n_pages // 4))
+    out = {}
+    for name in ("c4", "mc4"):
+        config = options.from_dict(BuildConfig, {**recipe_values(name), "inputs": [manifest["input_dir"]],
+                                                 "output": os.path.join(work, name)}, f"--recipe {name}")
+        start = cpu()
+        stats = run_build(config)
+        seconds = cpu() - start
+        out[name] = {"pages": stats["totals"]["read"], "kept": stats["totals"]["kept"], "cpu_s": round(seconds, 2),
+                     "pages_per_cpu_s": round(stats["totals"]["read"] / seconds)}
+    return out
 
 
 if __name__ == "__main__":
