@@ -413,6 +413,9 @@ def check_pieces(folders: list[str], stages=STAGES) -> tuple[object, list[str], 
 
     if not folders:
         raise UserError("finish: name the pieces (the --output folders of `cleancrawl build --piece`)")
+    twice = sorted({f for f in folders if folders.count(f) > 1})
+    if twice:
+        raise UserError(f"cannot finish: {_some(twice)} named twice")
     problems, records = [], []
     for folder in folders:
         state = piece_state(folder)

@@ -115,6 +115,8 @@ def test_finish_refuses_other_options_gaps_and_shared_files(listing, tmp_path, c
     assert main(["finish", str(a), str(d), "--output", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "is in two pieces" in err and "overlaps" in err
+    assert main(["finish", str(a), str(a), "--output", str(tmp_path / "out")]) == 2
+    assert "named twice" in capsys.readouterr().err
     assert main(["finish", str(a), str(tmp_path / "nothing"), "--output", str(tmp_path / "out")]) == 2
     assert "is not a piece" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
