@@ -24,11 +24,11 @@ import tempfile
 
 from cleancrawl import storage
 from cleancrawl.corpus.errors import UserError
-from cleancrawl.layout import SPLITS
+from cleancrawl.layout import split_dirs
 from cleancrawl.pipelines.read import resolve_inputs
 
 Z95 = 1.96
-PROJECTED = ("pages", "kept_pages", "bytes_read", "output_bytes", "cpu_hours")
+PROJECTED = ("pages", "kept_pages", "bytes_read", "output_bytes", "spill_bytes", "shuffle_bytes", "cpu_hours")
 
 
 def _cpu_seconds() -> float:
@@ -61,15 +61,19 @@ def _sizes(paths: list[str]) -> dict[str, int]:
 
 
 def _output_bytes(output: str) -> int:
-    return sum(size for split in SPLITS for _, size in storage.match_files(storage.join(output, split, "*.parquet")))
+    return sum(size for split in split_dirs(output) for _, size in
+               storage.match_files(storage.join(output, split, "*.parquet")))
 
 
-def _timed_build(config, pipeline_args: list[str]) -> tuple[dict, float]:
+def _timed_build(config, pipeline_args: list[str]) -> tuple[dict, float, dict]:
+    """The build's stats, its CPU seconds, and the bytes it spilled and shuffled."""
     from cleancrawl.pipelines.build import run_build  # Beam is imported only when a build runs
+    from cleancrawl.pipelines.shuffle_meter import shuffle_meter, spill_meter
 
     start = _cpu_seconds()
-    stats = run_build(config, pipeline_args)
-    return stats, _cpu_seconds() - start
+    with shuffle_meter() as shuffled, spill_meter(config.output) as spilled:
+        stats = run_build(config, pipeline_args)
+    return stats, _cpu_seconds() - start, {"shuffle": shuffled.bytes, "spill": spilled.bytes}
 
 
 def plan_build(config, workers_wall: int = 1, pipeline_args: list[str] | None = None) -> dict:
@@ -91,12 +95,12 @@ def plan_build(config, workers_wall: int = 1, pipeline_args: list[str] | None = 
         empty = os.path.join(scratch, "empty.warc.wet.gz")
         storage.write_atomically(empty, gzip.compress(b""))
         build = dict(input_list=None, crawl=None, files=None, sample=0, overwrite=True, max_failed_files=1.0,
-                     keep_dropped=0.0)
-        _, fixed_cpu = _timed_build(dataclasses.replace(config, inputs=[empty], output=os.path.join(scratch, "fixed"),
-                                                        **build), pipeline_args)
+                     keep_dropped=0.0, piece=False)
+        fixed = dataclasses.replace(config, inputs=[empty], output=os.path.join(scratch, "fixed"), **build)
+        _, fixed_cpu, _ = _timed_build(fixed, pipeline_args)
         output = os.path.join(scratch, "sample")
-        stats, sample_cpu = _timed_build(dataclasses.replace(config, inputs=sample_files, output=output, **build),
-                                         pipeline_args)
+        sample = dataclasses.replace(config, inputs=sample_files, output=output, **build)
+        stats, sample_cpu, moved = _timed_build(sample, pipeline_args)
         output_bytes = _output_bytes(output)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -111,6 +115,11 @@ def plan_build(config, workers_wall: int = 1, pipeline_args: list[str] | None = 
     cpu = [work_cpu * b / all_bytes if sum(read_bytes) else work_cpu / n for b in read_bytes]
     kept_total = sum(kept)
     out = [output_bytes * k / kept_total if kept_total else output_bytes / n for k in kept]
+    pages_total = sum(pages)
+    # spill and shuffle: the sample's totals, shared among its files by pages (what both grow with)
+    spill = [moved["spill"] * p / pages_total if pages_total else moved["spill"] / n for p in pages]
+    shuffle = ([moved["shuffle"] * p / pages_total if pages_total else moved["shuffle"] / n for p in pages]
+               if moved["shuffle"] is not None else None)
 
     local = not any(storage.is_remote(p) for p in all_files)
     projections = {
@@ -119,6 +128,9 @@ def plan_build(config, workers_wall: int = 1, pipeline_args: list[str] | None = 
         "bytes_read": ({"total": sum(_sizes(all_files).values()), "low": None, "high": None, "exact": True}
                        if local else projected_total(read_bytes, total_files)),
         "output_bytes": projected_total(out, total_files),
+        "spill_bytes": projected_total(spill, total_files),
+        "shuffle_bytes": (projected_total(shuffle, total_files) if shuffle is not None
+                          else {"total": None, "low": None, "high": None}),
         "cpu_hours": {k: (None if v is None else (v + fixed_cpu) / 3600)
                       for k, v in projected_total(cpu, total_files).items()},
     }
@@ -138,7 +150,8 @@ def plan_build(config, workers_wall: int = 1, pipeline_args: list[str] | None = 
         "wall_hours": fixed_cpu / 3600 + per_file_hours / workers,
         "sample": {
             "files": n, "pages": sum(pages), "kept_pages": kept_total, "bytes_read": sum(read_bytes),
-            "output_bytes": output_bytes, "cpu_seconds": sample_cpu, "fixed_cpu_seconds": fixed_cpu,
+            "output_bytes": output_bytes, "spill_bytes": moved["spill"], "shuffle_bytes": moved["shuffle"],
+            "cpu_seconds": sample_cpu, "fixed_cpu_seconds": fixed_cpu,
             "file_errors": len(stats["file_errors"]),
             "per_file": {p: {"pages": a, "kept_pages": b, "bytes_read": c}
                          for p, a, b, c in zip(sample_files, pages, kept, read_bytes)},
@@ -151,6 +164,10 @@ def plan_build(config, workers_wall: int = 1, pipeline_args: list[str] | None = 
             "pages, kept pages, CPU and output bytes: per-file mean × files; kept pages assume dedup across files "
             "removes as much per file in the whole build as in the sample",
             "bytes read: " + ("the listed files' sizes (exact)" if local else "the sampled files' mean size × files"),
+            "spill bytes (documents waiting on disk beside the output while dedup shuffles keys; gone at the end) "
+            "and shuffle bytes (what the DirectRunner's grouping buffers received: every GroupByKey's input): the "
+            "sample's, shared among its files by pages; a runner that groups otherwise (Dataflow) moves about as "
+            "much",
             f"wall time: CPU-bound, the per-file work split evenly over {workers} worker(s) "
             "(no shuffle, network or start-up overhead per worker)",
             "95% intervals: mean ± 1.96·sd/√n of the per-file figures × files, finite-population corrected",
@@ -182,15 +199,18 @@ def _hours(h: float) -> str:
 def render_text(plan: dict, price_cpu_hour: float | None = None) -> str:
     """The plan as the terminal shows it."""
     show = {"pages": lambda v: f"{v:,.0f}", "kept_pages": lambda v: f"{v:,.0f}", "bytes_read": _size,
-            "output_bytes": _size, "cpu_hours": _cpu_hours}
+            "output_bytes": _size, "spill_bytes": _size, "shuffle_bytes": _size, "cpu_hours": _cpu_hours}
     labels = {"pages": "pages", "kept_pages": "kept pages", "bytes_read": "bytes read", "output_bytes": "output",
-              "cpu_hours": "CPU-hours"}
+              "spill_bytes": "spill", "shuffle_bytes": "shuffle", "cpu_hours": "CPU-hours"}
     sample = plan["sample"]
     lines = [f"plan: {plan['files']:,} file(s), projected from a sample of {plan['sampled_files']} "
              f"(seed {plan['sample_seed']})",
              f"  {'':<12} {'sample':>12} {'projected':>14}   95% interval"]
     measured = dict(sample, cpu_hours=sample["cpu_seconds"] / 3600)
     for name in PROJECTED:
+        if plan[name] is None:  # shuffle bytes where the runner's buffers could not be metered
+            lines.append(f"  {labels[name]:<12} {'n/a':>12} {'n/a':>14}")
+            continue
         low, high = plan["intervals_95"][name]
         interval = "n/a (one file)" if low is None else "exact" if name in plan["exact"] else f"{show[name](low)} – " \
             f"{show[name](high)}"

@@ -44,7 +44,10 @@ def test_a_sample_projects_the_whole_build(listing, tmp_path, capsys):
                            str(tmp_path / "plan.json"), "--price-cpu-hour", "0.05", "--workers-wall", "4")
     assert code == 0, err
     plan = json.loads((tmp_path / "plan.json").read_text())
-    assert {"files", "sampled_files", "pages", "kept_pages", "cpu_hours", "bytes_read", "sample"} <= set(plan)
+    assert {"files", "sampled_files", "pages", "kept_pages", "cpu_hours", "bytes_read", "sample", "spill_bytes",
+            "shuffle_bytes"} <= set(plan)
+    assert plan["sample"]["spill_bytes"] > 0 and plan["sample"]["shuffle_bytes"] > 0  # dedup spills and shuffles
+    assert "spill " in out and "shuffle " in out
     assert (plan["files"], plan["sampled_files"]) == (FILES, 6)
     assert "cost at $0.05/CPU-hour: $" in out and "assumptions:" in out
     assert not list(tmp_path.glob("cleancrawl-out*")), "plan writes only --json"
