@@ -1,28 +1,45 @@
-"""Language ID speed: langdetect (as C4 calls it) vs corpus.langid, side by side.
+"""Language ID speed: langdetect (as C4 calls it) vs corpus.langid's two engines, side by side.
 
     .venv/bin/python bench/bench_langid.py [--rounds 3]
 
-Both run in this one process, one after the other in each round, on the same pages C4's clean
-stage keeps from the bundled WET sample (315 of 323 pages); the best round of each counts.
+All run in this one process, one after the other in each round, on the same pages C4's clean
+stage keeps from the bundled WET sample (316 of 323 pages); the best round of each counts.
 Pages/s per core is pages over *process CPU time*, so other load on a shared machine does not
-distort it (both are single-threaded). corpus.langid keeps a per-word n-gram cache, so it is
-timed three ways:
+distort it (all are single-threaded). corpus.langid has two engines:
+  today      the reference path (numpy + Python, `LanguageIdentifier(compiled=False)`)
+  compiled   the numba kernels (`LanguageIdentifier()` when numba is installed)
+The reference path keeps a per-word n-gram cache, so each engine is timed three ways:
   cold       a fresh identifier, every word new to it (the first pages a worker sees)
   held-out   warmed on the raw text of the other half of the sample, timed on this half
              (a worker some pages into a shard: common words cached, page-specific ones not)
   warm       pages already seen (an upper bound)
-Every result is also compared with langdetect's, and the mismatch count printed.
+The compiled engine has no caches; it is timed the same ways all the same. Every result is
+compared with langdetect's, and the mismatch count printed. Set-up (imports, profiles, and for
+the compiled engine numba's compile or its on-disk cache) is timed in fresh interpreters, in CPU
+seconds too.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import tempfile
 import time
 
-from common import sample_records
+from common import ROOT, sample_records
 
+from cleancrawl.corpus import _langdetect_kernel as kernel
 from cleancrawl.corpus.filters import C4Cleaner
 from cleancrawl.corpus.langid import LanguageIdentifier, reference_detect
+
+MODES = ("cold", "held-out", "warm")
+SETUP_SCRIPT = """
+import time
+from cleancrawl.corpus.langid import LanguageIdentifier
+identifier = LanguageIdentifier(compiled={compiled})
+print(time.process_time(), identifier.compiled)
+"""
 
 
 def c4_cleaned_pages(raw: list[str]) -> tuple[list[int], list[str]]:
@@ -46,6 +63,18 @@ def count_mismatches(expected: list, actual: list) -> int:
     )
 
 
+def setup_seconds(compiled: bool, numba_cache: str | None = None) -> float:
+    """CPU seconds of a fresh interpreter up to a ready LanguageIdentifier (start-up and imports included)."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    if numba_cache is not None:
+        env["NUMBA_CACHE_DIR"] = numba_cache
+    script = SETUP_SCRIPT.format(compiled=compiled)
+    out = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True)
+    seconds, engine = out.stdout.split()
+    assert engine == str(compiled)
+    return float(seconds)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -55,47 +84,70 @@ def main() -> int:
     source, cleaned = c4_cleaned_pages(raw)  # cleaned[j] comes from raw[source[j]]
     half_a, half_b = list(range(0, len(cleaned), 2)), list(range(1, len(cleaned), 2))
     chars = sum(map(len, cleaned)) / len(cleaned)
+    engines = {"today": False}
+    if kernel.AVAILABLE:
+        engines["compiled"] = True
+    else:
+        print("numba is not installed: only today's engine is timed")
     print(f"{len(cleaned)} C4-cleaned sample pages, {chars:,.0f} characters on average; "
           f"best of {args.rounds} rounds; pages/s per core = pages / process CPU time")
 
-    start = time.perf_counter()
-    LanguageIdentifier()
-    print(f"LanguageIdentifier() set-up: {time.perf_counter() - start:.2f} s (once per process)\n")
+    print("\nset-up, once per process or worker: CPU seconds of a fresh interpreter up to a ready identifier")
+    print(f"  today (reference path)            {setup_seconds(False):5.2f} s")
+    if kernel.AVAILABLE:
+        with tempfile.TemporaryDirectory() as cache:
+            print(f"  compiled, numba cache empty       {setup_seconds(True, cache):5.2f} s  (compiles the kernels)")
+            print(f"  compiled, numba cache filled      {setup_seconds(True, cache):5.2f} s")
 
-    best = {"langdetect": float("inf"), "cold": float("inf"), "held-out": float("inf"), "warm": float("inf")}
-    mismatched = 0
+    best = {(engine, mode): float("inf") for engine in engines for mode in MODES}
+    best["langdetect"] = float("inf")
+    mismatched = dict.fromkeys(engines, 0)
     for _ in range(args.rounds):
         seconds, expected = timed(reference_detect, cleaned)
         best["langdetect"] = min(best["langdetect"], seconds)
+        for engine, compiled in engines.items():
+            cold = LanguageIdentifier(compiled=compiled)
+            seconds, actual = timed(cold.detect, cleaned)
+            best[engine, "cold"] = min(best[engine, "cold"], seconds)
+            mismatched[engine] += count_mismatches(expected, actual)
 
-        cold = LanguageIdentifier()
-        seconds, actual = timed(cold.detect, cleaned)
-        best["cold"] = min(best["cold"], seconds)
-        mismatched += count_mismatches(expected, actual)
+            held_out_seconds = 0.0
+            for warm_on, time_on in ((half_a, half_b), (half_b, half_a)):
+                identifier = LanguageIdentifier(compiled=compiled)
+                for j in warm_on:
+                    identifier.detect(raw[source[j]])
+                seconds, actual = timed(identifier.detect, [cleaned[i] for i in time_on])
+                held_out_seconds += seconds
+                mismatched[engine] += count_mismatches([expected[i] for i in time_on], actual)
+            best[engine, "held-out"] = min(best[engine, "held-out"], held_out_seconds)
 
-        held_out_seconds = 0.0
-        for warm_on, time_on in ((half_a, half_b), (half_b, half_a)):
-            identifier = LanguageIdentifier()
-            for j in warm_on:
-                identifier.detect(raw[source[j]])
-            seconds, actual = timed(identifier.detect, [cleaned[i] for i in time_on])
-            held_out_seconds += seconds
-            mismatched += count_mismatches([expected[i] for i in time_on], actual)
-        best["held-out"] = min(best["held-out"], held_out_seconds)
+            seconds, actual = timed(cold.detect, cleaned)  # second pass: every word cached
+            best[engine, "warm"] = min(best[engine, "warm"], seconds)
+            mismatched[engine] += count_mismatches(expected, actual)
 
-        seconds, actual = timed(cold.detect, cleaned)  # second pass: every word cached
-        best["warm"] = min(best["warm"], seconds)
-        mismatched += count_mismatches(expected, actual)
+    def rate(key) -> float:
+        return len(cleaned) / best[key]
 
-    reference_rate = len(cleaned) / best["langdetect"]
-    print(f"{'':28s}{'pages/s/core':>14s}{'ms/page':>10s}{'vs langdetect':>15s}")
-    print(f"{'langdetect 1.0.9':28s}{reference_rate:14.0f}{1000 / reference_rate:10.2f}{'1.00x':>15s}")
-    for mode in ("cold", "held-out", "warm"):
-        rate = len(cleaned) / best[mode]
-        print(f"{'corpus.langid, ' + mode:28s}{rate:14.0f}{1000 / rate:10.2f}{rate / reference_rate:14.2f}x")
+    print(f"\nlangdetect 1.0.9 (as C4 calls it): {rate('langdetect'):.0f} pages/s/core, "
+          f"{1000 / rate('langdetect'):.2f} ms/page\n")
+    header = f"{'':10s}"
+    for engine in engines:
+        header += f"{engine + ': pages/s/core':>24s}{'ms/page':>9s}{'vs langdetect':>15s}"
+    print(header + (f"{'compiled / today':>18s}" if "compiled" in engines else ""))
+    for mode in MODES:
+        line = f"{mode:10s}"
+        for engine in engines:
+            line += f"{rate((engine, mode)):24.0f}{1000 / rate((engine, mode)):9.3f}"
+            line += f"{rate((engine, mode)) / rate('langdetect'):14.1f}x"
+        if "compiled" in engines:
+            line += f"{rate(('compiled', mode)) / rate(('today', mode)):17.2f}x"
+        print(line)
     compared = args.rounds * 3 * len(cleaned)
-    print(f"\nresults compared with langdetect: {compared}, not bit-identical: {mismatched}")
-    return 1 if mismatched else 0
+    for engine in engines:
+        print(f"\n{engine}: results compared with langdetect: {compared}, not bit-identical: {mismatched[engine]}",
+              end="")
+    print()
+    return 1 if any(mismatched.values()) else 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,11 @@ Where langdetect spends its time, and what replaces it:
   in one vectorised pass (`_StreamDraws`). That reproduces CPython's `Random` (`random()`,
   `gauss()`, `_randbelow`), so it is checked against a real `random.Random` when an identifier
   is built, and `_LibraryDraws` (the real generator, one call per draw) is used if it differs.
+
+`ReferenceEngine` puts extraction and trials together. It is the reference: the compiled engine
+(`corpus._langdetect_kernel`, numba; 5-10x faster per page) runs the same steps as machine code
+and is tested against it and against langdetect; `corpus.langid` falls back to this one where
+numba is missing.
 """
 from __future__ import annotations
 
@@ -171,17 +176,19 @@ class _CharacterNormalizer:
         self._astral: dict[int, int] = {}  # filled on first sight: emoji and the like are rare
 
     def normalize(self, code_points: np.ndarray) -> str:
+        return self.normalize_code_points(code_points).tobytes().decode("utf-32-le", "surrogatepass")
+
+    def normalize_code_points(self, code_points: np.ndarray) -> np.ndarray:
         if code_points.size == 0:
-            return ""
+            return code_points
         if int(code_points.max()) < _BMP_SIZE:
-            normalized = self._bmp[code_points]
-        else:
-            normalized = code_points.copy()
-            in_bmp = code_points < _BMP_SIZE
-            normalized[in_bmp] = self._bmp[code_points[in_bmp]]
-            astral_at = np.flatnonzero(~in_bmp)
-            normalized[astral_at] = [self._astral_char(int(c)) for c in code_points[astral_at]]
-        return normalized.tobytes().decode("utf-32-le", "surrogatepass")
+            return self._bmp[code_points]
+        normalized = code_points.copy()
+        in_bmp = code_points < _BMP_SIZE
+        normalized[in_bmp] = self._bmp[code_points[in_bmp]]
+        astral_at = np.flatnonzero(~in_bmp)
+        normalized[astral_at] = [self._astral_char(int(c)) for c in code_points[astral_at]]
+        return normalized
 
     def _astral_char(self, code: int) -> int:
         if code not in self._astral:
@@ -250,9 +257,10 @@ class NgramExtractor:
     3-character windows (new words are mostly made of known windows).
     """
 
-    def __init__(self, gram_rows: dict[str, int], max_cached: int = 200_000):  # ~100 MB at most
+    def __init__(self, gram_rows: dict[str, int], max_cached: int = 200_000,  # ~100 MB at most
+                 normalizer: _CharacterNormalizer | None = None):
         lookup = {gram: row for gram, row in gram_rows.items() if gram != " "}
-        self._normalizer = _CharacterNormalizer()
+        self._normalizer = _CharacterNormalizer() if normalizer is None else normalizer
         self._windows = _WindowRowsCache(lookup)
         self._inner_words = _WordRowsCache(self._windows, followed_by_space=True)
         self._last_words = _WordRowsCache(self._windows, followed_by_space=False)
@@ -298,30 +306,53 @@ class _LibraryDraws:
         return [choice(rows) for _ in repeat(None, count)]
 
 
-class _StreamDraws:
-    """The same draws, read off the generator's raw output (fixed for a seed) in bulk.
+class WordStream:
+    """The raw 32-bit words a seeded `random.Random` yields, read in bulk and kept for reuse.
 
     CPython's Random, for a seed, yields a fixed stream of 32-bit words. `random()` takes
     two ((a >> 5) * 2**26 + (b >> 6)) / 2**53, `gauss` takes two `random()` for each pair of
-    values it returns, and `choice(seq)` takes `getrandbits(k)` = word >> (32 - k) with
-    k = len(seq).bit_length(), again until the value is < len(seq). So the accepted draws of
-    a text can be found for the whole stream at once; each trial then starts at the first
-    accepted draw after the words its `gauss` used.
+    values it returns, and `getrandbits(k)` (k <= 32) takes one: word >> (32 - k).
     """
 
     _TWO_PI = 2.0 * math.pi  # random.TWOPI
 
-    def __init__(self, seed: int, initial_scan: int = 1024):
+    def __init__(self, seed: int, initial_words: int = 1 << 14):
         self._generator = random.Random(seed)
-        self._words = np.empty(0, dtype=np.uint32)
-        self._initial_scan = initial_scan
-        self._grow_words(1 << 14)
+        self.words = np.empty(0, dtype=np.uint32)
+        self.grow(initial_words)
 
-    def _grow_words(self, at_least: int) -> None:
-        count = max(at_least - self._words.size, self._words.size)
+    def grow(self, at_least: int) -> None:
+        count = max(at_least - self.words.size, self.words.size)
         raw = self._generator.getrandbits(32 * count).to_bytes(4 * count, "little")
         more = np.frombuffer(raw, dtype=_CODE_POINT).astype(np.uint32)
-        self._words = np.concatenate([self._words, more])
+        self.words = np.concatenate([self.words, more])
+
+    def random_at(self, position: int) -> float:
+        """Random.random() from the two words at position."""
+        if position + 2 > self.words.size:
+            self.grow(position + 2)
+        a = int(self.words[position]) >> 5
+        b = int(self.words[position + 1]) >> 6
+        return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0)
+
+    def gauss_pair(self, position: int) -> tuple[float, float]:
+        """The two values of Random.gauss's Box-Muller step from the four words at position."""
+        x2pi = self.random_at(position) * self._TWO_PI
+        g2rad = math.sqrt(-2.0 * math.log(1.0 - self.random_at(position + 2)))
+        return math.cos(x2pi) * g2rad, math.sin(x2pi) * g2rad
+
+
+class _StreamDraws:
+    """The same draws as _LibraryDraws, read off the generator's raw output (`WordStream`) in bulk.
+
+    `choice(seq)` takes `getrandbits(k)` with k = len(seq).bit_length(), again until the
+    value is < len(seq). So the accepted draws of a text can be found for the whole stream
+    at once; each trial then starts at the first accepted draw after the words its `gauss` used.
+    """
+
+    def __init__(self, seed: int, initial_scan: int = 1024):
+        self._stream = WordStream(seed)
+        self._initial_scan = initial_scan
 
     def start(self, rows: np.ndarray) -> None:
         self._rows = rows
@@ -335,9 +366,9 @@ class _StreamDraws:
 
     def _scan(self, words: int) -> None:
         """Find the accepted draws among the first `words` words of the stream."""
-        if words > self._words.size:
-            self._grow_words(words)
-        values = self._words[:words] >> self._shift
+        if words > self._stream.words.size:
+            self._stream.grow(words)
+        values = self._stream.words[:words] >> self._shift
         accepted = np.flatnonzero(values < self._n)
         self._accepted_at = accepted
         self._drawn_rows = self._rows[values[accepted]]
@@ -357,11 +388,8 @@ class _StreamDraws:
         z = self._gauss_next
         self._gauss_next = None
         if z is None:
-            x2pi = self._random_at(self._position) * self._TWO_PI
-            g2rad = math.sqrt(-2.0 * math.log(1.0 - self._random_at(self._position + 2)))
+            z, self._gauss_next = self._stream.gauss_pair(self._position)
             self._position += 4
-            z = math.cos(x2pi) * g2rad
-            self._gauss_next = math.sin(x2pi) * g2rad
         while self._scanned < self._position:  # every accepted draw before it must be known
             self._scan(2 * self._scanned)
         self._first = int(np.searchsorted(self._accepted_at, self._position))
@@ -459,3 +487,23 @@ def rank_languages(language_prob: np.ndarray, languages: tuple[str, ...]) -> lis
     ranked = [(lang, p) for lang, p in zip(languages, language_prob.tolist()) if p > PROB_THRESHOLD]
     ranked.sort(key=lambda pair: pair[1], reverse=True)
     return ranked
+
+
+# ----------------------------------------------------------------------------------------
+# The engine: extraction and trials together (the compiled one, `_langdetect_kernel`, has the same face)
+
+
+class ReferenceEngine:
+    """The numpy + Python path: the reference the compiled engine is checked against."""
+
+    def __init__(self, profiles: ProfileTable, seed: int, draws: _StreamDraws | _LibraryDraws | None = None,
+                 normalizer: _CharacterNormalizer | None = None):
+        self.profiles = profiles
+        self.extractor = NgramExtractor(profiles.gram_rows, normalizer=normalizer)
+        self.draws = make_draws(seed) if draws is None else draws
+
+    def ngram_rows(self, code_points: np.ndarray) -> np.ndarray:
+        return self.extractor.rows(code_points)
+
+    def language_probabilities(self, ngram_rows: np.ndarray) -> np.ndarray:
+        return estimate_language_probabilities(ngram_rows, self.profiles.probabilities, self.draws)

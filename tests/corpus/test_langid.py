@@ -3,12 +3,17 @@
 Every comparison is field by field against `reference_detect` (the plain langdetect call) and
 the probability must be the same float to the last bit (compared through float.hex), on:
 all 323 pages of the bundled WET sample, raw and C4-cleaned; hand-picked edge cases; random
-unicode from hypothesis. The pieces that make it fast (bulk random draws, the per-word n-gram
-cache, numpy's multiply reduce) are also checked against their langdetect/CPython originals.
+unicode from hypothesis. Both engines are held to it: the reference path (numpy + Python,
+`_fastlangdetect`) and the compiled one (numba, `_langdetect_kernel`; skipped where numba is
+not installed). The pieces that make them fast (bulk random draws, the per-word n-gram cache,
+numpy's multiply reduce, the kernels' hash table and sums) are also checked against their
+langdetect/CPython originals.
 """
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import langdetect
@@ -19,7 +24,7 @@ from langdetect import DetectorFactory
 from langdetect.detector_factory import init_factory
 from warcio.archiveiterator import ArchiveIterator
 
-from cleancrawl.corpus import _fastlangdetect as fast
+from cleancrawl.corpus import _fastlangdetect as fast, _langdetect_kernel as kernel
 from cleancrawl.corpus.langid import (
     NO_FEATURES,
     UNDETERMINED,
@@ -55,23 +60,42 @@ def same_result(expected: LanguageResult, actual: LanguageResult) -> bool:
     )
 
 
-def mismatches(identifier: LanguageIdentifier, texts: list[str]) -> list[tuple[int, LanguageResult, LanguageResult]]:
+def mismatches(identifier: LanguageIdentifier, texts: list[str], expected: list[LanguageResult] | None = None):
+    """(index, langdetect's result, identifier's) for each text where they differ."""
+    expected = [reference_detect(text) for text in texts] if expected is None else expected
     found = []
-    for index, text in enumerate(texts):
-        expected, actual = reference_detect(text), identifier.detect(text)
-        if not same_result(expected, actual):
-            found.append((index, expected, actual))
+    for index, (text, reference) in enumerate(zip(texts, expected)):
+        actual = identifier.detect(text)
+        if not same_result(reference, actual):
+            found.append((index, reference, actual))
     return found
 
 
+needs_numba = pytest.mark.skipif(not kernel.AVAILABLE, reason="numba is not installed")
+ENGINES = ["reference", pytest.param("compiled", marks=needs_numba)]
+
+
 @pytest.fixture(scope="module")
-def identifier() -> LanguageIdentifier:
-    return LanguageIdentifier()
+def identifiers() -> dict[str, LanguageIdentifier]:
+    found = {"reference": LanguageIdentifier(compiled=False)}
+    if kernel.AVAILABLE:
+        found["compiled"] = LanguageIdentifier(compiled=True)
+    return found
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def identifier(request, identifiers) -> LanguageIdentifier:
+    return identifiers[request.param]
 
 
 @pytest.fixture(scope="module")
 def raw_pages() -> list[str]:
     return read_wet_texts(SAMPLE_WET)
+
+
+@pytest.fixture(scope="module")
+def raw_reference(raw_pages) -> list[LanguageResult]:
+    return [reference_detect(text) for text in raw_pages]
 
 
 @pytest.fixture(scope="module")
@@ -84,24 +108,27 @@ def cleaned_reference(cleaned_pages) -> list[LanguageResult]:
     return [reference_detect(text) for text in cleaned_pages]
 
 
+def all_same(identifiers: dict[str, LanguageIdentifier], text: str) -> bool:
+    expected = reference_detect(text)
+    return all(same_result(expected, identifier.detect(text)) for identifier in identifiers.values())
+
+
 # ----------------------------------------------------------------------------------------
 # Real pages
 
 
-def test_sample_holds_323_pages_in_several_languages(raw_pages):
+def test_sample_holds_323_pages_in_several_languages(raw_pages, raw_reference):
     assert len(raw_pages) == 323
-    languages = {reference_detect(text).language for text in raw_pages[::8]}
+    languages = {result.language for result in raw_reference}
     assert {"de", "en"} <= languages and len(languages) >= 4
 
 
-def test_identical_on_every_raw_page(identifier, raw_pages):
-    assert mismatches(identifier, raw_pages) == []
+def test_identical_on_every_raw_page(identifier, raw_pages, raw_reference):
+    assert mismatches(identifier, raw_pages, raw_reference) == []
 
 
 def test_identical_on_every_cleaned_page(identifier, cleaned_pages, cleaned_reference):
-    actual = [identifier.detect(text) for text in cleaned_pages]
-    different = [i for i, (e, a) in enumerate(zip(cleaned_reference, actual)) if not same_result(e, a)]
-    assert different == []
+    assert mismatches(identifier, cleaned_pages, cleaned_reference) == []
 
 
 def test_c4_keep_decisions_identical(identifier, cleaned_pages, cleaned_reference):
@@ -114,41 +141,52 @@ def test_c4_keep_decisions_identical(identifier, cleaned_pages, cleaned_referenc
     assert 0 < sum(actual) < len(actual)  # the sample has English pages and others
 
 
-def test_ngrams_identical_to_langdetects_on_every_page(identifier, raw_pages):
+@pytest.fixture(scope="module")
+def raw_ngrams(raw_pages) -> list[list[str]]:
+    """The n-grams langdetect's own Detector extracts from each raw page."""
     init_factory()
     factory = langdetect.detector_factory._factory
-    gram_of_row = list(identifier._profiles.gram_rows)
+    found = []
     for text in raw_pages:
         detector = factory.create()
         detector.append(text)
         detector.cleaning_text()
-        expected = detector._extract_ngrams()
-        rows = identifier._extractor.rows(fast.prepare_code_points(text, 10000))
+        found.append(detector._extract_ngrams())
+    return found
+
+
+def test_ngrams_identical_to_langdetects_on_every_page(identifier, raw_pages, raw_ngrams):
+    gram_of_row = list(identifier._profiles.gram_rows)
+    for text, expected in zip(raw_pages, raw_ngrams):
+        rows = identifier._engine.ngram_rows(fast.prepare_code_points(text, 10000))
         assert [gram_of_row[row] for row in rows.tolist()] == expected
 
 
-def test_same_results_after_other_texts_and_with_a_tiny_word_cache(raw_pages, cleaned_pages):
-    small_cache = LanguageIdentifier()
-    small_cache._extractor = fast.NgramExtractor(small_cache._profiles.gram_rows, max_cached=50)
+def test_same_results_after_other_texts_and_with_a_tiny_word_cache(raw_pages, raw_reference, cleaned_pages):
+    small_cache = LanguageIdentifier(compiled=False)
+    small_cache._engine.extractor = fast.NgramExtractor(small_cache._profiles.gram_rows, max_cached=50)
     texts = cleaned_pages[:60]
     first = [small_cache.detect(text) for text in texts]
     second = [small_cache.detect(text) for text in reversed(texts)][::-1]
     assert first == second
-    assert mismatches(small_cache, raw_pages[:20]) == []
+    assert mismatches(small_cache, raw_pages[:20], raw_reference[:20]) == []
 
 
-def test_library_random_fallback_is_identical_too(raw_pages, cleaned_pages):
-    with_library = LanguageIdentifier()
-    with_library._draws = fast._LibraryDraws(with_library.seed)
-    assert mismatches(with_library, cleaned_pages[::6] + raw_pages[::12]) == []
+def test_library_random_fallback_is_identical_too(raw_pages, raw_reference, cleaned_pages, cleaned_reference):
+    with_library = LanguageIdentifier(compiled=False)
+    with_library._engine.draws = fast._LibraryDraws(with_library.seed)
+    assert mismatches(with_library, cleaned_pages[::6], cleaned_reference[::6]) == []
+    assert mismatches(with_library, raw_pages[::12], raw_reference[::12]) == []
 
 
-def test_other_seed_and_text_length(raw_pages):
-    seeded = LanguageIdentifier(seed=12345)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_other_seed_and_text_length(engine, raw_pages):
+    compiled = engine == "compiled"
+    seeded = LanguageIdentifier(seed=12345, compiled=compiled)
     for text in raw_pages[::25]:
         assert same_result(reference_detect(text, seed=12345), seeded.detect(text))
 
-    short = LanguageIdentifier(max_text_length=300)
+    short = LanguageIdentifier(max_text_length=300, compiled=compiled)
     init_factory()
     factory = langdetect.detector_factory._factory
     previous_seed, DetectorFactory.seed = DetectorFactory.seed, 0
@@ -251,18 +289,17 @@ WORDS = [
 
 
 @settings(max_examples=300, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.text(alphabet=ANY_CHARACTER, max_size=60))
-def test_fuzz_random_unicode(identifier, text):
-    assert same_result(reference_detect(text), identifier.detect(text))
+def test_fuzz_random_unicode(identifiers, text):
+    assert all_same(identifiers, text)
 
 
 @settings(max_examples=300, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(st.sampled_from(WORDS), st.text(alphabet=ANY_CHARACTER, max_size=4)), max_size=40))
-def test_fuzz_word_soup(identifier, words):
-    text = " ".join(words)
-    assert same_result(reference_detect(text), identifier.detect(text))
+def test_fuzz_word_soup(identifiers, words):
+    assert all_same(identifiers, " ".join(words))
 
 
 # ----------------------------------------------------------------------------------------
@@ -345,3 +382,105 @@ def test_profiles_read_directly_equal_the_factorys_bit_for_bit(tmp_path):
     direct, factory = fast.load_profiles(str(tmp_path)), fast.load_profiles_through_factory(str(tmp_path))
     assert direct.languages == factory.languages and direct.probabilities.shape == (len(direct.gram_rows), 4)
     assert direct.probabilities.tobytes() == factory.probabilities.tobytes()
+
+
+# ----------------------------------------------------------------------------------------
+# The compiled engine: its parts against the reference's, and the fall-back to the reference
+
+
+def test_default_engine_is_the_compiled_one_when_numba_is_there():
+    assert LanguageIdentifier().compiled == kernel.AVAILABLE
+    assert not LanguageIdentifier(compiled=False).compiled
+
+
+def test_without_numba_the_reference_path_runs(monkeypatch):
+    monkeypatch.setattr(kernel, "AVAILABLE", False)
+    identifier = LanguageIdentifier()
+    assert not identifier.compiled
+    assert identifier.detect(LONG_ENGLISH).language == "en"
+    with pytest.raises(RuntimeError, match="compiled language ID unavailable"):
+        LanguageIdentifier(compiled=True)
+
+
+@needs_numba
+def test_a_compiled_engine_that_disagrees_at_start_up_is_not_used(monkeypatch, caplog):
+    monkeypatch.setattr(kernel, "agrees_with", lambda engine, reference: False)
+    assert not LanguageIdentifier().compiled
+    assert "differs from the reference" in caplog.text
+
+
+@needs_numba
+def test_a_numba_that_cannot_compile_the_kernels_counts_as_none(monkeypatch, caplog):
+    def fails(*args):
+        raise TypeError("Failed in nopython mode pipeline (step: nopython frontend)")
+
+    monkeypatch.setattr(kernel, "extract_rows", fails)
+    identifier = LanguageIdentifier()
+    assert not identifier.compiled and "TypeError" in caplog.text
+    assert identifier.detect(LONG_ENGLISH).language == "en"
+
+
+@needs_numba
+def test_kernels_compile_without_a_writable_numba_cache(monkeypatch):
+    """numba refuses cache=True where it finds no writable folder; the kernels then compile uncached."""
+    njit = kernel.numba.njit
+
+    def njit_without_cache_folder(*args, cache=False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+        return njit(*args, **kwargs)
+
+    monkeypatch.setattr(kernel.numba, "njit", njit_without_cache_folder)
+    add_one = kernel._jit(lambda x: x + 1)
+    assert add_one(1) == 2 and type(add_one._cache).__name__ == "NullCache"
+
+
+@needs_numba
+def test_numba_starts_without_importing_scipy():
+    """scipy in sys.modules would make corpus.sentences import NLTK's scipy.stats: ~0.5 s per worker."""
+    script = ("import sys\n"
+              "from cleancrawl.corpus.langid import LanguageIdentifier\n"
+              "assert LanguageIdentifier().compiled\n"
+              "print(sorted(name for name in sys.modules if name.split('.')[0] == 'scipy'))\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+
+
+@needs_numba
+def test_gram_table_finds_every_emittable_gram_and_nothing_else():
+    profiles = fast.load_profiles()
+    table = kernel.GramTable(profiles.gram_rows)
+    for gram, row in profiles.gram_rows.items():
+        assert table.lookup(gram) == (row if gram != " " else -1), gram
+    for absent in ("qqq", "\U0001F600", "a\U0001F600", "\U0001F600\U0001F600\U0001F600", "\uffff", "  "):
+        assert absent not in profiles.gram_rows and table.lookup(absent) == -1
+
+
+@needs_numba
+@settings(max_examples=200, deadline=None, database=None, derandomize=True)
+@given(st.lists(st.floats(min_value=0.0, max_value=1e300, allow_subnormal=True), min_size=1, max_size=80))
+def test_kernel_sum_is_pythons_builtin_sum(values):
+    compensated = kernel.builtin_sum_is_compensated()
+    assert kernel._python_sum(np.array(values), compensated) == sum(values)
+
+
+@needs_numba
+def test_kernel_sum_follows_either_summation():
+    values = np.array([1.0, 1e100, 1.0, -1e100])
+    assert kernel._python_sum(values, False) == 0.0  # sequential, as Python <= 3.11
+    assert kernel._python_sum(values, True) == 2.0   # Neumaier, as Python >= 3.12
+
+
+@needs_numba
+def test_compiled_trials_equal_the_reference_for_many_row_counts_and_a_short_stream():
+    """Random gram rows of many lengths, with a stream and gauss weights that start tiny, so that
+    trials run out of both and are run again."""
+    profiles = fast.load_profiles()
+    plan = np.random.default_rng(11)
+    reference = fast.ReferenceEngine(profiles, 0, draws=fast._LibraryDraws(0))
+    compiled = kernel.CompiledTrials(profiles.probabilities, 0, kernel.builtin_sum_is_compensated(),
+                                     initial_words=4, initial_positions=1)
+    for n in [1, 2, 3, 7, 64, 65, 1000, 4097, 30000]:
+        rows = plan.integers(0, len(profiles.gram_rows), size=n).astype(np.int32)
+        expected = reference.language_probabilities(rows)
+        assert compiled.estimate(rows).tobytes() == expected.tobytes(), n
