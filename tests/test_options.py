@@ -234,7 +234,8 @@ def test_stage_options_are_nested_groups_recorded_and_read_flat_or_nested(tmp_pa
 
     recorded_now = BuildConfig().to_dict()
     assert {k: v for k, v in recorded_now.items() if k in EARLIER_BUILD} == EARLIER_BUILD  # the same keys, flat
-    assert set(recorded_now) - set(EARLIER_BUILD) == {  # options added since (a snapshot by name, failed files, pieces, recipes, mC4)
+    # options added since: a snapshot by name, failed files, pieces, recipes, mC4
+    assert set(recorded_now) - set(EARLIER_BUILD) == {
         "crawl", "cc_base", "files", "sample", "sample_seed", "max_failed_files", "piece", "recipe", "per_language",
         "badwords_filter_fraction", "min_paragraphs", "min_paragraph_len", "languages", "min_cld3_probability",
         "min_num_bytes", "max_num_bytes"}

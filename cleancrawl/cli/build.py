@@ -52,13 +52,15 @@ def print_summary(stats: dict, output: str, out=None) -> None:
     print(f"wrote {safe(output)}/ (stats.json, _SUCCESS{', dropped/' if kept_dropped else ''})", file=out)
 
 
-def check_extractor() -> None:
-    """trafilatura must import before a build starts: inside Beam its ImportError is a long traceback."""
+def check_extractor(mode: str = "full") -> None:
+    """The HTML extractor must import before a build starts: inside Beam its ImportError is a long traceback."""
+    package, fix = (("resiliparse", "`pip install resiliparse`") if mode == "resiliparse" else
+                    ("trafilatura", "`pip install lxml_html_clean`"))
     try:
-        import trafilatura  # noqa: F401
+        __import__(package)
     except ImportError as err:
-        raise UserError(f"trafilatura cannot be imported ({' '.join(str(err).split())}); "
-                        "`pip install lxml_html_clean`, or reinstall cleancrawl") from None
+        raise UserError(f"{package} cannot be imported ({' '.join(str(err).split())}); "
+                        f"{fix}, or reinstall cleancrawl") from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -66,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     from cleancrawl.pipelines.build import run_build  # Beam is imported only when a build runs
 
     config = options.from_args(BuildConfig, args)
-    check_extractor()
+    check_extractor(config.extraction)
     if config.piece:
         return _run_piece(config, args)
     with progress.for_command(args.quiet):

@@ -30,7 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         output_folder.check_replaceable_json(  # before the sample build: a user's file there is never replaced
             args.json, "--json", "plan", lambda data: "sampled_files" in data and "cpu_hours" in data)
-    check_extractor()
+    check_extractor(config.extraction)
     plan = plan_build(config, args.workers_wall, args.pipeline_args)
     if args.price_cpu_hour is not None:
         plan.update(price_cpu_hour=args.price_cpu_hour, cost=plan["cpu_hours"] * args.price_cpu_hour)

@@ -76,7 +76,8 @@ def test_one_list_gives_skip_funnel_order_and_report_labels():
 def test_skip_accepts_the_old_url_dedup_spelling_and_refuses_unknown_names():
     assert resolve_skip(("url-dedup", "clean")) == {"url_dedup", "clean"}
     assert resolve_skip(("url_dedup",)) == {"url_dedup"}
-    with pytest.raises(UserError, match=r"--skip: unknown stage\(s\) read, spam; choose from url_dedup, paragraph_filter, clean"):
+    with pytest.raises(UserError,
+                       match=r"--skip: unknown stage\(s\) read, spam; choose from url_dedup, paragraph_filter, clean"):
         resolve_skip(("spam", "read"))
 
 
