@@ -1,8 +1,9 @@
 """`cleancrawl pretrain` and `cleancrawl experiment {repetition,datasets,report,fit}`: options in, one call out.
 
 Counts accept scientific notation (`--budget-tokens 2e8`, `--unique-tokens 2e8,5e7,1.25e7`).
-`--objective span-corruption` trains a t5-* encoder-decoder with T5's objective instead of a GPT;
-without `--model`, each objective has its own default (gpt2-tiny, t5-tiny).
+`--objective` picks what is trained: causal-lm, prefix-lm and mlm on gpt2-* shapes, span-corruption and
+bert-style on t5-* encoder-decoders; without `--model`, each objective has its own default (gpt2-tiny,
+t5-tiny). `--masking static|dynamic` (a sweep: `static,dynamic`) for the corrupting ones.
 """
 from __future__ import annotations
 
@@ -56,12 +57,14 @@ def _run_repetition(args: argparse.Namespace) -> int:
     if not models:
         raise UserError("--model: no model named")
     base = dataclasses.replace(config.train, model=models[0], unique_tokens=None, resume=True)
+    maskings = list(dict.fromkeys(config.maskings)) or None
     try:
-        summaries = repetition_sweep(base, models=models, unique_tokens=list(config.unique_tokens))
+        summaries = repetition_sweep(base, models=models, unique_tokens=list(config.unique_tokens),
+                                     maskings=maskings)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    return 0 if len(summaries) == len(models) * len(config.unique_tokens) else 3
+    return 0 if len(summaries) == len(models) * len(config.unique_tokens) * len(maskings or [None]) else 3
 
 
 def _run_datasets(args: argparse.Namespace) -> int:
@@ -128,8 +131,9 @@ def _run_fit(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     add_command(subparsers, "pretrain", PretrainConfig, _run_pretrain, filesystem_options=True,  # --tokens s3://...
                 help="train a GPT-2-style model (or a T5-style encoder-decoder) on token shards",
-                description="Train a GPT-2-style decoder on token shards, or with --objective span-corruption a\n"
-                            "T5-style encoder-decoder. Under torchrun, one process per device.")
+                description="Train a GPT-2-style decoder on token shards (next tokens, a prefix LM, or BERT's\n"
+                            "masked LM), or with --objective span-corruption or bert-style a T5-style\n"
+                            "encoder-decoder. Under torchrun, one process per device.")
 
     experiment = subparsers.add_parser("experiment", help="pretraining experiments (repetition sweep, report)")
     sub = experiment.add_subparsers(dest="experiment", metavar="EXPERIMENT")

@@ -74,7 +74,9 @@ def check_same_run(saved: dict, config: PretrainConfig) -> None:
     current = config.to_dict()
     # A field the checkpoint lacks (written before the field existed) had its default.
     defaults = {f.name: f.default for f in fields(PretrainConfig)}
-    ignored = {"noise_density", "mean_noise_span"} if config.objective == "causal-lm" else set()  # unused
+    ignored = {  # the options an objective does not use
+        "causal-lm": {"noise_density", "mean_noise_span"}, "prefix-lm": {"noise_density", "mean_noise_span"},
+        "mlm": {"mean_noise_span"}, "bert-style": {"mean_noise_span"}}.get(config.objective, set())
     changed = [k for k in PretrainConfig.RUN_DEFINING
                if k not in ignored and _normal(saved.get(k, defaults.get(k))) != _normal(current.get(k))]
     if changed:

@@ -13,11 +13,14 @@ from dataclasses import dataclass, fields
 
 from cleancrawl.options import option
 
-OBJECTIVES = ("causal-lm", "span-corruption")
-DEFAULT_MODEL = {"causal-lm": "gpt2-tiny", "span-corruption": "t5-tiny"}
+OBJECTIVES = ("causal-lm", "prefix-lm", "mlm", "span-corruption", "bert-style")
+DEFAULT_MODEL = {"causal-lm": "gpt2-tiny", "prefix-lm": "gpt2-tiny", "mlm": "gpt2-tiny",
+                 "span-corruption": "t5-tiny", "bert-style": "t5-tiny"}
+CORRUPTING = ("mlm", "span-corruption", "bert-style")  # the objectives that mask: --masking applies to them
+MASKINGS = ("dynamic", "static")
 ALL_MODELS = ["gpt2-tiny", "gpt2-mini", "gpt2-small-cpu", "gpt2-124m", "gpt2-350m",
               "t5-tiny", "t5-mini", "t5-small", "t5-base"]
-_DEFAULT_MODELS = " or ".join(f"{m} for {o}" for o, m in DEFAULT_MODEL.items())
+_DEFAULT_MODELS = "gpt2-tiny for causal-lm, prefix-lm and mlm, t5-tiny for span-corruption and bert-style"
 
 
 def parse_count(text: str) -> int:
@@ -47,10 +50,18 @@ class PretrainConfig:
     out: str = option(help="run directory")
     model: str = option("gpt2-tiny", choices=ALL_MODELS, cli_default=None, help=f"default {_DEFAULT_MODELS}")
     objective: str = option("causal-lm", choices=list(OBJECTIVES), help=(
-        "causal-lm: a GPT predicts the next token (gpt2-* models); span-corruption: "
-        "T5's objective on an encoder-decoder (t5-* models). Default causal-lm"))
-    noise_density: float = option(0.15, help="span corruption: share of the tokens dropped (default 0.15)")
+        "on gpt2-* models: causal-lm (a GPT predicts the next token), prefix-lm (full attention over a "
+        "random prefix, next tokens after it), mlm (BERT's masked LM, bidirectional); on t5-* encoder-decoders: "
+        "span-corruption (T5's objective), bert-style (T5's BERT-style denoising: the decoder writes the "
+        "original text). Default causal-lm"))
+    noise_density: float = option(0.15, help=(
+        "corrupting objectives: share of the tokens corrupted (default 0.15)"))
     mean_noise_span: float = option(3.0, help="span corruption: mean length of a dropped span (default 3)")
+    masking: str = option("dynamic", choices=list(MASKINGS), help=(
+        "corrupting objectives: dynamic draws a new mask each time text is read (each epoch); static fixes "
+        "each token's mask for every epoch (RoBERTa's comparison). Default dynamic"))
+    static_copies: int = option(1, help=(
+        "with --masking static: K masks per token, used in turn epoch after epoch (BERT: 10). Default 1"))
     # steps = budget // (batch_size · tokens a sequence reads)
     budget_tokens: int = option(200_000_000, type=parse_count, help=(
         "training tokens (default 2e8); for span corruption, raw tokens before corruption"))
@@ -94,8 +105,8 @@ class PretrainConfig:
         "local directory where a remote --tokens (gs://, s3://) is staged, per node"))
 
     # Fields that define what a run computes: a resume must not change them.
-    RUN_DEFINING = ("model", "objective", "noise_density", "mean_noise_span", "budget_tokens",
-                    "unique_tokens", "seq_len", "positions", "batch_size", "lr", "min_lr_ratio",
+    RUN_DEFINING = ("model", "objective", "noise_density", "mean_noise_span", "masking", "static_copies",
+                    "budget_tokens", "unique_tokens", "seq_len", "positions", "batch_size", "lr", "min_lr_ratio",
                     "warmup_steps", "weight_decay", "betas", "grad_clip", "validation_tokens", "seed")
 
     @classmethod
@@ -118,8 +129,11 @@ class RepetitionConfig:
     """`cleancrawl experiment repetition`: one PretrainConfig per (model, unique-token count)."""
 
     train: PretrainConfig = option(
-        help="the runs' options", exclude=("model", "unique_tokens", "resume", "stop_after_steps"),
+        help="the runs' options", exclude=("model", "unique_tokens", "masking", "resume", "stop_after_steps"),
         override={"out": dict(help="run directory for the sweep")})
+    maskings: tuple[str, ...] = option((), flag="--masking", list="comma", metavar="MASKING[,MASKING]", help=(
+        "corrupting objectives: dynamic, static or both (static,dynamic: both at every unique-token count, "
+        "side by side in the report). Default dynamic"))
     models: str | None = option(None, flag="--model", help=(
         f"one or more of {', '.join(ALL_MODELS)}, comma-separated (default {_DEFAULT_MODELS})"))
     unique_tokens: tuple[int | None, ...] = option(

@@ -300,7 +300,14 @@ class TokenStream:
         return self._orders[epoch]
 
     def read(self, position: int, count: int) -> np.ndarray:
+        return self.read_located(position, count)[0]
+
+    def read_located(self, position: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(tokens, shard, offset in the shard, epoch) of `count` stream positions from `position`:
+        where each token lies in the corpus (the same for the same text in any stream) and which
+        pass over the documents read it (`pretrain.masking` keys masks on these)."""
         out = np.empty(count, dtype=np.int64)
+        shard, offset, epochs = (np.empty(count, dtype=np.int64) for _ in range(3))
         filled = 0
         while filled < count:
             epoch, within = divmod(position + filled, self.epoch_tokens)
@@ -308,12 +315,14 @@ class TokenStream:
             k = int(np.searchsorted(ends, within, side="right"))
             doc = order[k]
             doc_begin = int(ends[k] - self.docs.length[doc])
-            offset = within - doc_begin
-            n = min(count - filled, int(self.docs.length[doc]) - offset)
-            start = int(self.docs.start[doc]) + offset
+            n = min(count - filled, int(self.docs.length[doc]) - (within - doc_begin))
+            start = int(self.docs.start[doc]) + within - doc_begin
             out[filled:filled + n] = self.shards[self.docs.shard[doc]][start:start + n]
+            shard[filled:filled + n] = self.docs.shard[doc]
+            offset[filled:filled + n] = np.arange(start, start + n)
+            epochs[filled:filled + n] = epoch
             filled += n
-        return out
+        return out, shard, offset, epochs
 
     def sequences(self, indices: np.ndarray | list[int], seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets, (len(indices), seq_len) int64 each, for these global sequence indices."""

@@ -16,9 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cleancrawl.pretrain.model import MLP, Block, GPTConfig, SelfAttention
-
-IGNORE_INDEX = -100  # targets equal to this carry no loss: for padded batches (span corruption never pads)
+from cleancrawl.pretrain.model import IGNORE_INDEX, MLP, Block, GPTConfig, SelfAttention
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,10 @@ def read_runs_csv(path: str) -> Runs:
             values[name].append(value)
     if not rows:
         raise UserError(f"{path}: holds no runs")
+    maskings = sorted({(row.get("masking") or "").strip() for row in rows} - {""})
+    if len(maskings) > 1:  # a `--masking static,dynamic` sweep: one law per masking, not one over both
+        raise UserError(f"{path}: mixes maskings ({', '.join(maskings)}); fit the rows of one at a time "
+                        f"(the sweep's fit.json has a fit for each)")
     return make_runs(values["unique_tokens"], values["tokens"], values["val_loss"], values.get("params"))
 
 

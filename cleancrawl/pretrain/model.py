@@ -1,7 +1,10 @@
 """A GPT-2-style decoder: the config dataclass, the modules, and the FLOP count for MFU.
 
 Pre-LayerNorm blocks, learned or rotary positions, input and output embeddings tied, causal
-attention through `F.scaled_dot_product_attention` (flash kernels on GPU). Read top to bottom:
+attention through `F.scaled_dot_product_attention` (flash kernels on GPU). The same model serves
+two more objectives (`pretrain.objectives`): a prefix LM (full attention over each sequence's
+prefix, causal after it: `forward(..., prefix_len=)`) and, with `causal=False`, BERT's masked LM
+(an encoder: every token sees every other). Targets equal to IGNORE_INDEX carry no loss. Read top to bottom:
 config and named sizes, attention, MLP, block, the model, then the optimiser groups and FLOPs.
 The attention, MLP and block are also T5's (`pretrain.encoder_decoder`; bidirectional in its encoder).
 """
@@ -13,6 +16,8 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+IGNORE_INDEX = -100  # a target carrying no loss: a prefix LM's prefix, a masked LM's unmasked tokens
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class GPTConfig:
     rope_base: float = 10000.0
     bias: bool = False           # biases in Linear and LayerNorm; GPT-2 had them, they buy nothing
     dropout: float = 0.0         # pretraining on more data than a model can memorise: 0
+    causal: bool = True          # False: bidirectional attention (the masked LM's encoder)
 
     def __post_init__(self):
         if self.d_model % self.n_head:
@@ -106,7 +112,8 @@ class SelfAttention(nn.Module):
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`attn_mask` (B, 1, T, T), True where a query may see a key, replaces the causal mask."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, self.head_dim).transpose(1, 2) for t in (q, k, v))
@@ -114,7 +121,8 @@ class SelfAttention(nn.Module):
             q = apply_rotary(q, self.rope_cos, self.rope_sin)
             k = apply_rotary(k, self.rope_cos, self.rope_sin)
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=self.causal, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=attn_mask, is_causal=self.causal and attn_mask is None,
+            dropout_p=self.dropout if self.training else 0.0,
         )
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return F.dropout(self.proj(y), self.dropout, self.training)
@@ -143,8 +151,8 @@ class Block(nn.Module):
         self.ln_mlp = nn.LayerNorm(config.d_model, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_attn(x))
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_attn(x), attn_mask)
         return x + self.mlp(self.ln_mlp(x))
 
 
@@ -156,7 +164,7 @@ class GPT(nn.Module):
         self.position_embedding = (
             nn.Embedding(config.seq_len, config.d_model) if config.positions == "learned" else None
         )
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.blocks = nn.ModuleList(Block(config, causal=config.causal) for _ in range(config.n_layer))
         self.ln_final = nn.LayerNorm(config.d_model, bias=config.bias)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.lm_head.weight = self.token_embedding.weight  # weight tying
@@ -175,21 +183,30 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        """Logits (B, T, vocab) when no targets are given, else the mean cross-entropy loss."""
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, prefix_len: torch.Tensor | None = None):
+        """Logits (B, T, vocab) when no targets are given, else the mean cross-entropy over the
+        targets that are not IGNORE_INDEX. With `prefix_len` (B,), the first prefix_len[b] tokens of
+        row b see each other fully and the rest attend causally (T5's prefix LM)."""
         T = idx.shape[1]
         if T > self.config.seq_len:
             raise ValueError(f"sequence of {T} tokens is longer than the model's seq_len {self.config.seq_len}")
+        attn_mask = None
+        if prefix_len is not None:
+            position = torch.arange(T, device=idx.device)
+            causal = position[None, :] <= position[:, None]                         # (T, T): key <= query
+            in_prefix = position[None, None, :] < prefix_len.view(-1, 1, 1)           # (B, 1, T): key in prefix
+            attn_mask = (causal[None] | in_prefix)[:, None]                          # (B, 1, T, T)
         x = self.token_embedding(idx)
         if self.position_embedding is not None:
             x = x + self.position_embedding(torch.arange(T, device=idx.device))
         x = F.dropout(x, self.config.dropout, self.training)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, attn_mask)
         logits = self.lm_head(self.ln_final(x))
         if targets is None:
             return logits
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1),
+                               ignore_index=IGNORE_INDEX)
 
     # -----------------------------------------------------------------------------------------
     # Counting and optimising

@@ -4,13 +4,17 @@ Reads every run directory under the sweep directory (config.json, metrics.jsonl,
 as `pretrain.train` writes them) and writes beside them:
 
     results.md, results.csv      model, unique tokens, repeats, final train / validation loss, gap;
-                                 the objective in the notes (and the CSV's last column)
+                                 the objective in the notes (and the CSV's objective column); the masking
+                                 (dynamic, static, static-K; none for objectives that do not mask) in the
+                                 CSV's masking column, and in the table when the sweep compares maskings,
+                                 followed by a static-vs-dynamic table at each unique-token count
     val_loss_vs_repeats.png      final validation (and train) loss against repeats, per model
     bpb_vs_repeats.png           with --eval: bits per byte on each eval text and their mean, against repeats
                                  (also bpb_<NAME> and bpb_mean columns in the tables)
     curves.png                   train and validation loss against tokens seen, one panel per run
     report.html                  all of the above on one self-contained page
-    fit.json                     per model with runs at 4 or more distinct repeat counts: the fitted law
+    fit.json                     per model (per model and masking in a masking sweep: "t5-tiny static")
+                                 with runs at 4 or more distinct repeat counts: the fitted law
                                  of repetition (R*, its bootstrap interval, E, B, beta, R², T5's log fit;
                                  `pretrain.fit`), also in the notes and as a dashed curve on the plot
 """
@@ -25,10 +29,11 @@ import os
 from dataclasses import dataclass
 
 from cleancrawl.corpus.errors import UserError
+from cleancrawl.pretrain.config import CORRUPTING
 from cleancrawl.pretrain.folders import write_file
 
 COLUMNS = ["model", "unique_tokens", "repeats", "tokens_seen", "final_train_loss", "final_val_loss",
-           "gap", "val_loss_vs_least_repeated", "objective"]
+           "gap", "val_loss_vs_least_repeated", "objective", "masking"]
 
 
 @dataclass
@@ -49,6 +54,15 @@ class Run:
     @property
     def objective(self) -> str:
         return self.config["config"].get("objective", "causal-lm")  # runs from before objectives: GPTs
+
+    @property
+    def masking(self) -> str:
+        """dynamic, static or static-K (K copies); none for an objective that does not mask."""
+        if self.objective not in CORRUPTING:
+            return "none"
+        c = self.config["config"]
+        mode, copies = c.get("masking", "dynamic"), c.get("static_copies", 1)
+        return mode if copies == 1 else f"{mode}-{copies}"
 
 
 def load_runs(sweep_dir: str) -> list[Run]:
@@ -73,24 +87,25 @@ def load_runs(sweep_dir: str) -> list[Run]:
         runs.append(Run(name, config, metrics, summary))
     if not runs:
         raise UserError(f"{sweep_dir}: holds no runs (directories with config.json)")
-    # By model, then most unique data (fewest repeats) first.
-    return sorted(runs, key=lambda r: (r.model, -r.unique_tokens))
+    # By model, then most unique data (fewest repeats) first, the maskings of one size side by side.
+    return sorted(runs, key=lambda r: (r.model, -r.unique_tokens, r.masking))
 
 
 def result_rows(runs: list[Run]) -> list[dict]:
     rows = []
-    baseline: dict[str, float] = {}
+    baseline: dict[tuple[str, str], float] = {}
     for run in runs:
         s = run.summary
         if s is None:
             continue
-        baseline.setdefault(run.model, s["final_val_loss"])  # the least-repeated finished run of the model
+        # The least-repeated finished run of the model (with the same masking)
+        baseline.setdefault((run.model, run.masking), s["final_val_loss"])
         rows.append({
             "model": run.model, "unique_tokens": s["unique_tokens"], "repeats": s["repeats"],
             "tokens_seen": s["tokens_seen"], "final_train_loss": s["final_train_loss"],
             "final_val_loss": s["final_val_loss"], "gap": s["gap"],
-            "val_loss_vs_least_repeated": s["final_val_loss"] - baseline[run.model],
-            "objective": run.objective,
+            "val_loss_vs_least_repeated": s["final_val_loss"] - baseline[(run.model, run.masking)],
+            "objective": run.objective, "masking": run.masking,
             **{f"bpb_{name}": v for name, v in (s.get("eval_bpb") or {}).items()},
             **({"bpb_mean": s["eval_bpb_mean"]} if "eval_bpb_mean" in s else {}),
         })
@@ -102,25 +117,62 @@ def eval_names(rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(k[4:] for r in rows for k in r if k.startswith("bpb_") and k != "bpb_mean"))
 
 
+def compares_masking(rows: list[dict]) -> bool:
+    """Whether the sweep's runs differ in masking, or mask statically (the table then shows it)."""
+    labels = {r.get("masking", "none") for r in rows}
+    return len(labels) > 1 or any(label.startswith("static") for label in labels)
+
+
+def series(row: dict, rows: list[dict]) -> str:
+    """What a line of the plot and a fit stand for: the model, and its masking in a masking sweep."""
+    return f"{row['model']} {row['masking']}" if compares_masking(rows) else row["model"]
+
+
 def markdown_table(rows: list[dict]) -> str:
     header = ["model", "unique tokens", "repeats", "tokens seen", "final train loss", "final val loss",
               "gap (val − train)", "Δ val vs least repeated"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    masking = compares_masking(rows)
+    if masking:
+        header.insert(1, "masking")
     evals = eval_names(rows)
     if evals:
         header += [f"{name} bits/byte" for name in evals] + ["mean bits/byte"]
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(["---"] * (1 + masking) + ["---:"] * (len(header) - 1 - masking)) + "|"]
 
     def bpb(r: dict, key: str) -> str:
         return f" {r[key]:.4f} |" if key in r else " – |"
 
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['unique_tokens']:,} | {r['repeats']:.4g} | {r['tokens_seen']:,} | "
+            f"| {r['model']} |" + (f" {r['masking']} |" if masking else "")
+            + f" {r['unique_tokens']:,} | {r['repeats']:.4g} | {r['tokens_seen']:,} | "
             f"{r['final_train_loss']:.4f} | {r['final_val_loss']:.4f} | {r['gap']:+.4f} | "
             f"{r['val_loss_vs_least_repeated']:+.4f} |"
             + ("".join(bpb(r, f"bpb_{n}") for n in evals) + bpb(r, "bpb_mean") if evals else ""))
     return "\n".join(lines) + "\n"
+
+
+def masking_table(rows: list[dict]) -> str:
+    """Static against dynamic masking at each (model, unique tokens) that has both: final validation
+    and train loss, and the differences (static − dynamic); empty where no such pair exists."""
+    pairs = {}
+    for r in rows:
+        pairs.setdefault((r["model"], r["unique_tokens"]), {})[r["masking"]] = r
+    lines = []
+    for (model, unique), by in pairs.items():
+        for static in sorted(k for k in by if k.startswith("static")):
+            if "dynamic" not in by:
+                continue
+            s, d = by[static], by["dynamic"]
+            lines.append(f"| {model} | {static} | {unique:,} | {s['repeats']:.4g} | {s['final_val_loss']:.4f} | "
+                         f"{d['final_val_loss']:.4f} | {s['final_val_loss'] - d['final_val_loss']:+.4f} | "
+                         f"{s['final_train_loss']:.4f} | {d['final_train_loss']:.4f} | "
+                         f"{s['final_train_loss'] - d['final_train_loss']:+.4f} |")
+    if not lines:
+        return ""
+    return ("| model | static | unique tokens | repeats | val static | val dynamic | Δ val (static − dynamic) | "
+            "train static | train dynamic | Δ train |\n|---|---|" + "---:|" * 8 + "\n" + "\n".join(lines) + "\n")
 
 
 def validation_sources(runs: list[Run]) -> list[str]:
@@ -131,13 +183,28 @@ def objective_notes(runs: list[Run]) -> list[str]:
     """One line per objective in the sweep: what was trained, and what its loss is per."""
     notes = {}
     for run in runs:
+        c = run.config["config"]
         if run.objective == "span-corruption":
-            c = run.config["config"]
             notes[run.objective] = (
                 f"Objective: span-corruption (T5's, on an encoder-decoder: {c['noise_density']:g} of the tokens "
                 f"dropped in spans of mean length {c['mean_noise_span']:g}). Losses are nats per target token "
                 f"(sentinels and eos included), not comparable with a causal-lm loss; tokens and repeats "
                 f"count raw text before corruption.")
+        elif run.objective == "bert-style":
+            notes[run.objective] = (
+                f"Objective: bert-style (T5's BERT-style denoising on an encoder-decoder: {c['noise_density']:g} "
+                f"of the tokens picked, 80% to a mask token, 10% random, 10% kept; the decoder writes the whole "
+                f"original). Losses are nats per target token, copied tokens included, comparable only with "
+                f"bert-style runs. Validation text is held out and masked alike in every run, static or dynamic.")
+        elif run.objective == "mlm":
+            notes[run.objective] = (
+                f"Objective: mlm (BERT's masked LM on a bidirectional encoder of the GPT's shape: "
+                f"{c['noise_density']:g} of the tokens picked, 80% to a mask token, 10% random, 10% kept). Losses "
+                f"are nats per picked token. Validation text is held out and masked alike in every run, static or "
+                f"dynamic.")
+        elif run.objective == "prefix-lm":
+            notes[run.objective] = ("Objective: prefix-lm (a GPT with full attention over a random prefix of each "
+                                    "sequence; nats per token after the prefix).")
         else:
             notes[run.objective] = "Objective: causal-lm (a decoder-only GPT predicts each next token; nats per token)."
     return [notes[k] for k in sorted(notes)]
@@ -152,8 +219,8 @@ def fit_models(rows: list[dict]) -> tuple[dict[str, dict], list[str]]:
     from cleancrawl.pretrain import fit as law
 
     fits, notes = {}, []
-    for model in dict.fromkeys(r["model"] for r in rows):
-        mine = [r for r in rows if r["model"] == model]
+    for model in dict.fromkeys(series(r, rows) for r in rows):  # the model, or "model masking"
+        mine = [r for r in rows if series(r, rows) == model]
         runs = law.make_runs([r["unique_tokens"] for r in mine], [r["tokens_seen"] for r in mine],
                              [r["final_val_loss"] for r in mine])
         if law.count_repeats(runs) < law.MIN_REPEAT_COUNTS:
@@ -177,8 +244,8 @@ def plot_val_loss_vs_repeats(rows: list[dict], fits: dict[str, dict] | None = No
     import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for i, model in enumerate(dict.fromkeys(r["model"] for r in rows)):
-        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["repeats"])
+    for i, model in enumerate(dict.fromkeys(series(r, rows) for r in rows)):  # model, or model and masking
+        mine = sorted((r for r in rows if series(r, rows) == model), key=lambda r: r["repeats"])
         x = [r["repeats"] for r in mine]
         ax.plot(x, [r["final_val_loss"] for r in mine], "o-", color=f"C{i}", label=f"{model} validation")
         ax.plot(x, [r["final_train_loss"] for r in mine], "s--", color=f"C{i}", alpha=0.6,
@@ -195,7 +262,9 @@ def plot_val_loss_vs_repeats(rows: list[dict], fits: dict[str, dict] | None = No
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("repeats of the unique data (epochs)")
-    ax.set_ylabel({"span-corruption": "final loss (nats/target token)", "causal-lm": "final loss (nats/token)"}
+    ax.set_ylabel({"span-corruption": "final loss (nats/target token)", "bert-style": "final loss (nats/target token)",
+                   "mlm": "final loss (nats/masked token)", "causal-lm": "final loss (nats/token)",
+                   "prefix-lm": "final loss (nats/token after the prefix)"}
                   .get(objectives, "final loss (nats per token of each objective)"))
     ax.set_title(f"Same token budget, less unique data ({objectives})")
     ax.grid(True, alpha=0.3)
@@ -282,6 +351,9 @@ def write_report(sweep_dir: str) -> list[str]:
         return written[-1]
 
     table = markdown_table(rows)
+    versus = masking_table(rows)
+    if versus:
+        table += "\n## Static against dynamic masking\n\n" + versus
     sources = validation_sources(runs)
     unfinished = [r.name for r in runs if r.summary is None]
     notes = objective_notes(runs) + [f"Validation: {s}." for s in sources]
@@ -318,13 +390,17 @@ def write_report(sweep_dir: str) -> list[str]:
 def html_page(rows: list[dict], runs: list[Run], notes: list[str], images: dict[str, bytes]) -> str:
     head = ["model", "unique tokens", "repeats", "tokens seen", "final train loss", "final val loss",
             "gap (val − train)", "Δ val vs least repeated"]
+    masking = compares_masking(rows)
+    if masking:
+        head.insert(1, "masking")
     bpb_keys = [f"bpb_{n}" for n in eval_names(rows)]
     if bpb_keys:
         bpb_keys.append("bpb_mean")
         head += [f"{k[4:]} bits/byte" for k in bpb_keys]
     body_rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            r["model"], f"{r['unique_tokens']:,}", f"{r['repeats']:.4g}", f"{r['tokens_seen']:,}",
+            r["model"], *([r["masking"]] if masking else []), f"{r['unique_tokens']:,}", f"{r['repeats']:.4g}",
+            f"{r['tokens_seen']:,}",
             f"{r['final_train_loss']:.4f}", f"{r['final_val_loss']:.4f}", f"{r['gap']:+.4f}",
             f"{r['val_loss_vs_least_repeated']:+.4f}", *(f"{r[k]:.4f}" if k in r else "–" for k in bpb_keys)))
         + "</tr>\n"

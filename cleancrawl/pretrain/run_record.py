@@ -54,7 +54,7 @@ def summarize(config: PretrainConfig, world: World, data, steps: Steps, run, ste
     """Final train loss measured as validation is, the gap, throughput; summary.json, written last."""
     train_eval_sequences = min(data.eval_sequences, data.objective.num_sequences(data.train_eval))
     train_eval_sequences = max(world.size, train_eval_sequences - train_eval_sequences % world.size)
-    final_train = evaluate(run.model, data.train_eval, train_eval_sequences, data.objective.batch, steps.micro_batch,
+    final_train = evaluate(run.model, data.train_eval, train_eval_sequences, data.objective, steps.micro_batch,
                            world, run.autocast)
     if "val_loss" not in last_record:  # resumed from the final checkpoint: nothing logged in this process
         last_record = {**evaluate_run(run, data, steps, world), "train_loss": None}

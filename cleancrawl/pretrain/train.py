@@ -3,9 +3,11 @@
     cleancrawl pretrain --tokens tokens/ --model gpt2-tiny --budget-tokens 2e6 --out runs/base
     torchrun --nproc-per-node 8 -m cleancrawl.pretrain pretrain --tokens tokens/ --model gpt2-124m ... --out runs/x
     cleancrawl pretrain --tokens tokens/ --objective span-corruption --model t5-tiny ... --out runs/t5
+    cleancrawl pretrain --tokens tokens/ --objective bert-style --masking static ... --out runs/static
 
-The objective (`pretrain.objectives`: a GPT on next tokens, or T5's span corruption on an
-encoder-decoder) decides the model and what a batch is; the loop only calls `model(*batch)`.
+The objective (`pretrain.objectives`: a GPT on next tokens or after a prefix, BERT's masked LM, or
+T5's span corruption or BERT-style denoising on an encoder-decoder) decides the model and what a
+batch is; the loop only calls `model(*batch)`.
 
 Read top to bottom: `train`, whose body is the run's phases in order (set-up, data, model, the
 loop, the summary; the loop steps, logs, evaluates and checkpoints), then each phase's functions
@@ -81,7 +83,7 @@ from cleancrawl.pretrain.folders import (
     write_errors_are_one_line,
 )
 from cleancrawl.pretrain.model import Block
-from cleancrawl.pretrain.objectives import CausalLM, SpanCorruption, check_objective, make_objective
+from cleancrawl.pretrain.objectives import Objective, check_objective, make_objective
 from cleancrawl.pretrain.run_record import format_record, summarize, write_run_info
 from cleancrawl.pretrain.schedule import Steps, plan_steps
 
@@ -200,7 +202,7 @@ def _train(config: PretrainConfig, world: World, lock) -> dict:
 class RunData:
     """What a run reads: the corpus, the objective on its vocabulary, the plan and its streams."""
     corpus: TokenCorpus
-    objective: CausalLM | SpanCorruption
+    objective: Objective
     plan: DataPlan
     train: TokenStream          # the training subset, reshuffled every epoch
     validation: TokenStream

@@ -1,4 +1,5 @@
-"""The GPT-2-style model: sizes, weight tying, causality, and the FLOP count MFU rests on."""
+"""The GPT-2-style model: sizes, weight tying, causality (and the prefix LM's and the masked LM's
+attention), and the FLOP count MFU rests on."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from cleancrawl.pretrain.model import GPT, MODEL_SIZES, GPTConfig, model_config
+from cleancrawl.pretrain.model import GPT, IGNORE_INDEX, MODEL_SIZES, GPTConfig, model_config
 
 
 def test_gpt2_124m_has_gpt2_small_parameter_count():
@@ -84,3 +85,57 @@ def test_the_models_the_cli_offers_are_the_named_sizes():
     assert config.ALL_MODELS == [*MODEL_SIZES, *ENCODER_DECODER_SIZES]
     assert objectives.ALL_MODELS is config.ALL_MODELS and objectives.OBJECTIVES is config.OBJECTIVES
     assert all(config.DEFAULT_MODEL[o] in objectives.SIZES[o] for o in config.OBJECTIVES)
+
+
+# ---------------------------------------------------------------------------------------------
+# The same model for a prefix LM and a masked LM
+
+
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
+def test_prefix_lm_sees_the_whole_prefix_and_only_the_past_after_it(positions):
+    """Prefix of 20: changing token 15 (in the prefix) changes outputs before it; changing token 30
+    (after the prefix) leaves every output before 30 as it was."""
+    torch.manual_seed(0)
+    model = GPT(model_config("gpt2-tiny", 257, positions=positions)).eval()
+    text = torch.tensor([list(b"The European lobster is a species of clawed lobster.")])
+    prefix = torch.tensor([20])
+    in_prefix, after_prefix = text.clone(), text.clone()
+    in_prefix[0, 15] = ord("X")
+    after_prefix[0, 30] = ord("X")
+    with torch.no_grad():
+        base = model(text, prefix_len=prefix)
+        a, b = model(in_prefix, prefix_len=prefix), model(after_prefix, prefix_len=prefix)
+        causal = model(in_prefix)
+    assert not torch.allclose(base[0, :15], a[0, :15], atol=1e-3)   # full attention inside the prefix
+    assert torch.allclose(base[0, :30], b[0, :30], atol=1e-6)       # causal after it
+    assert not torch.allclose(base[0, 30:], b[0, 30:], atol=1e-3)
+    assert torch.allclose(model(text)[0, :15], causal[0, :15], atol=1e-6)  # without prefix_len: a GPT
+
+
+def test_prefix_lengths_are_per_row_and_prefix_targets_carry_no_loss():
+    torch.manual_seed(0)
+    model = GPT(model_config("gpt2-tiny", 257)).eval()
+    ids = torch.randint(0, 256, (2, 33))
+    inputs, targets = ids[:, :-1], ids[:, 1:].clone()
+    with torch.no_grad():
+        both = model(inputs, prefix_len=torch.tensor([4, 20]))
+        first = model(inputs[:1], prefix_len=torch.tensor([4]))
+        second = model(inputs[1:], prefix_len=torch.tensor([20]))
+        assert torch.allclose(both, torch.cat([first, second]), atol=1e-5)
+        targets[:, :10] = IGNORE_INDEX
+        loss = model(inputs, targets, prefix_len=torch.tensor([11, 11]))
+        logits = model(inputs, prefix_len=torch.tensor([11, 11]))
+        expected = torch.nn.functional.cross_entropy(logits[:, 10:].reshape(-1, logits.shape[-1]),
+                                                     ids[:, 11:].reshape(-1))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_masked_lm_model_sees_both_sides():
+    torch.manual_seed(0)
+    model = GPT(model_config("gpt2-tiny", 258, causal=False)).eval()
+    text = torch.tensor([list(b"The European lobster is a species of clawed lobster.")])
+    changed = text.clone()
+    changed[0, 30] = ord("X")
+    with torch.no_grad():
+        a, b = model(text), model(changed)
+    assert not torch.allclose(a[0, :30], b[0, :30], atol=1e-3)

@@ -316,7 +316,8 @@ def test_resume_with_other_noise_is_refused_and_old_checkpoints_mean_causal_lm(t
 @pytest.mark.parametrize("model,objective,message", [
     ("gpt2-tiny", "span-corruption", "decoder-only GPT, trained with --objective causal-lm"),
     ("t5-tiny", "causal-lm", "encoder-decoder, trained with --objective span-corruption"),
-    ("t5-tiny", "prefix-lm", "unknown objective"),
+    ("t5-tiny", "prefix-lm", "encoder-decoder, trained with --objective span-corruption or bert-style"),
+    ("t5-tiny", "gpt5-lm", "unknown objective"),
 ])
 def test_model_and_objective_must_match(tokens_with_validation, tmp_path, model, objective, message):
     config = t5_config(tokens_with_validation, str(tmp_path / "run"), model=model, objective=objective)

@@ -39,6 +39,8 @@ def as_cli_args(config: PretrainConfig) -> list[str]:
     if config.objective != "causal-lm":
         args += ["--objective", config.objective, "--noise-density", str(config.noise_density),
                  "--mean-noise-span", str(config.mean_noise_span)]
+    if config.masking != "dynamic":
+        args += ["--masking", config.masking, "--static-copies", str(config.static_copies)]
     return args + (["--unique-tokens", str(config.unique_tokens)] if config.unique_tokens else [])
 
 
