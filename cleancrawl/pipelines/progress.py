@@ -55,7 +55,7 @@ class _Counts:
             values = dict(self.values)
             http = sys.modules.get("cleancrawl.http_files")  # not imported: this process fetched nothing
             if http is not None:
-                values["http"] = http.stats()
+                values["http"] = _since(http.stats(), _http_before.get(self.pid))
             try:
                 storage.write_atomically(path, json.dumps(values).encode())
             except OSError:  # the display has ended (its folder removed): nothing to report to
@@ -63,6 +63,16 @@ class _Counts:
 
 
 _counts: _Counts | None = None
+# This process's HTTP figures when its display began: what an earlier run in it fetched is not this one's
+# (a worker process of its own starts from nothing).
+_http_before: dict[int, dict] = {}
+
+
+def _since(now: dict, before: dict | None) -> dict:
+    if not before:
+        return now
+    return {key: _since(value, before.get(key)) if isinstance(value, dict) else value - before.get(key, 0)
+            for key, value in now.items()}
 
 
 def _current() -> _Counts | None:
@@ -135,11 +145,11 @@ def render(totals: dict, seconds: float, rate: float | None = None) -> str:
         line += f" · fetched {_size(http.get('bytes', 0))} of {http.get('files', 0):,} file(s)"
         if rate is not None:
             line += f" at {_size(rate)}/s"
-        retries = http.get("retries") or {}
+        retries = {cause: n for cause, n in (http.get("retries") or {}).items() if n}
         if retries:
             causes = ", ".join(f"{cause} {n:,}" for cause, n in sorted(retries.items(), key=lambda kv: -kv[1]))
             line += f", {sum(retries.values()):,} retries ({causes})"
-        failures = http.get("failures") or {}
+        failures = {kind: n for kind, n in (http.get("failures") or {}).items() if n}
         if failures:
             line += f", {sum(failures.values()):,} failed"
     return f"{line} · {minutes}:{secs:02d} elapsed"
@@ -161,6 +171,9 @@ def display(enabled: bool, stream=None, log_every: float | None = None):
         yield
         return
     stream = stream or sys.stderr
+    http = sys.modules.get("cleancrawl.http_files")
+    if http is not None:
+        _http_before[os.getpid()] = http.stats()
     directory = tempfile.mkdtemp(prefix="cleancrawl-progress-")
     previous = os.environ.get(ENV)
     os.environ[ENV] = directory
@@ -204,6 +217,7 @@ def display(enabled: bool, stream=None, log_every: float | None = None):
             draw()
             stream.write("\n")
             stream.flush()
+        _http_before.pop(os.getpid(), None)
         if previous is None:
             os.environ.pop(ENV, None)
         else:
