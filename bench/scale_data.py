@@ -17,6 +17,14 @@ real crawl:
     either. English words (not random letters) keep language ID's decisions close to the
     original page's. The text grows by about 1/8 of its words.
 
+The duplicate-heavy crawl (`kind="duplicates"`) is the other extreme, where pages recur as in real
+snapshots (templates, mirrors, syndicated news): `DUPLICATE_BASES` (667) distinct real pages (the
+sample's pages, then its replicas 1 and 2 as above, as many as needed), each copied onto
+ceil(N / 667) distinct hosts (`d<copy>.r<replica>.www.example.com`) with the text otherwise
+unchanged: 63 copies a page at 42,000 pages, 128 at 85,000 (the last copy round cut at N). Copies
+come round by round (every base page, then every base page again, ...), so each cluster is spread
+over every file.
+
 Files hold `pages_per_file` pages each (the last one fewer), as gzipped WET files (warcio
 `conversion` records, like bench/common.py), so that 2 workers have files to share.
 """
@@ -35,6 +43,8 @@ from warcio.warcwriter import WARCWriter
 from common import sample_records
 
 GENERATOR_VERSION = 1
+KINDS = ("replicas", "duplicates")
+DUPLICATE_BASES = 667
 WORDS = ["garden", "silver", "window", "button", "forest", "pencil", "candle", "bridge", "market", "rocket", "saddle",
          "meadow", "harbor", "island", "anchor", "basket", "circle", "copper", "desert", "engine", "falcon", "ginger",
          "hammer", "jacket", "kettle", "ladder", "magnet", "napkin", "orange", "parrot", "pepper", "rabbit", "shovel",
@@ -95,11 +105,35 @@ def replicated_pages(n_pages: int, records=None):
         replica += 1
 
 
-def write_scaled_crawl(directory: str, n_pages: int, pages_per_file: int = 5000) -> dict:
+def duplicate_copies(n_pages: int) -> int:
+    """How many times each base page recurs in the duplicate-heavy crawl of `n_pages` pages."""
+    return max(1, -(-n_pages // DUPLICATE_BASES))
+
+
+def duplicated_pages(n_pages: int, records=None):
+    """(url, date, text bytes) of the duplicate-heavy crawl: `DUPLICATE_BASES` distinct real pages,
+    each copied `duplicate_copies(n_pages)` times onto its own host, text unchanged."""
+    bases = list(itertools.islice(replicated_pages(DUPLICATE_BASES, records), DUPLICATE_BASES))
+    n = 0
+    for copy in range(duplicate_copies(n_pages)):
+        for url, date, payload in bases:
+            if n == n_pages:
+                return
+            parts = urlsplit(url)
+            yield urlunsplit(parts._replace(netloc=f"d{copy}.{parts.netloc}")), date, payload
+            n += 1
+
+
+def write_scaled_crawl(directory: str, n_pages: int, pages_per_file: int = 5000, kind: str = "replicas") -> dict:
     """Write (or reuse, when `directory` already holds this very crawl) `n_pages` pages as WET
-    files in `directory`; returns its manifest (pages, files, text bytes)."""
+    files in `directory`; returns its manifest (pages, files, text bytes). `kind`: "replicas" (every
+    page distinct) or "duplicates" (every page recurs on ~64-128 hosts), see the module docstring."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     manifest_path = os.path.join(directory, "manifest.json")
     wanted = {"generator_version": GENERATOR_VERSION, "pages": n_pages, "pages_per_file": pages_per_file}
+    if kind != "replicas":  # the replicas' manifests stay as they were (reused)
+        wanted["kind"] = kind
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:
             manifest = json.load(f)
@@ -111,7 +145,7 @@ def write_scaled_crawl(directory: str, n_pages: int, pages_per_file: int = 5000)
     for stale in glob.glob(os.path.join(crawl_dir, "scale-*.warc.wet.gz")):  # another size or layout's files, ours
         os.remove(stale)
     files, text_bytes = [], 0
-    pages = replicated_pages(n_pages)
+    pages = replicated_pages(n_pages) if kind == "replicas" else duplicated_pages(n_pages)
     while chunk := list(itertools.islice(pages, pages_per_file)):
         files.append(os.path.join(crawl_dir, f"scale-{len(files):04d}.warc.wet.gz"))
         with open(files[-1], "wb") as handle:

@@ -119,7 +119,8 @@ def _select(config):
 def _dedup(config):
     from cleancrawl.pipelines.dedup import DedupDocuments
 
-    return DedupDocuments(config.dedup, config.output)
+    # dropped pages keep their text only for --keep-dropped (on a crawl of copies nearly every page is dropped)
+    return DedupDocuments(config.dedup, config.output, drop_documents=bool(config.keep_dropped))
 
 
 def _write_duplicates(outputs, config):

@@ -11,11 +11,13 @@ from cleancrawl.corpus.dedup.minhash import (
     band_entry,
     batch_shingles,
     bucket_candidate_pairs,
+    bucket_edges,
     candidate_probability,
     jaccard,
     normalize_text,
     optimal_bands,
     reference_word_hash,
+    shingle_digest,
     shingle_hashes,
     signature_similarity,
     similarity,
@@ -94,6 +96,28 @@ def test_bucket_pairs_all_pairs_when_small_and_a_star_when_large():
     assert sorted(bucket_candidate_pairs(large, all_pairs_bucket=8)) == [(docs[0], d) for d in docs[1:]]
     partition, entry = band_entry(band, docs[0])
     assert partition == b"\x00\x03\x00\x00" and entry == bytes(range(8)) + docs[0]
+
+
+def test_copies_of_one_shingle_set_join_their_smallest_and_only_representatives_pair_up():
+    band = b"\x00\x00" + bytes(range(8))
+    page, other = shingle_hashes("one page of real words copied onto many hosts, word for word"), shingle_hashes(
+        "another page that is only a near copy of the first one, not the same")
+    same, near = shingle_digest(page), shingle_digest(other)
+    assert same == shingle_digest(page.copy()) and len(same) == 8 and same != near
+    copies = [bytes([i]) * 28 for i in range(2, 40)]  # a cluster of 38 copies: nodes 2..39
+    nears = [bytes([i]) * 28 for i in (1, 50)]        # two copies of a near copy: 1 is the smallest of all
+    entries = [band_entry(band, n, same)[1] for n in reversed(copies)] + [band_entry(band, n, near)[1] for n in nears]
+    edges = list(bucket_edges(entries, all_pairs_bucket=8, digest_bytes=8, identical=True))
+    identical = sorted((a, b) for a, b, same_set in edges if same_set)
+    pairs = sorted((a, b) for a, b, same_set in edges if not same_set)
+    assert identical == sorted([(copies[0], n) for n in copies[1:]] + [(nears[0], nears[1])])  # n - 1 a cluster
+    assert pairs == [(nears[0], copies[0])]  # one pair to verify, between the two representatives
+    # Another band of the same documents: the same pair, no edges between copies again.
+    again = list(bucket_edges(entries, 8, 8, identical=False))
+    assert again == [(nears[0], copies[0], False)]
+    # Without digests: all pairs up to all_pairs_bucket members, else a star (as bucket_candidate_pairs).
+    plain = [band_entry(band, n)[1] for n in copies]
+    assert list(bucket_edges(plain, 8)) == [(copies[0], n, False) for n in copies[1:]]
 
 
 def test_bands_and_rows_chosen_for_a_threshold():

@@ -136,6 +136,52 @@ def _read(out, split):
     return rows
 
 
+def _copies(doc, n, tag):
+    return [doc.replace(url=doc.url.replace("://", f"://{tag}{i}.", 1), record_id=f"{doc.record_id}-{tag}{i}")
+            for i in range(n)]
+
+
+@pytest.mark.slow
+def test_minhash_on_clusters_of_copies_makes_the_union_find_decisions(planted):
+    """Pages recurring on many hosts (the text unchanged) and a near copy recurring too: the
+    clusters are those of every pair at exact Jaccard >= 0.8 (union-find), the smallest key survives."""
+    docs, variants, similarity = planted
+    page, variant = next((p, v) for p, v in variants if similarity[v.url] >= 0.9)
+    others = [p for p in docs if len(p.text.split()) >= 200 and p.url not in (page.url, variant.url)][:3]
+    corpus = [*_copies(page, 30, "a"), *_copies(variant, 12, "b"), *[c for o in others for c in _copies(o, 10, "c")],
+              *docs[:40]]
+    shingles = {d.url: shingle_hashes(d.text) for d in corpus}
+    by_key = sorted(corpus, key=document_key)
+    edges = [(document_key(a), document_key(b)) for i, a in enumerate(by_key) for b in by_key[i + 1:]
+             if jaccard(shingles[a.url], shingles[b.url]) >= 0.8]
+    root = union_find_components(edges)
+    url_of = {document_key(d): d for d in corpus}
+    size = {}
+    for r in root.values():
+        size[r] = size.get(r, 0) + 1
+    expected = [(url_of[k].url, url_of[r].record_id, size[r]) for k, r in root.items() if k != r]
+    assert len(expected) >= 29 + 12 + 27
+
+    pipeline = TestPipeline()
+    out = pipeline | beam.Create(corpus) | MinHashDedup(DedupConfig())
+    assert_that(out[DUPLICATES] | beam.Map(lambda r: (r["dropped_url"], r["kept_id"], r["cluster_size"])),
+                equal_to(expected))
+    pipeline.run().wait_until_finish()
+
+
+def test_dedup_documents_can_leave_the_documents_where_each_method_drops(planted):
+    docs, _, _ = planted
+    pipeline = TestPipeline()
+    corpus = pipeline | beam.Create(docs[:30] + _copies(docs[1], 3, "a"))  # 3 copies: 3 drops of 4 pages
+    kept_documents = corpus | "Keep" >> DedupDocuments(DedupConfig())
+    bare = corpus | "Bare" >> DedupDocuments(DedupConfig(), drop_documents=False)
+    assert_that(kept_documents[DROPPED] | "Kept" >> beam.Map(lambda d: (d.reason, d.document is not None)),
+                equal_to([("duplicate_lines", True)] * 3), label="WithDocuments")
+    assert_that(bare[DROPPED] | "Stripped" >> beam.Map(lambda d: (d.reason, d.document is None)),
+                equal_to([("duplicate_lines", True)] * 3), label="Bare")
+    pipeline.run().wait_until_finish()
+
+
 @pytest.mark.slow
 def test_dedup_command_end_to_end(planted, tmp_path, capsys):
     docs, variants, similarity = planted

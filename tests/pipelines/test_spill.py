@@ -17,7 +17,7 @@ from cleancrawl import layout
 from cleancrawl.cli import main as cli_main
 from cleancrawl.corpus.dedup import DedupConfig, lines
 from cleancrawl.pipelines.accounting import CountingFn
-from cleancrawl.pipelines.dedup import _CLAIM_BYTES, _KeeperKeys, _MinHashKeys, _remove_lines
+from cleancrawl.pipelines.dedup import _BAND_ENTRY_BYTES, _CLAIM_BYTES, _KeeperKeys, _MinHashKeys, _remove_lines
 from cleancrawl.pipelines.spill import SpillWriter, make_ref, read_spill, split_ref
 from cleancrawl.pipelines.url_dedup import _UrlKeys
 
@@ -55,7 +55,9 @@ def test_line_claims_are_fixed_size_records_packed_per_partition(sample_document
     assert list(keyed.keys(_batch(sample_documents), fn)) == []  # packed until the bundle ends
     packed = keyed.finish(fn)
     claims = sum(len(lines.page_line_keys(d.text)) for d in sample_documents)
-    assert sum(len(blob) for _, blob in packed) == claims * _CLAIM_BYTES
+    assert _CLAIM_BYTES == 8 + 16 + 4  # item (after the partition's 2 bytes), order key, position
+    assert all(blob[:8] == make_ref(7, 0)[:8] for _, blob in packed)  # each value starts with its spill id
+    assert sum(len(blob) - 8 for _, blob in packed) == claims * _CLAIM_BYTES
     assert len(packed) < claims  # fewer shuffle elements than claims (65,536 partitions at most)
     text = "".join(d.text for d in sample_documents[:20]).encode()
     assert all(text[:100] not in blob for _, blob in packed)
@@ -69,9 +71,10 @@ def test_minhash_shuffles_band_entries_only(sample_documents):
     list(keyed.keys(_batch(sample_documents), fn))
     packed = keyed.finish(fn)
     hashed = fn._tallies[("event", "dedup", "minhash:documents_hashed")][0]
-    entries = sum(len(blob) // size for _, (size, blob) in packed)
+    assert all(blob[:8] == make_ref(7, 0)[:8] for _, blob in packed)  # each value starts with its spill id
+    entries = sum((len(blob) - 8) // _BAND_ENTRY_BYTES for _, blob in packed)
     assert entries == hashed * DedupConfig().bands
-    assert {size for _, (size, _) in packed} == {8 + 24 + 12}  # bucket, document key, ref
+    assert _BAND_ENTRY_BYTES == 8 + 8 + 16 + 4  # bucket, shingle digest, order key, position
 
 
 def test_spill_files_give_back_every_document_exactly(sample_documents, tmp_path):

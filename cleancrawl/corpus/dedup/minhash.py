@@ -23,6 +23,7 @@ These hashes are stable across processes and machines (no Python `hash`).
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -324,22 +325,36 @@ class MinHasher:
 # and the group-by handles 32-byte strings instead of millions of tiny groups.
 
 PARTITION_BITS = 12
+DIGEST_BYTES = 8
 
 
-def band_entry(band_key: bytes, doc_key: bytes) -> tuple[bytes, bytes]:
-    """(partition, entry): entry = the band key's 8 hash bytes + the document key, so that
-    sorting a partition's entries sorts by bucket, then by document (C4's order)."""
+def shingle_digest(shingles: np.ndarray) -> bytes:
+    """8 bytes naming a shingle set (BLAKE2b of its sorted hashes). Documents in one LSH bucket
+    with the same digest are taken to have the same set, Jaccard 1, without shipping the sets:
+    wrongly only if two different sets collide in 64 bits, about 2^-64 per pair of documents
+    that share a bucket."""
+    return hashlib.blake2b(shingles.tobytes(), digest_size=DIGEST_BYTES).digest()
+
+
+def band_entry(band_key: bytes, doc_key: bytes, digest: bytes = b"") -> tuple[bytes, bytes]:
+    """(partition, entry): entry = the band key's 8 hash bytes + the shingle set's digest (when
+    given) + the document key, so that sorting a partition's entries sorts by bucket."""
     mask = (0xFF << (8 - (PARTITION_BITS - 8))) & 0xFF
     partition = band_key[:3] + bytes([band_key[3] & mask])
-    return partition, band_key[2:] + doc_key
+    return partition, band_key[2:] + digest + doc_key
 
 
-def bucket_candidate_pairs(entries, all_pairs_bucket: int = 8):
-    """Candidate pairs (a, b), a < b, of one partition's entries (any order).
+def bucket_edges(entries, all_pairs_bucket: int = 8, digest_bytes: int = 0, identical: bool = True):
+    """(a, b, same) of one partition's entries (any order), a < b.
 
-    A bucket of up to `all_pairs_bucket` documents gives all its pairs; a larger one (a page
-    copied many times) gives a star from its smallest document, which is enough for the
-    connected components and keeps the pair count linear.
+    With digests (`digest_bytes`, see `band_entry`), the members of a bucket with the same digest
+    have the same shingle set, so the same signature and the same bucket in every band: each is
+    joined to the smallest of them, its representative, by an edge (rep, member, True) that needs
+    no verification (given only when `identical`: one band is enough). Candidate pairs
+    (a, b, False) are then drawn among the representatives only: all pairs in a bucket of up to
+    `all_pairs_bucket` representatives, a star from the smallest one in a larger bucket. A cluster
+    of n copies thus gives n - 1 edges and one representative to verify, not n^2 / 2 pairs.
+    Without digests every member is its own representative.
     """
     entries = sorted(entries)
     start = 0
@@ -348,17 +363,35 @@ def bucket_candidate_pairs(entries, all_pairs_bucket: int = 8):
         end = start + 1
         while end < len(entries) and entries[end][:8] == bucket:
             end += 1
-        members = [e[8:] for e in entries[start:end]]
-        if len(members) <= all_pairs_bucket:
-            for i, a in enumerate(members):
-                for b in members[i + 1:]:
-                    if a != b:
-                        yield a, b
+        if digest_bytes:
+            reps: dict[bytes, bytes] = {}
+            members = [(e[8:8 + digest_bytes], e[8 + digest_bytes:]) for e in entries[start:end]]
+            for digest, node in members:
+                if digest not in reps or node < reps[digest]:
+                    reps[digest] = node
+            if identical:
+                for digest, node in members:
+                    if node != reps[digest]:
+                        yield reps[digest], node, True
+            nodes = sorted(set(reps.values()))
         else:
-            for b in members[1:]:
-                if b != members[0]:
-                    yield members[0], b
+            nodes = sorted({e[8:] for e in entries[start:end]})
+        if len(nodes) <= all_pairs_bucket:
+            for i, a in enumerate(nodes):
+                for b in nodes[i + 1:]:
+                    yield a, b, False
+        else:
+            for b in nodes[1:]:
+                yield nodes[0], b, False
         start = end
+
+
+def bucket_candidate_pairs(entries, all_pairs_bucket: int = 8):
+    """Candidate pairs (a, b), a < b, of one partition's entries without digests (`bucket_edges`):
+    all pairs in a bucket of up to `all_pairs_bucket` documents, else a star from its smallest
+    document, which is enough for the connected components and keeps the pair count linear."""
+    for a, b, _ in bucket_edges(entries, all_pairs_bucket):
+        yield a, b
 
 
 def signature_similarity(a: np.ndarray, b: np.ndarray) -> float:
