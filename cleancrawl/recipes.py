@@ -94,6 +94,7 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType({r.name: r for r in (
            crawls=ALL_CRAWLS, splits="per-language"),
 )})
 DEFAULT_RECIPE = "c4"
+RECIPE_STAGES = frozenset(name for r in RECIPES.values() for name in r.stages)  # the stages recipes decide on
 
 
 def recipe(name: str) -> Recipe:

@@ -56,3 +56,18 @@ def test_unknown_recipe_and_immutability():
         recipe("c5")
     with pytest.raises(TypeError):
         RECIPES["mc4"].options["badwords"]["filter_fraction"] = 1.0
+
+
+def test_a_recipe_runs_its_own_stages_and_skip_takes_more_away():
+    from cleancrawl.pipelines.config import BuildConfig
+    from cleancrawl.pipelines.stages import STAGES, resolve_skip
+
+    def running(**values):
+        config = BuildConfig(**values)
+        return [s.name for s in STAGES if s.name != "read" and s.runs(config, resolve_skip(config.skip))]
+
+    assert running() == ["url_dedup", "clean", "dedup", "langid", "badwords"]
+    assert running(recipe="mc4") == ["url_dedup", "paragraph_filter", "dedup", "cld3_langid", "badwords"]
+    assert running(recipe="mc4", skip=("badwords",)) == ["url_dedup", "paragraph_filter", "dedup", "cld3_langid"]
+    assert running(recipe="c4-noclean") == ["url_dedup", "langid"]
+    assert running(decontaminate=["evals.txt"], recipe="mc4")[-2] == "decontaminate"  # no recipe's to turn off

@@ -195,12 +195,10 @@ def _rebuild(groups: tuple, values: dict) -> BuildConfigBase:
 BuildConfig = config_class()
 
 
-def recipe_values(name: str, stages: tuple = REGISTRY) -> dict:
-    """What `--recipe NAME` sets, as `--config` keys: its options, and `skip` for each stage of the
-    registry that the recipe does not run (its optional stages run only where a recipe lists them)."""
-    chosen = recipe(name)
-    skip = [s.name for s in stages if s.skippable and not s.optional and s.name not in chosen.stages]
-    return {**_plain(chosen.options), "recipe": name, "skip": skip}
+def recipe_values(name: str) -> dict:
+    """What `--recipe NAME` sets, as `--config` keys: its options (its stages are the recipe's own,
+    `Stage.in_recipe`; `--skip` stays the user's)."""
+    return {**_plain(recipe(name).options), "recipe": name}
 
 
 def _plain(mapping) -> dict:

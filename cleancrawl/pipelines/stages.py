@@ -56,7 +56,6 @@ class Stage:
     # never changes a page's text (`keeps_text`) may run at the finish before a replayed one.
     replayed: bool = False
     keeps_text: bool = False
-    optional: bool = False                      # runs only where the build's recipe lists it (mC4's stages)
 
     def __post_init__(self):
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -90,16 +89,19 @@ class Stage:
         raise ValueError(f"stage {self.name!r} has neither build nor filter")
 
     def runs(self, config, skip: set[str]) -> bool:
-        if self.optional and self.name not in recipe_stages(config):
-            return False
-        return self.enabled(config) and not (self.skippable and self.name in skip)
+        return self.in_recipe(config) and self.enabled(config) and not (self.skippable and self.name in skip)
 
+    def in_recipe(self, config) -> bool:
+        """Does the build's recipe (`--recipe`, cleancrawl.recipes) run this stage? A stage that
+        some recipe lists runs only where the build's does (mC4's paragraph filter and CLD3 in
+        `mc4`, clean and langdetect in the C4 recipes); one no recipe names (decontaminate, a
+        user's own), or one that is not skippable (select: on when given a URL table), is not
+        the recipe's to turn off. `--skip` then turns off what the user asks, on top."""
+        from cleancrawl.recipes import DEFAULT_RECIPE, RECIPE_STAGES, recipe
 
-def recipe_stages(config) -> tuple[str, ...]:
-    """The stages the build's recipe (`--recipe`, cleancrawl.recipes) lists."""
-    from cleancrawl.recipes import DEFAULT_RECIPE, recipe
-
-    return recipe(getattr(config, "recipe", DEFAULT_RECIPE)).stages
+        if not self.skippable or self.name not in RECIPE_STAGES:
+            return True
+        return self.name in recipe(getattr(config, "recipe", DEFAULT_RECIPE)).stages
 
 
 # ---------------------------------------------------------------------------- the built-in stages
@@ -150,14 +152,14 @@ STAGES: tuple[Stage, ...] = (
     Stage("url_dedup", "URL dedup", build=_url_dedup, label="DedupUrls", aliases=("url-dedup",), keeps_text=True),
     Stage("select", "select", build=_select, skippable=False, enabled=lambda c: c.select.enabled,
           keeps_text=True),  # WebText / RealNews
-    Stage("paragraph_filter", "paragraph filter", filter=ParagraphFilter, config=ParagraphConfig, replayed=True,
-          optional=True),  # mC4's, in place of clean
+    Stage("paragraph_filter", "paragraph filter", filter=ParagraphFilter, config=ParagraphConfig,
+          replayed=True),  # mC4's, in place of clean
     Stage("clean", "clean", filter=C4Cleaner, config=CleanConfig, replayed=True),
     Stage("dedup", "dedup", build=_dedup, enabled=lambda c: bool(c.dedup.methods), writes=_write_duplicates),
     Stage("langid", "language ID", filter=LanguageFilter, config=LanguageConfig, label="IdentifyLanguage",
           replayed=True),
     Stage("cld3_langid", "language ID (CLD3)", filter=Cld3LanguageFilter, config=Cld3Config,
-          label="IdentifyLanguageCld3", replayed=True, optional=True),  # mC4's, in place of langid
+          label="IdentifyLanguageCld3", replayed=True),  # mC4's, in place of langid
     Stage("decontaminate", "decontamination", build=_decontaminate, skippable=False,
           enabled=lambda c: bool(c.decontaminate), writes=_write_contamination),  # OUT/contamination/
     Stage("badwords", "badwords", filter=_badwords, label="FilterBadwords"),
