@@ -7,8 +7,9 @@
 Each box is a composite transform over a pure `corpus/` stage, listed once, in order, in
 `pipelines.stages.STAGES` (name, report title, --skip, options, how it is built from the
 config); `build_pipeline` walks that list, and every Drop a stage makes names that stage.
-`run_build(config)` is what `cleancrawl build` calls. Any Beam pipeline option passes through
-(`--runner`, `--direct_num_workers`, `--project`, …).
+`run_build(config)` is what `cleancrawl build` calls; `run_finish(pieces, output)` what `cleancrawl
+finish` calls (the same pipeline over the pieces of `build --piece`, `pipelines.pieces`). Any Beam
+pipeline option passes through (`--runner`, `--direct_num_workers`, `--project`, …).
 """
 from __future__ import annotations
 

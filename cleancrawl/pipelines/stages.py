@@ -6,8 +6,10 @@ the build's options use.
 Each `Stage` names itself once: its name is the `stats.json` key, the `--skip` value, the
 `Drop.stage` of what it drops (the runner stamps it: a filter names only the reason) and, for a
 stage with options, the `BuildConfig` field holding them; `title` is the report's label;
-`enabled(config)` says whether a build config runs it; `build(config)` makes its Beam transform,
-whose outputs are the `pipelines.accounting` triple `kept` / `dropped` / `tally`.
+`enabled(config)` says whether a build config runs it (and `in_recipe`, whether its `--recipe`
+does); `build(config)` makes its Beam transform, whose outputs are the `pipelines.accounting`
+triple `kept` / `dropped` / `tally`. `replayed` / `keeps_text` say what a build in pieces may do
+with it (`pipelines.pieces`).
 
 A page filter — a `corpus` callable `Document -> Document | Drop` — needs no Beam code at all:
 `Stage("name", filter=MyFilter, config=MyConfig)` runs `MyFilter(config.name)` through
