@@ -101,10 +101,9 @@ class _CountsTargets:
 
 
 @dataclass(frozen=True)
-class CausalLM(_CountsTargets):
-    """Next-token prediction on a GPT: the loss is per token of the sequence."""
+class _OnGPT(_CountsTargets):
+    """What the objectives on a GPT (causal, prefix, masked) share: the model and a sequence's length."""
     model_config: GPTConfig
-    name: ClassVar[str] = "causal-lm"
 
     @property
     def seq_len(self) -> int:
@@ -122,6 +121,12 @@ class CausalLM(_CountsTargets):
 
     def num_sequences(self, stream: TokenStream) -> int:
         return stream.num_sequences(self.seq_len)
+
+
+@dataclass(frozen=True)
+class CausalLM(_OnGPT):
+    """Next-token prediction on a GPT: the loss is per token of the sequence."""
+    name: ClassVar[str] = "causal-lm"
 
     def batch(self, stream: TokenStream, indices) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, targets), (B, seq_len) int64 each."""
@@ -189,28 +194,10 @@ class SpanCorruption(_CountsTargets):
 
 
 @dataclass(frozen=True)
-class PrefixLM(_CountsTargets):
+class PrefixLM(_OnGPT):
     """T5's prefix LM on a GPT: full attention over a random prefix, the loss on the tokens after it."""
-    model_config: GPTConfig
     seed: int                    # sequence k's prefix length is drawn from (seed, k)
     name: ClassVar[str] = "prefix-lm"
-
-    @property
-    def seq_len(self) -> int:
-        return self.model_config.seq_len
-
-    @property
-    def tokens_per_sequence(self) -> int:
-        return self.seq_len
-
-    def build_model(self) -> GPT:
-        return GPT(self.model_config)
-
-    def flops_per_token(self, model: GPT) -> float:
-        return model.flops_per_token(self.seq_len)
-
-    def num_sequences(self, stream: TokenStream) -> int:
-        return stream.num_sequences(self.seq_len)
 
     def prefix_length(self, index: int) -> int:
         """Tokens of sequence `index` in its prefix: uniform in [1, seq_len - 1]."""
@@ -253,27 +240,13 @@ class BertCorruption:
 
 
 @dataclass(frozen=True)
-class MaskedLM(_CountsTargets):
-    """BERT's masked LM on an encoder (the GPT with bidirectional attention): the loss is per picked token."""
-    model_config: GPTConfig      # causal=False
+class MaskedLM(_OnGPT):
+    """BERT's masked LM on an encoder (the GPT with bidirectional attention, model_config.causal
+    False): the loss is per picked token."""
     corruption: BertCorruption
     name: ClassVar[str] = "mlm"
 
-    @property
-    def seq_len(self) -> int:
-        return self.model_config.seq_len
-
-    @property
-    def tokens_per_sequence(self) -> int:
-        return self.seq_len
-
-    def build_model(self) -> GPT:
-        return GPT(self.model_config)
-
-    def flops_per_token(self, model: GPT) -> float:
-        return model.flops_per_token(self.seq_len)
-
-    def num_sequences(self, stream: TokenStream) -> int:
+    def num_sequences(self, stream: TokenStream) -> int:  # no next token to predict: T raw tokens a sequence
         return stream.epoch_tokens // self.seq_len
 
     def batch(self, stream: TokenStream, indices) -> tuple[torch.Tensor, torch.Tensor]:
