@@ -25,3 +25,24 @@ def gzip_members(data: bytes) -> list[bytes]:
         data = member.unused_data
     return members
 
+
+
+def write_sample_listing(folder, files: int, subfolder: str = "", repeated: slice = slice(0, 0)) -> list[str]:
+    """The bundled WET sample cut at gzip members into `files` real WET files under `folder`
+    (`subfolder` if given; the first file holds the warcinfo record), and a `wet.paths` listing of
+    them; the members `repeated` are appended again to the last file (the same URLs in another file).
+    Returns the listed names."""
+    with open(SAMPLE_WET, "rb") as f:
+        members = gzip_members(f.read())
+    per_file = -(-len(members) // files)
+    names = []
+    for i in range(files):
+        part = members[i * per_file:(i + 1) * per_file] + (members[repeated] if i == files - 1 else [])
+        name = f"{subfolder}/part-{i:02d}.warc.wet.gz" if subfolder else f"part-{i:02d}.warc.wet.gz"
+        os.makedirs(os.path.dirname(os.path.join(folder, name)), exist_ok=True)
+        with open(os.path.join(folder, name), "wb") as out:
+            out.write(b"".join(part))
+        names.append(name)
+    with open(os.path.join(folder, "wet.paths"), "w") as out:
+        out.write("\n".join(names) + "\n")
+    return names

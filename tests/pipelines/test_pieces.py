@@ -17,7 +17,7 @@ from cleancrawl.cli import main
 from cleancrawl.pipelines.build import run_build
 from cleancrawl.pipelines.config import BuildConfig
 
-from datapaths import SAMPLE_WET, gzip_members
+from datapaths import write_sample_listing
 
 FILES = 6
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -26,18 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture(scope="module")
 def listing(tmp_path_factory):
     folder = tmp_path_factory.mktemp("crawl")
-    with open(SAMPLE_WET, "rb") as f:
-        members = gzip_members(f.read())
-    per_file = -(-len(members) // FILES)
-    names = []
-    for i in range(FILES):
-        part = members[i * per_file:(i + 1) * per_file]
-        if i == FILES - 1:
-            part = part + members[1:12]  # the same URLs again, in another piece
-        name = f"part-{i:02d}.warc.wet.gz"
-        (folder / name).write_bytes(b"".join(part))
-        names.append(name)
-    (folder / "wet.paths").write_text("\n".join(names) + "\n")
+    write_sample_listing(folder, FILES, repeated=slice(1, 12))  # the same URLs again, in another piece
     return folder
 
 

@@ -11,7 +11,7 @@ from cleancrawl.pipelines.build import run_build
 from cleancrawl.pipelines.config import BuildConfig
 from cleancrawl.pipelines.plan import _cpu_seconds, projected_total
 
-from datapaths import SAMPLE_WET, gzip_members
+from datapaths import write_sample_listing
 
 FILES = 12
 
@@ -20,16 +20,7 @@ FILES = 12
 def listing(tmp_path_factory):
     """12 real WET files (the first holding the warcinfo record) and a `.paths` listing of them."""
     folder = tmp_path_factory.mktemp("crawl")
-    with open(SAMPLE_WET, "rb") as f:
-        members = gzip_members(f.read())
-    per_file = -(-len(members) // FILES)
-    names = []
-    for i in range(FILES):
-        name = f"segments/part-{i:02d}.warc.wet.gz"
-        (folder / "segments").mkdir(exist_ok=True)
-        (folder / name).write_bytes(b"".join(members[i * per_file:(i + 1) * per_file]))
-        names.append(name)
-    (folder / "wet.paths").write_text("\n".join(names) + "\n")
+    write_sample_listing(folder, FILES, subfolder="segments")
     return folder
 
 
