@@ -73,12 +73,16 @@ def _run(args: argparse.Namespace) -> int:
         return _run_piece(config, args)
     with progress.for_command(args.quiet):
         stats = run_build(config, with_direct_workers(args.workers, args.pipeline_args))
-    print_summary(stats, config.output)
-    if args.json_summary:
+    return report(stats, config.output, args.json_summary, config.strict)
+
+
+def report(stats: dict, output: str, json_summary: bool, strict: bool) -> int:
+    """The summary a finished build (or finish) prints, and its exit code: 1 under --strict when a
+    file was unreadable."""
+    print_summary(stats, output)
+    if json_summary:
         print(json.dumps(stats["totals"]))
-    if config.strict and stats["file_errors"]:
-        return 1
-    return 0
+    return 1 if strict and stats["file_errors"] else 0
 
 
 def _run_piece(config, args: argparse.Namespace) -> int:

@@ -12,9 +12,8 @@ from the pieces (`cleancrawl/pipelines/pieces.py`). Beam pipeline options pass t
 from __future__ import annotations
 
 import argparse
-import json
 
-from cleancrawl.cli.build import print_summary
+from cleancrawl.cli.build import report
 from cleancrawl.cli.common import add_workers_argument, with_direct_workers
 
 
@@ -25,12 +24,7 @@ def _run(args: argparse.Namespace) -> int:
     with progress.for_command(args.quiet):
         stats = run_finish(args.pieces, args.output, args.overwrite,
                            with_direct_workers(args.workers, args.pipeline_args))
-    print_summary(stats, args.output)
-    if args.json_summary:
-        print(json.dumps(stats["totals"]))
-    if args.strict and stats["file_errors"]:
-        return 1
-    return 0
+    return report(stats, args.output, args.json_summary, args.strict)
 
 
 def register(subparsers) -> None:
