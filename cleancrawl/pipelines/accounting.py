@@ -106,6 +106,15 @@ class CountingFn(beam.DoFn):
         self._tallies.clear()
 
 
+def apply_filter(page_filter, doc: Document) -> Document | Drop:
+    """`page_filter(doc)`; an exception is the page's `stage_error` Drop: one strange page must not
+    fail the whole run."""
+    try:
+        return page_filter(doc)
+    except Exception as err:
+        return doc.drop("stage_error", detail=f"{type(err).__name__}: {err}"[:300])
+
+
 class StageFn(CountingFn):
     """Runs one page filter (`Document -> Document | Drop`) over a PCollection as stage `stage_name`.
 
@@ -132,10 +141,7 @@ class StageFn(CountingFn):
     def process(self, doc: Document):
         self.count_flow("in", 1, text_bytes(doc))
         self.count_flow("out", 0, 0)  # a stage that drops everything still reports 0 out
-        try:
-            result = self._stage(doc)
-        except Exception as err:  # one strange page must not fail the whole run: count it
-            result = doc.drop("stage_error", detail=f"{type(err).__name__}: {err}"[:300])
+        result = apply_filter(self._stage, doc)
         if isinstance(result, Drop):
             yield self.dropped(result)
         else:

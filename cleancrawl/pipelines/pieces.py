@@ -55,7 +55,7 @@ from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.readers import FILE_LOSS_REASONS
 from cleancrawl.corpus.record import DOCUMENT_SCHEMA, CountsLines, Document, Drop, documents_to_table, sort_key
 from cleancrawl.corpus.safe_text import one_line
-from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn, SumTallies, text_bytes
+from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, StageFn, SumTallies, apply_filter, text_bytes
 from cleancrawl.pipelines.read import ReadCrawl, resolve_inputs
 from cleancrawl.pipelines.run_outcome import (
     check_failure_limit,
@@ -135,10 +135,7 @@ class _RecordStagesFn(beam.DoFn):
             counts_lines = isinstance(page_filter, CountsLines)
             if counts_lines:
                 page_filter.line_counts.clear()
-            try:
-                result = page_filter(page)
-            except Exception as err:  # as StageFn counts it: one strange page does not fail the run
-                result = page.drop("stage_error", detail=f"{type(err).__name__}: {err}"[:300])
+            result = apply_filter(page_filter, page)  # as StageFn runs it
             if counts_lines and page_filter.line_counts:
                 entry["lines"] = dict(sorted(page_filter.line_counts.items()))
             record["stages"][name] = entry
@@ -335,63 +332,33 @@ class ReadPieces(beam.PTransform):
                 TALLY: root | "ReadTallies" >> beam.Create(self._tallies)}
 
 
-class _ReplayStageFn(CountingFn):
+class _ReplayStageFn(StageFn):
     """Stage `stage` at the finish: what the piece recorded for a page, where it applies (every
-    prefix stage; a later stage when the page reaches it unchanged), else the filter itself —
-    counted exactly as `accounting.StageFn` counts it."""
-
-    def __init__(self, make_stage, stage_name: str):
-        self._make_stage = make_stage
-        self.stage = stage_name
-
-    def setup(self):
-        self._filter = None  # made on the first page the record does not decide
-
-    def start_bundle(self):
-        super().start_bundle()
-        if self._filter is not None and isinstance(self._filter, CountsLines):
-            self._filter.line_counts.clear()
+    prefix stage; a later stage when the page reaches it unchanged), else the filter itself
+    (`StageFn`) — counted exactly as `StageFn` counts it."""
 
     def process(self, doc: Document):
-        self.count_flow("in", 1, text_bytes(doc))
-        self.count_flow("out", 0, 0)
         record = doc.replay or {}
         entry = record.get("stages", {}).get(self.stage)
-        if entry is not None and ("state" not in entry or entry["state"] == page_state(doc)):
-            for rule, n in entry.get("lines", {}).items():
-                self.count_lines(rule, n)
-            if "drop" in entry:
-                reason, detail = entry["drop"]
-                yield self.dropped(doc.drop(reason, detail=detail))
-                return
-            rest = dict(record)
-            if record.get("last_prefix") == self.stage:
-                rest.pop("bytes", None)  # the text carried is now the text the build has here
-            elif "bytes" in record and "state" not in entry:
-                rest["bytes"] = entry["out"]
-            result = doc.replace(**entry["set"], replay=rest)
-        else:
-            result = self._run(doc)
-            if isinstance(result, Drop):
-                yield self.dropped(result)
-                return
+        if entry is None or ("state" in entry and entry["state"] != page_state(doc)):
+            yield from super().process(doc)
+            return
+        self.count_flow("in", 1, text_bytes(doc))
+        self.count_flow("out", 0, 0)
+        for rule, n in entry.get("lines", {}).items():
+            self.count_lines(rule, n)
+        if "drop" in entry:
+            reason, detail = entry["drop"]
+            yield self.dropped(doc.drop(reason, detail=detail))
+            return
+        rest = dict(record)
+        if record.get("last_prefix") == self.stage:
+            rest.pop("bytes", None)  # the text carried is now the text the build has here
+        elif "bytes" in record and "state" not in entry:
+            rest["bytes"] = entry["out"]
+        result = doc.replace(**entry["set"], replay=rest)
         self.count_flow("out", 1, text_bytes(result))
         yield result
-
-    def _run(self, doc: Document):
-        if self._filter is None:
-            self._filter = self._make_stage()
-        try:
-            return self._filter(doc)
-        except Exception as err:
-            return doc.drop("stage_error", detail=f"{type(err).__name__}: {err}"[:300])
-
-    def finish_bundle(self):
-        if self._filter is not None and isinstance(self._filter, CountsLines):
-            for rule, n in self._filter.line_counts.items():
-                self.count_lines(rule, n)
-            self._filter.line_counts.clear()
-        yield from super().finish_bundle()
 
 
 class ReplayStage(beam.PTransform):
