@@ -26,46 +26,17 @@ start-up, the loads). Where no place is writable they compile in every process.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import sys
-import threading
 
 import numpy as np
 
-from cleancrawl.corpus import _fastlangdetect as fast
+from cleancrawl.corpus import _fastlangdetect as fast, _numba
 
 _log = logging.getLogger(__name__)
-_SCIPY_LOCK = threading.Lock()
 
 
-@contextlib.contextmanager
-def _scipy_hidden():
-    """Start numba with scipy hidden: it imports scipy (~0.25 s) only to find a BLAS for np.dot
-    and np.linalg, which these kernels do not use, and a scipy already imported would make
-    `corpus.sentences` import NLTK with its optional scipy.stats (~0.5 s more per worker).
-    Numba code in this process then goes without BLAS. Nothing is hidden once scipy is imported.
-    """
-    with _SCIPY_LOCK:
-        if "scipy" in sys.modules:
-            yield
-            return
-        sys.modules["scipy"] = None  # makes `import scipy...` raise ImportError
-        try:
-            yield
-        finally:
-            if sys.modules.get("scipy", 0) is None:
-                del sys.modules["scipy"]
-
-
-with _scipy_hidden():
-    try:
-        import numba
-    except Exception:  # missing, built for another numpy, llvmlite unloadable: the reference path is used
-        numba = None
-
-AVAILABLE = numba is not None and not numba.config.DISABLE_JIT
+AVAILABLE = _numba.AVAILABLE
 SPACE = ord(" ")
 # langdetect's constants as plain globals: numba freezes them into the compiled code.
 NORMALIZE_EVERY = fast.NORMALIZE_EVERY
@@ -76,14 +47,7 @@ _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2**64 / g
 _CODE_POINT_BITS = 21                              # a code point + 1 fits in 21 bits
 
 
-def _jit(function):
-    """numba.njit with an on-disk cache where numba finds a writable place, else without one."""
-    if not AVAILABLE:
-        return function
-    try:
-        return numba.njit(cache=True, nogil=True)(function)
-    except RuntimeError:  # "cannot cache function ...: no locator available"
-        return numba.njit(nogil=True)(function)
+_jit = _numba.jit
 
 
 # ----------------------------------------------------------------------------------------
@@ -382,7 +346,7 @@ class CompiledEngine:
         if not AVAILABLE or not fast.stream_draws_match_library(seed):
             return None
         try:
-            with _scipy_hidden():  # the first call of a kernel in a process loads numba's registries
+            with _numba.scipy_hidden():  # the first call of a kernel in a process loads numba's registries
                 engine = cls(profiles, seed, builtin_sum_is_compensated())
                 reference = fast.ReferenceEngine(profiles, seed, draws=fast._LibraryDraws(seed),
                                                  normalizer=engine.extractor.normalizer)

@@ -112,13 +112,16 @@ def build_pipeline(pipeline: beam.Pipeline, config: BuildConfig, input_files: li
         read = pipeline | "ReadPieces" >> source
     docs = add(read, "read")
     replaying = isinstance(source, ReadPieces)
+    # Dedup's key shuffles are sized to the input (`DedupConfig.for_inputs`); the config the run
+    # records keeps 0 there, so a piece (a slice of the files) and its finish record the same.
+    staged = dataclasses.replace(config, dedup=config.dedup.for_inputs(len(input_files)))
     for stage in stages:
         if stage.name == "read" or not stage.runs(config, skip):
             continue
         if replaying and stage.replayed:
             out = docs | stage.label >> ReplayStage(functools.partial(stage.filter, stage.options(config)), stage.name)
         else:
-            out = docs | stage.label >> stage.transform(config)
+            out = docs | stage.label >> stage.transform(staged)
         docs = add(out, stage.name)
         if stage.writes is not None:
             also_written.append(stage.writes(out, config))

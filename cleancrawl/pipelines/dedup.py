@@ -11,13 +11,14 @@ unchanged on DirectRunner, Dataflow, Flink or Spark. Every method is a keys-only
 collects a whole corpus's lines, signatures or edges in one place. A node is a document's order
 key + its 12-byte spill ref (`node_key`), so it sorts as the document key and says where the
 document waits. Records are packed per bundle and partition, one spill file a bundle: the spill id
-(8 bytes) heads each packed value once, and each record holds only the position (4 bytes):
+(8 bytes) heads each packed value once, and each record holds only the position (4 bytes). How
+many partitions: `DedupConfig.partition_bytes`, chosen from the input's size (`for_inputs`):
 
-  C4 lines/spans   claims (item, order key, position), 28 bytes --GroupByKey(2 bytes of item)-->
+  C4 lines/spans   claims (item, order key, position), 28-29 bytes --GroupByKey(1-2 bytes of item)-->
                    sorted partition: the first claim of an item keeps it --> the losing claims,
                    packed per spill file --> each page rewritten without the items it lost
   MinHash          band entries (bucket, shingle digest, order key, position), 36 bytes
-                   --GroupByKey(band, 12 bits)--> sorted partitions --> buckets --> documents with
+                   --GroupByKey(band, 8-12 bits)--> sorted partitions --> buckets --> documents with
                    one shingle set joined to its smallest copy (band 0 only; no verification),
                    candidate pairs among those representatives (all pairs in small buckets, a star
                    in large ones); documents in pairs read back from the spill --> shingles, names
@@ -26,8 +27,8 @@ document waits. Records are packed per bundle and partition, one spill file a bu
                    survivor names --CoGroupByKey(survivor)--> members --> (spill file, position): drop
 
 Page order is `corpus.dedup.document_key`'s (C4's MD5(url) order, then a per-record tie-break),
-shuffled as the 16-byte `order_key`. An item is 10 bytes of its MD5 (the partition's 2 and 8
-more): two different lines (or spans) of a corpus share them with probability about L^2 / 2^81
+shuffled as the 16-byte `order_key`. An item is 10 bytes of its MD5 (the partition's 1 or 2, the
+claim's 9 or 8): two different lines (or spans) of a corpus share them with probability about L^2 / 2^81
 for L distinct lines (3e-4 at 3e10 lines, a whole C4 snapshot's).
 """
 from __future__ import annotations
@@ -131,27 +132,32 @@ def _pack_by_spill(refs_and_items) -> list[tuple[int, bytes]]:
 
 # ---------------------------------------------------------------------------- C4 lines and spans
 
-_PARTITION_BYTES = 2                  # claims are shuffled in 65,536 partitions of packed records
-_ITEM_BYTES = 8                       # an item's MD5 bytes after the partition's: 10 bytes in all
+_KEY_BYTES = 10                       # an item's MD5 bytes: the partition's 1 or 2, then the claim's
 _POSITION_BYTES = REF_BYTES - 8       # a ref is the spill id (8 bytes, once a packed value) + position
 _SPILL_ID_BYTES = 8
-_CLAIM_BYTES = _ITEM_BYTES + ORDER_KEY_BYTES + _POSITION_BYTES
-_LOST_BYTES = _POSITION_BYTES + _PARTITION_BYTES + _ITEM_BYTES
+_LOST_BYTES = _POSITION_BYTES + _KEY_BYTES
 _FLUSH_BYTES = 32 << 20
+
+
+def claim_bytes(partition_bytes: int) -> int:
+    """A packed claim: the item's key after the partition's bytes, the order key, the position."""
+    return _KEY_BYTES - partition_bytes + ORDER_KEY_BYTES + _POSITION_BYTES
 
 
 class _KeeperKeys(KeyedStage):
     """C4 lines and spans on keys: each page claims its items (line or span hashes); the page with
-    the smallest key keeps an item, every other claimant loses it. A claim is 28 packed bytes
-    (item, order key, position) after its value's spill id, collected per bundle and partition,
-    so the shuffle carries a few large values instead of one Python object per line."""
+    the smallest key keeps an item, every other claimant loses it. A claim is 28 or 29 packed
+    bytes (item, order key, position) after its value's spill id, collected per bundle and
+    partition (the item key's first `partition_bytes`), so the shuffle carries a few large values
+    instead of one Python object per line."""
 
     stage = STAGE
 
-    def __init__(self, method: str, claims, rewrite, event_names: tuple[str, ...] = ()):
+    def __init__(self, method: str, claims, rewrite, event_names: tuple[str, ...] = (), partition_bytes: int = 2):
         self._method = method
+        self._partition = partition_bytes
         self._claims = claims              # text -> set of item keys
-        self._rewrite = rewrite            # (text, won) -> PageOutcome
+        self._rewrite = rewrite            # (text, items it lost) -> PageOutcome
         self._events = set(event_names)    # outcome counts reported as events, not lines
 
     def start_bundle(self):
@@ -159,17 +165,17 @@ class _KeeperKeys(KeyedStage):
         self._size = 0
 
     def keys(self, batch, fn):
-        packed = self._packed
+        packed, partition, size = self._packed, self._partition, claim_bytes(self._partition)
         for ref, doc in batch:
             spill_id, claimant = ref[:_SPILL_ID_BYTES], order_key(doc) + ref[_SPILL_ID_BYTES:]
             for item in self._claims(doc.text):
-                where = (item[:_PARTITION_BYTES], spill_id)
+                where = (item[:partition], spill_id)
                 blob = packed.get(where)
                 if blob is None:
                     blob = packed[where] = bytearray(spill_id)
-                blob += item[_PARTITION_BYTES:_PARTITION_BYTES + _ITEM_BYTES]
+                blob += item[partition:_KEY_BYTES]
                 blob += claimant
-                self._size += _CLAIM_BYTES
+                self._size += size
         if self._size >= _FLUSH_BYTES:  # a worker holds at most this much of a bundle's claims
             return self.finish(fn)
         return ()
@@ -187,10 +193,7 @@ class _KeeperKeys(KeyedStage):
         return lost
 
     def apply(self, doc, lost, fn):
-        won = self._claims(doc.text)
-        if lost:
-            won = {item for item in won if item[:_PARTITION_BYTES + _ITEM_BYTES] not in lost}
-        outcome = self._rewrite(doc.text, won)
+        outcome = self._rewrite(doc.text, lost or frozenset())
         for rule, n in outcome.counts.items():
             fn.tally(("event" if rule in self._events else "lines", STAGE, f"{self._method}:{rule}"), n)
         if outcome.text is None:
@@ -203,20 +206,22 @@ class _KeeperKeys(KeyedStage):
 
 
 def _lost_claims(element):
-    """(partition, [packed claims]) → (spill id, packed (position, item)) of every claim that is
-    not its item's keeper (the smallest order key)."""
+    """(partition, [packed claims]) → (spill id, packed (position, item key)) of every claim that
+    is not its item's keeper (the smallest order key)."""
     partition, blobs = element
+    item_bytes = _KEY_BYTES - len(partition)
+    size = claim_bytes(len(partition))
     claims = []
     for blob in blobs:
         spill_id = blob[:_SPILL_ID_BYTES]
-        claims += [blob[i:i + _CLAIM_BYTES] + spill_id for i in range(_SPILL_ID_BYTES, len(blob), _CLAIM_BYTES)]
+        claims += [blob[i:i + size] + spill_id for i in range(_SPILL_ID_BYTES, len(blob), size)]
     claims.sort()
     losers = []
     previous = None
     for claim in claims:
-        item = claim[:_ITEM_BYTES]
+        item = claim[:item_bytes]
         if item == previous:  # sorted: the first claim of an item is its keeper
-            ref = claim[_CLAIM_BYTES:] + claim[_ITEM_BYTES + ORDER_KEY_BYTES:_CLAIM_BYTES]
+            ref = claim[size:] + claim[item_bytes + ORDER_KEY_BYTES:size]
             losers.append((ref, partition + item))
         previous = item
     return _pack_by_spill(losers)
@@ -230,9 +235,10 @@ class _DecideKeepers(beam.PTransform):
 class _KeeperDedup(beam.PTransform):
     """The shape C4's line and span methods share: claim keys, pick keepers, rewrite pages."""
 
-    def __init__(self, method: str, claims, rewrite, event_names=(), folder: str | None = None):
+    def __init__(self, method: str, claims, rewrite, event_names=(), folder: str | None = None,
+                 partition_bytes: int = 0):
         super().__init__()
-        self._keyed = _KeeperKeys(method, claims, rewrite, event_names)
+        self._keyed = _KeeperKeys(method, claims, rewrite, event_names, partition_bytes or 2)
         self._method, self._folder = method, folder or spill_folder(None)
 
     def expand(self, docs):
@@ -249,6 +255,7 @@ class C4LineDedup(_KeeperDedup):
             lines.page_line_keys,
             functools.partial(_remove_lines, min_sentences=config.min_sentences),
             folder=folder,
+            partition_bytes=config.partition_bytes,
         )
 
 
@@ -264,15 +271,16 @@ class C4SpanDedup(_KeeperDedup):
             functools.partial(_remove_spans, size=size, min_sentences=min_sentences),
             event_names=(spans.SENTENCES_REMOVED,),
             folder=folder,
+            partition_bytes=config.partition_bytes,
         )
 
 
-def _remove_lines(text, won, min_sentences):
-    return lines.remove_lines(text, won, min_sentences)
+def _remove_lines(text, lost, min_sentences):
+    return lines.remove_lines(text, lost, min_sentences, key_bytes=_KEY_BYTES)
 
 
-def _remove_spans(text, won, size, min_sentences):
-    return spans.remove_spans(text, won, size, min_sentences)
+def _remove_spans(text, lost, size, min_sentences):
+    return spans.remove_spans(text, lost, size, min_sentences, key_bytes=_KEY_BYTES)
 
 
 # ---------------------------------------------------------------------------- MinHash
@@ -300,6 +308,7 @@ class _MinHashKeys(KeyedStage):
 
     def __init__(self, config: DedupConfig):
         self._params = lsh_params(config)
+        self._bits = minhash.partition_bits(config.partition_bytes or 2)
 
     def setup(self):
         self._hasher = minhash.MinHasher(self._params)
@@ -322,7 +331,7 @@ class _MinHashKeys(KeyedStage):
             spill_id, claimant = ref[:_SPILL_ID_BYTES], order_key(doc) + ref[_SPILL_ID_BYTES:]
             digest = minhash.shingle_digest(shingles)
             for band in bands:
-                partition, entry = minhash.band_entry(band, claimant, digest)
+                partition, entry = minhash.band_entry(band, claimant, digest, self._bits)
                 blob = self._packed.get((partition, spill_id))
                 if blob is None:
                     blob = self._packed[(partition, spill_id)] = bytearray(spill_id)

@@ -124,7 +124,8 @@ class ReadParquetCorpus(beam.PTransform):
 
 def dedup_pipeline(pipeline: beam.Pipeline, config: DedupRunConfig, shard_paths: list[str], run_id: str = ""):
     read = pipeline | "InputShards" >> beam.Create(shard_paths) | "Read" >> ReadParquetCorpus(config.columns)
-    dedup = read[KEPT] | "Dedup" >> DedupDocuments(config.dedup, config.output, drop_documents=False)
+    dedup = read[KEPT] | "Dedup" >> DedupDocuments(config.dedup.for_inputs(len(shard_paths)), config.output,
+                                                   drop_documents=False)
     written, shard_counts, kept_tally = dedup[KEPT] | "Write" >> WriteShards(
         config.output, config.num_shards, config.shard_bytes, config.validation_modulus)
     duplicates_written = dedup[DUPLICATES] | "WriteDuplicates" >> WriteDuplicates(config.output)

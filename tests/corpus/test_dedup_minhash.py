@@ -5,6 +5,7 @@ import random
 import numpy as np
 import pytest
 
+from cleancrawl.corpus.dedup import _minhash_kernel as minhash_kernel, minhash
 from cleancrawl.corpus.dedup.minhash import (
     LshParams,
     MinHasher,
@@ -138,3 +139,26 @@ def test_verification_payloads(sample_documents):
     hasher = MinHasher()
     sa, sb = hasher.signature(a), hasher.signature(b)
     assert similarity(sa.tobytes(), sb.tobytes(), "signature") == signature_similarity(sa, sb)
+
+
+def _numpy_batch(texts, ngram):
+    """The numpy path of `batch_shingles` (the compiled kernel's reference), on one batch."""
+    lowered = [t.lower() for t in texts]
+    codes = np.frombuffer("\n".join(lowered).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    separators = np.cumsum([len(t) + 1 for t in lowered]) - 1
+    return minhash._numpy_shingles(codes, separators, len(texts), ngram)
+
+
+@pytest.mark.skipif(not minhash_kernel.AVAILABLE, reason="numba is not installed")
+def test_compiled_shingling_is_the_numpy_path_bit_for_bit(sample_documents):
+    assert minhash._compiled_shingles_work()  # compiles, and agrees on its start-up texts
+    rng = random.Random(5)
+    odd = ["", " ", "1", "a", "12 34 56", "x" * 70000, "ΑΒΓ 123abc 4x5 ٣٤٥ __ --- 東京タワー 😀𐐀 \ud800 end",
+           "".join(chr(rng.choice([48, 49, 65, 97, 32, 10, 95, 0x0660, 0x4E00, 0x1F600, 0xD800, 0x10FFFF]))
+                   for _ in range(5000))]
+    texts = [d.text for d in sample_documents] + odd
+    for ngram in (1, 2, 5, 9):
+        for start in range(0, len(texts), 37):
+            batch = texts[start:start + 37]
+            compiled = batch_shingles(batch, ngram)
+            assert all(np.array_equal(a, b) for a, b in zip(compiled, _numpy_batch(batch, ngram), strict=True))

@@ -24,7 +24,7 @@ from langdetect import DetectorFactory
 from langdetect.detector_factory import init_factory
 from warcio.archiveiterator import ArchiveIterator
 
-from cleancrawl.corpus import _fastlangdetect as fast, _langdetect_kernel as kernel
+from cleancrawl.corpus import _fastlangdetect as fast, _langdetect_kernel as kernel, _numba
 from cleancrawl.corpus.langid import (
     NO_FEATURES,
     UNDETERMINED,
@@ -423,15 +423,15 @@ def test_a_numba_that_cannot_compile_the_kernels_counts_as_none(monkeypatch, cap
 @needs_numba
 def test_kernels_compile_without_a_writable_numba_cache(monkeypatch):
     """numba refuses cache=True where it finds no writable folder; the kernels then compile uncached."""
-    njit = kernel.numba.njit
+    njit = _numba.numba.njit
 
     def njit_without_cache_folder(*args, cache=False, **kwargs):
         if cache:
             raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
         return njit(*args, **kwargs)
 
-    monkeypatch.setattr(kernel.numba, "njit", njit_without_cache_folder)
-    add_one = kernel._jit(lambda x: x + 1)
+    monkeypatch.setattr(_numba.numba, "njit", njit_without_cache_folder)
+    add_one = _numba.jit(lambda x: x + 1)
     assert add_one(1) == 2 and type(add_one._cache).__name__ == "NullCache"
 
 

@@ -88,6 +88,15 @@ def test_transforms_make_the_in_memory_decisions(planted):
     assert_that(by_lines[DROPPED] | "LineDrops" >> beam.Map(lambda d: (d.url, d.reason, d.stage)),
                 equal_to([(d.url, o.reason, "dedup") for d, o in zip(docs, lines) if o.text is None]),
                 label="LinesDropped")
+    # Fewer shuffle partitions (what a small input gets, `DedupConfig.for_inputs`): the same decisions.
+    narrow = DedupConfig(partition_bytes=1)
+    by_lines_narrow = pcoll | "LinesNarrow" >> C4LineDedup(narrow)
+    assert_that(by_lines_narrow[KEPT] | "LineTextNarrow" >> beam.Map(lambda d: (d.url, d.text)),
+                equal_to([(d.url, o.text) for d, o in zip(docs, lines) if o.text is not None]), label="LinesKeptNarrow")
+    by_minhash_narrow = pcoll | "MinHashNarrow" >> MinHashDedup(narrow)
+    assert_that(by_minhash_narrow[DROPPED] | "NearDropsNarrow" >> beam.Map(lambda d: (d.url, d.reason, d.detail)),
+                equal_to([(url, NEAR_DUPLICATE, kept) for url, kept in expected_dups.items()]),
+                label="NearDroppedNarrow")
     by_spans = pcoll | "Spans" >> C4SpanDedup()
     assert_that(by_spans[KEPT] | "SpanText" >> beam.Map(lambda d: (d.url, d.text)),
                 equal_to([(d.url, o.text) for d, o in zip(docs, spans) if o.text is not None]), label="SpansKept")

@@ -17,7 +17,7 @@ from cleancrawl import layout
 from cleancrawl.cli import main as cli_main
 from cleancrawl.corpus.dedup import DedupConfig, lines
 from cleancrawl.pipelines.accounting import CountingFn
-from cleancrawl.pipelines.dedup import _BAND_ENTRY_BYTES, _CLAIM_BYTES, _KeeperKeys, _MinHashKeys, _remove_lines
+from cleancrawl.pipelines.dedup import _BAND_ENTRY_BYTES, _KeeperKeys, _MinHashKeys, _remove_lines, claim_bytes
 from cleancrawl.pipelines.spill import SpillWriter, make_ref, read_spill, split_ref
 from cleancrawl.pipelines.url_dedup import _UrlKeys
 
@@ -48,17 +48,21 @@ def test_url_dedup_shuffles_a_small_key_per_page_never_text(sample_documents):
         assert doc.text[:200].encode() not in value
 
 
-def test_line_claims_are_fixed_size_records_packed_per_partition(sample_documents):
-    keyed = _KeeperKeys(lines.METHOD, lines.page_line_keys, lambda text, won: _remove_lines(text, won, 3))
+@pytest.mark.parametrize("partition_bytes", [1, 2])
+def test_line_claims_are_fixed_size_records_packed_per_partition(sample_documents, partition_bytes):
+    keyed = _KeeperKeys(lines.METHOD, lines.page_line_keys, lambda text, lost: _remove_lines(text, lost, 3),
+                        partition_bytes=partition_bytes)
     keyed.start_bundle()
     fn = _fn()
     assert list(keyed.keys(_batch(sample_documents), fn)) == []  # packed until the bundle ends
     packed = keyed.finish(fn)
     claims = sum(len(lines.page_line_keys(d.text)) for d in sample_documents)
-    assert _CLAIM_BYTES == 8 + 16 + 4  # item (after the partition's 2 bytes), order key, position
+    # item (the MD5's 10 bytes after the partition's), order key, position
+    assert claim_bytes(partition_bytes) == 10 - partition_bytes + 16 + 4
     assert all(blob[:8] == make_ref(7, 0)[:8] for _, blob in packed)  # each value starts with its spill id
-    assert sum(len(blob) - 8 for _, blob in packed) == claims * _CLAIM_BYTES
-    assert len(packed) < claims  # fewer shuffle elements than claims (65,536 partitions at most)
+    assert all(len(partition) == partition_bytes for partition, _ in packed)
+    assert sum(len(blob) - 8 for _, blob in packed) == claims * claim_bytes(partition_bytes)
+    assert len(packed) <= 256 ** partition_bytes and len(packed) < claims  # fewer shuffle elements than claims
     text = "".join(d.text for d in sample_documents[:20]).encode()
     assert all(text[:100] not in blob for _, blob in packed)
 

@@ -114,6 +114,18 @@ class DedupConfig:
         help="large-star/small-star round pairs for the clusters (default: %(default)s)")
     all_pairs_bucket: int = option(  # buckets up to this size give all pairs, larger ones a star
         8, cli=False, help="LSH buckets up to this size give all pairs, larger ones a star")
+    # The key shuffles' groups (line/span claims, MinHash band entries): few for a small corpus,
+    # where a bundle's keys would otherwise scatter into ~1 group each, many for a large one, where
+    # a group is what one worker sorts. 1: 256 groups (256 a band); 2: 65,536 (4,096 a band); 0:
+    # chosen from the input (`for_inputs`). The decisions are the same whatever the grouping.
+    partition_bytes: int = option(0, cli=False, help="key shuffle groups: 1 (256), 2 (65,536), 0 (from the input)")
+
+    def for_inputs(self, input_files: int) -> "DedupConfig":
+        """This config with `partition_bytes` chosen where it is 0: 1 for up to 64 input files
+        (Common Crawl's are ~40,000 pages each: at most ~10 MB of claims a group), else 2."""
+        if self.partition_bytes:
+            return self
+        return replace(self, partition_bytes=1 if input_files <= 64 else 2)
 
     @classmethod
     def from_options(cls, values: dict) -> "DedupConfig":

@@ -6,7 +6,7 @@ The method, over the whole corpus:
   2. for every key, the page with the smallest key (C4: MD5(url) hex) keeps the line;
      the pipeline finds it with a combine per line key (min of `document_key`)
   3. each page keeps the lines whose key it won, each only at its first occurrence, and
-     loses every other line                                           `remove_lines`
+     loses every other line (given the keys it lost: the sparse side)  `remove_lines`
   4. the page is dropped when nothing is left, or when the rest has fewer than
      `min_sentences` Punkt sentences (counted on the joined text, as the reference does)
 
@@ -45,31 +45,40 @@ class PageOutcome:
 
 def line_key(line: str) -> bytes:
     """The reference's `_hash_text(line.strip().lower())`, as the 16 digest bytes."""
-    return hashlib.md5(line.strip().lower().encode("utf-8", "surrogatepass")).digest()
+    return _digest(line.strip().lower())
+
+
+def _digest(normalized: str) -> bytes:
+    return hashlib.md5(normalized.encode("utf-8", "surrogatepass")).digest()
 
 
 def page_line_keys(text: str) -> set[bytes]:
     """The distinct line keys a page claims (one claim per key, however often it repeats)."""
-    return {line_key(line) for line in text.split(LINE_DELIMITER)}
+    return {_digest(normalized) for normalized in {line.strip().lower() for line in text.split(LINE_DELIMITER)}}
 
 
-def remove_lines(text: str, won: set[bytes], min_sentences: int = 3) -> PageOutcome:
-    """Keep the lines whose key this page won, each once; then C4's page checks."""
+def remove_lines(text: str, lost=frozenset(), min_sentences: int = 3, key_bytes: int = 16) -> PageOutcome:
+    """Keep each line once, at its first occurrence, unless another page keeps it (its key is
+    in `lost`, as the first `key_bytes` bytes of `line_key`); then C4's page checks.
+
+    A line repeated inside the page is recognised by its normalised text (`line.strip().lower()`,
+    what `line_key` hashes), so a page that lost nothing is rewritten without hashing a line.
+    """
     counts: Counter = Counter()
     kept_lines: list[str] = []
-    seen: set[bytes] = set()
+    seen: set[str] = set()
     for line in text.split(LINE_DELIMITER):
-        key = line_key(line)
-        if key not in won:
+        normalized = line.strip().lower()
+        if lost and _digest(normalized)[:key_bytes] in lost:
             counts[GLOBAL_DUPLICATE] += 1
-        elif key in seen:
+        elif normalized in seen:
             counts[LOCAL_DUPLICATE] += 1
         else:
             counts[KEPT] += 1
             kept_lines.append(line)
-            seen.add(key)
-    new_text = LINE_DELIMITER.join(kept_lines)
+            seen.add(normalized)
     changed = counts[GLOBAL_DUPLICATE] + counts[LOCAL_DUPLICATE] > 0
+    new_text = LINE_DELIMITER.join(kept_lines) if changed else text
     reason = DUPLICATE_LINES if changed else TOO_FEW_SENTENCES
     if not new_text:
         return PageOutcome(None, reason, "empty", changed, counts)
@@ -93,7 +102,5 @@ def dedup_lines_in_memory(pages: list[tuple[bytes, str]], min_sentences: int = 3
         for line in page_line_keys(text):
             if line not in keeper or key < keeper[line]:
                 keeper[line] = key
-    won: dict[bytes, set[bytes]] = {}
-    for line, key in keeper.items():
-        won.setdefault(key, set()).add(line)
-    return [remove_lines(text, won.get(key, set()), min_sentences) for key, text in pages]
+    return [remove_lines(text, {line for line in page_line_keys(text) if keeper[line] != key}, min_sentences)
+            for key, text in pages]

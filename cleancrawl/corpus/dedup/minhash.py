@@ -24,12 +24,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from cleancrawl.corpus.dedup import _minhash_kernel as _kernel
+
+_log = logging.getLogger(__name__)
 METHOD = "minhash"
 _U64 = np.uint64
 _NON_WORD = re.compile(r"[\W_]+")
@@ -171,11 +175,46 @@ def _batch_shingles(texts: list[str], ngram: int) -> list[np.ndarray]:
     codes = np.frombuffer("\n".join(lowered).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     # Position of the separator after each text (the last one is the end).
     separators = np.cumsum([len(t) + 1 for t in lowered]) - 1
+    if _compiled_shingles_work():
+        flat, bounds = _kernel.shingles(codes, _char_classes(), separators, ngram, _ngram_weights(ngram), _U64(_POLY))
+        return [flat[bounds[i]:bounds[i + 1]] for i in range(len(texts))]
+    return _numpy_shingles(codes, separators, len(texts), ngram)
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_shingles_work() -> bool:
+    """Whether the compiled kernel (`_minhash_kernel`) is there and agrees with the numpy path on
+    a few texts (this compiles it, or loads it from numba's cache, once per process)."""
+    if not _kernel.AVAILABLE:
+        return False
+    texts = ["The 2019 Budget: 1,250,000 dollars for schools, roads and 3 new parks.\nÜBER straße",
+             "", "a b", "Ελληνικά κείμενα 123 και ΑΡΙΘΜΟΙ ٣٤ 東京 😀 𐐀𐐁 _x_ 7"] * 2
+    try:
+        with _kernel.scipy_hidden():
+            lowered = [t.lower() for t in texts]
+            codes = np.frombuffer("\n".join(lowered).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            separators = np.cumsum([len(t) + 1 for t in lowered]) - 1
+            for ngram in (1, 3, 5):
+                flat, bounds = _kernel.shingles(codes, _char_classes(), separators, ngram, _ngram_weights(ngram),
+                                                _U64(_POLY))
+                compiled = [flat[bounds[i]:bounds[i + 1]] for i in range(len(texts))]
+                reference = _numpy_shingles(codes, separators, len(texts), ngram)
+                if not all(np.array_equal(a, b) for a, b in zip(compiled, reference)):
+                    _log.warning("compiled MinHash shingling differs from the numpy path; using numpy")
+                    return False
+    except Exception as error:  # a numba that cannot compile the kernel counts as none
+        _log.warning("compiled MinHash shingling unavailable (%s: %s); using numpy", type(error).__name__, error)
+        return False
+    return True
+
+
+def _numpy_shingles(codes: np.ndarray, separators: np.ndarray, n_texts: int, ngram: int) -> list[np.ndarray]:
+    """The reference: `_batch_shingles` in whole-array numpy steps."""
     words, starts, kept = _words(codes)
     if kept is not None:
         separators = (np.cumsum(kept) - 1)[np.minimum(separators, len(kept) - 1)] + (separators >= len(kept))
     doc_of_word = np.searchsorted(separators, starts)
-    counts = np.bincount(doc_of_word, minlength=len(texts))
+    counts = np.bincount(doc_of_word, minlength=n_texts)
     shingles, doc_of_shingle = _ngrams(words, doc_of_word, counts, ngram)
     order = np.lexsort((shingles, doc_of_shingle))
     shingles, doc_of_shingle = shingles[order], doc_of_shingle[order]
@@ -183,8 +222,8 @@ def _batch_shingles(texts: list[str], ngram: int) -> list[np.ndarray]:
         repeat = np.zeros(len(shingles), dtype=bool)
         repeat[1:] = (shingles[1:] == shingles[:-1]) & (doc_of_shingle[1:] == doc_of_shingle[:-1])
         shingles, doc_of_shingle = shingles[~repeat], doc_of_shingle[~repeat]
-    bounds = np.searchsorted(doc_of_shingle, np.arange(len(texts) + 1))
-    return [shingles[bounds[i]:bounds[i + 1]] for i in range(len(texts))]
+    bounds = np.searchsorted(doc_of_shingle, np.arange(n_texts + 1))
+    return [shingles[bounds[i]:bounds[i + 1]] for i in range(n_texts)]
 
 
 def _ngrams(words, doc_of_word, counts, ngram):
@@ -319,12 +358,21 @@ class MinHasher:
 #
 # A bucket is the set of documents with the same key in one band. Grouping by the full key
 # gives one group per (band, key), mostly singletons; instead documents are grouped by a
-# partition of the key space (the band and 12 bits of the key: 4,096 partitions a band) and
-# each partition is sorted to find its buckets, as datatrove's sorted bucket files do. A
-# partition holds about 1/4096 of a band's entries (8 MB per band at a billion documents),
-# and the group-by handles 32-byte strings instead of millions of tiny groups.
+# partition of the key space (the band and the first `partition_bits` bits of the key: 4,096
+# partitions a band at 12 bits) and each partition is sorted to find its buckets, as datatrove's
+# sorted bucket files do. A partition holds about 2^-bits of a band's entries (8 MB per band at a
+# billion documents and 12 bits), and the group-by handles 32-byte strings instead of millions of
+# tiny groups. The pipeline takes fewer bits for a small corpus (`partition_bits`).
 
 PARTITION_BITS = 12
+
+
+def partition_bits(partition_bytes: int) -> int:
+    """Bits of the band key a partition takes, for `DedupConfig.partition_bytes`: 8 (256
+    partitions a band) for 1, 12 (4,096) for 2."""
+    return 8 if partition_bytes == 1 else PARTITION_BITS
+
+
 DIGEST_BYTES = 8
 
 
@@ -336,12 +384,12 @@ def shingle_digest(shingles: np.ndarray) -> bytes:
     return hashlib.blake2b(shingles.tobytes(), digest_size=DIGEST_BYTES).digest()
 
 
-def band_entry(band_key: bytes, doc_key: bytes, digest: bytes = b"") -> tuple[bytes, bytes]:
-    """(partition, entry): entry = the band key's 8 hash bytes + the shingle set's digest (when
-    given) + the document key, so that sorting a partition's entries sorts by bucket."""
-    mask = (0xFF << (8 - (PARTITION_BITS - 8))) & 0xFF
-    partition = band_key[:3] + bytes([band_key[3] & mask])
-    return partition, band_key[2:] + digest + doc_key
+def band_entry(band_key: bytes, doc_key: bytes, digest: bytes = b"", bits: int = PARTITION_BITS) -> tuple[bytes, bytes]:
+    """(partition, entry): partition = the band (2 bytes) + the first `bits` (<= 16) bits of the
+    key; entry = the band key's 8 hash bytes + the shingle set's digest (when given) + the
+    document key, so that sorting a partition's entries sorts by bucket."""
+    head = int.from_bytes(band_key[2:4], "big") >> (16 - bits)
+    return band_key[:2] + head.to_bytes(2, "big"), band_key[2:] + digest + doc_key
 
 
 def bucket_edges(entries, all_pairs_bucket: int = 8, digest_bytes: int = 0, identical: bool = True):

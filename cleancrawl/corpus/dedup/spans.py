@@ -59,8 +59,10 @@ def page_window_keys(text: str, size: int = 3) -> set[bytes]:
     return {key for sentences in line_sentences(text) for _, _, key in line_windows(sentences, size)}
 
 
-def remove_spans(text: str, won: set[bytes], size: int = 3, min_sentences: int = 3) -> PageOutcome:
-    """Remove the sentences of every window occurrence this page does not keep."""
+def remove_spans(text: str, lost=frozenset(), size: int = 3, min_sentences: int = 3,
+                 key_bytes: int = 16) -> PageOutcome:
+    """Remove the sentences of every window occurrence this page does not keep: those another
+    page keeps (their key in `lost`, as its first `key_bytes` bytes) and the repeats of one it keeps."""
     counts: Counter = Counter()
     by_line = line_sentences(text)
     seen: set[bytes] = set()
@@ -68,7 +70,7 @@ def remove_spans(text: str, won: set[bytes], size: int = 3, min_sentences: int =
     for sentences in by_line:
         removed: set[int] = set()
         for start, length, key in line_windows(sentences, size):
-            if key in won and key not in seen:
+            if key[:key_bytes] not in lost and key not in seen:
                 seen.add(key)          # the one occurrence the corpus keeps
             else:
                 removed.update(range(start, start + length))
@@ -94,7 +96,5 @@ def dedup_spans_in_memory(pages: list[tuple[bytes, str]], size: int = 3, min_sen
         for window in page_window_keys(text, size):
             if window not in keeper or key < keeper[window]:
                 keeper[window] = key
-    won: dict[bytes, set[bytes]] = {}
-    for window, key in keeper.items():
-        won.setdefault(key, set()).add(window)
-    return [remove_spans(text, won.get(key, set()), size, min_sentences) for key, text in pages]
+    return [remove_spans(text, {w for w in page_window_keys(text, size) if keeper[w] != key}, size, min_sentences)
+            for key, text in pages]
