@@ -34,7 +34,7 @@ from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersPars
 
 from cleancrawl.corpus.errors import UserError
 from cleancrawl.corpus.extract import HtmlExtractor, decode_html, is_html_content_type
-from cleancrawl.corpus.record import Document, Drop
+from cleancrawl.corpus.record import Document, Drop, utf8_len
 from cleancrawl.corpus.safe_text import one_line
 from cleancrawl.corpus.urls import normalize_url
 from cleancrawl.corpus.warc_framing import BadGzip, Damage, FileCut, Source, frame
@@ -71,10 +71,6 @@ class ReaderConfig:
     def payload_cap(self) -> int:
         # UTF-8 uses at most 4 bytes a character: more bytes than this is certainly too long.
         return self.max_payload_bytes or 4 * self.max_text_chars + 4
-
-
-def _utf8_bytes(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _read_capped(stream, cap: int) -> tuple[bytes, bool]:
@@ -290,7 +286,7 @@ def _warc_document(record, common, config, extractor, count) -> Document | Drop:
     if not text.strip():
         return Drop(STAGE, "empty", source_file, url=url)
     if len(text) > config.max_text_chars:
-        return Drop(STAGE, "too_long", source_file, url=url, text_bytes=_utf8_bytes(text))
+        return Drop(STAGE, "too_long", source_file, url=url, text_bytes=utf8_len(text))
     return Document(text=text, content_type=content_type, content_length=len(payload), **common)
 
 

@@ -21,6 +21,11 @@ from typing import Callable, Protocol, Union, runtime_checkable
 import pyarrow as pa
 
 
+def utf8_len(text: str) -> int:
+    """UTF-8 size of `text`, lone surrogates as 3 bytes; an ASCII text (str.isascii is O(1)) is not encoded."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 @dataclass(slots=True)
 class Document:
     url: str                      # WARC-Target-URI as crawled
@@ -50,7 +55,7 @@ class Document:
         """UTF-8 size of the text (lone surrogates, which some pages carry, counted as 3 bytes)."""
         if self.replay is not None and "bytes" in self.replay:
             return self.replay["bytes"]
-        return len(self.text.encode("utf-8", "surrogatepass"))
+        return utf8_len(self.text)
 
     def drop(self, reason: str, *, detail: str = "", stage: str = "") -> "Drop":
         """The Drop recording that this document leaves the build, and why. `stage` is left

@@ -215,5 +215,3 @@ def document_id(doc) -> str:
     return doc.url
 
 
-def utf8_len(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))

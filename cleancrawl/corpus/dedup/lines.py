@@ -21,7 +21,8 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
-from cleancrawl.corpus.dedup import DUPLICATE_LINES, TOO_FEW_SENTENCES, utf8_len
+from cleancrawl.corpus.dedup import DUPLICATE_LINES, TOO_FEW_SENTENCES
+from cleancrawl.corpus.record import utf8_len
 from cleancrawl.corpus.sentences import count_sentences
 
 METHOD = "c4-lines"
