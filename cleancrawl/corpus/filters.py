@@ -83,39 +83,51 @@ class C4Cleaner:
     def clean_text(self, text: str) -> tuple[str | None, str]:
         """Return (cleaned text, "") or (None, page drop reason)."""
         cfg = self.config
-        counts = self.line_counts
         max_word_length = cfg.max_word_length
         min_words = cfg.min_words_per_line
+        # The line rules' counts, kept in locals (a page has hundreds of lines) and added at the end.
+        too_long = no_end_mark = too_few_words = javascript = policy = 0
         kept: list[str] = []
+        page_reason = ""
         for line in text.splitlines():
             line = line.strip()
             # A token longer than the limit needs a line longer than it: skip the split otherwise.
             if len(line) > max_word_length and any(len(w) > max_word_length for w in line.split()):
-                counts["too_long_word"] += 1
+                too_long += 1
                 continue
             if "[" in line:
                 line = CITATION.sub("", line)
             if not line.endswith(END_MARKS) or line.endswith(ELLIPSIS):
-                counts["no_end_mark"] += 1
+                no_end_mark += 1
                 continue
-            if len(line.split()) < min_words:
-                counts["too_few_words"] += 1
+            # split() with at most min_words parts: as many as the words, up to min_words
+            if len(line.split(None, min_words - 1)) < min_words:
+                too_few_words += 1
                 continue
             lower = line.lower()
             if "lorem ipsum" in lower:
-                counts["kept"] += len(kept)  # C4 counts `line-passed` per line as it goes
-                return None, "lorem_ipsum"
+                page_reason = "lorem_ipsum"
+                break
             if "javascript" in lower:
-                counts["javascript"] += 1
+                javascript += 1
                 continue
             if "{" in line:
-                counts["kept"] += len(kept)
-                return None, "curly_bracket"
-            if any(p in lower for p in POLICY_SUBSTRINGS):
-                counts["policy"] += 1
+                page_reason = "curly_bracket"
+                break
+            # Every policy phrase but two holds "cookie": test those two, and the rest only then.
+            if ("terms of use" in lower or "privacy policy" in lower
+                    or ("cookie" in lower and any(p in lower for p in POLICY_SUBSTRINGS))):
+                policy += 1
                 continue
             kept.append(line)
-        counts["kept"] += len(kept)
+        counts = self.line_counts
+        for rule, n in (("too_long_word", too_long), ("no_end_mark", no_end_mark), ("too_few_words", too_few_words),
+                        ("javascript", javascript), ("policy", policy)):
+            if n:
+                counts[rule] += n
+        counts["kept"] += len(kept)  # C4 counts `line-passed` per line as it goes, up to a page-dropping line
+        if page_reason:
+            return None, page_reason
         if not self._has_enough_sentences(kept):
             return None, "too_few_sentences"
         return LINE_DELIMITER.join(kept).strip(), ""

@@ -2,7 +2,7 @@
 the reference `clean_page` (Punkt on every kept line, no shortcuts) on every real page."""
 import pytest
 
-from cleancrawl.corpus.filters import C4Cleaner, CleanConfig
+from cleancrawl.corpus.filters import POLICY_SUBSTRINGS, C4Cleaner, CleanConfig
 
 from c4_reference import reference_clean_page, reference_counters
 
@@ -32,14 +32,25 @@ def test_keeps_lines_with_end_marks_and_enough_words():
     ("Please enable JavaScript to view this page properly.", "javascript"),
     ("By using this site you agree to our Terms of Use today.", "policy"),
     ("This website uses cookies to improve your experience.", "policy"),
+    ("Read the privacy policy before you sign up here.", "policy"),
+    ("See our cookie policy for the details of this.", "policy"),
+    ("We use of cookies sparingly on this site, truly.", "policy"),
+    ("Exactly five words here: Cookies!", "kept"),
+    ("Five words and a word count.", "kept"),
     ("A line with a " + "x" * 1001 + " token in it.", "too_long_word"),
 ])
 def test_line_rules_drop_and_count(line, rule):
     cleaner = C4Cleaner()
     text, reason = cleaner.clean_text(page(GOOD, line, GOOD, GOOD))
     assert reason == ""
-    assert line not in text
-    assert cleaner.line_counts[rule] == 1
+    assert (line in text.splitlines()) == (rule == "kept")
+    assert cleaner.line_counts[rule] == (4 if rule == "kept" else 1)
+
+
+def test_the_policy_shortcut_covers_every_phrase():
+    """clean_text tests "terms of use" and "privacy policy", and the other phrases only where
+    "cookie" is: each of those must hold it."""
+    assert {p for p in POLICY_SUBSTRINGS if "cookie" not in p} == {"terms of use", "privacy policy"}
 
 
 def test_citations_are_removed_before_the_end_mark_check():
