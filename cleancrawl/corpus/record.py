@@ -47,15 +47,25 @@ class Document:
     # stages the finish replays; never written to the shards. Its "bytes" is the size of the
     # text the stages before the first replayed one saw, which the piece did not keep.
     replay: dict | None = None
+    # (text, its UTF-8 size), remembered for that very text object: the funnel sizes a page as it
+    # enters and leaves every stage, and most stages leave the text as it is. Not a field to set.
+    _sized: tuple | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     def replace(self, **changes) -> "Document":
-        return dataclasses.replace(self, **changes)
+        new = dataclasses.replace(self, **changes)
+        new._sized = self._sized  # still right where the text is the same object (text_bytes checks)
+        return new
 
     def text_bytes(self) -> int:
         """UTF-8 size of the text (lone surrogates, which some pages carry, counted as 3 bytes)."""
         if self.replay is not None and "bytes" in self.replay:
             return self.replay["bytes"]
-        return utf8_len(self.text)
+        sized = self._sized
+        if sized is not None and sized[0] is self.text:
+            return sized[1]
+        size = utf8_len(self.text)
+        self._sized = (self.text, size)
+        return size
 
     def drop(self, reason: str, *, detail: str = "", stage: str = "") -> "Drop":
         """The Drop recording that this document leaves the build, and why. `stage` is left

@@ -44,7 +44,7 @@ KEYS = "keys"
 _FRAME_DOCS = 256                 # documents a frame: a frame is what a reader holds at once
 _FRAME_BYTES = 8 << 20
 _HEADER = struct.Struct(">I")     # a frame's size: a frame is `pack(rows)`
-_FIELDS = [f.name for f in dataclasses.fields(Document)]
+_FIELDS = [f.name for f in dataclasses.fields(Document) if f.init]
 
 
 def pack(element) -> bytes:
