@@ -22,6 +22,7 @@ keys, so retries never mix; a spill file is only read after the bundle that wrot
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import dataclasses
 import functools
@@ -29,6 +30,7 @@ import os
 import pickle
 import re
 import secrets
+import shutil
 import struct
 import tempfile
 
@@ -81,10 +83,12 @@ def split_ref(ref: bytes) -> tuple[int, int]:
 
 def spill_folder(output: str | None) -> str:
     """Where a run's spill files go: `OUT/_spill` (a private temporary folder without an output:
-    tests that build a stage on its own, on a local runner)."""
+    a stage built on its own, on a local runner; removed when the process that made it exits)."""
     if output:
         return storage.join(output, layout.SPILL_DIR)
-    return tempfile.mkdtemp(prefix="cleancrawl-spill-")
+    folder = tempfile.mkdtemp(prefix="cleancrawl-spill-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def spill_path(folder: str, label: str, spill_id: int) -> str:

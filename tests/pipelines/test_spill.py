@@ -8,6 +8,8 @@ import gzip
 import io
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
@@ -193,3 +195,11 @@ def test_a_webtext_build_joins_its_url_table_on_keys_with_the_same_result(sample
         select = next(step for step in stats["funnel"] if step["stage"] == "select")
         assert select["out"] > 0 and select["reasons"]["not_in_url_list"] > 0
     assert built["cogroup"] == built["side-input"]
+
+
+def test_a_spill_folder_without_an_output_goes_with_its_process():
+    """A stage built on its own (no output folder) spills to a temporary folder: removed at exit."""
+    script = "from cleancrawl.pipelines.spill import spill_folder; import os; f = spill_folder(None); " \
+             "open(os.path.join(f, 'x.spill'), 'wb').close(); print(f)"
+    folder = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+    assert folder and not os.path.exists(folder)
