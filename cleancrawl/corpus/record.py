@@ -53,8 +53,18 @@ class Document:
 
     def replace(self, **changes) -> "Document":
         new = dataclasses.replace(self, **changes)
-        new._sized = self._sized  # still right where the text is the same object (text_bytes checks)
+        if "text" not in changes:
+            new._sized = self._sized
         return new
+
+    # Pickled (Beam's coders, spill files) without the remembered size, which holds the text.
+    def __getstate__(self):
+        return [getattr(self, name) for name in _DOCUMENT_FIELDS]
+
+    def __setstate__(self, state):
+        for name, value in zip(_DOCUMENT_FIELDS, state):
+            object.__setattr__(self, name, value)
+        self._sized = None
 
     def text_bytes(self) -> int:
         """UTF-8 size of the text (lone surrogates, which some pages carry, counted as 3 bytes)."""
@@ -72,6 +82,9 @@ class Document:
         empty by a filter: the stage runner stamps its registry name (`Drop.at_stage`)."""
         return Drop(stage, reason, self.source_file, url=self.url, text_bytes=self.text_bytes(), detail=detail,
                     document=self)
+
+
+_DOCUMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Document) if f.init)
 
 
 @dataclass(frozen=True, slots=True)
