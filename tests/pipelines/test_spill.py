@@ -21,7 +21,7 @@ from cleancrawl.corpus.dedup import DedupConfig, lines
 from cleancrawl.pipelines.accounting import CountingFn
 from cleancrawl.pipelines.dedup import _BAND_ENTRY_BYTES, _KeeperKeys, _MinHashKeys, _remove_lines, claim_bytes
 from cleancrawl.pipelines.spill import SpillWriter, make_ref, read_spill, split_ref
-from cleancrawl.pipelines.url_dedup import _UrlKeys
+from cleancrawl.pipelines.url_dedup import _UrlKeys, unpack_claims, url_key
 
 from datapaths import SAMPLE_WET
 
@@ -40,14 +40,31 @@ def _batch(docs):
     return [(make_ref(7, i), doc) for i, doc in enumerate(docs)]
 
 
-def test_url_dedup_shuffles_a_small_key_per_page_never_text(sample_documents):
-    keyed = _UrlKeys()
-    out = list(keyed.keys(_batch(sample_documents), _fn()))
-    assert len(out) == len(sample_documents)
-    for (key, value), doc in zip(out, sample_documents):
-        assert len(key) == 16 and isinstance(value, bytes)
-        assert len(value) < 200 + len(doc.url) + len(doc.source_file)  # a date, a file, an offset, ids
-        assert doc.text[:200].encode() not in value
+@pytest.mark.parametrize("partition_bytes", [1, 2])
+def test_url_claims_are_small_records_packed_per_partition_and_file(sample_documents, partition_bytes):
+    keyed = _UrlKeys(partition_bytes)
+    keyed.start_bundle()
+    fn = _fn()
+    assert list(keyed.keys(_batch(sample_documents), fn)) == []  # packed until the bundle ends
+    packed = keyed.finish(fn)
+    assert all(len(partition) == partition_bytes for partition, _ in packed)
+    assert len(packed) <= min(len(sample_documents), 256 ** partition_bytes)  # one value a partition and file
+    claims = [(partition + key, spill_id, claim) for partition, blob in packed
+              for key, spill_id, claim in unpack_claims(blob, partition_bytes)]
+    assert len(claims) == len(sample_documents)
+    by_position = {claim.position: (key, spill_id, claim) for key, spill_id, claim in claims}
+    for i, doc in enumerate(sample_documents):
+        key, spill_id, claim = by_position[i]
+        assert key == url_key(doc.normalized_url) and spill_id == make_ref(7, 0)[:8]
+        assert (claim.timestamp, claim.source_file, claim.source_offset, claim.record_id) == (
+            doc.timestamp, doc.source_file, doc.source_offset, doc.record_id)
+        assert claim.url == ("" if doc.record_id else doc.url)  # a Drop names the kept page by either
+    # ~100 bytes a page after each value's header (spill id, file name), never text
+    headers = sum(8 + 2 + len(sample_documents[0].source_file.encode()) for _ in packed)
+    assert {d.source_file for d in sample_documents} == {sample_documents[0].source_file}
+    assert sum(len(blob) for _, blob in packed) - headers < 110 * len(sample_documents)
+    text = "".join(d.text for d in sample_documents[:20]).encode()
+    assert all(text[:100] not in blob for _, blob in packed)
 
 
 @pytest.mark.parametrize("partition_bytes", [1, 2])
