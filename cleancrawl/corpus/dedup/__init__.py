@@ -114,9 +114,9 @@ class DedupConfig:
         help="large-star/small-star round pairs for the clusters (default: %(default)s)")
     all_pairs_bucket: int = option(  # buckets up to this size give all pairs, larger ones a star
         8, cli=False, help="LSH buckets up to this size give all pairs, larger ones a star")
-    # The key shuffles' groups (line/span claims, MinHash band entries): few for a small corpus,
-    # where a bundle's keys would otherwise scatter into ~1 group each, many for a large one, where
-    # a group is what one worker sorts. 1: 256 groups (256 a band); 2: 65,536 (4,096 a band); 0:
+    # The key shuffles' groups (line/span claims, MinHash band entries, URL dedup's claims): few for
+    # a small corpus, where a bundle's keys would otherwise scatter into ~1 group each, many for a
+    # large one, where a group is what one worker sorts. 1: 256 groups (256 a band); 2: 65,536 (4,096 a band); 0:
     # chosen from the input (`for_inputs`). The decisions are the same whatever the grouping.
     partition_bytes: int = option(0, cli=False, help="key shuffle groups: 1 (256), 2 (65,536), 0 (from the input)")
 
