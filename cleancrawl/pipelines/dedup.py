@@ -23,7 +23,8 @@ many partitions: `DedupConfig.partition_bytes`, chosen from the input's size (`f
                    candidate pairs among those representatives (all pairs in small buckets, a star
                    in large ones); documents in pairs read back from the spill --> shingles, names
                    pairs --2 x CoGroupByKey with shingles--> verified pairs
-                   identical + verified edges --cc_rounds x (large-star, small-star)--> node -> survivor
+                   verified pairs --cc_rounds x (large-star, small-star)--> representative -> survivor;
+                   each copy --CoGroupByKey(representative)--> its representative's survivor
                    survivor names --CoGroupByKey(survivor)--> members --> (spill file, position): drop
 
 Page order is `corpus.dedup.document_key`'s (C4's MD5(url) order, then a per-record tie-break),
@@ -501,6 +502,15 @@ class _AssignParentsFn(_DedupFn):
             yield node, parent
 
 
+def _copies_to_survivor(element):
+    """(representative, {"copies": [copy], "survivor": [its survivor, or none]}) → (copy, survivor):
+    a representative in no verified pair survives itself."""
+    representative, grouped = element
+    survivor = next(iter(grouped["survivor"]), representative)
+    for copy in grouped["copies"]:
+        yield copy, survivor
+
+
 def _both_ways(edge):
     a, b = edge
     return [(a, b), (b, a)]
@@ -602,11 +612,20 @@ class _DecideNearDuplicates(beam.PTransform):
         else:
             verified = (candidates, fetched[PAYLOADS]) | "VerifyPairs" >> VerifyPairs(config.verify, config.threshold)
         tallies.append(verified[TALLY])
-        edges = (verified["pairs"], counted["pairs"]) | "Edges" >> beam.Flatten()
-        assigned = edges | "Components" >> ConnectedComponents(config.cc_rounds)
+        # Components among the representatives only (verified pairs join nothing else); each copy
+        # then takes its representative's survivor. Same clusters as over every edge, since a
+        # copy's one edge is to its representative, the smallest of its copies; but the rounds
+        # shuffle the pairs, not one edge per copy (a crawl of copies has ~1 a page).
+        assigned = verified["pairs"] | "Components" >> ConnectedComponents(config.cc_rounds)
         tallies.append(assigned[TALLY])
+        copies = (
+            {"copies": counted["pairs"], "survivor": assigned["parents"]}
+            | "JoinRepresentatives" >> beam.CoGroupByKey()
+            | "CopiesToSurvivors" >> beam.FlatMap(_copies_to_survivor)
+        )
+        parents = (assigned["parents"], copies) | "AllParents" >> beam.Flatten()
         clusters = (
-            {"name": fetched[NAMES], "members": assigned["parents"] | "BySurvivor" >> beam.KvSwap()}
+            {"name": fetched[NAMES], "members": parents | "BySurvivor" >> beam.KvSwap()}
             | "JoinSurvivors" >> beam.CoGroupByKey()
             | "ClusterMembers" >> beam.ParDo(_ClusterMembersFn()).with_outputs(TALLY, main="members")
         )
