@@ -15,6 +15,8 @@ whose type is a dataclass is expanded with its own fields (metadata `prefix=` be
 `exclude=` names kept off the command line, `override={name: {metadata}}` for this use only,
 `flat=True`: its options are also `--config` keys at the level above, by their flags' names).
 Metadata `cli=False` keeps a field off the command line (a `--config` file can still set it);
+`record=False` keeps it out of what a run records (`as_dict`: stats.json), for a setting that
+changes how the work is done and never what is written;
 `cli_default=` is the command line's default where it differs from the field's (None: "derived").
 
 `from_args(BuildConfig, args)` turns the parsed namespace back into the (nested) dataclass. Where a
@@ -444,10 +446,11 @@ def as_dict(config) -> dict:
     group's options at this level under their flags' names, tuples as lists."""
     out, every = {}, _options(type(config), instance=config)
     for opt in every:
-        if len(opt.path) != 1:
+        if len(opt.path) != 1 or opt.meta.get("record") is False:
             continue
         if opt.nested and opt.meta.get("flat"):
-            out.update({o.flat_key: _plain(o.default) for o in every if o.path[:-1] == opt.path and not o.nested})
+            out.update({o.flat_key: _plain(o.default) for o in every
+                        if o.path[:-1] == opt.path and not o.nested and o.meta.get("record") is not False})
         else:
             out[opt.path[0]] = _plain(opt.default)
     return out
@@ -455,7 +458,8 @@ def as_dict(config) -> dict:
 
 def _plain(value):
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.metadata.get("record", True)}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value

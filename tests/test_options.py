@@ -234,6 +234,9 @@ def test_stage_options_are_nested_groups_recorded_and_read_flat_or_nested(tmp_pa
 
     recorded_now = BuildConfig().to_dict()
     assert {k: v for k, v in recorded_now.items() if k in EARLIER_BUILD} == EARLIER_BUILD  # the same keys, flat
+    # how dedup's keys are shuffled (`record=False`) changes no output: a run does not record it
+    assert "partition_bytes" not in recorded_now["dedup"]
+    assert options.from_dict(BuildConfig, {"dedup": {"partition_bytes": 2}}, "a test").dedup.partition_bytes == 2
     # options added since: a snapshot by name, failed files, pieces, recipes, mC4
     assert set(recorded_now) - set(EARLIER_BUILD) == {
         "crawl", "cc_base", "files", "sample", "sample_seed", "max_failed_files", "piece", "recipe", "per_language",

@@ -1,4 +1,4 @@
-"""numba, optional, for the compiled kernels (`_langdetect_kernel`, `dedup._minhash_kernel`).
+"""numba, optional, for the compiled kernels (`_langdetect_kernel`, `_minhash_kernel`).
 
 numba is imported with scipy hidden (see `scipy_hidden`); `AVAILABLE` is False where it is
 missing or unloadable, or JIT is disabled, and each kernel module then keeps its numpy/Python

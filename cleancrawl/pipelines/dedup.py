@@ -61,7 +61,9 @@ from cleancrawl.pipelines.accounting import DROPPED, KEPT, TALLY, CountingFn
 from cleancrawl.pipelines.dropped import split_drop
 from cleancrawl.pipelines.spill import (
     KEYS,
+    KEYS_FLUSH_BYTES,
     REF_BYTES,
+    SPILL_ID_BYTES,
     KeyedStage,
     KeysOnly,
     make_ref,
@@ -134,10 +136,8 @@ def _pack_by_spill(refs_and_items) -> list[tuple[int, bytes]]:
 # ---------------------------------------------------------------------------- C4 lines and spans
 
 _KEY_BYTES = 10                       # an item's MD5 bytes: the partition's 1 or 2, then the claim's
-_POSITION_BYTES = REF_BYTES - 8       # a ref is the spill id (8 bytes, once a packed value) + position
-_SPILL_ID_BYTES = 8
+_POSITION_BYTES = REF_BYTES - SPILL_ID_BYTES  # a ref is the spill id (once a packed value) + position
 _LOST_BYTES = _POSITION_BYTES + _KEY_BYTES
-_FLUSH_BYTES = 32 << 20
 
 
 def claim_bytes(partition_bytes: int) -> int:
@@ -168,7 +168,7 @@ class _KeeperKeys(KeyedStage):
     def keys(self, batch, fn):
         packed, partition, size = self._packed, self._partition, claim_bytes(self._partition)
         for ref, doc in batch:
-            spill_id, claimant = ref[:_SPILL_ID_BYTES], order_key(doc) + ref[_SPILL_ID_BYTES:]
+            spill_id, claimant = ref[:SPILL_ID_BYTES], order_key(doc) + ref[SPILL_ID_BYTES:]
             for item in self._claims(doc.text):
                 where = (item[:partition], spill_id)
                 blob = packed.get(where)
@@ -177,7 +177,7 @@ class _KeeperKeys(KeyedStage):
                 blob += item[partition:_KEY_BYTES]
                 blob += claimant
                 self._size += size
-        if self._size >= _FLUSH_BYTES:  # a worker holds at most this much of a bundle's claims
+        if self._size >= KEYS_FLUSH_BYTES:  # a worker holds at most this much of a bundle's claims
             return self.finish(fn)
         return ()
 
@@ -214,8 +214,8 @@ def _lost_claims(element):
     size = claim_bytes(len(partition))
     claims = []
     for blob in blobs:
-        spill_id = blob[:_SPILL_ID_BYTES]
-        claims += [blob[i:i + size] + spill_id for i in range(_SPILL_ID_BYTES, len(blob), size)]
+        spill_id = blob[:SPILL_ID_BYTES]
+        claims += [blob[i:i + size] + spill_id for i in range(SPILL_ID_BYTES, len(blob), size)]
     claims.sort()
     losers = []
     previous = None
@@ -329,7 +329,7 @@ class _MinHashKeys(KeyedStage):
                 fn.tally(("event", STAGE, "minhash:no_shingles"))
                 continue
             fn.tally(("event", STAGE, "minhash:documents_hashed"))
-            spill_id, claimant = ref[:_SPILL_ID_BYTES], order_key(doc) + ref[_SPILL_ID_BYTES:]
+            spill_id, claimant = ref[:SPILL_ID_BYTES], order_key(doc) + ref[SPILL_ID_BYTES:]
             digest = minhash.shingle_digest(shingles)
             for band in bands:
                 partition, entry = minhash.band_entry(band, claimant, digest, self._bits)
@@ -338,7 +338,7 @@ class _MinHashKeys(KeyedStage):
                     blob = self._packed[(partition, spill_id)] = bytearray(spill_id)
                 blob += entry
                 self._size += len(entry)
-        if self._size >= _FLUSH_BYTES:
+        if self._size >= KEYS_FLUSH_BYTES:
             return self.finish(fn)
         return ()
 
@@ -364,8 +364,8 @@ def _band_entries(packed):
     key + the value's spill id + position."""
     head = 8 + minhash.DIGEST_BYTES + ORDER_KEY_BYTES
     for blob in packed:
-        spill_id = blob[:_SPILL_ID_BYTES]
-        for i in range(_SPILL_ID_BYTES, len(blob), _BAND_ENTRY_BYTES):
+        spill_id = blob[:SPILL_ID_BYTES]
+        for i in range(SPILL_ID_BYTES, len(blob), _BAND_ENTRY_BYTES):
             yield blob[i:i + head] + spill_id + blob[i + head:i + _BAND_ENTRY_BYTES]
 
 

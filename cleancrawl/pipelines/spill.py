@@ -67,16 +67,18 @@ def _codec():
 
 # ---------------------------------------------------------------------------- refs
 
-REF_BYTES = 12
+SPILL_ID_BYTES = 8                # a spill file's id: heads each packed value of keys once
+REF_BYTES = SPILL_ID_BYTES + 4
+KEYS_FLUSH_BYTES = 32 << 20       # keys a stage packs per bundle: at most this much is held before it emits them
 
 
 def make_ref(spill_id: int, position: int) -> bytes:
     """12 bytes naming a document: its spill file's id (8) and its position in it (4)."""
-    return spill_id.to_bytes(8, "big") + position.to_bytes(4, "big")
+    return spill_id.to_bytes(SPILL_ID_BYTES, "big") + position.to_bytes(REF_BYTES - SPILL_ID_BYTES, "big")
 
 
 def split_ref(ref: bytes) -> tuple[int, int]:
-    return int.from_bytes(ref[:8], "big"), int.from_bytes(ref[8:12], "big")
+    return int.from_bytes(ref[:SPILL_ID_BYTES], "big"), int.from_bytes(ref[SPILL_ID_BYTES:REF_BYTES], "big")
 
 
 # ---------------------------------------------------------------------------- files

@@ -21,13 +21,12 @@ import apache_beam as beam
 
 from cleancrawl.corpus.url_dedup import DUPLICATE_URL, STAGE, duplicate_of, newest
 from cleancrawl.pipelines.accounting import text_bytes
-from cleancrawl.pipelines.spill import KEYS, KeyedStage, KeysOnly, spill_folder
+from cleancrawl.pipelines.spill import KEYS, KEYS_FLUSH_BYTES, SPILL_ID_BYTES, KeyedStage, KeysOnly, spill_folder
 
 _URL_KEY_BYTES = 16
-_SPILL_ID_BYTES = 8
 _FIXED = struct.Struct(">QI")     # a claim's source offset and position in its spill file
 _LENGTH = struct.Struct(">H")     # a claim's strings: date, record id, URL (empty where a record id is)
-_FLUSH_BYTES = 32 << 20
+_LONG_LENGTH = struct.Struct(">Q")  # after a length of 0xFFFF: the real one
 
 
 class UrlClaim(NamedTuple):
@@ -46,13 +45,18 @@ def url_key(normalized_url: str) -> bytes:
 
 
 def _text(value: str) -> bytes:
-    data = value.encode("utf-8", "surrogatepass")[:0xFFFF]
-    return _LENGTH.pack(len(data)) + data
+    data = value.encode("utf-8", "surrogatepass")
+    if len(data) < 0xFFFF:
+        return _LENGTH.pack(len(data)) + data
+    return _LENGTH.pack(0xFFFF) + _LONG_LENGTH.pack(len(data)) + data  # a hostile URL may be any length
 
 
 def _read_text(blob: bytes, i: int) -> tuple[str, int]:
     (size,) = _LENGTH.unpack_from(blob, i)
     i += _LENGTH.size
+    if size == 0xFFFF:
+        (size,) = _LONG_LENGTH.unpack_from(blob, i)
+        i += _LONG_LENGTH.size
     return blob[i:i + size].decode("utf-8", "surrogatepass"), i + size
 
 
@@ -64,8 +68,8 @@ def pack_claim(key_rest: bytes, doc, position: int) -> bytes:
 
 def unpack_claims(blob: bytes, partition_bytes: int):
     """(url key, spill id, UrlClaim) of every claim of one packed value."""
-    spill_id = blob[:_SPILL_ID_BYTES]
-    source_file, i = _read_text(blob, _SPILL_ID_BYTES)
+    spill_id = blob[:SPILL_ID_BYTES]
+    source_file, i = _read_text(blob, SPILL_ID_BYTES)
     rest = _URL_KEY_BYTES - partition_bytes
     while i < len(blob):
         key = blob[i:i + rest]
@@ -91,14 +95,14 @@ class _UrlKeys(KeyedStage):
         packed, partition = self._packed, self._partition
         for ref, doc in batch:
             key = url_key(doc.normalized_url)
-            where = (key[:partition], ref[:_SPILL_ID_BYTES], doc.source_file)
+            where = (key[:partition], ref[:SPILL_ID_BYTES], doc.source_file)
             blob = packed.get(where)
             if blob is None:
-                blob = packed[where] = bytearray(ref[:_SPILL_ID_BYTES] + _text(doc.source_file))
-            claim = pack_claim(key[partition:], doc, int.from_bytes(ref[_SPILL_ID_BYTES:], "big"))
+                blob = packed[where] = bytearray(ref[:SPILL_ID_BYTES] + _text(doc.source_file))
+            claim = pack_claim(key[partition:], doc, int.from_bytes(ref[SPILL_ID_BYTES:], "big"))
             blob += claim
             self._size += len(claim)
-        if self._size >= _FLUSH_BYTES:  # a worker holds at most this much of a bundle's claims
+        if self._size >= KEYS_FLUSH_BYTES:  # a worker holds at most this much of a bundle's claims
             return self.finish(fn)
         return ()
 

@@ -5,7 +5,8 @@ import random
 import numpy as np
 import pytest
 
-from cleancrawl.corpus.dedup import _minhash_kernel as minhash_kernel, minhash
+from cleancrawl.corpus import _minhash_kernel as minhash_kernel
+from cleancrawl.corpus.dedup import minhash
 from cleancrawl.corpus.dedup.minhash import (
     LshParams,
     MinHasher,
@@ -143,9 +144,7 @@ def test_verification_payloads(sample_documents):
 
 def _numpy_batch(texts, ngram):
     """The numpy path of `batch_shingles` (the compiled kernel's reference), on one batch."""
-    lowered = [t.lower() for t in texts]
-    codes = np.frombuffer("\n".join(lowered).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    separators = np.cumsum([len(t) + 1 for t in lowered]) - 1
+    codes, separators = minhash._joined_codes(texts)
     return minhash._numpy_shingles(codes, separators, len(texts), ngram)
 
 

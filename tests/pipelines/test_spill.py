@@ -45,14 +45,17 @@ def test_url_claims_are_small_records_packed_per_partition_and_file(sample_docum
     keyed = _UrlKeys(partition_bytes)
     keyed.start_bundle()
     fn = _fn()
-    assert list(keyed.keys(_batch(sample_documents), fn)) == []  # packed until the bundle ends
+    hostile = sample_documents[0].replace(url="https://x.example/" + "ü\udcff" * 40000, record_id="")
+    assert list(keyed.keys(_batch([*sample_documents, hostile]), fn)) == []  # packed until the bundle ends
     packed = keyed.finish(fn)
     assert all(len(partition) == partition_bytes for partition, _ in packed)
     assert len(packed) <= min(len(sample_documents), 256 ** partition_bytes)  # one value a partition and file
     claims = [(partition + key, spill_id, claim) for partition, blob in packed
               for key, spill_id, claim in unpack_claims(blob, partition_bytes)]
-    assert len(claims) == len(sample_documents)
+    assert len(claims) == len(sample_documents) + 1
     by_position = {claim.position: (key, spill_id, claim) for key, spill_id, claim in claims}
+    assert by_position[len(sample_documents)][2].url == hostile.url  # longer than a 2-byte length, surrogates kept
+    packed = [(p, b) for p, b in packed if hostile.url.encode("utf-8", "surrogatepass") not in b]
     for i, doc in enumerate(sample_documents):
         key, spill_id, claim = by_position[i]
         assert key == url_key(doc.normalized_url) and spill_id == make_ref(7, 0)[:8]

@@ -118,7 +118,8 @@ class DedupConfig:
     # a small corpus, where a bundle's keys would otherwise scatter into ~1 group each, many for a
     # large one, where a group is what one worker sorts. 1: 256 groups (256 a band); 2: 65,536 (4,096 a band); 0:
     # chosen from the input (`for_inputs`). The decisions are the same whatever the grouping.
-    partition_bytes: int = option(0, cli=False, help="key shuffle groups: 1 (256), 2 (65,536), 0 (from the input)")
+    partition_bytes: int = option(0, cli=False, record=False,
+                                  help="key shuffle groups: 1 (256), 2 (65,536), 0 (from the input)")
 
     def for_inputs(self, input_files: int) -> "DedupConfig":
         """This config with `partition_bytes` chosen where it is 0: 1 for up to 64 input files

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cleancrawl.corpus.dedup import _minhash_kernel as _kernel
+from cleancrawl.corpus import _minhash_kernel as _kernel
 
 _log = logging.getLogger(__name__)
 METHOD = "minhash"
@@ -170,15 +170,24 @@ def batch_shingles(texts: list[str], ngram: int = 5) -> list[np.ndarray]:
     return result + _batch_shingles(texts[start:], ngram) if start < len(texts) else result
 
 
-def _batch_shingles(texts: list[str], ngram: int) -> list[np.ndarray]:
+def _joined_codes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The lowercased texts' code points, "\n"-joined, and the position of the separator after
+    each text (the last one is the end)."""
     lowered = [t.lower() for t in texts]
     codes = np.frombuffer("\n".join(lowered).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    # Position of the separator after each text (the last one is the end).
-    separators = np.cumsum([len(t) + 1 for t in lowered]) - 1
+    return codes, np.cumsum([len(t) + 1 for t in lowered]) - 1
+
+
+def _batch_shingles(texts: list[str], ngram: int) -> list[np.ndarray]:
+    codes, separators = _joined_codes(texts)
     if _compiled_shingles_work():
-        flat, bounds = _kernel.shingles(codes, _char_classes(), separators, ngram, _ngram_weights(ngram), _U64(_POLY))
-        return [flat[bounds[i]:bounds[i + 1]] for i in range(len(texts))]
+        return _compiled_shingles(codes, separators, len(texts), ngram)
     return _numpy_shingles(codes, separators, len(texts), ngram)
+
+
+def _compiled_shingles(codes: np.ndarray, separators: np.ndarray, n_texts: int, ngram: int) -> list[np.ndarray]:
+    flat, bounds = _kernel.shingles(codes, _char_classes(), separators, ngram, _ngram_weights(ngram), _U64(_POLY))
+    return [flat[bounds[i]:bounds[i + 1]] for i in range(n_texts)]
 
 
 @functools.lru_cache(maxsize=1)
@@ -191,13 +200,9 @@ def _compiled_shingles_work() -> bool:
              "", "a b", "Ελληνικά κείμενα 123 και ΑΡΙΘΜΟΙ ٣٤ 東京 😀 𐐀𐐁 _x_ 7"] * 2
     try:
         with _kernel.scipy_hidden():
-            lowered = [t.lower() for t in texts]
-            codes = np.frombuffer("\n".join(lowered).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-            separators = np.cumsum([len(t) + 1 for t in lowered]) - 1
+            codes, separators = _joined_codes(texts)
             for ngram in (1, 3, 5):
-                flat, bounds = _kernel.shingles(codes, _char_classes(), separators, ngram, _ngram_weights(ngram),
-                                                _U64(_POLY))
-                compiled = [flat[bounds[i]:bounds[i + 1]] for i in range(len(texts))]
+                compiled = _compiled_shingles(codes, separators, len(texts), ngram)
                 reference = _numpy_shingles(codes, separators, len(texts), ngram)
                 if not all(np.array_equal(a, b) for a, b in zip(compiled, reference)):
                     _log.warning("compiled MinHash shingling differs from the numpy path; using numpy")
