@@ -12,7 +12,7 @@ collects a whole corpus's lines, signatures or edges in one place. A node is a d
 key + its 12-byte spill ref (`node_key`), so it sorts as the document key and says where the
 document waits. Records are packed per bundle and partition, one spill file a bundle: the spill id
 (8 bytes) heads each packed value once, and each record holds only the position (4 bytes). How
-many partitions: `DedupConfig.partition_bytes`, chosen from the input's size (`for_inputs`):
+many partitions: `DedupConfig.partition_bytes`, chosen from the number of input files (`for_inputs`):
 
   C4 lines/spans   claims (item, order key, position), 28-29 bytes --GroupByKey(1-2 bytes of item)-->
                    sorted partition: the first claim of an item keeps it --> the losing claims,
@@ -237,9 +237,9 @@ class _KeeperDedup(beam.PTransform):
     """The shape C4's line and span methods share: claim keys, pick keepers, rewrite pages."""
 
     def __init__(self, method: str, claims, rewrite, event_names=(), folder: str | None = None,
-                 partition_bytes: int = 0):
+                 partition_bytes: int = 2):
         super().__init__()
-        self._keyed = _KeeperKeys(method, claims, rewrite, event_names, partition_bytes or 2)
+        self._keyed = _KeeperKeys(method, claims, rewrite, event_names, partition_bytes)
         self._method, self._folder = method, folder or spill_folder(None)
 
     def expand(self, docs):
@@ -256,7 +256,7 @@ class C4LineDedup(_KeeperDedup):
             lines.page_line_keys,
             functools.partial(_remove_lines, min_sentences=config.min_sentences),
             folder=folder,
-            partition_bytes=config.partition_bytes,
+            partition_bytes=config.shuffle_partition_bytes,
         )
 
 
@@ -272,7 +272,7 @@ class C4SpanDedup(_KeeperDedup):
             functools.partial(_remove_spans, size=size, min_sentences=min_sentences),
             event_names=(spans.SENTENCES_REMOVED,),
             folder=folder,
-            partition_bytes=config.partition_bytes,
+            partition_bytes=config.shuffle_partition_bytes,
         )
 
 
@@ -309,7 +309,7 @@ class _MinHashKeys(KeyedStage):
 
     def __init__(self, config: DedupConfig):
         self._params = lsh_params(config)
-        self._bits = minhash.partition_bits(config.partition_bytes or 2)
+        self._bits = minhash.partition_bits(config.shuffle_partition_bytes)
 
     def setup(self):
         self._hasher = minhash.MinHasher(self._params)

@@ -111,7 +111,7 @@ class Stage:
 def _url_dedup(config):
     from cleancrawl.pipelines.url_dedup import DedupUrls
 
-    return DedupUrls(config.output, partition_bytes=config.dedup.partition_bytes or 2)
+    return DedupUrls(config.output, partition_bytes=config.dedup.shuffle_partition_bytes)
 
 
 def _select(config):

@@ -121,6 +121,11 @@ class DedupConfig:
     partition_bytes: int = option(0, cli=False, record=False,
                                   help="key shuffle groups: 1 (256), 2 (65,536), 0 (from the input)")
 
+    @property
+    def shuffle_partition_bytes(self) -> int:
+        """`partition_bytes`, or 2 where none was chosen (a dedup stage built on its own)."""
+        return self.partition_bytes or 2
+
     def for_inputs(self, input_files: int) -> "DedupConfig":
         """This config with `partition_bytes` chosen where it is 0: 1 for up to 64 input files
         (Common Crawl's are ~40,000 pages each: at most ~10 MB of claims a group), else 2."""
