@@ -133,5 +133,9 @@ def test_methods_parse_and_validate():
         parse_methods("c4-lines,simhash")
     with pytest.raises(UserError, match="bands x rows"):
         DedupConfig(bands=20, rows=8)
+    with pytest.raises(UserError, match="partition_bytes must be"):
+        DedupConfig(partition_bytes=3)  # a --config file can set it: 0, 1 or 2 only
+    assert DedupConfig().for_inputs(64).partition_bytes == 1 and DedupConfig().for_inputs(65).partition_bytes == 2
+    assert DedupConfig(partition_bytes=2).for_inputs(1).partition_bytes == 2  # chosen by hand: kept
     with pytest.raises(UserError, match="none cannot be combined"):
         parse_methods("none,minhash")

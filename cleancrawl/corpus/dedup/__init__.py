@@ -164,6 +164,8 @@ class DedupConfig:
             raise UserError(f"threshold must be in (0, 1], got {self.threshold}")
         if self.ngram < 1 or self.cc_rounds < 1 or self.all_pairs_bucket < 2:
             raise UserError("ngram and cc_rounds must be >= 1, all_pairs_bucket >= 2")
+        if self.partition_bytes not in (0, 1, 2):
+            raise UserError(f"dedup partition_bytes must be 0 (from the input), 1 or 2, got {self.partition_bytes!r}")
         object.__setattr__(self, "methods", tuple(m for m in METHODS if m in self.methods))
 
     def options_of(self, name: str) -> dict:
