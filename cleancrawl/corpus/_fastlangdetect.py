@@ -374,13 +374,6 @@ class _StreamDraws:
         self._drawn_rows = self._rows[values[accepted]]
         self._scanned = words
 
-    def _random_at(self, position: int) -> float:
-        if position + 2 > self._words.size:
-            self._grow_words(position + 2)
-        a = int(self._words[position]) >> 5
-        b = int(self._words[position + 1]) >> 6
-        return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0)
-
     def gauss(self) -> float:
         """Random.gauss(0.0, 1.0); called once at the start of each trial."""
         if self._used:
