@@ -169,6 +169,7 @@ def run_datatrove(input_path: str, workdir: str, bands=14, rows=8, timeout=3600)
 def step_signatures(report: dict) -> None:
     from datasketch import MinHash
 
+    from common import cpu_best
     from dedup_corpus import base_documents
 
     from cleancrawl.corpus.dedup.minhash import MinHasher, batch_shingles, normalize_text, shingle_hashes
@@ -177,14 +178,6 @@ def step_signatures(report: dict) -> None:
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
     hasher = MinHasher()
     batch_shingles(texts[:4])  # build the character table outside the timing
-
-    def cpu(fn, repeat=3):
-        best = float("inf")
-        for _ in range(repeat):
-            start = time.process_time()
-            fn()
-            best = min(best, time.process_time() - start)
-        return best
 
     def ours_batched():
         for i in range(0, len(texts), 256):
@@ -215,10 +208,10 @@ def step_signatures(report: dict) -> None:
             m.update_batch(shingles)
 
     rows = [
-        ("cleancrawl batched (shingles+signature+bands)", len(texts), cpu(ours_batched)),
-        ("cleancrawl one doc at a time", len(texts), cpu(ours_single)),
-        ("datasketch MinHash.update loop (signature only)", len(sample), cpu(datasketch_update, 1)),
-        ("datasketch MinHash.update_batch (signature only)", len(sample), cpu(datasketch_batch, 1)),
+        ("cleancrawl batched (shingles+signature+bands)", len(texts), cpu_best(ours_batched)),
+        ("cleancrawl one doc at a time", len(texts), cpu_best(ours_single)),
+        ("datasketch MinHash.update loop (signature only)", len(sample), cpu_best(datasketch_update, 1)),
+        ("datasketch MinHash.update_batch (signature only)", len(sample), cpu_best(datasketch_batch, 1)),
     ]
     base = rows[2][1] / rows[2][2]
     print(f"\n== signatures/s, one core (CPU time), {len(texts)} real documents, {megabytes:.1f} MB, "

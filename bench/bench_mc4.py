@@ -28,7 +28,7 @@ import os
 import threading
 import time
 
-from common import ROOT, sample_records
+from common import ROOT, cpu_best, sample_records
 
 from cleancrawl.corpus.badwords import BadwordsFilter
 from cleancrawl.corpus.cld3_langid import Cld3Identifier, Cld3LanguageFilter
@@ -55,15 +55,6 @@ def pages(copies: int) -> list[Document]:
             docs.append(Document(url=url, normalized_url=normalize_url(url), timestamp="2024-05-18T00:00:00Z",
                                  text=text, source_file="bench", source_offset=len(docs)))
     return docs
-
-
-def cpu_best(fn, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
 
 
 def main():
