@@ -179,34 +179,31 @@ def validation_sources(runs: list[Run]) -> list[str]:
     return sorted({r.config["validation_source"] for r in runs})
 
 
+_MASKED_VALIDATION = "Validation text is held out and masked alike in every run, static or dynamic."
+# What each objective trains and what its loss is per; {noise_density} and {mean_noise_span} from the run's config.
+OBJECTIVE_NOTES = {
+    "span-corruption": (
+        "Objective: span-corruption (T5's, on an encoder-decoder: {noise_density:g} of the tokens dropped in spans "
+        "of mean length {mean_noise_span:g}). Losses are nats per target token (sentinels and eos included), not "
+        "comparable with a causal-lm loss; tokens and repeats count raw text before corruption."),
+    "bert-style": (
+        "Objective: bert-style (T5's BERT-style denoising on an encoder-decoder: {noise_density:g} of the tokens "
+        "picked, 80% to a mask token, 10% random, 10% kept; the decoder writes the whole original). Losses are nats "
+        "per target token, copied tokens included, comparable only with bert-style runs. " + _MASKED_VALIDATION),
+    "mlm": (
+        "Objective: mlm (BERT's masked LM on a bidirectional encoder of the GPT's shape: {noise_density:g} of the "
+        "tokens picked, 80% to a mask token, 10% random, 10% kept). Losses are nats per picked token. "
+        + _MASKED_VALIDATION),
+    "prefix-lm": ("Objective: prefix-lm (a GPT with full attention over a random prefix of each sequence; nats per "
+                  "token after the prefix)."),
+    "causal-lm": "Objective: causal-lm (a decoder-only GPT predicts each next token; nats per token).",
+}
+
+
 def objective_notes(runs: list[Run]) -> list[str]:
     """One line per objective in the sweep: what was trained, and what its loss is per."""
-    notes = {}
-    for run in runs:
-        c = run.config["config"]
-        if run.objective == "span-corruption":
-            notes[run.objective] = (
-                f"Objective: span-corruption (T5's, on an encoder-decoder: {c['noise_density']:g} of the tokens "
-                f"dropped in spans of mean length {c['mean_noise_span']:g}). Losses are nats per target token "
-                f"(sentinels and eos included), not comparable with a causal-lm loss; tokens and repeats "
-                f"count raw text before corruption.")
-        elif run.objective == "bert-style":
-            notes[run.objective] = (
-                f"Objective: bert-style (T5's BERT-style denoising on an encoder-decoder: {c['noise_density']:g} "
-                f"of the tokens picked, 80% to a mask token, 10% random, 10% kept; the decoder writes the whole "
-                f"original). Losses are nats per target token, copied tokens included, comparable only with "
-                f"bert-style runs. Validation text is held out and masked alike in every run, static or dynamic.")
-        elif run.objective == "mlm":
-            notes[run.objective] = (
-                f"Objective: mlm (BERT's masked LM on a bidirectional encoder of the GPT's shape: "
-                f"{c['noise_density']:g} of the tokens picked, 80% to a mask token, 10% random, 10% kept). Losses "
-                f"are nats per picked token. Validation text is held out and masked alike in every run, static or "
-                f"dynamic.")
-        elif run.objective == "prefix-lm":
-            notes[run.objective] = ("Objective: prefix-lm (a GPT with full attention over a random prefix of each "
-                                    "sequence; nats per token after the prefix).")
-        else:
-            notes[run.objective] = "Objective: causal-lm (a decoder-only GPT predicts each next token; nats per token)."
+    notes = {run.objective: OBJECTIVE_NOTES.get(run.objective, OBJECTIVE_NOTES["causal-lm"]).format(
+        **run.config["config"]) for run in runs}
     return [notes[k] for k in sorted(notes)]
 
 
