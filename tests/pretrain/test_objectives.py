@@ -32,6 +32,7 @@ from .test_train import (
     curve,
     kill_after_first_checkpoint,
     read_metrics,
+    stopped_then_resumed,
     subprocess_env,
 )
 
@@ -148,9 +149,7 @@ def test_each_objective_learns_and_records_what_it_is(objective_run):
 
 def test_stopped_and_resumed_run_of_each_objective_gives_the_same_curve(objective_run, tmp_path):
     config, summary = objective_run
-    resumed = dataclasses.replace(config, out=str(tmp_path / "run"), stop_after_steps=9)
-    assert train(resumed) == {"finished": False, "step": 9}
-    again = train(dataclasses.replace(resumed, stop_after_steps=None, resume=True))
+    resumed, again = stopped_then_resumed(config, str(tmp_path / "run"), 9)
     assert curve(resumed.out) == curve(config.out)
     assert again["final_val_loss"] == summary["final_val_loss"]
 

@@ -37,6 +37,7 @@ from .test_train import (
     curve,
     kill_after_first_checkpoint,
     read_metrics,
+    stopped_then_resumed,
 )
 
 SENTINELS = np.arange(VOCAB, VOCAB + NUM_SENTINELS)
@@ -273,9 +274,7 @@ def test_encoder_decoder_learns_and_the_budget_counts_raw_tokens(t5_run):
 
 def test_stopped_and_resumed_span_corruption_run_gives_the_same_curve(t5_run, tmp_path):
     config, summary = t5_run
-    resumed = dataclasses.replace(config, out=str(tmp_path / "run"), stop_after_steps=13)
-    assert train(resumed) == {"finished": False, "step": 13}
-    again = train(dataclasses.replace(resumed, stop_after_steps=None, resume=True))
+    resumed, again = stopped_then_resumed(config, str(tmp_path / "run"), 13)
     assert curve(resumed.out) == curve(config.out)
     assert again["final_val_loss"] == summary["final_val_loss"]
 

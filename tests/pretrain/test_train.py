@@ -53,6 +53,14 @@ def curve(out: str) -> list[tuple]:
     return [(m["step"], m["train_loss"], m.get("val_loss")) for m in read_metrics(out)]
 
 
+def stopped_then_resumed(config, out: str, steps: int):
+    """`config` run into `out`, stopped after `steps` steps, then resumed: (the stopped run's
+    config, the resumed run's summary)."""
+    stopped = dataclasses.replace(config, out=out, stop_after_steps=steps)
+    assert train(stopped) == {"finished": False, "step": steps}
+    return stopped, train(dataclasses.replace(stopped, stop_after_steps=None, resume=True))
+
+
 def subprocess_env(threads: int = 1) -> dict:
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS=str(threads))
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
