@@ -81,19 +81,22 @@ class _Sink(io.RawIOBase):
 
 
 class _WriteShardFn(beam.DoFn):
-    """((split, index, count), [(order key, packed document)]) → one shard, written atomically.
+    """((split, index, count), [packed document]) → one shard, written atomically.
 
     Documents stay packed (compressed) until their row group is written: a shard's documents are
-    sorted by their order key, then unpacked, converted and written 10,000 at a time (the same
-    bytes as one `write_table` call), so a shard costs ~1/3 of its text in memory, not ~4x."""
+    sorted by `order` (each unpacked once for its key: the keys are not shuffled beside them),
+    then unpacked, converted and written 10,000 at a time (the same bytes as one `write_table`
+    call), so a shard costs ~1/3 of its text in memory, not ~4x."""
 
-    def __init__(self, output: str, encode=None):
+    def __init__(self, output: str, order, encode=None):
         self._output = output
+        self._order = order
         self._encode = encode  # None: documents, streamed; else rows -> bytes (side folders)
 
     def process(self, element):
         (split, index, count), values = element
-        values = sorted(values, key=lambda value: value[0])
+        order = self._order
+        values = sorted(((order(unpack(packed)), packed) for packed in values), key=lambda value: value[0])
         path = storage.join(self._output, split, layout.shard_name(index, count))
         if self._encode is not None:
             write_atomically(path, self._encode([unpack(packed) for _, packed in values]))
@@ -190,12 +193,11 @@ class WriteShards(beam.PTransform):
     def expand(self, docs):
         modulus, fixed, target, folder = self._modulus, self._num_shards, self._shard_bytes, self._folder
         order, per_language = self._order or sort_key, self._per_language
-        # (split, normalised URL, text bytes, (order key, the document packed)): a grouped document
-        # is one compressed bytes value — what DirectRunner holds in memory for the write is ~1/3
-        # of the kept text, not the Python objects.
+        # (split, normalised URL, text bytes, the document packed): a grouped document is one
+        # compressed bytes value — what DirectRunner holds in memory for the write is ~1/3 of the
+        # kept text, not the Python objects — and its order key is made again where it is written.
         rows = docs | "PackDocuments" >> beam.Map(
-            lambda d: (folder or split_of(d, modulus, per_language), d.normalized_url, text_bytes(d),
-                       (order(d), pack(d))))
+            lambda d: (folder or split_of(d, modulus, per_language), d.normalized_url, text_bytes(d), pack(d)))
         bytes_per_split = (
             rows
             | "SplitBytes" >> beam.Map(lambda row: (row[0], row[2]))
@@ -213,7 +215,7 @@ class WriteShards(beam.PTransform):
                 counts=counts_view,
             )
             | "GroupShards" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShardFn(self._output, self._encode))
+            | "WriteShard" >> beam.ParDo(_WriteShardFn(self._output, order, self._encode))
         )
         kept_tally = docs | "KeptTally" >> beam.Map(
             lambda d: (("kept", folder or split_of(d, modulus, per_language), d.source_file), (1, text_bytes(d)))

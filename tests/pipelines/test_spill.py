@@ -194,8 +194,9 @@ def test_the_shard_writer_streams_row_groups_with_one_write_tables_bytes(sample_
     docs = [rnd.choice(sample_documents).replace(
         url=f"https://example.org/{i}", normalized_url=f"example.org/{i}", language=rnd.choice(["en", "de", ""]),
         text=rnd.choice(sample_documents).text[:rnd.randint(0, 6000)]) for i in range(21_500)]
-    values = [(sort_key(d), write.pack(d)) for d in docs]
-    assert list(write._WriteShardFn(str(tmp_path)).process((("train", 0, 1), values))) == [("train", 0, 1, len(docs))]
+    values = [write.pack(d) for d in docs]
+    assert list(write._WriteShardFn(str(tmp_path), sort_key).process((("train", 0, 1), values))) == [
+        ("train", 0, 1, len(docs))]
     written = (tmp_path / "train" / "part-00000-of-00001.parquet").read_bytes()
     assert written == write.encode_table(sorted(docs, key=sort_key))
 

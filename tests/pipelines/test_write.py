@@ -40,12 +40,12 @@ def sample_docs(n=40):
 
 def test_a_shard_written_twice_is_the_same_file_with_the_same_bytes(tmp_path):
     docs = sample_docs()
-    fn = write._WriteShardFn(str(tmp_path))
-    packed = [(sort_key(d), write.pack(d)) for d in docs]  # what the write's GroupByKey delivers
+    fn = write._WriteShardFn(str(tmp_path), sort_key)
+    packed = [write.pack(d) for d in docs]  # what the write's GroupByKey delivers
     first = list(fn.process((("train", 0, 2), packed)))
     after_first = files_and_bytes(tmp_path)
     # another arrival order
-    second = list(write._WriteShardFn(str(tmp_path)).process((("train", 0, 2), list(reversed(packed)))))
+    second = list(write._WriteShardFn(str(tmp_path), sort_key).process((("train", 0, 2), list(reversed(packed)))))
     assert first == second == [("train", 0, 2, len(docs))]
     assert files_and_bytes(tmp_path) == after_first == {
         "train/part-00000-of-00002.parquet": after_first["train/part-00000-of-00002.parquet"]}
@@ -57,8 +57,8 @@ def test_dropped_and_duplicate_shards_and_their_gap_fillers_rewrite_the_same_byt
     records = [audit.duplicate_record(a.url, a.record_id, a.source_file, b.url, b.record_id, 2)
                for a, b in zip(reversed(docs[1:]), reversed(docs[:-1]))]  # not in the shard's order
     fns = [
-        (write._WriteShardFn(str(tmp_path), dropped.encode),
-         (((dropped.FOLDER, 1, 3), [(dropped.order(r), write.pack(r)) for r in reversed(rows)]),)),
+        (write._WriteShardFn(str(tmp_path), dropped.order, dropped.encode),
+         (((dropped.FOLDER, 1, 3), [write.pack(r) for r in reversed(rows)]),)),
         (write._FillGapsFn(str(tmp_path), dropped.FOLDER, dropped.encode),
          (None, [(dropped.FOLDER, 1, 3, len(rows))], {dropped.FOLDER: 3})),
         (dedup._WriteDuplicateShardFn(str(tmp_path)), (((0, 2), records),)),
