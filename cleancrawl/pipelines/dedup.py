@@ -14,10 +14,15 @@ document waits. Records are packed per bundle and partition, one spill file a bu
 (8 bytes) heads each packed value once, and each record holds only the position (4 bytes). How
 many partitions: `DedupConfig.partition_bytes`, chosen from the number of input files (`for_inputs`):
 
-  C4 lines/spans   claims (item, order key, position), 28-29 bytes --GroupByKey(1-2 bytes of item)-->
-                   sorted partition: the first claim of an item keeps it --> the losing claims,
-                   packed per spill file --> each page rewritten without the items it lost
-  MinHash          band entries (bucket, shingle digest, order key, position), 36 bytes
+  C4 lines/spans   claims (item, the order key's first 4 bytes, position), 16-17 bytes
+                   --GroupByKey(1-2 bytes of item)--> sorted partition: the claim of an item with the
+                   smallest prefix keeps it; claims sharing the smallest prefix (rare) --GroupByKey
+                   (spill file)--> whole order keys read back --GroupByKey(item)--> the smallest keeps
+                   --> the losing claims, packed per spill file --> each page rewritten without the
+                   items it lost
+  MinHash          band entries (bucket, position), 12 bytes --GroupByKey(band, 8-12 bits)--> the
+                   entries of buckets holding two or more --GroupByKey(spill file)--> documents read
+                   back: whole entries (bucket, shingle digest, order key, position), 36 bytes
                    --GroupByKey(band, 8-12 bits)--> sorted partitions --> buckets --> documents with
                    one shingle set joined to its smallest copy (band 0 only; no verification),
                    candidate pairs among those representatives (all pairs in small buckets, a star
@@ -76,6 +81,8 @@ from cleancrawl.pipelines.write import shard_of
 from cleancrawl.storage import write_atomically
 
 DUPLICATES = "duplicates"
+# Main outputs that feed a GroupByKey: declared, since Beam cannot tell them from tagged ones.
+_KV = typing.Tuple[typing.Any, typing.Any]
 
 # ---------------------------------------------------------------------------- the methods' composites
 
@@ -138,25 +145,33 @@ def _pack_by_spill(refs_and_items) -> list[tuple[int, bytes]]:
 _KEY_BYTES = 10                       # an item's MD5 bytes: the partition's 1 or 2, then the claim's
 _POSITION_BYTES = REF_BYTES - SPILL_ID_BYTES  # a ref is the spill id (once a packed value) + position
 _LOST_BYTES = _POSITION_BYTES + _KEY_BYTES
+# Bytes of the order key a claim carries. The keeper of an item is the claim of smallest order key:
+# when one claim's prefix is smaller than every other's, that decides it; claims that share the
+# smallest prefix (about n / 2^32 of the items with n claims, or one URL read twice) are settled on
+# their whole order keys, read back from the spill. 12 bytes less a claim than the whole key.
+PREFIX_BYTES = 4
+TIES = "ties"
 
 
-def claim_bytes(partition_bytes: int) -> int:
-    """A packed claim: the item's key after the partition's bytes, the order key, the position."""
-    return _KEY_BYTES - partition_bytes + ORDER_KEY_BYTES + _POSITION_BYTES
+def claim_bytes(partition_bytes: int, prefix_bytes: int = PREFIX_BYTES) -> int:
+    """A packed claim: the item's key after the partition's bytes, the order key's prefix, the position."""
+    return _KEY_BYTES - partition_bytes + prefix_bytes + _POSITION_BYTES
 
 
 class _KeeperKeys(KeyedStage):
     """C4 lines and spans on keys: each page claims its items (line or span hashes); the page with
-    the smallest key keeps an item, every other claimant loses it. A claim is 28 or 29 packed
-    bytes (item, order key, position) after its value's spill id, collected per bundle and
+    the smallest key keeps an item, every other claimant loses it. A claim is 16 or 17 packed
+    bytes (item, order key prefix, position) after its value's spill id, collected per bundle and
     partition (the item key's first `partition_bytes`), so the shuffle carries a few large values
     instead of one Python object per line."""
 
     stage = STAGE
 
-    def __init__(self, method: str, claims, rewrite, event_names: tuple[str, ...] = (), partition_bytes: int = 2):
+    def __init__(self, method: str, claims, rewrite, event_names: tuple[str, ...] = (), partition_bytes: int = 2,
+                 prefix_bytes: int = PREFIX_BYTES):
         self._method = method
         self._partition = partition_bytes
+        self._prefix = prefix_bytes
         self._claims = claims              # text -> set of item keys
         self._rewrite = rewrite            # (text, items it lost) -> PageOutcome
         self._events = set(event_names)    # outcome counts reported as events, not lines
@@ -166,9 +181,9 @@ class _KeeperKeys(KeyedStage):
         self._size = 0
 
     def keys(self, batch, fn):
-        packed, partition, size = self._packed, self._partition, claim_bytes(self._partition)
+        packed, partition, size = self._packed, self._partition, claim_bytes(self._partition, self._prefix)
         for ref, doc in batch:
-            spill_id, claimant = ref[:SPILL_ID_BYTES], order_key(doc) + ref[SPILL_ID_BYTES:]
+            spill_id, claimant = ref[:SPILL_ID_BYTES], order_key(doc)[:self._prefix] + ref[SPILL_ID_BYTES:]
             for item in self._claims(doc.text):
                 where = (item[:partition], spill_id)
                 blob = packed.get(where)
@@ -206,65 +221,124 @@ class _KeeperKeys(KeyedStage):
             yield doc
 
 
-def _lost_claims(element):
-    """(partition, [packed claims]) → (spill id, packed (position, item key)) of every claim that
-    is not its item's keeper (the smallest order key)."""
+def _lost_claims(element, prefix_bytes: int = PREFIX_BYTES):
+    """(partition, [packed claims]) → (spill id, packed (position, item key)) of every claim whose
+    order key prefix is larger than its item's smallest: it loses the item. Claims that share an
+    item's smallest prefix go out tagged `TIES`, (spill id, position + item key), one per claim,
+    for `_TiedClaimsFn`."""
     partition, blobs = element
     item_bytes = _KEY_BYTES - len(partition)
-    size = claim_bytes(len(partition))
+    head = item_bytes + prefix_bytes
+    size = claim_bytes(len(partition), prefix_bytes)
     claims = []
     for blob in blobs:
         spill_id = blob[:SPILL_ID_BYTES]
         claims += [blob[i:i + size] + spill_id for i in range(SPILL_ID_BYTES, len(blob), size)]
     claims.sort()
     losers = []
-    previous = None
-    for claim in claims:
-        item = claim[:item_bytes]
-        if item == previous:  # sorted: the first claim of an item is its keeper
-            ref = claim[size:] + claim[item_bytes + ORDER_KEY_BYTES:size]
-            losers.append((ref, partition + item))
-        previous = item
-    return _pack_by_spill(losers)
+    start, end = 0, len(claims)
+    while start < end:  # sorted: an item's claims are together, its smallest prefix first
+        item = claims[start][:item_bytes]
+        stop = start + 1
+        while stop < end and claims[stop][:item_bytes] == item:
+            stop += 1
+        if stop - start > 1:
+            smallest, tied = claims[start][:head], start + 1
+            while tied < stop and claims[tied][:head] == smallest:
+                tied += 1
+            if tied - start > 1:
+                for claim in claims[start:tied]:
+                    yield beam.pvalue.TaggedOutput(
+                        TIES, (int.from_bytes(claim[size:], "big"), claim[head:size] + partition + item))
+            losers += [(claim[size:] + claim[head:size], partition + item) for claim in claims[tied:stop]]
+        start = stop
+    yield from _pack_by_spill(losers)
+
+
+@beam.typehints.with_output_types(_KV)
+class _TiedClaimsFn(beam.DoFn):
+    """(spill id, [position + item key]) → (item key, node) of each tied claim of that spill file,
+    its whole order key read back from the document that waits there."""
+
+    def __init__(self, folder: str, label: str):
+        self._folder, self._label = folder, label
+
+    def process(self, element):
+        spill_id, claims = element
+        wanted: dict[int, list[bytes]] = {}
+        for claim in claims:
+            wanted.setdefault(int.from_bytes(claim[:_POSITION_BYTES], "big"), []).append(claim[_POSITION_BYTES:])
+        for position, doc in read_spill(spill_path(self._folder, self._label, spill_id)):
+            for item in wanted.get(position, ()):
+                yield item, node_key(doc, make_ref(spill_id, position))
+
+
+def _tie_losers(element):
+    """(item key, tied nodes) → (spill id, packed (position, item key)) of all but the smallest: by
+    order key, then position and spill id, as the claims' bytes sort."""
+    item, nodes = element
+    nodes = sorted(nodes, key=lambda node: (node[:ORDER_KEY_BYTES], node[-_POSITION_BYTES:], node))
+    return _pack_by_spill([(node, item) for node in nodes[1:]])
 
 
 class _DecideKeepers(beam.PTransform):
+    def __init__(self, folder: str, label: str, prefix_bytes: int = PREFIX_BYTES):
+        super().__init__()
+        self._folder, self._label, self._prefix = folder, label, prefix_bytes
+
     def expand(self, keys):
-        return keys[KEYS] | "GroupPartitions" >> beam.GroupByKey() | "LostClaims" >> beam.FlatMap(_lost_claims)
+        decided = (
+            keys[KEYS]
+            | "GroupPartitions" >> beam.GroupByKey()
+            | "LostClaims" >> beam.FlatMap(_lost_claims, self._prefix).with_outputs(TIES, main="lost")
+        )
+        settled = (
+            decided[TIES]
+            | "TiesBySpillFile" >> beam.GroupByKey()
+            | "TiedOrderKeys" >> beam.ParDo(_TiedClaimsFn(self._folder, self._label))
+            | "GroupTies" >> beam.GroupByKey()
+            | "TieLosers" >> beam.FlatMap(_tie_losers)
+        )
+        return (decided["lost"], settled) | "AllLost" >> beam.Flatten()
 
 
 class _KeeperDedup(beam.PTransform):
     """The shape C4's line and span methods share: claim keys, pick keepers, rewrite pages."""
 
     def __init__(self, method: str, claims, rewrite, event_names=(), folder: str | None = None,
-                 partition_bytes: int = 2):
+                 partition_bytes: int = 2, prefix_bytes: int = PREFIX_BYTES):
         super().__init__()
-        self._keyed = _KeeperKeys(method, claims, rewrite, event_names, partition_bytes)
-        self._method, self._folder = method, folder or spill_folder(None)
+        self._keyed = _KeeperKeys(method, claims, rewrite, event_names, partition_bytes, prefix_bytes)
+        self._method, self._folder, self._prefix = method, folder or spill_folder(None), prefix_bytes
 
     def expand(self, docs):
-        return docs | KeysOnly(self._keyed, _DecideKeepers(), self._folder, self._method)
+        decide = _DecideKeepers(self._folder, self._method, self._prefix)
+        return docs | KeysOnly(self._keyed, decide, self._folder, self._method)
 
 
 @dedup_method(lines.METHOD, "C4Lines")
 class C4LineDedup(_KeeperDedup):
-    """C4 v2.2+/v3.1 repeated-line removal (`corpus.dedup.lines`)."""
+    """C4 v2.2+/v3.1 repeated-line removal (`corpus.dedup.lines`). `prefix_bytes`: of the order
+    key, in a claim (`PREFIX_BYTES`; 0 settles every contested line on whole keys, as ties are)."""
 
-    def __init__(self, config: DedupConfig = DedupConfig(), folder: str | None = None):
+    def __init__(self, config: DedupConfig = DedupConfig(), folder: str | None = None,
+                 prefix_bytes: int = PREFIX_BYTES):
         super().__init__(
             lines.METHOD,
             lines.page_line_keys,
             functools.partial(_remove_lines, min_sentences=config.min_sentences),
             folder=folder,
             partition_bytes=config.shuffle_partition_bytes,
+            prefix_bytes=prefix_bytes,
         )
 
 
 @dedup_method(spans.METHOD, "C4Spans")
 class C4SpanDedup(_KeeperDedup):
-    """C4 v1.0.0 three-sentence-span removal (`corpus.dedup.spans`)."""
+    """C4 v1.0.0 three-sentence-span removal (`corpus.dedup.spans`); `prefix_bytes` as C4LineDedup's."""
 
-    def __init__(self, config: DedupConfig = DedupConfig(), folder: str | None = None):
+    def __init__(self, config: DedupConfig = DedupConfig(), folder: str | None = None,
+                 prefix_bytes: int = PREFIX_BYTES):
         size, min_sentences = config.span_sentences, config.min_sentences
         super().__init__(
             spans.METHOD,
@@ -273,6 +347,7 @@ class C4SpanDedup(_KeeperDedup):
             event_names=(spans.SENTENCES_REMOVED,),
             folder=folder,
             partition_bytes=config.shuffle_partition_bytes,
+            prefix_bytes=prefix_bytes,
         )
 
 
@@ -287,8 +362,6 @@ def _remove_spans(text, lost, size, min_sentences):
 # ---------------------------------------------------------------------------- MinHash
 
 BANDS, PAYLOADS, NAMES = "bands", "payloads", "names"
-# Main outputs that feed a GroupByKey: declared, since Beam cannot tell them from tagged ones.
-_KV = typing.Tuple[typing.Any, typing.Any]
 
 
 def lsh_params(config: DedupConfig) -> minhash.LshParams:
@@ -296,13 +369,16 @@ def lsh_params(config: DedupConfig) -> minhash.LshParams:
                              seed=config.seed, ngram=config.ngram)
 
 
-_BAND_ENTRY_BYTES = 8 + minhash.DIGEST_BYTES + ORDER_KEY_BYTES + _POSITION_BYTES
+_ENTRY_BYTES = 8 + _POSITION_BYTES    # a band entry as first shuffled: bucket, position
+_REQUEST_BYTES = _POSITION_BYTES + 4 + 8  # an entry of a shared bucket: position, partition, bucket
+_BAND_ENTRY_BYTES = 8 + minhash.DIGEST_BYTES + ORDER_KEY_BYTES + _POSITION_BYTES  # and then whole
 
 
 class _MinHashKeys(KeyedStage):
-    """MinHash on keys: each document's band entries (bucket, shingle digest, order key, position:
-    36 bytes), packed per bundle, spill file and partition after the spill id; applying a decision
-    drops a near-duplicate and writes its audit row."""
+    """MinHash on keys: each document's band entries (bucket, position: 12 bytes), packed per
+    bundle, spill file and partition after the spill id; applying a decision drops a
+    near-duplicate and writes its audit row. Only the entries of buckets shared by two or more
+    are made whole (`_WholeEntriesFn`): most buckets hold one document and make no edge."""
 
     stage = STAGE
     apply_tags = (DUPLICATES,)
@@ -329,10 +405,9 @@ class _MinHashKeys(KeyedStage):
                 fn.tally(("event", STAGE, "minhash:no_shingles"))
                 continue
             fn.tally(("event", STAGE, "minhash:documents_hashed"))
-            spill_id, claimant = ref[:SPILL_ID_BYTES], order_key(doc) + ref[SPILL_ID_BYTES:]
-            digest = minhash.shingle_digest(shingles)
+            spill_id, position = ref[:SPILL_ID_BYTES], ref[SPILL_ID_BYTES:]
             for band in bands:
-                partition, entry = minhash.band_entry(band, claimant, digest, self._bits)
+                partition, entry = minhash.band_entry(band, position, bits=self._bits)
                 blob = self._packed.get((partition, spill_id))
                 if blob is None:
                     blob = self._packed[(partition, spill_id)] = bytearray(spill_id)
@@ -357,6 +432,67 @@ class _MinHashKeys(KeyedStage):
         yield fn.dropped(doc.drop(NEAR_DUPLICATE, detail=kept_id))
         yield beam.pvalue.TaggedOutput(DUPLICATES, audit.duplicate_record(
             doc.url, document_id(doc), doc.source_file, kept_url, kept_id, size))
+
+
+def _shared_buckets(element):
+    """(partition, packed (bucket, position) entries) → (spill id, packed (position, partition,
+    bucket)) of the entries of each bucket that holds two or more: only those can make an edge."""
+    partition, blobs = element
+    entries = []
+    for blob in blobs:
+        spill_id = blob[:SPILL_ID_BYTES]
+        entries += [blob[i:i + _ENTRY_BYTES] + spill_id for i in range(SPILL_ID_BYTES, len(blob), _ENTRY_BYTES)]
+    entries.sort()
+    shared = []
+    for i, entry in enumerate(entries):
+        bucket = entry[:8]
+        if (i and entries[i - 1][:8] == bucket) or (i + 1 < len(entries) and entries[i + 1][:8] == bucket):
+            shared.append((entry[_ENTRY_BYTES:] + entry[8:_ENTRY_BYTES], partition + bucket))
+    return _pack_by_spill(shared)
+
+
+@beam.typehints.with_output_types(_KV)
+class _WholeEntriesFn(beam.DoFn):
+    """(spill id, [packed (position, partition, bucket)]) → (partition, packed whole entries:
+    bucket, shingle digest, order key, position), after the spill id: the documents that wait in
+    that spill file are read back, and the digests of those in shared buckets computed again."""
+
+    def __init__(self, config: DedupConfig, folder: str, label: str):
+        self._ngram = config.ngram
+        self._folder, self._label = folder, label
+
+    def process(self, element):
+        spill_id, blobs = element
+        wanted: dict[int, list[bytes]] = {}
+        for blob in blobs:
+            for i in range(0, len(blob), _REQUEST_BYTES):
+                wanted.setdefault(int.from_bytes(blob[i:i + _POSITION_BYTES], "big"), []).append(
+                    blob[i + _POSITION_BYTES:i + _REQUEST_BYTES])
+        packed: dict[bytes, bytearray] = {}
+        batch = []
+        for position, doc in read_spill(spill_path(self._folder, self._label, spill_id)):
+            if position in wanted:
+                batch.append((position, doc))
+                if len(batch) >= 256:
+                    self._add(batch, wanted, packed)
+                    batch = []
+        self._add(batch, wanted, packed)
+        head = spill_id.to_bytes(SPILL_ID_BYTES, "big")
+        for partition, blob in sorted(packed.items()):
+            yield partition, head + bytes(blob)
+
+    def _add(self, batch, wanted, packed):
+        if not batch:
+            return
+        shingle_sets = minhash.batch_shingles([doc.text for _, doc in batch], self._ngram)
+        for (position, doc), shingles in zip(batch, shingle_sets):
+            node = minhash.shingle_digest(shingles) + order_key(doc) + position.to_bytes(_POSITION_BYTES, "big")
+            for where in wanted[position]:
+                blob = packed.get(where[:4])
+                if blob is None:
+                    blob = packed[where[:4]] = bytearray()
+                blob += where[4:]
+                blob += node
 
 
 def _band_entries(packed):
@@ -586,6 +722,10 @@ class _DecideNearDuplicates(beam.PTransform):
         bucketed = (
             keys[KEYS]
             | "GroupPartitions" >> beam.GroupByKey()
+            | "SharedBuckets" >> beam.FlatMap(_shared_buckets)
+            | "SharedBySpillFile" >> beam.GroupByKey()
+            | "WholeEntries" >> beam.ParDo(_WholeEntriesFn(config, self._folder, self._label))
+            | "GroupSharedBuckets" >> beam.GroupByKey()
             | "BucketEdges" >> beam.FlatMap(_bucket_edges, config.all_pairs_bucket).with_outputs(
                 IDENTICAL, main="pairs")
         )

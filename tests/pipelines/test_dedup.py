@@ -93,6 +93,17 @@ def test_transforms_make_the_in_memory_decisions(planted):
     by_lines_narrow = pcoll | "LinesNarrow" >> C4LineDedup(narrow)
     assert_that(by_lines_narrow[KEPT] | "LineTextNarrow" >> beam.Map(lambda d: (d.url, d.text)),
                 equal_to([(d.url, o.text) for d, o in zip(docs, lines) if o.text is not None]), label="LinesKeptNarrow")
+    # Claims without any of the order key (every contested line settled as a tie is, on whole keys
+    # read back from the spill), or with one byte of it (some settled by it, some tied): the same.
+    by_lines_tied = pcoll | "LinesTied" >> C4LineDedup(narrow, prefix_bytes=0)
+    assert_that(by_lines_tied[KEPT] | "LineTextTied" >> beam.Map(lambda d: (d.url, d.text)),
+                equal_to([(d.url, o.text) for d, o in zip(docs, lines) if o.text is not None]), label="LinesKeptTied")
+    assert_that(by_lines_tied[DROPPED] | "LineDropsTied" >> beam.Map(lambda d: (d.url, d.reason, d.stage)),
+                equal_to([(d.url, o.reason, "dedup") for d, o in zip(docs, lines) if o.text is None]),
+                label="LinesDroppedTied")
+    by_spans_tied = pcoll | "SpansTied" >> C4SpanDedup(prefix_bytes=1)
+    assert_that(by_spans_tied[KEPT] | "SpanTextTied" >> beam.Map(lambda d: (d.url, d.text)),
+                equal_to([(d.url, o.text) for d, o in zip(docs, spans) if o.text is not None]), label="SpansKeptTied")
     by_minhash_narrow = pcoll | "MinHashNarrow" >> MinHashDedup(narrow)
     assert_that(by_minhash_narrow[DROPPED] | "NearDropsNarrow" >> beam.Map(lambda d: (d.url, d.reason, d.detail)),
                 equal_to([(url, NEAR_DUPLICATE, kept) for url, kept in expected_dups.items()]),

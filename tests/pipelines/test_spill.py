@@ -19,7 +19,7 @@ from cleancrawl import layout
 from cleancrawl.cli import main as cli_main
 from cleancrawl.corpus.dedup import DedupConfig, lines
 from cleancrawl.pipelines.accounting import CountingFn
-from cleancrawl.pipelines.dedup import _BAND_ENTRY_BYTES, _KeeperKeys, _MinHashKeys, _remove_lines, claim_bytes
+from cleancrawl.pipelines.dedup import _ENTRY_BYTES, _KeeperKeys, _MinHashKeys, _remove_lines, claim_bytes
 from cleancrawl.pipelines.spill import SpillWriter, make_ref, read_spill, split_ref
 from cleancrawl.pipelines.url_dedup import _UrlKeys, unpack_claims, url_key
 
@@ -79,8 +79,8 @@ def test_line_claims_are_fixed_size_records_packed_per_partition(sample_document
     assert list(keyed.keys(_batch(sample_documents), fn)) == []  # packed until the bundle ends
     packed = keyed.finish(fn)
     claims = sum(len(lines.page_line_keys(d.text)) for d in sample_documents)
-    # item (the MD5's 10 bytes after the partition's), order key, position
-    assert claim_bytes(partition_bytes) == 10 - partition_bytes + 16 + 4
+    # item (the MD5's 10 bytes after the partition's), the order key's first 4 bytes, position
+    assert claim_bytes(partition_bytes) == 10 - partition_bytes + 4 + 4
     assert all(blob[:8] == make_ref(7, 0)[:8] for _, blob in packed)  # each value starts with its spill id
     assert all(len(partition) == partition_bytes for partition, _ in packed)
     assert sum(len(blob) - 8 for _, blob in packed) == claims * claim_bytes(partition_bytes)
@@ -98,9 +98,10 @@ def test_minhash_shuffles_band_entries_only(sample_documents):
     packed = keyed.finish(fn)
     hashed = fn._tallies[("event", "dedup", "minhash:documents_hashed")][0]
     assert all(blob[:8] == make_ref(7, 0)[:8] for _, blob in packed)  # each value starts with its spill id
-    entries = sum((len(blob) - 8) // _BAND_ENTRY_BYTES for _, blob in packed)
+    assert all((len(blob) - 8) % _ENTRY_BYTES == 0 for _, blob in packed)
+    entries = sum((len(blob) - 8) // _ENTRY_BYTES for _, blob in packed)
     assert entries == hashed * DedupConfig().bands
-    assert _BAND_ENTRY_BYTES == 8 + 8 + 16 + 4  # bucket, shingle digest, order key, position
+    assert _ENTRY_BYTES == 8 + 4  # bucket, position: the digest and order key only for shared buckets
 
 
 def test_spill_files_give_back_every_document_exactly(sample_documents, tmp_path):
