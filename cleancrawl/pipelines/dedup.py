@@ -224,8 +224,7 @@ class _KeeperKeys(KeyedStage):
 def _lost_claims(element, prefix_bytes: int = PREFIX_BYTES):
     """(partition, [packed claims]) → (spill id, packed (position, item key)) of every claim whose
     order key prefix is larger than its item's smallest: it loses the item. Claims that share an
-    item's smallest prefix go out tagged `TIES`, (spill id, position + item key), one per claim,
-    for `_TiedClaimsFn`."""
+    item's smallest prefix go out tagged `TIES`, packed the same way, for `_TiedClaimsFn`."""
     partition, blobs = element
     item_bytes = _KEY_BYTES - len(partition)
     head = item_bytes + prefix_bytes
@@ -235,7 +234,7 @@ def _lost_claims(element, prefix_bytes: int = PREFIX_BYTES):
         spill_id = blob[:SPILL_ID_BYTES]
         claims += [blob[i:i + size] + spill_id for i in range(SPILL_ID_BYTES, len(blob), size)]
     claims.sort()
-    losers = []
+    losers, tied_claims = [], []
     start, end = 0, len(claims)
     while start < end:  # sorted: an item's claims are together, its smallest prefix first
         item = claims[start][:item_bytes]
@@ -247,27 +246,29 @@ def _lost_claims(element, prefix_bytes: int = PREFIX_BYTES):
             while tied < stop and claims[tied][:head] == smallest:
                 tied += 1
             if tied - start > 1:
-                for claim in claims[start:tied]:
-                    yield beam.pvalue.TaggedOutput(
-                        TIES, (int.from_bytes(claim[size:], "big"), claim[head:size] + partition + item))
+                tied_claims += [(claim[size:] + claim[head:size], partition + item) for claim in claims[start:tied]]
             losers += [(claim[size:] + claim[head:size], partition + item) for claim in claims[tied:stop]]
         start = stop
+    for packed in _pack_by_spill(tied_claims):
+        yield beam.pvalue.TaggedOutput(TIES, packed)
     yield from _pack_by_spill(losers)
 
 
 @beam.typehints.with_output_types(_KV)
 class _TiedClaimsFn(beam.DoFn):
-    """(spill id, [position + item key]) → (item key, node) of each tied claim of that spill file,
-    its whole order key read back from the document that waits there."""
+    """(spill id, [packed (position, item key)]) → (item key, node) of each tied claim of that
+    spill file, its whole order key read back from the document that waits there."""
 
     def __init__(self, folder: str, label: str):
         self._folder, self._label = folder, label
 
     def process(self, element):
-        spill_id, claims = element
+        spill_id, blobs = element
         wanted: dict[int, list[bytes]] = {}
-        for claim in claims:
-            wanted.setdefault(int.from_bytes(claim[:_POSITION_BYTES], "big"), []).append(claim[_POSITION_BYTES:])
+        for blob in blobs:
+            for i in range(0, len(blob), _LOST_BYTES):
+                wanted.setdefault(int.from_bytes(blob[i:i + _POSITION_BYTES], "big"), []).append(
+                    blob[i + _POSITION_BYTES:i + _LOST_BYTES])
         for position, doc in read_spill(spill_path(self._folder, self._label, spill_id)):
             for item in wanted.get(position, ()):
                 yield item, node_key(doc, make_ref(spill_id, position))
