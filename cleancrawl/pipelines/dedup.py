@@ -130,6 +130,15 @@ def _flatten(pcolls: list, pipeline, label: str):
     return pcolls | label >> beam.Flatten()
 
 
+def _by_position(blobs, record_bytes: int) -> dict[int, list[bytes]]:
+    """What `_pack_by_spill` packed for one spill file → {position: [item bytes]}."""
+    found: dict[int, list[bytes]] = {}
+    for blob in blobs:
+        for i in range(0, len(blob), record_bytes):
+            found.setdefault(int.from_bytes(blob[i:i + 4], "big"), []).append(blob[i + 4:i + record_bytes])
+    return found
+
+
 def _pack_by_spill(refs_and_items) -> list[tuple[int, bytes]]:
     """[(node, item bytes)] → [(spill id, position (4 bytes) + item, concatenated)], one value
     per spill file: what `KeysOnly` routes back to the files."""
@@ -201,12 +210,7 @@ class _KeeperKeys(KeyedStage):
         return [(partition, bytes(blob)) for (partition, _), blob in sorted(packed.items())]
 
     def collect(self, values):
-        lost: dict[int, set[bytes]] = {}
-        for blob in values:
-            for i in range(0, len(blob), _LOST_BYTES):
-                position = int.from_bytes(blob[i:i + _POSITION_BYTES], "big")
-                lost.setdefault(position, set()).add(blob[i + _POSITION_BYTES:i + _LOST_BYTES])
-        return lost
+        return {position: set(items) for position, items in _by_position(values, _LOST_BYTES).items()}
 
     def apply(self, doc, lost, fn):
         outcome = self._rewrite(doc.text, lost or frozenset())
@@ -264,11 +268,7 @@ class _TiedClaimsFn(beam.DoFn):
 
     def process(self, element):
         spill_id, blobs = element
-        wanted: dict[int, list[bytes]] = {}
-        for blob in blobs:
-            for i in range(0, len(blob), _LOST_BYTES):
-                wanted.setdefault(int.from_bytes(blob[i:i + _POSITION_BYTES], "big"), []).append(
-                    blob[i + _POSITION_BYTES:i + _LOST_BYTES])
+        wanted = _by_position(blobs, _LOST_BYTES)
         for position, doc in read_spill(spill_path(self._folder, self._label, spill_id)):
             for item in wanted.get(position, ()):
                 yield item, node_key(doc, make_ref(spill_id, position))
@@ -464,11 +464,7 @@ class _WholeEntriesFn(beam.DoFn):
 
     def process(self, element):
         spill_id, blobs = element
-        wanted: dict[int, list[bytes]] = {}
-        for blob in blobs:
-            for i in range(0, len(blob), _REQUEST_BYTES):
-                wanted.setdefault(int.from_bytes(blob[i:i + _POSITION_BYTES], "big"), []).append(
-                    blob[i + _POSITION_BYTES:i + _REQUEST_BYTES])
+        wanted = _by_position(blobs, _REQUEST_BYTES)
         packed: dict[bytes, bytearray] = {}
         batch = []
         for position, doc in read_spill(spill_path(self._folder, self._label, spill_id)):
